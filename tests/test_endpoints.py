@@ -1,0 +1,58 @@
+"The llama.cpp server that hivemind starts for packaged models: it serves, and it stops on success, error and Ctrl-C."
+import signal, subprocess, sys, time
+import httpx, pytest
+from hivemind.config import load_settings
+from hivemind.endpoints import open_endpoints, gguf_path
+
+
+def serving(base_url):
+    try: return httpx.get(f'{base_url}/models', timeout=2).status_code == 200
+    except httpx.HTTPError: return False
+
+
+@pytest.fixture(scope='module')
+def smollm2():
+    return load_settings().models['smollm2']
+
+
+def test_serves_the_packaged_model_and_stops_after(smollm2):
+    with open_endpoints([smollm2]) as endpoints:
+        endpoint = endpoints['smollm2']
+        reply = endpoint.client(asynchronous=False).chat.completions.create(
+            model=endpoint.served_name, max_tokens=4, seed=3, messages=[{'role': 'user', 'content': 'Say hi.'}])
+        assert reply.choices[0].message.content
+        assert serving(endpoint.base_url)
+    assert not serving(endpoint.base_url)
+
+
+def test_stops_when_the_block_raises(smollm2):
+    with pytest.raises(ZeroDivisionError):
+        with open_endpoints([smollm2]) as endpoints:
+            base_url = endpoints['smollm2'].base_url
+            1 / 0
+    assert not serving(base_url)
+
+
+CHILD = """
+import time
+from hivemind.config import load_settings
+from hivemind.endpoints import open_endpoints
+with open_endpoints([load_settings().models['smollm2']]) as endpoints:
+    print(endpoints['smollm2'].base_url, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_stops_on_ctrl_c(smollm2):
+    child = subprocess.Popen([sys.executable, '-c', CHILD], stdout=subprocess.PIPE, text=True)
+    base_url = child.stdout.readline().strip()
+    assert serving(base_url)
+    child.send_signal(signal.SIGINT); child.wait(30)
+    assert child.returncode != 0
+    deadline = time.time() + 15
+    while serving(base_url) and time.time() < deadline: time.sleep(0.2)
+    assert not serving(base_url)
+
+
+def test_a_missing_gguf_is_named():
+    with pytest.raises(FileNotFoundError, match='nowhere.gguf'): gguf_path('/nowhere.gguf')

@@ -1,0 +1,265 @@
+"Tests of the papermill runner and the `hivemind` command line on the tiny pipeline of tests/data/pipeline"
+import json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+import hivemind
+from hivemind import runner
+from hivemind.cli import main
+from hivemind.runner import StepFailed, discover_steps, find_step, open_pipeline, select_steps
+
+DATA = Path(__file__).parent/'data'/'pipeline'
+SETTINGS = """
+[tiny]
+description = a test profile
+cell_timeout = 60
+
+[other]
+description = another test profile
+cell_timeout = 60
+
+[decoding:top_p]
+
+[embedder:minilm]
+"""
+
+
+@pytest.fixture(autouse=True)
+def fixed_library(monkeypatch):
+    "A fixed library digest: other edits of the package while the tests run must not make steps stale"
+    monkeypatch.setattr(runner, 'library_digest', lambda: 'library-digest')
+
+
+@pytest.fixture
+def project(tmp_path):
+    "A temporary pipeline folder (01_write, 02_combine), settings file, runs and figures roots"
+    (tmp_path/'pipeline').mkdir()
+    for name in ['01_write.ipynb', '02_combine.ipynb']: shutil.copy(DATA/name, tmp_path/'pipeline'/name)
+    (tmp_path/'settings.ini').write_text(SETTINGS)
+    return tmp_path
+
+
+def pipeline_of(project, profile='tiny', **parameters):
+    return open_pipeline(profile, project/'pipeline', project/'runs', project/'figures', project/'settings.ini', parameters)
+
+
+def options(project, profile='tiny'):
+    return ['--profile', profile, '--pipeline', str(project/'pipeline'), '--runs', str(project/'runs'),
+            '--figures', str(project/'figures'), '--settings', str(project/'settings.ini')]
+
+
+def actions(results): return [(r.step.stem, r.action) for r in results]
+
+
+def add_step(project, source, target):
+    "Copy a test notebook into the pipeline under a numbered name"
+    shutil.copy(DATA/source, project/'pipeline'/target)
+
+
+def edit_cell(path, old, new):
+    "Replace `old` by `new` in the source of the cells of a notebook"
+    notebook = json.loads(Path(path).read_text())
+    for cell in notebook['cells']:
+        source = ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+        cell['source'] = source.replace(old, new)
+    Path(path).write_text(json.dumps(notebook, indent=1))
+
+
+# ---------------------------------------------------------------- discovery and selection
+
+def test_steps_are_discovered_in_numeric_order(project):
+    add_step(project, '02_combine.ipynb', '10_late.ipynb')
+    add_step(project, 'fail.ipynb', 'fail.ipynb')  # not numbered: not a step
+    steps = discover_steps(project/'pipeline')
+    assert [s.stem for s in steps] == ['01_write', '02_combine', '10_late']
+    assert [find_step(steps, t).stem for t in ['10', 'late', '10_late']] == ['10_late']*3
+    assert [s.stem for s in select_steps(steps, start='02')] == ['02_combine', '10_late']
+    assert [s.stem for s in select_steps(steps, only='combine')] == ['02_combine']
+    with pytest.raises(ValueError, match="'99' is not a step; steps: 01_write, 02_combine, 10_late"): find_step(steps, '99')
+    with pytest.raises(ValueError, match='not both'): select_steps(steps, only='01', start='02')
+
+
+def test_unknown_profile_or_step_exit_2(project, capsys):
+    assert main(['run', *options(project, 'nosuch')]) == 2
+    assert 'no profile [nosuch]' in capsys.readouterr().err
+    assert main(['run', *options(project), '--only', 'plot']) == 2
+    assert "'plot' is not a step" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit: main(['run', *options(project), '--only', '01', '--from', '02'])
+    assert exit.value.code == 2
+
+
+# ---------------------------------------------------------------- running and skipping
+
+def test_runs_in_order_then_skips_everything(project, capsys):
+    assert main(['run', *options(project)]) == 0
+    pipeline = pipeline_of(project)
+    first, second = (pipeline.manifest(s) for s in pipeline.steps)
+    assert first['status'] == second['status'] == 'ok' and first['finished'] <= second['started']
+    assert (project/'runs'/'tiny'/'count.txt').read_text() == '1\n'
+    assert sorted(first['outputs']) == ['figures/words.csv', 'run/words.txt'] and list(second['outputs']) == ['run/count.txt']
+    executed = json.loads((project/'runs'/'tiny'/'notebooks'/'01_write.ipynb').read_text())
+    injected = [c for c in executed['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]
+    assert f'run_dir = "{project/"runs"/"tiny"}"' in ''.join(injected[0]['source'])
+    output = capsys.readouterr().out
+    assert '2 steps ran, 0 skipped' in output
+    assert f"artifacts:          {project/'runs'/'tiny'} (2 files: 2 txt)" in output
+    assert f"figures:            {project/'figures'/'tiny'} (1 file: 1 csv)" in output
+    assert actions(pipeline.run()) == [('01_write', 'skipped'), ('02_combine', 'skipped')]
+    assert main(['run', *options(project)]) == 0 and '0 steps ran, 2 skipped' in capsys.readouterr().out
+
+
+def test_only_from_and_force(project):
+    pipeline = pipeline_of(project)
+    assert actions(pipeline.run(only='01')) == [('01_write', 'ran')]
+    assert actions(pipeline.run(only='02')) == [('02_combine', 'ran')]  # never run: runs, even alone
+    assert actions(pipeline.run(only='02')) == [('02_combine', 'skipped')]
+    assert actions(pipeline.run(only='02', force=True)) == [('02_combine', 'ran')]
+    assert actions(pipeline.run(start='write')) == [('01_write', 'skipped'), ('02_combine', 'skipped')]
+    assert actions(pipeline.run(start='02_combine', force=True)) == [('02_combine', 'ran')]
+    assert actions(pipeline.run(force=True)) == [('01_write', 'ran'), ('02_combine', 'ran')]
+
+
+def test_rerun_when_code_changes_not_markdown(project):
+    pipeline = pipeline_of(project)
+    pipeline.run()
+    edit_cell(project/'pipeline'/'02_combine.ipynb', 'Test step 2', 'The second test step')  # markdown only
+    assert actions(pipeline.run()) == [('01_write', 'skipped'), ('02_combine', 'skipped')]
+    edit_cell(project/'pipeline'/'02_combine.ipynb', 'len(words)', 'len(words) * 2')
+    assert pipeline.state(pipeline.steps[1]) == ('stale', 'changed: code')
+    assert actions(pipeline.run()) == [('01_write', 'skipped'), ('02_combine', 'ran')]
+    assert (project/'runs'/'tiny'/'count.txt').read_text() == '2\n'
+
+
+def test_rerun_when_a_parameter_changes(project):
+    pipeline_of(project).run()
+    changed = pipeline_of(project, word='consensus')
+    assert actions(changed.run()) == [('01_write', 'ran'), ('02_combine', 'ran')]  # new words.txt: 02's input changed
+    assert (project/'runs'/'tiny'/'words.txt').read_text() == 'consensus\n'
+    assert actions(pipeline_of(project, word='consensus', unused=3).run()) == [('01_write', 'skipped'), ('02_combine', 'skipped')]
+
+
+def test_rerun_when_an_output_changes_or_disappears(project):
+    pipeline = pipeline_of(project)
+    pipeline.run()
+    (project/'runs'/'tiny'/'words.txt').write_text('edited by hand\n')
+    state, why = pipeline.state(pipeline.steps[0])
+    assert state == 'stale' and 'run/words.txt' in why
+    # 01 rewrites the same words: 02's input is what it was, so 02 is skipped
+    assert actions(pipeline.run()) == [('01_write', 'ran'), ('02_combine', 'skipped')]
+    (project/'figures'/'tiny'/'words.csv').unlink()
+    assert actions(pipeline.run()) == [('01_write', 'ran'), ('02_combine', 'skipped')]
+    assert (project/'figures'/'tiny'/'words.csv').exists()
+
+
+def test_upstream_output_change_reruns_downstream_only_when_run(project):
+    pipeline_of(project).run()
+    pipeline_of(project, word='consensus').run(only='01')
+    pipeline = pipeline_of(project, word='consensus')
+    assert pipeline.state(pipeline.steps[1]) == ('stale', 'changed: inputs')
+    assert actions(pipeline.run()) == [('01_write', 'skipped'), ('02_combine', 'ran')]
+
+
+def test_rerun_when_the_profile_changes(project):
+    pipeline_of(project).run()
+    (project/'settings.ini').write_text(SETTINGS.replace('cell_timeout = 60', 'cell_timeout = 61', 1))
+    pipeline = pipeline_of(project)
+    assert pipeline.state(pipeline.steps[0]) == ('stale', 'changed: settings')
+    assert actions(pipeline.run()) == [('01_write', 'ran'), ('02_combine', 'ran')]
+    other = pipeline_of(project, 'other')  # another profile has its own run folder
+    assert actions(other.run()) == [('01_write', 'ran'), ('02_combine', 'ran')]
+    assert (project/'runs'/'other'/'words.txt').exists()
+
+
+def test_rerun_when_the_library_or_its_version_changes(project, monkeypatch):
+    pipeline_of(project).run()
+    monkeypatch.setattr(runner, 'library_digest', lambda: 'edited-library')
+    pipeline = pipeline_of(project)
+    assert [pipeline.state(s) for s in pipeline.steps] == [('stale', 'changed: library')]*2
+    assert actions(pipeline.run(only='01')) == [('01_write', 'ran')]
+    monkeypatch.setattr(hivemind, '__version__', '99.0')
+    assert pipeline_of(project).state(pipeline.steps[0]) == ('stale', 'changed: version')
+
+
+def test_a_file_rewritten_by_a_later_step_is_not_a_change(project):
+    add_step(project, '02_combine.ipynb', '03_append.ipynb')
+    edit_cell(project/'pipeline'/'03_append.ipynb', "Path(run_dir, 'count.txt').write_text(f\"{len(words)}\\n\")",
+              "Path(run_dir, 'words.txt').write_text(' '.join(words + ['more']))")
+    pipeline = pipeline_of(project)
+    assert [r.action for r in pipeline.run()] == ['ran']*3
+    assert [r.action for r in pipeline.run()] == ['skipped']*3
+
+
+# ---------------------------------------------------------------- failures
+
+def test_failing_cell_stops_the_run_and_keeps_everything(project, capsys):
+    add_step(project, 'fail.ipynb', '03_fail.ipynb')
+    add_step(project, '02_combine.ipynb', '04_after.ipynb')
+    assert main(['run', *options(project)]) == 1
+    error = capsys.readouterr().err
+    run = project/'runs'/'tiny'
+    assert f"step 03_fail failed in cell 4 (counting from 0; first line: raise ValueError(\"failing on purpose\")) of {project/'pipeline'/'03_fail.ipynb'}" in error
+    assert 'ValueError: failing on purpose' in error
+    assert f"partial executed notebook: {run/'notebooks'/'03_fail.ipynb'}" in error
+    executed = json.loads((run/'notebooks'/'03_fail.ipynb').read_text())
+    assert any(o.get('ename') == 'ValueError' for c in executed['cells'] for o in c.get('outputs', []))
+    assert (run/'before_failure.txt').exists() and not (run/'after_failure.txt').exists()
+    assert (run/'words.txt').exists() and (run/'count.txt').exists()
+    assert not (run/'notebooks'/'04_after.ipynb').exists()
+    manifest = json.loads((run/'manifests'/'03_fail.json').read_text())
+    assert manifest['status'] == 'failed' and list(manifest['outputs']) == ['run/before_failure.txt']
+    assert manifest['error'] == dict(cell=4, line='raise ValueError("failing on purpose")', ename='ValueError', evalue='failing on purpose')
+    pipeline = pipeline_of(project)
+    with pytest.raises(StepFailed):  # the failed step runs again; the ones before it are skipped
+        pipeline.run(log=lambda line: None)
+    assert [pipeline.manifest(s)['status'] if pipeline.manifest(s) else None for s in pipeline.steps] == ['ok', 'ok', 'failed', None]
+
+
+def test_cell_timeout_is_a_failure_naming_the_cell(project, capsys):
+    add_step(project, 'sleep.ipynb', '02_sleep.ipynb')
+    (project/'settings.ini').write_text(SETTINGS.replace('cell_timeout = 60', 'cell_timeout = 2', 1))
+    assert main(['run', *options(project)]) == 1
+    error = capsys.readouterr().err
+    assert 'step 02_sleep failed in cell 4 (counting from 0; first line: time.sleep(seconds))' in error
+    assert 'CellTimeoutError' in error
+
+
+def test_status_lists_state_time_and_key(project, capsys):
+    add_step(project, 'fail.ipynb', '03_fail.ipynb')
+    add_step(project, '02_combine.ipynb', '04_after.ipynb')
+    main(['run', *options(project)])
+    (project/'runs'/'tiny'/'count.txt').unlink()
+    capsys.readouterr()
+    assert main(['status', *options(project)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ['step', 'state', 'finished', 'seconds', 'key']
+    rows = {line.split()[0]: line for line in lines[2:]}
+    key = json.loads((project/'runs'/'tiny'/'manifests'/'01_write.json').read_text())['key']
+    assert rows['01_write'].split()[1] == 'ok' and key[:12] in rows['01_write']
+    assert rows['02_combine'].split()[1] == 'stale' and 'run/count.txt' in rows['02_combine']
+    assert rows['03_fail'].split()[1] == 'failed' and 'cell 4: ValueError: failing on purpose' in rows['03_fail']
+    assert rows['04_after'].split()[1:3] == ['never', 'run']
+
+
+def test_ctrl_c_stops_cleanly(project):
+    add_step(project, 'sleep.ipynb', '02_sleep.ipynb')
+    add_step(project, '02_combine.ipynb', '03_after.ipynb')
+    run = project/'runs'/'tiny'
+    process = subprocess.Popen([sys.executable, '-m', 'hivemind', 'run', *options(project)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (run/'sleep.pid').exists() and time.time() < deadline and process.poll() is None: time.sleep(0.1)
+    assert (run/'sleep.pid').exists(), process.communicate()
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    output, error = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert f"interrupted: step 02_sleep interrupted; partial executed notebook: {run/'notebooks'/'02_sleep.ipynb'}" in error
+    manifest = json.loads((run/'manifests'/'02_sleep.json').read_text())
+    assert manifest['status'] == 'interrupted' and manifest['error']['line'] == 'time.sleep(seconds)'
+    assert (run/'notebooks'/'02_sleep.ipynb').exists() and (run/'words.txt').exists()
+    assert not (run/'manifests'/'03_after.json').exists()
+    kernel = int((run/'sleep.pid').read_text())
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try: os.kill(kernel, 0); time.sleep(0.2)
+        except ProcessLookupError: break
+    else: pytest.fail(f'kernel {kernel} still running after the interrupt')

@@ -171,3 +171,165 @@ def test_simulated_panel_oracle():
     consensus = correlate(faithful[~polarising], statistics.mean_label[~polarising])[0]
     assert consensus > 0.9  # on the consensus items the scorer tracks the humans
     assert abs(table.loc[('full', 'reward:random'), 'rho']) < 0.2
+
+
+# Tables 19 and 20: the other similar-quality rules and disagreement measures
+
+from hivemind.calibration import (SIMILAR_RULES, similar_keep, sliding_keep, centroid_keep, zscore_keep, distance_keep, tukey_target_keep,
+                                  median_expansion_keep, gap_keep, alternative_masks, alternative_table, alternative_percents,
+                                  paper_alternative_table, calibration_figure, setting_figure, paper_type_means)
+from hivemind.disagreement import ABSOLUTE_CLASSES, fleiss_kappa_single
+
+
+OUTLIERS = [1.0, 1.5, 2.0, 4.0, 4.5, 5.0]  # spaced 0.5 apart, at least 0.9 from the cluster, symmetric around 3
+
+
+def cluster_fixture(count, seed):
+    "`count` means within 0.1 of 3 and the `OUTLIERS`, shuffled; returns values and the cluster's mask"
+    rng = np.random.default_rng(seed)
+    values = np.concatenate([3 + rng.uniform(-0.1, 0.1, count), OUTLIERS])
+    order = rng.permutation(len(values))
+    return values[order], (np.arange(len(values)) < count)[order]
+
+
+@pytest.mark.parametrize('rule', list(SIMILAR_RULES))
+def test_every_rule_keeps_an_isolated_cluster(rule):
+    for seed in range(5):
+        values, cluster = cluster_fixture(9, seed)  # outliers on both sides, nine similar items
+        assert (SIMILAR_RULES[rule](values, 9) == cluster).all()
+
+
+@pytest.mark.parametrize('rule', list(SIMILAR_RULES))
+def test_every_rule_keeps_exactly_count_items_and_handles_edges(rule):
+    rng = np.random.default_rng(7)
+    for size in (1, 2, 5, 15):
+        values = rng.integers(1, 26, size) / 5  # coarse: many ties
+        for count in range(size + 2):
+            assert SIMILAR_RULES[rule](values, count).sum() == min(count, size)
+
+
+@pytest.mark.parametrize('rule', ['Optimized Sliding', 'Median Expansion', 'Gap-Based', 'Tukey', 'Centroid-Based', 'Distance-Based'])
+def test_kept_items_form_an_interval_of_sorted_values(rule):
+    rng = np.random.default_rng(8)
+    for _ in range(30):
+        values = rng.normal(size=12); keep = SIMILAR_RULES[rule](values, 5)
+        assert values[~keep][(values[~keep] > values[keep].min()) & (values[~keep] < values[keep].max())].size == 0
+
+
+def test_sliding_window_has_the_smallest_possible_range():
+    rng = np.random.default_rng(9)
+    for _ in range(30):
+        values = rng.normal(size=9)
+        best = min(np.ptp(values[list(c)]) for c in itertools.combinations(range(9), 4))  # brute force
+        assert np.ptp(values[sliding_keep(values, 4)]) == pytest.approx(best)
+
+
+def test_distance_and_centroid_rules_against_loops():
+    rng = np.random.default_rng(10)
+    for _ in range(20):
+        values = rng.normal(size=10)
+        totals = [sum(abs(v - w) for w in values) for v in values]
+        assert set(np.flatnonzero(distance_keep(values, 4))) == set(np.argsort(totals)[:4])
+        assert set(np.flatnonzero(centroid_keep(values, 4))) == set(np.argsort(abs(values - values.mean()))[:4])
+
+
+def test_zscore_rule_is_the_centroid_rule_at_the_matching_threshold():
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        values = rng.normal(size=20); z = np.sort(np.abs(values - values.mean()))[7] / values.std()
+        assert (zscore_keep(values, z) == centroid_keep(values, 8)).all()
+
+
+def test_tukey_target_is_a_fence_of_the_group_quartiles():
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        values = rng.normal(size=15); keep = tukey_target_keep(values, 9)
+        q1, q3 = np.percentile(values, [25, 75]); k = np.max(np.maximum(q1 - values[keep], values[keep] - q3)) / (q3 - q1)
+        assert ((values >= q1 - k * (q3 - q1) - 1e-12) & (values <= q3 + k * (q3 - q1) + 1e-12) == keep).all()
+
+
+def test_local_rules_keep_the_same_share_of_every_prompt():
+    "50 prompts x 15 responses, as the paper: 12, 9 and 6 per prompt; global keeps 600, 450, 300 of 750"
+    rng = np.random.default_rng(13); prompts = np.repeat([f'p{i}' for i in range(50)], 15)
+    means = rng.integers(25, 126, 750) / 25  # means of 25 ratings: multiples of 0.04, with ties
+    for rule in SIMILAR_RULES:
+        for percent, per_prompt in zip((80, 60, 40), (12, 9, 6)):
+            local = similar_keep(means, rule, percent, prompts)
+            assert pd.Series(local).groupby(prompts).sum().eq(per_prompt).all()
+            assert similar_keep(means, rule, percent).sum() == 750 * percent // 100
+    values, cluster = cluster_fixture(9, 14)  # each prompt's cluster survives local selection intact, though prompt b sits 10 higher
+    both = np.concatenate([values, values[::-1] + 10]); groups = np.repeat(['a', 'b'], 15)
+    for rule in SIMILAR_RULES:
+        assert (similar_keep(both, rule, 60, groups) == np.concatenate([cluster, cluster[::-1]])).all()
+
+
+def absolute_items_from_counts(counts):
+    "Items of one prompt whose labels have the given counts over 1..5"
+    labels = [[c for c, n in zip(ABSOLUTE_CLASSES, row) for _ in range(n)] for row in counts]
+    return pd.DataFrame({'prompt': 'p', 'response': [f'r{i}' for i in range(len(counts))], 'labels': labels})
+
+
+def test_table20_entropy_row_is_fig10b_at_the_papers_n():
+    "The paper's Entropy row equals Fig 10b at p = 16, 12, 8, 4; our masks must too, with the paper's sizes 123, 90, 63, 30"
+    items = absolute_items_from_counts(entropy_fixture())
+    masks, fig10b = alternative_masks(items, 20), subset_masks(item_statistics(items, 'absolute'), 'absolute_disagreed')
+    assert alternative_percents(20) == [16, 12, 8, 4]
+    for percent in (16, 12, 8, 4):
+        assert (masks[f'Entropy|{percent}'] == fig10b[f'p{percent}']).all()
+    assert [int(masks[f'Entropy|{p}'].sum()) for p in (16, 12, 8, 4)] == [123, 90, 63, 30]
+
+
+def test_table20_measures_pick_the_most_disagreed_items():
+    "Ten unanimous items and two split ones: every measure (kappa reversed) puts the split ones in its top 20%"
+    counts = np.array([[25, 0, 0, 0, 0], [0, 25, 0, 0, 0], [0, 0, 25, 0, 0], [0, 0, 0, 25, 0], [0, 0, 0, 0, 25]] * 2
+                      + [[12, 0, 1, 0, 12], [5, 5, 5, 5, 5]])
+    items = absolute_items_from_counts(counts)
+    masks = alternative_masks(items, 20)
+    for method in paper_alternative_table(20).method[1:]:
+        assert np.flatnonzero(masks[f'{method}|16']).tolist() == [10, 11], method
+    kappa = fleiss_kappa_single(counts)
+    assert kappa[10:].max() < kappa[:10].min()
+
+
+def test_alternative_table_layout_and_values():
+    rng = np.random.default_rng(15); prompts = np.repeat(['a', 'b', 'c'], 10)
+    items = pd.DataFrame({'prompt': prompts, 'response': [f'r{i}' for i in range(30)], 'labels': [list(rng.integers(1, 6, 25)) for _ in range(30)]})
+    means = item_statistics(items, 'absolute').mean_label.to_numpy()
+    values = {('lm:exact', 'lm'): means, ('lm:noisy', 'lm'): means + rng.normal(0, 0.3, 30), ('reward:r', 'reward'): rng.normal(size=30)}
+    scores = toy_scores(items, values)
+    for number in (19, 20):
+        table = alternative_table(items, scores, number, 'ours (test)')
+        paper = paper_alternative_table(number)
+        assert list(table.columns[2:2 + len(paper.columns) - 1]) == list(paper.columns[1:])
+        assert table.source.tolist()[:2] == ['ours (test)', 'paper']
+        ours = table[table.source == 'ours (test)'].set_index('method'); theirs = table[table.source == 'paper'].set_index('method')
+        for method in paper.method:  # the paper's numbers, unchanged, beside ours
+            assert theirs.loc[method, paper.columns[1:]].astype(float).tolist() == pytest.approx(paper.set_index('method').loc[method].tolist())
+        assert ours.judge_40.isna().all() if number == 19 else ours.judge_30.isna().all()
+        assert ours.note.str.contains('no judge scorers').all()
+    # one cell recomputed by hand: Gap-Based (G) at 60%, mean of the two LM rhos
+    keep = similar_keep(means, 'Gap-Based', 60)
+    expected = np.mean([stats.spearmanr(values[(s, 'lm')][keep], means[keep])[0] for s in ('lm:exact', 'lm:noisy')])
+    table = alternative_table(items, scores, 19).set_index(['method', 'source'])
+    assert table.loc[('Gap-Based (G)', 'ours'), 'ppl_60'] == pytest.approx(expected)
+    assert table.loc[('Gap-Based (G)', 'ours'), 'n_60'] == 18
+    assert table.loc[('Centroid-Based (G)', 'paper'), 'note'] == 'not in the paper'
+
+
+def test_figure_puts_the_papers_bars_beside_ours_and_is_byte_stable(tmp_path):
+    from hivemind.figures import save_figure
+    rng = np.random.default_rng(16)
+    items = pd.DataFrame({'prompt': 'p', 'response': [f'r{i}' for i in range(40)], 'labels': [list(rng.integers(1, 6, 25)) for _ in range(40)]})
+    scores = toy_scores(items, {('lm:a', 'lm'): rng.normal(size=40), ('judge:b', 'judge'): rng.normal(size=40)})
+    table = correlations(items, scores, 'absolute_disagreed')
+    fig, data = setting_figure(table, 'absolute_disagreed')
+    paper = paper_type_means('absolute_disagreed')
+    assert data.query("scorer_type == 'judge'").paper_rho.tolist() == pytest.approx(paper.loc['judge'].tolist())
+    assert data.query("scorer_type == 'lm'").paper_size.tolist() == [750, *PAPER_SIZES['absolute_disagreed']]
+    assert len(fig.axes[0].patches) == 2 * 9 and fig.axes[-1].get_legend() is not None
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    ours_full = data.query("subset == 'full' and scorer_type == 'lm'").rho.item()
+    assert '.361' in texts and f'{ours_full:.3f}'.replace('0.', '.') in texts
+    first = [p.read_bytes() for p in save_figure(fig, 'a', tmp_path, data)]
+    fig, data = setting_figure(table, 'absolute_disagreed')
+    assert first == [p.read_bytes() for p in save_figure(fig, 'a', tmp_path, data)]

@@ -1,0 +1,212 @@
+"Taxonomy: counting the paper's way, the substring merge, word-cloud normalisation, the released-data loader, and the classifier's JSON validation with re-asks"
+import json, re, warnings
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hivemind.config import Model
+from hivemind.endpoints import Endpoint
+from hivemind.runs import ResponseStore
+from hivemind.sampling import run_requests
+from hivemind.taxonomy import (FIGURE_LABELS, OFFERED_LABELS, TaxonomyDataError, category_shares, load_taxonomy_dataset,
+                               merge_substrings, new_category_frequencies, new_category_names, normalise_new_category,
+                               share_table, unmatched_categories)
+from hivemind.classify import (classification_requests, cross_validated_labels, parse_classification,
+                               stored_classifications, agreement_table)
+
+SAMPLE = Path(__file__).parent/'data'/'taxonomy'/'released_sample.jsonl'
+
+def load_sample(path=SAMPLE):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the fixture has 10 rows, not 26,070
+        return load_taxonomy_dataset(path)
+
+# ---------------------------------------------------------------- counting on a fixture with known shares
+# tests/data/taxonomy/released_sample.jsonl: 10 prompts (one with no category at all). Worked out by hand:
+# Creative Content Generation: 3 spellings, one each ("...", "creative ...", "... (poetry)") -> merged, 3/10;
+# Alternative Writing Genres 2/10; Concept Explanations 3/10 (one prompt names it twice: both count, as in the paper);
+# Philosophical 1/10; Speculative 1/10 (plus "Speculative & Hypothetical Scenarios", unmatched); Controversial 1/10;
+# the dropped 18th label 1/10 (not in the figure); every other leaf 0.
+KNOWN_SHARES = {'Creative Content Generation': 30.0, 'Alternative Writing Genres': 20.0,
+                'Information-Seeking about Concept Explanations': 30.0, 'Philosophical Questions': 10.0,
+                'Speculative and Hypothetical Scenarios': 10.0, 'Controversial Questions with Alternative Perspectives': 10.0}
+
+def test_shares_of_the_fixture_are_the_known_ones():
+    table = share_table(load_sample().categories).set_index('label')
+    expected = pd.Series({label: KNOWN_SHARES.get(label, 0.0) for label in FIGURE_LABELS})
+    assert table.loc[FIGURE_LABELS, 'share'].tolist() == pytest.approx(expected.tolist())
+    assert (table.classified == 10).all()
+    assert table.loc['Creative Content Generation', 'count'] == 3
+
+def test_unmatched_and_dropped_names_are_reported_not_counted():
+    categories = load_sample().categories
+    assert unmatched_categories(categories).category.tolist() == ['Speculative & Hypothetical Scenarios']
+    shares = category_shares(categories).set_index('label', drop=False)
+    assert shares.loc['Opinion-Based Questions with Alternative Perspectives', 'share'] == pytest.approx(10.0)
+    assert 'Opinion-Based Questions with Alternative Perspectives' not in share_table(categories).label.tolist()
+
+def test_share_denominator_counts_prompts_without_predefined_labels():
+    lists = [[{'category': 'Philosophical Questions', 'type': 'predefined', 'justification': ''}], [], [{'category': 'X', 'type': 'new', 'justification': ''}], []]
+    assert share_table(lists).set_index('label').loc['Philosophical Questions', 'share'] == pytest.approx(25.0)
+
+# ---------------------------------------------------------------- the substring merge
+@pytest.mark.parametrize('counts, merged', [
+    ({'Philosophical Questions': 2, 'philosophical questions': 1}, {'philosophical questions': 3}),   # equal length: the later spelling keeps it
+    ({'Alternative Writing Genres': 4, 'Alternative Writing Genres (haiku)': 1}, {'Alternative Writing Genres': 5}),
+    ({'Alternative Writing Genres (haiku)': 1, 'Alternative Writing Genres': 4}, {'Alternative Writing Genres': 5}),  # order does not matter here
+    ({'A B C': 1, 'A B': 2, 'A': 4}, {'A': 7}),   # chains collapse onto the shortest name
+    ({'Information-Seeking about Recommendations': 5, 'Information-Seeking': 1, 'Information-Seeking about Personal Advice': 2},
+     {'Information-Seeking': 8}),   # a bare prefix swallows every leaf it is part of: the paper's rule, reported as unmatched
+    ({'Philosophical Questions': 3, 'Ambiguous Everyday Questions': 1}, {'Philosophical Questions': 3, 'Ambiguous Everyday Questions': 1}),
+])
+def test_merge_substrings(counts, merged):
+    assert merge_substrings(counts) == merged
+
+def test_merge_keeps_total_count():
+    counts = {label: i + 1 for i, label in enumerate(OFFERED_LABELS)} | {label.upper(): 1 for label in OFFERED_LABELS}
+    merged = merge_substrings(counts)
+    assert sum(merged.values()) == sum(counts.values()) and len(merged) == len(OFFERED_LABELS)
+
+# ---------------------------------------------------------------- word-cloud normalisation
+@pytest.mark.parametrize('raw, clean', [
+    ('New Category: Cultural Analysis', 'Cultural Analysis'), ('New - Ethical Dilemmas', 'Ethical Dilemmas'),
+    ('Humor (New)', 'Humor'), ('New Humor', 'Humor'), ('new category:Media Studies', 'Media Studies'),
+    ('Historical: Context', 'Historical Context'), ('News Analysis', 'News Analysis'), ('Renewable Energy', 'Renewable Energy'),
+])
+def test_normalise_new_category(raw, clean):
+    assert normalise_new_category(raw) == clean
+
+def test_new_category_names_and_words_of_the_fixture():
+    names = new_category_names(load_sample().categories)
+    assert names == ['Cultural Analysis', 'Humor', 'Historical Questions', 'Media Literacy']   # the second 'Cultural Analysis' is a duplicate
+    assert new_category_frequencies(names) == {'Analysis': 1, 'Cultural': 1, 'Historical': 1, 'Humor': 1, 'Literacy': 1, 'Media': 1}
+
+def test_question_words_dropped_and_names_counted_once_each():
+    freq = new_category_frequencies(['Ethical Questions', 'Ethical Question Framing', 'Questionnaire Design', 'Ethical Dilemmas'])
+    assert freq['Ethical'] == 3 and 'Questions' not in freq and 'Question' not in freq and freq['Questionnaire'] == 1
+
+# ---------------------------------------------------------------- the loader and its schema errors
+def test_loads_jsonl_parquet_and_saved_dataset(tmp_path):
+    expected = load_sample()
+    assert expected.prompt[0].startswith('Write a poem') and expected.prompt_id.tolist()[:2] == ['conv-00', 'conv-01']
+    frame = pd.read_json(SAMPLE, lines=True)
+    frame.to_parquet(tmp_path/'taxonomy.parquet')
+    assert load_sample(tmp_path/'taxonomy.parquet').categories.tolist() == expected.categories.tolist()
+    import datasets
+    datasets.Dataset.from_pandas(frame).save_to_disk(str(tmp_path/'saved'))
+    assert load_sample(tmp_path/'saved').prompt.tolist() == expected.prompt.tolist()
+
+def test_row_count_warning():
+    with pytest.warns(UserWarning, match='10 rows, the released set has 26070'):
+        load_taxonomy_dataset(SAMPLE)
+
+def write_rows(path, rows):
+    path.write_text(''.join(json.dumps(row) + '\n' for row in rows)); return path
+
+def sample_rows(): return [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+
+def test_missing_column_names_the_columns_found(tmp_path):
+    rows = [{k if k != 'categories' else 'category_list': v for k, v in row.items()} for row in sample_rows()]
+    with pytest.raises(TaxonomyDataError, match=r"bad\.jsonl: column 'categories' expected; columns found: conversation_id, messages, lm_judge_annotation, category_list"):
+        load_sample(write_rows(tmp_path/'bad.jsonl', rows))
+
+@pytest.mark.parametrize('change, message', [
+    (lambda row: row['categories'][0].update(type='invented'), r"row 3: categories\[0\]\.type = 'invented'"),
+    (lambda row: row['categories'][0].pop('category'), r"row 3: categories\[0\]: missing field 'category'"),
+    (lambda row: row.update(categories='Philosophical Questions'), r"row 3: categories: expected a list"),
+    (lambda row: row.update(messages=[{'role': 'assistant', 'content': 'hi'}]), r"row 3: messages: no user turn"),
+])
+def test_bad_rows_name_the_row_and_field(tmp_path, change, message):
+    rows = sample_rows(); change(rows[3])
+    with pytest.raises(TaxonomyDataError, match=message): load_sample(write_rows(tmp_path/'bad.jsonl', rows))
+
+def test_unknown_local_format_and_missing_path(tmp_path):
+    (tmp_path/'labels.csv').write_text('a,b\n')
+    with pytest.raises(TaxonomyDataError, match='unknown format'): load_taxonomy_dataset(tmp_path/'labels.csv')
+    with pytest.raises(FileNotFoundError, match='no such file'): load_taxonomy_dataset(tmp_path/'missing.parquet')
+
+# ---------------------------------------------------------------- JSON validation of a classifier's answer
+GOOD = {'query': 'q', 'categories': [{'category': 'Alternative Writing Genres', 'type': 'predefined', 'justification': 'a haiku'},
+                                     {'category': 'Nature Imagery', 'type': 'new', 'justification': 'about rain'}]}
+
+def answer(**changes): return json.dumps({**GOOD, **changes})
+
+@pytest.mark.parametrize('text, message', [
+    ('{"query": "q", "categories": [', 'malformed JSON'),
+    ('Here you go: ' + json.dumps(GOOD), 'malformed JSON'),
+    ('[1, 2]', 'expected an object'),
+    (json.dumps({'query': 'q'}), "missing field 'categories'"),
+    (answer(categories=[]), 'non-empty'),
+    (answer(categories=[{'category': 'Poetry', 'type': 'predefined', 'justification': 'x'}]), "unknown predefined label 'Poetry'"),
+    (answer(categories=[{'category': 'Humor', 'type': 'novel', 'justification': 'x'}]), "type = 'novel'"),
+    (answer(categories=[{'category': 'Humor', 'type': 'new'}]), "missing field 'justification'"),
+    (answer(categories=[{'type': 'new', 'justification': 'x'}]), "missing field 'category'"),
+    (answer(categories=[{'category': ' ', 'type': 'new', 'justification': 'x'}]), 'empty'),
+])
+def test_invalid_answers_raise_value_error(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)): parse_classification(text)
+
+def test_valid_answer_is_canonicalised():
+    parsed = parse_classification('```json\n' + answer(categories=[*GOOD['categories'], {'category': ' alternative writing genres ', 'type': 'predefined', 'justification': 'again'}]) + '\n```')
+    assert [c['category'] for c in parsed['categories']] == ['Alternative Writing Genres', 'Nature Imagery']
+    assert parse_classification(json.dumps({'categories': GOOD['categories']}))['query'] is None
+
+# ---------------------------------------------------------------- re-asks through the sampler, then failure, then resume
+class ScriptedClient:
+    "An OpenAI-like async client answering each prompt from a script (the last answer repeats)"
+    def __init__(self, script): self.script, self.calls, self.conversations = script, Counter(), []; self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+    async def create(self, model, messages, extra_body=None, **params):
+        prompt = re.search(r'<request>\n(.*?)\n</request>', messages[1]['content'], re.DOTALL).group(1)   # re-asks append turns after it
+        self.conversations.append(messages)
+        answers = self.script[prompt]; text = answers[min(self.calls[prompt], len(answers) - 1)]; self.calls[prompt] += 1
+        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=text), finish_reason='stop')], usage=None)
+
+def test_reasks_then_failure_then_resume(tmp_path):
+    prompts = pd.DataFrame({'prompt_id': ['good-late', 'never'], 'prompt': ['Write a haiku about rain.', 'Tell me about cats.']})
+    script = {'Write a haiku about rain.': ['not json', answer(categories=[{'category': 'Poetry', 'type': 'predefined', 'justification': 'x'}]), answer()],
+              'Tell me about cats.': ['{"categories": ']}
+    client, store = ScriptedClient(script), ResponseStore(tmp_path/'classifications.jsonl')
+    endpoints = {'fake': Endpoint(Model('fake'), 'http://127.0.0.1:9/v1', 'fake')}
+    summary = run_requests(classification_requests(prompts, 'fake'), store, endpoints, validate=parse_classification,
+                           max_reasks=3, clients={'fake': client}, progress=False, backoff_base=0)
+    assert (summary['ok'], summary['failed']) == (1, 1)
+    assert client.calls == Counter({'Write a haiku about rain.': 3, 'Tell me about cats.': 4})   # 1 ask + 3 re-asks, then failed
+    reasks = [c for c in client.conversations if len(c) > 2]
+    assert any("unknown predefined label 'Poetry'" in json.dumps(c) for c in reasks)   # the re-ask says what was wrong
+    stored = stored_classifications(store).set_index('prompt_id')
+    assert stored.loc['never', 'status'] == 'failed' and stored.loc['never', 'text'] == '{"categories": '   # raw answer kept
+    assert stored.loc['good-late', 'categories'][0]['category'] == 'Alternative Writing Genres'
+    script['Tell me about cats.'] = [answer()]
+    summary = run_requests(classification_requests(prompts, 'fake'), store, endpoints, validate=parse_classification,
+                           max_reasks=3, clients={'fake': client}, progress=False, backoff_base=0)
+    assert summary['ok'] == 2 and client.calls['Write a haiku about rain.'] == 3   # the classified prompt is not asked again
+
+# ---------------------------------------------------------------- the offline classifier's held-out evaluation
+def test_cross_validation_never_sees_the_held_out_prompt():
+    rng = np.random.default_rng(0)
+    centres = np.eye(17, 32, dtype=np.float32)
+    truth = np.eye(17, dtype=bool)[rng.integers(0, 17, 60)]
+    unit = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    vectors = unit(truth.astype(np.float32) @ centres + 0.05 * rng.standard_normal((60, 32)))
+    predicted = cross_validated_labels(vectors, truth, unit(centres + 0.05 * rng.standard_normal((17, 32))), np.eye(17, dtype=bool), folds=5)
+    micro = agreement_table(truth, predicted).set_index('label').loc['micro average']
+    assert micro.recall == 1.0 and micro.precision > 0.9   # separable labels are recovered on held-out prompts
+    noise = unit(rng.standard_normal((60, 32)))
+    chance = agreement_table(truth, cross_validated_labels(noise, truth, unit(centres), np.eye(17, dtype=bool), folds=5))
+    assert chance.set_index('label').loc['micro average', 'f1'] < 0.35   # and nothing is learnt from noise
+
+# ---------------------------------------------------------------- figures regenerate byte for byte
+def test_figures_are_byte_stable(tmp_path):
+    import hashlib
+    from hivemind.figures import save_figure
+    from hivemind.taxonomy_figures import taxonomy_share_figure, new_category_cloud_figure
+    def draw(folder):
+        table = share_table(load_sample().categories)
+        paths = save_figure(taxonomy_share_figure(table), 'fig02', folder, table)
+        paths += save_figure(new_category_cloud_figure(new_category_frequencies(new_category_names(load_sample().categories))), 'fig03', folder)
+        return [hashlib.sha256(path.read_bytes()).hexdigest() for path in paths]
+    assert draw(tmp_path/'a') == draw(tmp_path/'b')

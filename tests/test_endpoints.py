@@ -56,3 +56,13 @@ def test_stops_on_ctrl_c(smollm2):
 
 def test_a_missing_gguf_is_named():
     with pytest.raises(FileNotFoundError, match='nowhere.gguf'): gguf_path('/nowhere.gguf')
+
+
+def test_the_server_dies_with_a_killed_parent(smollm2):
+    child = subprocess.Popen([sys.executable, '-c', CHILD], stdout=subprocess.PIPE, text=True)
+    base_url = child.stdout.readline().strip()
+    assert serving(base_url)
+    child.send_signal(signal.SIGKILL); child.wait(30)
+    deadline = time.time() + 15
+    while serving(base_url) and time.time() < deadline: time.sleep(0.2)
+    assert not serving(base_url)

@@ -1,1 +1,8 @@
+"""Reproducible companion to 'Artificial Hivemind: The Open-Ended Homogeneity of Language Models' (Jiang et al., NeurIPS 2025)
+
+Modules:
+
+- `hivemind.similarity`: Intra-model repetition, inter-model homogeneity, nearest-neighbour source models, PCA, a random-pair baseline and verbatim overlap: the statistics of the paper's Figs 1, 4-6, 8, 15-18 and Table 6, vectorised.
+- `hivemind.similarity_figures`: The heatmaps, matrix, box plots and PCA scatter of Figs 1, 4-6, 8, 15-18, and tables that put the paper's numbers beside a run's."""
+
 __version__ = "0.0.1"

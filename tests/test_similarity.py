@@ -1,0 +1,208 @@
+"Each similarity statistic against a plain scipy / scikit-learn computation on random data, plus the edge-case rules"
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist, pdist
+from sklearn.decomposition import PCA
+from hivemind.similarity import (SimilarityError, baseline_members, closest_cross_model_pairs, cross_model_similarity,
+                                 intra_model_similarity, longest_shared_words, neighbour_models, pca_2d, random_pair_baseline,
+                                 share_above, similarity_histogram)
+
+
+def make_responses(models=3, prompts=4, samples=5, dims=16, seed=0, drop=()):
+    "Random responses (model, prompt_id, sample_index, text) and vectors; `drop` removes (model, prompt) groups"
+    rng = np.random.default_rng(seed)
+    index = pd.MultiIndex.from_product([[f'm{i}' for i in range(models)], [f'p{i}' for i in range(prompts)], range(samples)],
+                                       names=['model', 'prompt_id', 'sample_index'])
+    frame = index.to_frame(index=False)
+    frame = frame[~frame.set_index(['model', 'prompt_id']).index.isin(drop)].reset_index(drop=True)
+    frame['text'] = [' '.join(rng.choice(list('abcdefgh'), 8)) for _ in range(len(frame))]
+    # a per-prompt centre makes similarities realistic (positive, prompt-dependent) without being trivial
+    centres = {p: rng.normal(size=dims) for p in frame.prompt_id.unique()}
+    vectors = np.stack([centres[p] for p in frame.prompt_id]) + rng.normal(size=(len(frame), dims))
+    return frame, vectors.astype(np.float32)
+
+
+def plain_intra(frame, vectors):
+    return {key: 1 - pdist(vectors[rows], 'cosine').mean() for key, rows in frame.groupby(['model', 'prompt_id']).indices.items()}
+
+
+def test_intra_matches_scipy():
+    frame, vectors = make_responses(samples=7)
+    intra = intra_model_similarity(frame, vectors)
+    expected = plain_intra(frame, vectors)
+    np.testing.assert_allclose(intra.mean_similarity, [expected[(m, p)] for m, p in zip(intra.model, intra.prompt_id)], rtol=1e-6)
+
+
+def test_intra_unequal_groups_and_missing_prompt():
+    frame, vectors = make_responses(drop=[('m1', 'p2')])
+    frame, vectors = frame.iloc[:-2].reset_index(drop=True), vectors[:-2]  # last group now has 3 responses
+    intra = intra_model_similarity(frame, vectors)
+    assert ('m1', 'p2') not in set(zip(intra.model, intra.prompt_id))
+    expected = plain_intra(frame, vectors)
+    np.testing.assert_allclose(intra.mean_similarity, [expected[(m, p)] for m, p in zip(intra.model, intra.prompt_id)], rtol=1e-6)
+    assert not intra.mean_similarity.isna().any()
+
+
+def test_intra_single_response_is_an_error_or_dropped():
+    frame, vectors = make_responses(samples=2)
+    frame, vectors = frame.iloc[1:].reset_index(drop=True), vectors[1:]  # (m0, p0) has one response
+    with pytest.raises(SimilarityError, match="model 'm0', prompt 'p0'"): intra_model_similarity(frame, vectors)
+    kept = intra_model_similarity(frame, vectors, drop_single=True)
+    assert kept.attrs['dropped_single'] == 1 and len(kept) == 11 and not kept.mean_similarity.isna().any()
+
+
+def test_identical_responses_give_one():
+    frame, _ = make_responses(models=1, prompts=1, samples=4)
+    intra = intra_model_similarity(frame, np.tile([[0.3, -1.2, 2.0]], (4, 1)))
+    np.testing.assert_allclose(intra.mean_similarity, [1.0])
+    assert similarity_histogram(intra).loc['m0', '0.9-1.0'] == 100
+
+
+def test_zero_vector_and_length_mismatch_are_errors():
+    frame, vectors = make_responses(models=1, prompts=1, samples=3)
+    vectors[1] = 0
+    with pytest.raises(SimilarityError, match='row 1 is all zeros'): intra_model_similarity(frame, vectors)
+    with pytest.raises(SimilarityError, match='3 responses but 2 vectors'): intra_model_similarity(frame, vectors[:2])
+
+
+def test_histogram_matches_numpy():
+    frame, vectors = make_responses(models=2, prompts=30, samples=3, dims=4, seed=3)
+    intra = intra_model_similarity(frame, vectors)
+    table = similarity_histogram(intra)
+    for model, group in intra.groupby('model'):
+        counts, _ = np.histogram(group.mean_similarity.clip(0, 1), bins=10, range=(0, 1))
+        np.testing.assert_allclose(table.loc[model].to_numpy(), 100 * counts[::-1] / len(group))
+    np.testing.assert_allclose(table.loc['Average'], table.drop('Average').mean())
+    np.testing.assert_allclose(table.drop('Average').sum(axis=1), 100)
+    top = [c for c in table.columns if float(c.split('-')[0]) >= 0.5]
+    assert share_above(intra, 0.5) == pytest.approx(table.loc['Average', top].sum())
+
+
+def test_cross_model_matches_scipy_and_authors_variant():
+    frame, vectors = make_responses(models=3, prompts=3, samples=4, drop=[('m2', 'p0')])
+    matrix = cross_model_similarity(frame, vectors)
+    authors = cross_model_similarity(frame, vectors, self_pairs=True)
+    groups = frame.groupby(['model', 'prompt_id']).indices
+    for a in matrix.index:
+        for b in matrix.columns:
+            shared = [p for p in ['p0', 'p1', 'p2'] if (a, p) in groups and (b, p) in groups]
+            cross = [1 - cdist(vectors[groups[a, p]], vectors[groups[b, p]], 'cosine').mean() for p in shared]
+            distinct = [1 - pdist(vectors[groups[a, p]], 'cosine').mean() for p in shared]
+            assert authors.loc[a, b] == pytest.approx(np.mean(cross), rel=1e-6)
+            assert matrix.loc[a, b] == pytest.approx(np.mean(distinct if a == b else cross), rel=1e-6)
+    assert matrix.attrs['prompts'].loc['m2', 'm0'] == 2
+    assert (np.diag(authors) > np.diag(matrix)).all()
+
+
+def test_cross_model_without_shared_prompt_is_an_error():
+    frame, vectors = make_responses(models=2, prompts=2, samples=2, drop=[('m0', 'p1'), ('m1', 'p0')])
+    with pytest.raises(SimilarityError, match="'m0' and 'm1' have no prompt"): cross_model_similarity(frame, vectors)
+
+
+def brute_force_neighbours(frame, vectors, depths):
+    "Per prompt and j: sort each row's cosine distances (stable), drop itself, count distinct models with a set"
+    result = {}
+    for prompt, rows in frame.groupby('prompt_id').indices.items():
+        distances = cdist(vectors[rows], vectors[rows], 'cosine')
+        models = frame.model.to_numpy()[rows]
+        ranked = [[k for k in np.argsort(row, kind='stable') if k != i] for i, row in enumerate(distances)]
+        result[prompt] = [np.mean([len(set(models[r[:j]])) for r in ranked]) for j in depths]
+    return pd.DataFrame.from_dict(result, orient='index', columns=depths)
+
+
+def test_neighbours_match_brute_force():
+    frame, vectors = make_responses(models=5, prompts=3, samples=6, dims=8, seed=2)
+    depths = [1, 2, 5, 10, 29]
+    ours = neighbour_models(frame, vectors, depths)
+    np.testing.assert_allclose(ours.to_numpy(), brute_force_neighbours(frame, vectors, depths).loc[ours.index].to_numpy())
+
+
+def test_neighbours_default_depths_are_capped():
+    frame, vectors = make_responses(models=2, prompts=2, samples=3)
+    assert list(neighbour_models(frame, vectors).columns) == [5]
+    with pytest.raises(SimilarityError, match='smallest pool has 6'): neighbour_models(frame, vectors, [6])
+    single = frame.iloc[[0]].reset_index(drop=True)
+    with pytest.raises(SimilarityError, match='single response'): neighbour_models(single, vectors[:1])
+
+
+def test_neighbours_with_identical_responses_are_deterministic():
+    frame, _ = make_responses(models=3, prompts=1, samples=2)
+    ones = np.ones((6, 4))
+    first, second = neighbour_models(frame, ones, [1, 2, 3]), neighbour_models(frame, ones, [1, 2, 3])
+    pd.testing.assert_frame_equal(first, second)
+    np.testing.assert_allclose(first.to_numpy(), brute_force_neighbours(frame, ones, [1, 2, 3]).to_numpy())
+
+
+def test_pca_matches_sklearn():
+    _, vectors = make_responses(models=2, prompts=1, samples=20, dims=10, seed=5)
+    coordinates, explained = pca_2d(vectors)
+    reference = PCA(n_components=2).fit(vectors.astype(np.float64))
+    projected = reference.transform(vectors.astype(np.float64))
+    signs = np.sign((coordinates * projected).sum(axis=0))
+    np.testing.assert_allclose(coordinates, projected * signs, atol=1e-8)
+    np.testing.assert_allclose(explained, reference.explained_variance_ratio_)
+    np.testing.assert_array_equal(pca_2d(-vectors)[0], pca_2d(-vectors)[0])
+    assert np.allclose(pca_2d(np.ones((3, 5)))[0], 0)
+    with pytest.raises(SimilarityError, match='at least 2'): pca_2d(vectors[:1])
+
+
+def test_baseline_groups_mix_prompts_and_match_scipy():
+    frame, vectors = make_responses(models=2, prompts=6, samples=3, seed=4)
+    codes = pd.factorize(frame.prompt_id)[0]
+    members = baseline_members(codes, 40, 4, np.random.default_rng(1))
+    assert all(len(set(codes[m])) == 4 for m in members)
+    baseline = random_pair_baseline(frame, vectors, groups_per_model=30, seed=7)
+    assert set(baseline.responses) == {3} and len(baseline) == 60 and not baseline.mean_similarity.isna().any()
+    # rerun the same draw and check each group's number against scipy
+    rng = np.random.default_rng(7)
+    for model, own in frame.groupby('model').indices.items():
+        drawn = own[baseline_members(pd.factorize(frame.prompt_id.iloc[own])[0], 30, 3, rng)]
+        expected = [1 - pdist(vectors[rows], 'cosine').mean() for rows in drawn]
+        np.testing.assert_allclose(baseline[baseline.model == model].mean_similarity, expected, rtol=1e-6)
+    # responses to different prompts are less alike than responses to the same prompt
+    assert baseline.mean_similarity.mean() < intra_model_similarity(frame, vectors).mean_similarity.mean()
+
+
+def test_baseline_needs_two_prompts():
+    frame, vectors = make_responses(models=1, prompts=1, samples=3)
+    with pytest.raises(SimilarityError, match='at least 2 prompts'): random_pair_baseline(frame, vectors)
+
+
+def test_closest_pairs_match_brute_force():
+    frame, vectors = make_responses(models=3, prompts=3, samples=4, seed=6)
+    pairs = closest_cross_model_pairs(frame, vectors, top=5)
+    everything = [1 - cdist(vectors[[i]], vectors[[k]], 'cosine')[0, 0] for i in range(len(frame)) for k in range(i + 1, len(frame))
+                  if frame.model[i] != frame.model[k] and frame.prompt_id[i] == frame.prompt_id[k]]
+    np.testing.assert_allclose(pairs.similarity, sorted(everything, reverse=True)[:5], rtol=1e-6)
+    assert (pairs.model_a != pairs.model_b).all()
+    assert all(s in a and s in b for s, a, b in zip(pairs.longest_shared, pairs.text_a, pairs.text_b))
+
+
+def test_longest_shared_words_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a, b = list(rng.choice(list('xyz'), 9)), list(rng.choice(list('xyz'), 7))
+        best = max((k for k in range(len(b) + 1) for i in range(len(a) - k + 1) for m in range(len(b) - k + 1) if a[i:i + k] == b[m:m + k]))
+        assert len(longest_shared_words(' '.join(a), ' '.join(b)).split()) == best
+
+
+def test_pca_of_a_large_pool_matches_sklearn():
+    "A pool like the paper's (more dimensions than responses, both large) with a flat spectrum: still the exact components"
+    rng = np.random.default_rng(8)
+    vectors = rng.normal(size=(620, 700))
+    coordinates, explained = pca_2d(vectors)
+    reference = PCA(n_components=2, svd_solver='full').fit(vectors)
+    np.testing.assert_allclose(np.abs(coordinates), np.abs(reference.transform(vectors)), atol=1e-6)
+    np.testing.assert_allclose(explained, reference.explained_variance_ratio_, rtol=1e-6)
+
+
+@pytest.mark.parametrize('rows, dims', [(12, 384), (60, 40), (2, 5)])
+def test_pca_small_side_paths_match_sklearn(rows, dims):
+    "Fewer responses than dimensions (the demo: 12 x 384) uses the Gram matrix, more uses the covariance"
+    vectors = np.random.default_rng(rows).normal(size=(rows, dims))
+    coordinates, explained = pca_2d(vectors)
+    reference = PCA(n_components=min(2, rows), svd_solver='full').fit(vectors)
+    projected = reference.transform(vectors)
+    np.testing.assert_allclose(np.abs(coordinates[:, :projected.shape[1]]), np.abs(projected), atol=1e-8)
+    np.testing.assert_allclose(explained[:projected.shape[1]], reference.explained_variance_ratio_, rtol=1e-6, atol=1e-12)

@@ -27,11 +27,11 @@ def test_smoke_profile_runs_end_to_end(smoke):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     run_dir = folder/'runs'/'smoke'
     responses = ResponseStore(run_dir/'responses.jsonl').frame()
-    assert len(responses) == 3 * 2 * 3 and set(responses.model) == {'smollm2', 'qwen-coder'}
+    assert len(responses) == 3 * 2 * 2 * 3 and set(responses.model) == {'smollm2', 'qwen-coder'}
     ids, vectors = load_embeddings(run_dir/'embeddings'/'minilm.npz')
-    assert sorted(ids) == sorted(responses.id) and vectors.shape == (18, 384)
+    assert sorted(ids) == sorted(responses.id) and vectors.shape == (36, 384)
     figures = {p.name for p in (folder/'figures'/'smoke').iterdir()}
-    for stem in ['fig04_intra_model_histogram', 'fig06_inter_model_similarity', 'fig08_neighbour_models', 'fig02_taxonomy_shares']:
+    for stem in ['fig04_intra_model_histogram', 'fig05_intra_model_histogram_min_p', 'fig06_inter_model_similarity', 'fig08_neighbour_models', 'fig02_taxonomy_shares']:
         assert {f'{stem}.pdf', f'{stem}.png'} <= figures, f'{stem} missing from {sorted(figures)}'
     assert any(name.startswith('fig09') and 'simulated' in name for name in figures)
     assert str(run_dir) in first.stdout

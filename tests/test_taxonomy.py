@@ -210,3 +210,39 @@ def test_figures_are_byte_stable(tmp_path):
         paths += save_figure(new_category_cloud_figure(new_category_frequencies(new_category_names(load_sample().categories))), 'fig03', folder)
         return [hashlib.sha256(path.read_bytes()).hexdigest() for path in paths]
     assert draw(tmp_path/'a') == draw(tmp_path/'b')
+
+# ---------------------------------------------------------------- offline new categories (keyword rule)
+# Built so the rule's output is known: in 'Write a haiku about coffee beans.' the content words are haiku (named by the
+# taxonomy), coffee, beans (unnamed); all three occur once in 3 prompts, so equal weights and 2/3 of the weight is
+# unnamed -> 'Coffee Beans'. 'Write a poem about a cat.': poem and cat are both named -> nothing. In
+# 'Write a sonnet about glaciers, a poem.' sonnet and poem are named and 'poem' is shared with prompt 2 (lower idf),
+# glaciers alone is unnamed: share = idf(glaciers) / (idf(sonnet) + idf(poem) + idf(glaciers)) < 1/2 -> nothing.
+from hivemind.classify import content_words, is_named, new_category_records, propose_new_category, taxonomy_vocabulary, tfidf_weights
+
+KNOWN_PROMPTS = ['Write a haiku about coffee beans.', 'Write a poem about a cat.', 'Write a sonnet about glaciers, a poem.']
+
+def test_new_category_rule_on_a_known_prompt_set():
+    records = new_category_records(KNOWN_PROMPTS)
+    assert [[r['category'] for r in rs] for rs in records] == [['Coffee Beans'], [], []]
+    assert records[0][0]['type'] == 'new' and '67%' in records[0][0]['justification'] and 'not a language model' in records[0][0]['justification']
+
+def test_new_category_threshold_and_name_length():
+    assert new_category_records(KNOWN_PROMPTS, min_share=0.7) == [[], [], []]
+    assert [[r['category'] for r in rs] for rs in new_category_records(KNOWN_PROMPTS, min_share=0.1)][2] == ['Glaciers']
+    assert new_category_records(KNOWN_PROMPTS, name_words=1)[0][0]['category'] == 'Coffee'
+
+def test_content_words_and_taxonomy_vocabulary():
+    assert content_words('Give me three short sentences on the Moon’s tides.') == ['moon', 'tides']
+    vocabulary = taxonomy_vocabulary()
+    assert all(is_named(w, vocabulary) for w in ('haiku', 'poem', 'poems', 'philosophical'))
+    assert not any(is_named(w, vocabulary) for w in ('glaciers', 'beans'))
+
+def test_tfidf_weights_follow_the_documented_formula():
+    weights = tfidf_weights([['cat', 'cat', 'dog'], ['dog']])
+    assert weights[0]['cat'] == pytest.approx(2 * (np.log(3 / 2) + 1)) and weights[0]['dog'] == pytest.approx(1.0)
+
+def test_new_categories_are_not_counted_but_reach_the_word_cloud():
+    lists = [[{'category': 'Alternative Writing Genres', 'type': 'predefined', 'justification': ''}] + rs for rs in new_category_records(KNOWN_PROMPTS)]
+    table = share_table(lists).set_index('label')
+    assert table.loc['Alternative Writing Genres', 'share'] == pytest.approx(100.0) and table['count'].sum() == 3
+    assert new_category_frequencies(new_category_names(lists)) == {'Beans': 1, 'Coffee': 1}

@@ -12,7 +12,7 @@ from .config import SettingsError
 from .runner import StepFailed, StepInterrupted, format_status, open_pipeline
 
 # %% auto #0
-__all__ = ['parse_parameter', 'build_parser', 'run_command', 'status_command', 'main']
+__all__ = ['parse_parameter', 'build_parser', 'run_command', 'status_command', 'stop_signals', 'main']
 
 # %% ../nbs/08_cli.ipynb #529962d6
 def parse_parameter(text:str, # `NAME=VALUE`
@@ -77,12 +77,16 @@ def status_command(args:argparse.Namespace) -> int:
 # %% ../nbs/08_cli.ipynb #482e2c5c
 def _interrupt(signum, frame): raise KeyboardInterrupt
 
+def stop_signals() -> dict:
+    "Make SIGINT and SIGTERM raise KeyboardInterrupt, whatever was inherited (a `nohup` or `&` job ignores SIGINT)"
+    try: return {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError: return {}  # not the main thread: leave the handlers to it
+
 def main(argv:list[str]|None=None, # the arguments (default: the command line's)
         ) -> int:
-    "The `hivemind` command: its exit status. SIGTERM stops a run like Ctrl-C"
+    "The `hivemind` command: its exit status. SIGINT and SIGTERM stop a run like Ctrl-C, however it was started"
     args = build_parser().parse_args(argv)
-    try: previous = signal.signal(signal.SIGTERM, _interrupt)
-    except ValueError: previous = None  # not the main thread
+    previous = stop_signals()
     try: return {'run': run_command, 'status': status_command}[args.command](args)
     except StepInterrupted as interruption:
         print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr); return 130
@@ -91,4 +95,4 @@ def main(argv:list[str]|None=None, # the arguments (default: the command line's)
     except (SettingsError, ValueError, FileNotFoundError) as error:
         print(f"hivemind: error: {error}", file=sys.stderr); return 2
     finally:
-        if previous is not None: signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items(): signal.signal(number, handler)

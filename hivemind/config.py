@@ -12,7 +12,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SettingsError', 'project_root', 'split_list', 'convert_value', 'Choice', 'Decoding', 'Embedder', 'Model', 'Profile',
-           'read_section', 'Settings', 'parse_settings', 'settings_path', 'load_settings', 'as_dict']
+           'read_section', 'Settings', 'parse_settings', 'decoding_prompt_limits', 'settings_path', 'load_settings',
+           'as_dict']
 
 # %% ../nbs/00_config.ipynb #dabe843a
 class SettingsError(ValueError):
@@ -114,6 +115,7 @@ class Profile:
     look:Choice('colorblind', 'paper') = 'colorblind' # figure style
     correlation:Choice('spearman', 'pearson') = 'spearman' # correlation of scores with humans
     pca_prompts:list[str] = field(default_factory=list) # prompt ids shown in PCA figures
+    decoding_prompts:list[str] = field(default_factory=list) # `DECODING:N`: that decoding for the first N prompts only
     cell_timeout:int = 3600 # seconds a pipeline cell may run
 
 # %% ../nbs/00_config.ipynb #f66d7796
@@ -177,7 +179,22 @@ def parse_settings(text:str, # the contents of a settings file
         elif kind in _KINDS: getattr(settings, kind+'s')[name] = read_section(_KINDS[kind], parser[section], name, source)
         else: raise SettingsError(f"{source}: [{section}] unknown section kind {kind!r}; use model:, embedder: or decoding:")
     _check_references(settings)
+    for profile in settings.profiles.values(): decoding_prompt_limits(profile, settings.source)
     return settings
+
+# %% ../nbs/00_config.ipynb #c9d3bd54
+def decoding_prompt_limits(profile:Profile, # a profile
+                           source:str='settings.ini', # the file name shown in errors
+                          ) -> dict[str, int]:
+    "The prompt limit of each decoding that `decoding_prompts` names, checked"
+    limits = {}
+    for item in profile.decoding_prompts:
+        name, _, count = item.partition(':')
+        if name not in profile.decodings or not count.isdigit() or int(count) < 1:
+            raise SettingsError(f"{source}: [{profile.name}] decoding_prompts: {item!r} is not DECODING:N with one of "
+                                f"the profile's decodings ({', '.join(profile.decodings)}) and N >= 1")
+        limits[name] = int(count)
+    return limits
 
 # %% ../nbs/00_config.ipynb #d68c90a9
 def settings_path() -> Path:

@@ -12,9 +12,12 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import pandas as pd
+from fastcore.basics import patch_to
+from .runs import Run
 
 # %% auto #0
-__all__ = ['LOOKS', 'STABLE_RC', 'SIMULATED_NOTE', 'look_of', 'palette', 'mark_simulated', 'save_figure', 'save_table']
+__all__ = ['LOOKS', 'STABLE_RC', 'SIMULATED_NOTE', 'look_of', 'palette', 'mark_simulated', 'png_size', 'in_notebook', 'show_png',
+           'SavedFiles', 'add_footer', 'save_figure', 'save_table']
 
 # %% ../nbs/02_figures.ipynb #a8063e9f
 LOOKS = {
@@ -51,26 +54,74 @@ def mark_simulated(fig:plt.Figure):
     "Stamp `fig` as built from simulated data, in its title area"
     fig.text(0.5, 0.995, SIMULATED_NOTE, ha='center', va='top', fontsize=8, color='#b2182b', fontweight='bold')
 
+# %% ../nbs/02_figures.ipynb #40483b5b
+def png_size(path:Path) -> tuple[int, int]:
+    "Width and height in pixels of a PNG file, from its header"
+    header = Path(path).read_bytes()[:24]
+    if header[:8] != b'\x89PNG\r\n\x1a\n': raise ValueError(f"{path}: not a PNG file")
+    return int.from_bytes(header[16:20], 'big'), int.from_bytes(header[20:24], 'big')
+
+# %% ../nbs/02_figures.ipynb #04deaa55
+def in_notebook() -> bool:
+    "Whether a Jupyter kernel (or nbdev's test shell) runs this code"
+    try: from IPython import get_ipython
+    except ImportError: return False
+    return get_ipython() is not None
+
+def show_png(path:Path, # a PNG written by `save_figure`
+             scale:float=0.5, # displayed width over pixel width (0.5: a 200 dpi file at its drawn size)
+            ):
+    "Display the PNG at `path` in the running notebook; do nothing outside one"
+    if not in_notebook(): return
+    from IPython.display import Image, display
+    display(Image(data=Path(path).read_bytes(), format='png', width=int(png_size(path)[0] * scale)))
+
+# %% ../nbs/02_figures.ipynb #1eb25676
+class SavedFiles(list):
+    "The paths `save_figure` wrote, printed as one line"
+    def __repr__(self):
+        if not self: return 'saved nothing'
+        return f"saved {self[0].stem} ({', '.join(p.suffix.lstrip('.') for p in self)}) in {self[0].parent}"
+
+# %% ../nbs/02_figures.ipynb #d943904f
+def add_footer(fig:plt.Figure, # the figure
+               text:str, # one line, e.g. `Run.footer`
+              ):
+    "Write `text` in small grey type under the bottom left corner of `fig`"
+    fig.text(0.01, -0.01, text, ha='left', va='top', fontsize=6.5, color='#555555')
+
 # %% ../nbs/02_figures.ipynb #420f4816
 def save_figure(fig:plt.Figure, # the figure
                 name:str, # file stem, e.g. `fig04_intra_model_histogram`
                 folder:Path|str, # where to write (created when missing)
                 data:pd.DataFrame|None=None, # the plotted numbers, written beside the figure as CSV
                 simulated:bool=False, # built from simulated data? (stamps the figure, adds `_simulated` to the name)
-               ) -> list[Path]:
-    "Write `fig` as PDF and PNG (and `data` as CSV) with stable bytes; return the paths written"
+                footer:str='', # one line naming the run, written under the figure
+                show:bool=True, # also display the PNG in the notebook that runs this
+               ) -> SavedFiles:
+    "Write `fig` as PDF and PNG (and `data` as CSV) with stable bytes, show it inline; return the paths written"
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if simulated:
-        mark_simulated(fig)
-        if 'simulated' not in name: name = f'{name}_simulated'
-    paths = [folder/f'{name}.pdf', folder/f'{name}.png']
+    if simulated: mark_simulated(fig); name = name if 'simulated' in name else f'{name}_simulated'
+    if footer: add_footer(fig, footer + ('; SIMULATED raters' if simulated else ''))
+    paths = SavedFiles([folder/f'{name}.pdf', folder/f'{name}.png'])
     with matplotlib.rc_context(STABLE_RC):
         fig.savefig(paths[0], metadata={'CreationDate': None, 'Producer': None, 'Creator': None}, bbox_inches='tight')
         fig.savefig(paths[1], metadata={'Software': None}, bbox_inches='tight')
     if data is not None:
         paths.append(folder/f'{name}.csv'); data.to_csv(paths[-1], index=False, float_format='%.6g', lineterminator='\n')
     plt.close(fig)
+    if show: show_png(paths[1])
     return paths
+
+# %% ../nbs/02_figures.ipynb #e29a7379
+@patch_to(Run)
+def save_figure(self, fig:plt.Figure, # the figure
+                name:str, # file stem, e.g. `fig04_intra_model_histogram`
+                data:pd.DataFrame|None=None, # the plotted numbers, written beside the figure as CSV
+                simulated:bool=False, # built from simulated data?
+               ) -> SavedFiles:
+    "`save_figure` into this run's figures folder, with the run's footer"
+    return save_figure(fig, name, self.figures, data, simulated, footer=self.footer)
 
 # %% ../nbs/02_figures.ipynb #42a8bb44
 def save_table(table:pd.DataFrame, # the table

@@ -21,7 +21,7 @@ __all__ = ['STEP_PATTERN', 'RUNNER_FOLDERS', 'Step', 'discover_steps', 'find_ste
            'code_sources', 'parameter_names', 'digest', 'profile_settings', 'external_inputs', 'library_digest',
            'list_files', 'read_manifest', 'write_manifest', 'StepFailed', 'StepInterrupted', 'source_cell',
            'describe_error', 'Pipeline', 'open_pipeline', 'kernel_python', 'kernel_warning', 'kernel_config',
-           'StepResult', 'format_status', 'count_files']
+           'kernel_environment', 'StepResult', 'format_status', 'count_files']
 
 # %% ../nbs/07_runner.ipynb #347b8168
 STEP_PATTERN = re.compile(r'^(\d+)_(\w+)\.ipynb$')
@@ -361,6 +361,12 @@ def record(self, step:Step, status:str, started:float, key_parts:dict, outputs:d
         finished=_now() if status != 'running' else None, seconds=round(time.time() - started, 3),
         key=digest(key_parts), key_parts=key_parts, parameters=self.parameters(step), outputs=outputs, error=error))
 
+# %% ../nbs/07_runner.ipynb #d107a1e6
+def kernel_environment(settings:Settings, # the run's settings
+                      ) -> dict[str, str]:
+    "Environment variables a step's kernel runs with: the run's settings file, no progress bars"
+    return dict(HIVEMIND_SETTINGS=str(Path(settings.source).resolve()), TQDM_DISABLE='1')
+
 # %% ../nbs/07_runner.ipynb #29112987
 @patch_to(Pipeline)
 def execute(self, step:Step, # the step to run
@@ -374,7 +380,7 @@ def execute(self, step:Step, # the step to run
     self.record(step, 'running', started, key_parts, previous)
     executed = self.executed_path(step); executed.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with modified_env(HIVEMIND_SETTINGS=str(Path(self.settings.source).resolve())):  # the kernel reads the same settings
+        with modified_env(**kernel_environment(self.settings)):
             papermill.execute_notebook(step.path, executed, parameters=self.parameters(step), kernel_name='python3', language='python',
                                        cwd=step.path.parent, execution_timeout=self.settings_profile.cell_timeout,
                                        progress_bar=progress, log_output=log_output, config=kernel_config())

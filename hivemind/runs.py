@@ -165,3 +165,11 @@ def open_run(profile:str='smoke', # name of a profile in settings.ini
     figures = Path(figures_dir) if figures_dir is not None else run_dir/'figures'
     figures.mkdir(parents=True, exist_ok=True)
     return Run(settings.profile(profile), settings, run_dir.resolve(), figures.resolve())
+
+# %% ../nbs/01_runs.ipynb #f639a31f
+@patch(as_prop=True)
+def footer(self:Run) -> str:
+    "One line naming the run: profile, models, decodings, samples, maximum tokens, embedder"
+    profile = self.profile
+    return (f"hivemind run '{profile.name}': {', '.join(profile.models)}; {', '.join(profile.decodings)}; "
+            f"{profile.samples} samples of <= {profile.max_tokens} tokens; embedder {profile.embedder}")

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .config import Decoding, Profile
+from .config import Decoding, Profile, decoding_prompt_limits
 from .endpoints import Endpoint, open_endpoints
 from .runs import ResponseStore, Run, response_id
 
@@ -55,11 +55,11 @@ def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
                       decodings:dict[str, Decoding], # the decoding sections by name
                      ) -> list[Request]:
     "Every response a profile asks for, as requests"
-    requests = []
+    requests, limits = [], decoding_prompt_limits(profile)
     for model in profile.models:
         for name in profile.decodings:
-            params = decoding_params(decodings[name], profile.max_tokens)
-            for prompt_id, prompt in zip(prompts.prompt_id, prompts.prompt):
+            params, chosen = decoding_params(decodings[name], profile.max_tokens), prompts.head(limits.get(name, len(prompts)))
+            for prompt_id, prompt in zip(chosen.prompt_id, chosen.prompt):
                 for index in range(profile.samples):
                     key = response_id(model, name, prompt_id, index); seed = sample_seed(profile.seed, key)
                     meta = dict(prompt_id=prompt_id, prompt=prompt, decoding=name, sample_index=index, seed=seed,

@@ -1,6 +1,7 @@
 "The llama.cpp server that hivemind starts for packaged models: it serves, and it stops on success, error and Ctrl-C."
 import signal, subprocess, sys, time
 import httpx, pytest
+from child_signals import default_signals
 from hivemind.config import load_settings
 from hivemind.endpoints import open_endpoints, gguf_path
 
@@ -44,7 +45,7 @@ with open_endpoints([load_settings().models['smollm2']]) as endpoints:
 
 
 def test_stops_on_ctrl_c(smollm2):
-    child = subprocess.Popen([sys.executable, '-c', CHILD], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, '-c', CHILD], stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)
     base_url = child.stdout.readline().strip()
     assert serving(base_url)
     child.send_signal(signal.SIGINT); child.wait(30)
@@ -59,7 +60,7 @@ def test_a_missing_gguf_is_named():
 
 
 def test_the_server_dies_with_a_killed_parent(smollm2):
-    child = subprocess.Popen([sys.executable, '-c', CHILD], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, '-c', CHILD], stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)
     base_url = child.stdout.readline().strip()
     assert serving(base_url)
     child.send_signal(signal.SIGKILL); child.wait(30)

@@ -2,6 +2,7 @@
 import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
+from child_signals import default_signals, ignored_sigint
 import hivemind
 from hivemind import runner
 from hivemind.cli import main
@@ -239,12 +240,14 @@ def test_status_lists_state_time_and_key(project, capsys):
     assert rows['04_after'].split()[1:3] == ['never', 'run']
 
 
-def test_ctrl_c_stops_cleanly(project):
+@pytest.mark.parametrize('launched', [default_signals, ignored_sigint], ids=['foreground', 'background'])
+def test_ctrl_c_stops_cleanly(project, launched):
+    "SIGINT stops a run cleanly, also one started as a background job (SIGINT ignored on start)"
     add_step(project, 'sleep.ipynb', '02_sleep.ipynb')
     add_step(project, '02_combine.ipynb', '03_after.ipynb')
     run = project/'runs'/'tiny'
     process = subprocess.Popen([sys.executable, '-m', 'hivemind', 'run', *options(project)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=launched)
     deadline = time.time() + 60
     while not (run/'sleep.pid').exists() and time.time() < deadline and process.poll() is None: time.sleep(0.1)
     assert (run/'sleep.pid').exists(), process.communicate()

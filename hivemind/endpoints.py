@@ -124,10 +124,10 @@ def stop_process(process:subprocess.Popen, grace:float=10):
 
 # %% ../nbs/04_endpoints.ipynb #b6d596f3
 def die_with_parent():
-    "In a child process: ask Linux to SIGTERM it when its parent dies, even by SIGKILL (no effect elsewhere)"
+    "In a child process: ask Linux to SIGKILL it when its parent dies, however the parent died (no effect elsewhere)"
     if sys.platform.startswith('linux'):
         import ctypes
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 # %% ../nbs/04_endpoints.ipynb #9538f374
 @contextlib.contextmanager

@@ -158,6 +158,7 @@ def open_run(profile:str='smoke', # name of a profile in settings.ini
             ) -> Run:
     "The run of `profile`: its settings and its folders, created when missing"
     settings = load_settings(settings_path)
+    pd.set_option('display.precision', 3)  # tables in the chapters show 0.621, not 0.6213333
     if run_dir is None:
         run_dir = Path(tempfile.mkdtemp(prefix=f'hivemind-{profile}-'))/'run'
         shutil.copytree(project_root()/FIXTURE, run_dir)

@@ -67,3 +67,29 @@ def test_the_server_dies_with_a_killed_parent(smollm2):
     deadline = time.time() + 15
     while serving(base_url) and time.time() < deadline: time.sleep(0.2)
     assert not serving(base_url)
+
+
+BUSY_CHILD = """
+import threading, time
+from hivemind.config import load_settings
+from hivemind.endpoints import open_endpoints
+with open_endpoints([load_settings().models['smollm2']]) as endpoints:
+    endpoint = endpoints['smollm2']
+    ask = lambda: endpoint.client(asynchronous=False).chat.completions.create(
+        model=endpoint.served_name, max_tokens=4000, messages=[{'role': 'user', 'content': 'Write a very long story.'}])
+    threading.Thread(target=ask, daemon=True).start()
+    time.sleep(2)
+    print(endpoint.base_url, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_the_server_dies_with_a_killed_parent_even_mid_generation(smollm2):
+    "A server busy generating when its parent dies must not wait for the orphaned request (uvicorn's SIGTERM would)"
+    child = subprocess.Popen([sys.executable, '-c', BUSY_CHILD], stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)
+    base_url = child.stdout.readline().strip()
+    assert base_url.startswith('http://127.0.0.1:')
+    child.send_signal(signal.SIGKILL); child.wait(30)
+    deadline = time.time() + 15
+    while serving(base_url) and time.time() < deadline: time.sleep(0.2)
+    assert not serving(base_url)

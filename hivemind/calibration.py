@@ -17,29 +17,33 @@ from .figures import palette
 from .scorers import SCORE_COLUMNS
 
 # %% auto #0
-__all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'PAPER_SIZES', 'FENCE_TOLERANCE', 'SCORER_TYPES',
-           'MIN_ITEMS', 'PAPER_TYPES', 'JUDGE_MEAN_PRINTED', 'SIMILAR_RULES', 'DISAGREEMENT_ROWS', 'ALTERNATIVE_TABLES',
-           'PAPER_COLUMN_TYPES', 'PAPER_ITEMS', 'ABSOLUTE_EXAMPLE_ENTROPIES', 'PAIRWISE_EXAMPLE_ENTROPIES',
-           'PAPER_FULL_SIZES', 'tukey_keep', 'top_percent_keep', 'keep_count', 'first_ranked_keep',
+__all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'FENCE_TOLERANCE', 'SCORER_TYPES', 'MIN_ITEMS',
+           'PAPER_TYPES', 'PAPER_SIZES', 'SIMILAR_RULES', 'DISAGREEMENT_ROWS', 'ALTERNATIVE_TABLES',
+           'PAPER_COLUMN_TYPES', 'PAPER_ITEMS', 'FONT', 'TITLE_BAND', 'ABSOLUTE_EXAMPLE_ENTROPIES',
+           'PAIRWISE_EXAMPLE_ENTROPIES', 'tukey_keep', 'top_percent_keep', 'keep_count', 'first_ranked_keep',
            'pairwise_agreement', 'item_statistics', 'subset_masks', 'check_scores', 'read_scores', 'scorer_types',
            'scorer_inputs', 'correlate', 'mask_correlations', 'correlations', 'type_means', 'reference_folder',
-           'paper_table', 'paper_type_means', 'comparison_table', 'centroid_keep', 'zscore_keep', 'distance_keep',
-           'tukey_target_keep', 'sliding_keep', 'median_expansion_keep', 'gap_keep', 'similar_keep',
-           'paper_alternative_table', 'alternative_percents', 'alternative_masks', 'alternative_table', 'pick_examples',
-           'entropy_histogram', 'entropy_figure', 'with_paper', 'calibration_figure', 'setting_figure']
+           'paper_table', 'paper_type_means', 'paper_sizes', 'printed_judge_mean', 'judge_mean_note',
+           'comparison_table', 'centroid_keep', 'zscore_keep', 'distance_keep', 'tukey_target_keep', 'sliding_keep',
+           'median_expansion_keep', 'gap_keep', 'similar_keep', 'paper_alternative_table', 'alternative_percents',
+           'alternative_masks', 'alternative_table', 'title_and_layout', 'drawn_texts', 'text_problems',
+           'pick_examples', 'entropy_histogram', 'entropy_figure', 'with_paper', 'calibration_figure', 'setting_figure',
+           'full_set_means']
 
 # %% ../nbs/33_calibration.ipynb #95a5ec5d
 TUKEY_KS = (3.0, 2.5, 2.0, 1.5, 1.0, 0.5)
 ENTROPY_PERCENTS = (16, 14, 12, 10, 8, 6, 4, 2)
 PAIRWISE_PERCENTS = (95, 90, 85, 80, 75, 70, 65, 60)
 SETTINGS = {
-    'absolute_similar': dict(kind='absolute', table=23, subsets=[f'k{k}' for k in TUKEY_KS], title='absolute, similar quality (Tukey fences)'),
-    'absolute_disagreed': dict(kind='absolute', table=24, subsets=[f'p{p}' for p in ENTROPY_PERCENTS], title='absolute, highest entropy'),
-    'pairwise_similar': dict(kind='pairwise', table=25, subsets=[f'p{p}' for p in PAIRWISE_PERCENTS], title='pairwise, most "similar" labels'),
-    'pairwise_disagreed': dict(kind='pairwise', table=26, subsets=[f'p{p}' for p in PAIRWISE_PERCENTS], title='pairwise, least agreement'),
+    'absolute_similar': dict(kind='absolute', table=23, figure='Fig 10a', subsets=[f'k{k}' for k in TUKEY_KS],
+                             title='absolute, similar quality (Tukey fences)'),
+    'absolute_disagreed': dict(kind='absolute', table=24, figure='Fig 10b',
+                               subsets=[f'p{p}' for p in ENTROPY_PERCENTS], title='absolute, highest entropy'),
+    'pairwise_similar': dict(kind='pairwise', table=25, figure='Fig 11a', subsets=[f'p{p}' for p in PAIRWISE_PERCENTS],
+                             title='pairwise, most "similar" labels'),
+    'pairwise_disagreed': dict(kind='pairwise', table=26, figure='Fig 11b',
+                               subsets=[f'p{p}' for p in PAIRWISE_PERCENTS], title='pairwise, least agreement'),
 }
-PAPER_SIZES = {'absolute_similar': [745, 739, 731, 718, 695, 598], 'absolute_disagreed': [123, 105, 90, 75, 63, 45, 30, 17],
-               'pairwise_similar': list(range(475, 299, -25)), 'pairwise_disagreed': list(range(475, 299, -25))}
 
 # %% ../nbs/33_calibration.ipynb #b07202d5
 FENCE_TOLERANCE = 1e-9
@@ -202,7 +206,6 @@ def type_means(table:pd.DataFrame, # from `correlations`
 
 # %% ../nbs/33_calibration.ipynb #d7341074
 PAPER_TYPES = {'ppl': 'lm', 'rm': 'reward', 'judge': 'judge'}
-JUDGE_MEAN_PRINTED = 0.305  # Tables 19/20 print this for the judges' full set; their four rows average .322
 
 def reference_folder() -> Path:
     "The folder of the paper's reference tables"
@@ -222,6 +225,31 @@ def paper_type_means(setting:str) -> pd.DataFrame:
     "The paper's bar values of `setting`: rows lm, reward, judge; columns full and the subsets"
     table = paper_table(setting)
     return table[table.type != 'N'].drop(columns='model').groupby('type', sort=False).mean()
+
+# %% ../nbs/33_calibration.ipynb #a33b0001
+def paper_sizes(setting:str, # a key of `SETTINGS`
+               ) -> list[int]:
+    "The paper's subset sizes of `setting` (the N row of its table), `full` first"
+    row = paper_table(setting).query("type == 'N'").iloc[0]
+    return [int(row[column]) for column in ['full', *SETTINGS[setting]['subsets']]]
+
+PAPER_SIZES = {setting: paper_sizes(setting)[1:] for setting in SETTINGS}  # without `full`, for the checks
+
+# %% ../nbs/33_calibration.ipynb #a33b0002
+def _label(rho:float) -> str:
+    "A correlation as the paper prints it (three decimals, no leading zero); 'n/a' for NaN"
+    return f'{rho:.3f}'.replace('0.', '.') if rho == rho else 'n/a'
+
+def printed_judge_mean() -> float:
+    "The judges' full-set mean as Tables 19/20 print it"
+    table = pd.read_csv(next(reference_folder().glob('table19_*.tsv')), sep='\t').set_index('method')
+    return float(table.loc['FULL(reference)', 'judge_80'])
+
+def judge_mean_note() -> str:
+    "The paper's two judge full-set means, as a note"
+    rows = paper_type_means('absolute_similar').loc['judge', 'full']
+    printed = printed_judge_mean()
+    return f"the four judge rows of Tables 23/24 average {_label(rows)}; Tables 19/20 print {_label(printed)}"
 
 # %% ../nbs/33_calibration.ipynb #ac670100
 def _wide(table:pd.DataFrame, columns:list[str]) -> pd.DataFrame:
@@ -250,8 +278,8 @@ def comparison_table(table:pd.DataFrame, # from `correlations`
     rows += [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict()) for _, r in matched.iterrows()]
     rows += [dict(source='paper', scorer_type=t, scorer=f'paper mean over {t} scorers', **m.to_dict()) for t, m in paper_type_means(setting)[columns].iterrows()]
     if SETTINGS[setting]['kind'] == 'absolute':
-        rows.append(dict(source='paper (Tables 19/20 as printed)', scorer_type='judge', scorer='judge mean as printed', full=JUDGE_MEAN_PRINTED,
-                         note='the four judge rows of Tables 23/24 average .322; Tables 19/20 print .305'))
+        rows.append(dict(source='paper (Tables 19/20 as printed)', scorer_type='judge', scorer='judge mean as printed',
+                         full=printed_judge_mean(), note=judge_mean_note()))
     return pd.DataFrame(rows, columns=['source', 'scorer_type', 'scorer', *columns, 'note']).fillna({'note': ''})
 
 # %% ../nbs/33_calibration.ipynb #dd3da04f
@@ -363,7 +391,7 @@ def similar_keep(values:np.ndarray, # mean rating per item
 ALTERNATIVE_TABLES = {19: dict(file='table19_similar_quality_alt_methods.tsv', title='similar quality, other subset rules (absolute)'),
                       20: dict(file='table20_disagreement_alt_methods.tsv', title='high disagreement, other measures (absolute)')}
 PAPER_COLUMN_TYPES = {'ppl': 'lm', 'rm': 'reward', 'judge': 'judge'}
-PAPER_ITEMS = 750  # the absolute items behind Table 20's N
+PAPER_ITEMS = paper_sizes('absolute_disagreed')[0]  # the absolute items behind Table 20's N
 
 def paper_alternative_table(number:int) -> pd.DataFrame:
     "The paper's Table 19 or 20: one row per method, columns `<type>_<kept % or N>`"
@@ -423,13 +451,53 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
                          note=_row_note(bars, list(subset.values()))))
         rows.append(dict(method=name, source='paper', **(paper.loc[name].to_dict() if name in paper.index else {}),
                          note='' if name in paper.index else 'not in the paper'))
-    rows[1]['note'] = 'judge full set as printed (.305); the four judge rows of Tables 23/24 average .322'
+    rows[1]['note'] = f'judge full set as printed; {judge_mean_note()}'
     table = pd.DataFrame(rows, columns=['method', 'source', *paper.columns, *[f'n_{h}' for h in headers], 'note']).fillna({'note': ''})
     return table.astype({f'n_{h}': 'Int64' for h in headers})
 
+# %% ../nbs/33_calibration.ipynb #a33b0010
+FONT = 7  # the smallest type in Figs 7 and 9-11, in points
+TITLE_BAND = 0.42  # inches above the panels: the SIMULATED stamp, then the title
+
+def title_and_layout(fig:plt.Figure, # the figure
+                     title:str, # its title
+                     bottom:float=0.0, # inches kept free under the panels (for notes)
+                    ):
+    "Put `title` under the stamp band and fit the panels between it and `bottom`"
+    height = fig.get_figheight()
+    fig.suptitle(title, y=1 - 0.2 / height, va='top', fontsize=10)
+    fig.tight_layout(pad=0.4, rect=(0, bottom / height, 1, 1 - TITLE_BAND / height))
+
+# %% ../nbs/33_calibration.ipynb #a33b0011
+def _undrawn_ticklabels(fig:plt.Figure) -> set[int]:
+    "Ids of the tick labels matplotlib keeps but does not draw (ticks outside the view)"
+    undrawn = set()
+    for axis in [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]:
+        low, high = sorted(axis.get_view_interval()); eps = 1e-9 * max(high - low, 1)
+        ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+        outside = [tick for tick in ticks if not low - eps <= tick.get_loc() <= high + eps]
+        undrawn |= {id(label) for tick in outside for label in (tick.label1, tick.label2)}
+    return undrawn
+
+def drawn_texts(fig:plt.Figure) -> list:
+    "The texts of `fig` as drawn: titles, labels, tick labels, legends, annotations (visible and not empty)"
+    from matplotlib.text import Text
+    fig.canvas.draw(); undrawn = _undrawn_ticklabels(fig)
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in undrawn]
+
+# %% ../nbs/33_calibration.ipynb #a33b0016
+def text_problems(fig:plt.Figure, # a figure
+                  min_size:float=FONT, # smallest allowed type, points
+                 ) -> list[str]:
+    "Texts smaller than `min_size` and pairs of texts that overlap, each as one line"
+    texts = drawn_texts(fig); boxes = [t.get_window_extent().padded(-1) for t in texts]
+    small = [f'{t.get_text()!r}: {t.get_fontsize():g} pt' for t in texts if t.get_fontsize() < min_size]
+    pairs = [(a, b) for a in range(len(texts)) for b in range(a + 1, len(texts)) if boxes[a].overlaps(boxes[b])]
+    return small + [f'{texts[a].get_text()!r} overlaps {texts[b].get_text()!r}' for a, b in pairs]
+
 # %% ../nbs/33_calibration.ipynb #0483a931
-ABSOLUTE_EXAMPLE_ENTROPIES = (1.70, 1.83, 1.00, 2.26)
-PAIRWISE_EXAMPLE_ENTROPIES = (2.26, 2.28, 1.02)
+ABSOLUTE_EXAMPLE_ENTROPIES = (1.70, 1.83, 1.00, 2.26)  # the example items of the paper's Fig 9
+PAIRWISE_EXAMPLE_ENTROPIES = (2.26, 2.28, 1.02)  # and of its Fig 7
 
 def pick_examples(entropies:np.ndarray, # entropy per item
                   targets:tuple=ABSOLUTE_EXAMPLE_ENTROPIES, # wanted entropies
@@ -451,6 +519,14 @@ def entropy_histogram(entropies:np.ndarray, # entropy per item
     return pd.DataFrame({'bin_left': edges[:-1], 'bin_right': edges[1:], 'items': counts, 'percent': 100 * counts / len(entropies)})
 
 # %% ../nbs/33_calibration.ipynb #39bfae83
+def _example_panel(ax:plt.Axes, item_id:str, counts:np.ndarray, entropy:float, classes:tuple, colour) -> pd.DataFrame:
+    "One example item's label distribution (% of raters); returns its numbers"
+    shares = 100 * counts / counts.sum()
+    ax.bar([str(c) for c in classes], shares, color=colour)
+    ax.set_title(f'{item_id}\nH = {entropy:.2f} bits', fontsize=8); ax.tick_params(labelsize=FONT)
+    ax.set_xlabel('label', fontsize=8); ax.set_ylabel('% of raters', fontsize=8)
+    return pd.DataFrame({'panel': item_id, 'label': classes, 'percent': shares})
+
 def entropy_figure(items:pd.DataFrame, # items with `labels`
                    kind:str, # `absolute` or `pairwise`
                    examples:list[int], # positions of the example items to draw
@@ -460,28 +536,20 @@ def entropy_figure(items:pd.DataFrame, # items with `labels`
     "Entropy histogram (% of items) and the label distribution of each example; returns the figure and its numbers"
     classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
     counts = label_counts(list(items['labels']), classes); entropies = shannon_entropy(counts)
-    histogram = entropy_histogram(entropies)
-    fig, axes = plt.subplots(1, 1 + len(examples), figsize=(2.6 * (1 + len(examples)), 2.9), squeeze=False)
-    colour = palette(look, 2, 'bars')
-    axes[0, 0].bar(histogram.bin_left, histogram.percent, width=histogram.bin_right - histogram.bin_left, align='edge', color=colour[0], edgecolor='white')
-    axes[0, 0].set(xlabel='entropy (bits)', ylabel='% of items', title=f'{len(items)} {kind} items')
+    histogram = entropy_histogram(entropies); colour = palette(look, 2, 'bars')
+    panels = 1 + len(examples)
+    fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.5 + TITLE_BAND), squeeze=False)
+    axes[0, 0].bar(histogram.bin_left, histogram.percent, width=histogram.bin_right - histogram.bin_left, align='edge',
+                   color=colour[0], edgecolor='white')
+    axes[0, 0].set_title(f'{len(items)} {kind} items', fontsize=8); axes[0, 0].tick_params(labelsize=FONT)
+    axes[0, 0].set_xlabel('entropy (bits)', fontsize=8); axes[0, 0].set_ylabel('% of items', fontsize=8)
     rows = [histogram.assign(panel='histogram')]
-    for ax, position in zip(axes[0, 1:], examples):
-        shares = 100 * counts[position] / counts[position].sum()
-        ax.bar([str(c) for c in classes], shares, color=colour[1])
-        ax.set(title=f'{items.item_id.iloc[position]}: H = {entropies[position]:.2f}', xlabel='label', ylabel='% of raters')
-        rows.append(pd.DataFrame({'panel': items.item_id.iloc[position], 'label': classes, 'percent': shares}))
-    fig.suptitle(title, y=1.06); fig.tight_layout()
+    rows += [_example_panel(ax, items.item_id.iloc[i], counts[i], entropies[i], classes, colour[1])
+             for ax, i in zip(axes[0, 1:], examples)]
+    title_and_layout(fig, title)
     return fig, pd.concat(rows, ignore_index=True)
 
 # %% ../nbs/33_calibration.ipynb #473519aa
-def _label(rho:float) -> str: return f'{rho:.3f}'.replace('0.', '.') if rho == rho else 'n/a'
-
-def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, fontsize:float=6):
-    "Print each value on its bar (above a positive bar, below a negative one)"
-    for x, rho in zip(positions, values):
-        ax.text(x, rho if rho == rho else 0, _label(rho), ha='center', va='top' if rho < 0 else 'bottom', fontsize=fontsize)
-
 def with_paper(bars:pd.DataFrame, # from `type_means`
                paper:pd.DataFrame|None, # from `paper_type_means`: types x subsets
                sizes:list[int]|None=None, # the paper's subset sizes, `full` first
@@ -492,53 +560,101 @@ def with_paper(bars:pd.DataFrame, # from `type_means`
     return bars.assign(paper_rho=[paper.loc[t, s] if t in paper.index and s in paper.columns else np.nan for t, s in zip(bars.scorer_type, bars.subset)],
                        paper_size=pd.array([size.get(s) for s in bars.subset], dtype='Int64'))
 
+# %% ../nbs/33_calibration.ipynb #a33b0020
+def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, colour='black'):
+    "Print each value just above its bar (just below a negative one)"
+    for x, rho in zip(positions, values):
+        below = rho == rho and rho < 0
+        ax.annotate(_label(rho), (x, rho if rho == rho else 0), xytext=(0, -2 if below else 2),
+                    textcoords='offset points', ha='center', va='top' if below else 'bottom', fontsize=FONT, c=colour)
+
+def _value_limits(values) -> tuple[float, float]:
+    "y limits with room for the value labels above (and below) the bars"
+    values = np.array([v for v in values if v == v] + [0.0], dtype=float)
+    low, high = values.min(), values.max(); pad = 0.22 * max(high - low, 0.1)
+    return (low - pad if low < 0 else 0.0, high + pad)
+
 # %% ../nbs/33_calibration.ipynb #bc01cfc5
+def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method:str):
+    "One scorer type's bars: ours filled, the paper's hatched beside them, each with its value"
+    width = 0.4 if with_paper else 0.7; ours = np.arange(len(group)) - (width / 2 if with_paper else 0)
+    ax.bar(ours, group.rho.fillna(0), width, color=colour); _bar_values(ax, ours, group.rho)
+    if with_paper:
+        ax.bar(ours + width, group.paper_rho.fillna(0), width, color='white', edgecolor=colour, hatch='////', lw=0.8)
+        _bar_values(ax, ours + width, group.paper_rho, '0.35')
+    ax.axhline(0, color='black', linewidth=0.6); ax.tick_params(labelsize=FONT)
+    ax.set_title(f'{group.scorer_type.iloc[0]} ({group.scorers.max()} scorer(s))', loc='left', fontsize=8)
+    ax.set_ylabel(f'mean {method.capitalize()} rho', fontsize=8)
+
+def _subset_labels(group:pd.DataFrame, with_paper:bool) -> list[str]:
+    "Tick labels: the subset, our size, the paper's size"
+    labels = [f'{s}\nn={n}' for s, n in zip(group.subset, group['size'])]
+    return [f'{l}\npaper {n}' if with_paper and n is not pd.NA else l for l, n in zip(labels, group.paper_size)]
+
+def _missing_lines(data:pd.DataFrame, limit:int=8) -> list[str]:
+    "Why bars are missing: one line per scorer type and reason, naming the subsets"
+    missing = data[data.missing_reason != '']
+    groups = missing.groupby(['scorer_type', 'missing_reason'], sort=False)
+    lines = [f"{kind} {', '.join(group.subset)}: {reason}" for (kind, reason), group in groups]
+    return lines[:limit] + (['...'] if len(lines) > limit else [])
+
+def _paper_legend(ax:plt.Axes, colour, ours:str):
+    "Legend above the top panel, at its right: our filled bars, the paper's hatched ones"
+    from matplotlib.patches import Patch
+    handles = [Patch(color=colour, label=ours),
+               Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)')]
+    ax.legend(handles=handles, fontsize=FONT, loc='lower right', bbox_to_anchor=(1, 1), ncol=2, frameon=False,
+              borderaxespad=0.2)
+
+# %% ../nbs/33_calibration.ipynb #a33b0022
 def calibration_figure(bars:pd.DataFrame, # from `type_means`
                        title:str, # figure title
                        look:str='colorblind', # figure look
                        method:str='spearman', # named on the y axis
                        paper:pd.DataFrame|None=None, # the paper's bars (`paper_type_means`), drawn beside ours
                        paper_sizes:list[int]|None=None, # the paper's subset sizes, `full` first
+                       ours:str='ours', # legend text of our bars (e.g. `ours (simulated raters)`)
                       ) -> tuple[plt.Figure, pd.DataFrame]:
-    "Bar panels of mean rho per subset, one per scorer type, the paper's beside ours; returns the figure and its numbers"
+    "Bars of mean rho per subset, a row of them per scorer type, the paper's beside ours; the figure and its numbers"
     data = with_paper(bars, paper, paper_sizes); kinds = [k for k in SCORER_TYPES if k in set(data.scorer_type)]
-    width = 0.4 if paper is not None else 0.8
-    fig, axes = plt.subplots(1, len(kinds), figsize=(max(4.5, (0.75 if paper is not None else 0.5) * data.subset.nunique()) * len(kinds), 3.6), squeeze=False, sharey=True)
-    reasons = []
-    for ax, kind in zip(axes[0], kinds):
-        group = data[data.scorer_type == kind].reset_index(drop=True); colours = palette(look, len(group), 'bars')
-        ours = np.arange(len(group)) - (width / 2 if paper is not None else 0)
-        ax.bar(ours, group.rho.fillna(0), width, color=colours); _bar_values(ax, ours, group.rho)
-        labels = [f'{s}\nn={n}' for s, n in zip(group.subset, group['size'])]
-        if paper is not None:
-            ax.bar(ours + width, group.paper_rho.fillna(0), width, color='white', edgecolor=colours, hatch='////', linewidth=0.8)
-            _bar_values(ax, ours + width, group.paper_rho, 5)
-            labels = [f'{l}\npaper {n}' if n is not pd.NA else l for l, n in zip(labels, group.paper_size)]
-        ax.set_xticks(range(len(group)), labels, fontsize=6)
-        ax.axhline(0, color='black', linewidth=0.6); ax.set_title(f'{kind} ({group.scorers.max()} scorer(s))', fontsize=9)
-        reasons += [f'{kind} {s}: {r}' for s, r in zip(group.subset, group.missing_reason) if r]
-    axes[0, 0].set_ylabel(f"mean {method.capitalize()} rho")
-    if paper is not None: _paper_legend(axes[0, -1])
-    if reasons: fig.text(0, -0.02, 'n/a: ' + '\n'.join(reasons[:8]) + ('\n...' if len(reasons) > 8 else ''), fontsize=6, va='top')
-    fig.suptitle(title, y=1.04); fig.tight_layout()
+    lines, colour = _missing_lines(data), palette(look, 1, 'bars')[0]
+    bottom = 0.2 + 0.125 * len(lines) if lines else 0.0
+    size = (max(5.0, 0.95 * data.subset.nunique() + 1.2), 1.9 * len(kinds) + 0.6 + TITLE_BAND + bottom)
+    fig, axes = plt.subplots(len(kinds), 1, figsize=size, sharex=True, sharey=True, squeeze=False)
+    for ax, kind in zip(axes[:, 0], kinds):
+        group = data[data.scorer_type == kind].reset_index(drop=True)
+        _type_panel(ax, group, colour, paper is not None, method)
+    axes[-1, 0].set_xticks(range(len(group)), _subset_labels(group, paper is not None))
+    axes[0, 0].set_ylim(*_value_limits([*data.rho, *data.paper_rho]))
+    if paper is not None: _paper_legend(axes[0, 0], colour, ours)
+    if lines: fig.text(0.01, (bottom - 0.1) / size[1], 'n/a: ' + '\n'.join(lines), fontsize=FONT, va='top')
+    title_and_layout(fig, title, bottom)
     return fig, data
 
-def _paper_legend(ax:plt.Axes):
-    "Legend telling our filled bars from the paper's hatched ones"
-    from matplotlib.patches import Patch
-    ax.legend(handles=[Patch(color='0.55', label='ours'), Patch(facecolor='white', edgecolor='0.35', hatch='////', label='paper (Jiang et al. 2025)')],
-              fontsize=6, loc='upper right', frameon=False)
-
 # %% ../nbs/33_calibration.ipynb #83fb6a5b
-PAPER_FULL_SIZES = {'absolute': 750, 'pairwise': 500}
-
 def setting_figure(table:pd.DataFrame, # from `correlations` for `setting`
                    setting:str, # a key of `SETTINGS`
-                   prefix:str='', # title prefix, e.g. `Fig 10a: `
+                   prefix:str|None=None, # title prefix (None: the paper's figure number, e.g. `Fig 10a: `)
                    look:str='colorblind', # figure look
                    method:str='spearman', # named on the y axis
+                   ours:str='ours', # legend text of our bars
                   ) -> tuple[plt.Figure, pd.DataFrame]:
     "The figure of `setting`: our bars with the paper's beside them"
-    spec = SETTINGS[setting]
-    return calibration_figure(type_means(table), prefix + spec['title'], look, method, paper_type_means(setting),
-                              [PAPER_FULL_SIZES[spec['kind']], *PAPER_SIZES[setting]])
+    prefix = f"{SETTINGS[setting]['figure']}: " if prefix is None else prefix
+    return calibration_figure(type_means(table), prefix + SETTINGS[setting]['title'], look, method,
+                              paper_type_means(setting), paper_sizes(setting), ours)
+
+# %% ../nbs/33_calibration.ipynb #a33b0031
+def _full_bars(table:pd.DataFrame, setting:str, source:str) -> dict:
+    "The full-set bar of each scorer type in `table`, ours, then the paper's"
+    ours = type_means(table).query("subset == 'full'").set_index('scorer_type').rho
+    paper = paper_type_means(setting)['full']
+    return {f'{name} {kind}': bars.get(kind, np.nan) for name, bars in ((source, ours), ('paper', paper))
+            for kind in SCORER_TYPES}
+
+def full_set_means(tables:dict, # setting -> its `correlations` table
+                   source:str='ours', # label of our columns
+                  ) -> pd.DataFrame:
+    "Per setting, the full-set bar of each scorer type: ours, then the paper's"
+    rows = [{'figure': SETTINGS[s]['figure'], 'setting': s, **_full_bars(t, s, source)} for s, t in tables.items()]
+    return pd.DataFrame(rows)

@@ -16,14 +16,15 @@ from .runs import ResponseStore, normalise_rows
 from .taxonomy import TAXONOMY, DROPPED_LEAF, FIGURE_LABELS, OFFERED_LABELS, as_category_records
 
 # %% auto #0
-__all__ = ['CLASSIFIER_SYSTEM', 'CLASSIFIER_TEMPLATE', 'CLASSIFIER_PARAMS', 'CALIBRATION_GRID', 'REQUEST_WORDS',
-           'NEW_CATEGORY_SHARE', 'NEW_CATEGORY_WORDS', 'label_menu', 'classification_messages', 'parse_classification',
-           'classification_id', 'classification_requests', 'classify_with_model', 'stored_classifications',
-           'exemplar_texts', 'label_matrix', 'label_centroids', 'top_labels', 'decide', 'micro_f1', 'calibrate_rule',
-           'OfflineClassifier', 'fit_offline_classifier', 'fold_of', 'cross_validated_labels', 'agreement_table',
-           'subset_accuracy', 'content_words', 'taxonomy_vocabulary', 'is_named', 'tfidf_weights',
-           'propose_new_category', 'new_category_records', 'exemplar_arrays', 'predictions_to_records',
-           'classify_offline', 'run_text_embedder', 'classify_prompts', 'offline_agreement', 'agreement_over_splits']
+__all__ = ['CLASSIFIER_SYSTEM', 'CLASSIFIER_TEMPLATE', 'CLASSIFIER_PARAMS', 'CALIBRATION_GRID', 'REQUEST_WORDS', 'GENERIC_WORDS',
+           'GENERIC_VERBS', 'NEW_CATEGORY_SHARE', 'NEW_CATEGORY_WORDS', 'label_menu', 'classification_messages',
+           'parse_classification', 'classification_id', 'classification_requests', 'classify_with_model',
+           'stored_classifications', 'exemplar_texts', 'label_matrix', 'label_centroids', 'top_labels', 'decide',
+           'micro_f1', 'calibrate_rule', 'OfflineClassifier', 'fit_offline_classifier', 'fold_of',
+           'cross_validated_labels', 'agreement_table', 'subset_accuracy', 'base_forms', 'is_generic', 'content_words',
+           'taxonomy_vocabulary', 'is_named', 'tfidf_weights', 'propose_new_category', 'new_category_records',
+           'new_category_rule', 'exemplar_arrays', 'predictions_to_records', 'classify_offline', 'run_text_embedder',
+           'classify_prompts', 'offline_agreement', 'agreement_over_splits']
 
 # %% ../nbs/21_classify.ipynb #f08a6cfe
 CLASSIFIER_SYSTEM = "You are a careful annotator who sorts requests sent to chat assistants into kinds of open-ended request."
@@ -286,20 +287,46 @@ def subset_accuracy(truth:np.ndarray, predicted:np.ndarray) -> dict:
     return {'exact': float((truth == predicted).all(1).mean()), 'jaccard': float(((truth & predicted).sum(1) / np.maximum(union, 1)).mean())}
 
 # %% ../nbs/21_classify.ipynb #3e1699e6
-REQUEST_WORDS = frozenset("""write generate provide give suggest propose describe explain tell name list make create answer
-    recommend please sentence sentences short few one two three four five""".split())
+REQUEST_WORDS = frozenset("""write generate provide give suggest propose describe explain tell name list make create
+    answer recommend please sentence sentences short few one two three four five tip tips idea ideas view views way
+    ways thing things example examples""".split())
+GENERIC_WORDS = frozenset("""everyone everybody someone somebody anyone anybody everything something anything nothing
+    nobody none many much several every whole today tomorrow yesterday tonight day days week weeks month months year
+    years old new young big small little large long good bad best better worse worst great real right wrong true false
+    nice easy hard simple usual unusual usually often always never really actually quite rather different certain sure
+    possible able daily""".split())  # matched as they are
+GENERIC_VERBS = frozenset("""get keep make take give go come have happen move stay start begin help use need want look
+    see seem think know feel become try put let say find ask bring hold made took taken gone went came done got gotten
+    kept said found thought knew known felt became began begun brought held saw seen""".split())  # in any inflection
 NEW_CATEGORY_SHARE = 0.5  # least share of a prompt's TF-IDF weight carried by unnamed words for a new category
 NEW_CATEGORY_WORDS = 2  # words in a new category's name
 
 # %% ../nbs/21_classify.ipynb #da25a90e
+def base_forms(word:str, # a lower-case word
+              ) -> set[str]:
+    "`word` and the words it may inflect: without -s, -es, -d, -ed or -ing, with a dropped e or a doubled consonant"
+    forms = {word}
+    for suffix in ('ing', 'ed', 'es', 's', 'd'):
+        stem = word[:-len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 2:
+            forms |= {stem, stem + 'e'} | ({stem[:-1]} if stem[-1] == stem[-2] else set())
+    return forms
+
+# %% ../nbs/21_classify.ipynb #b7e1a0c2
+def is_generic(word:str, # a lower-case word
+              ) -> bool:
+    "Can `word` not name a kind of request? A `GENERIC_WORDS` word, a `GENERIC_VERBS` verb in any form, a past in -ed"
+    return word in GENERIC_WORDS or bool(base_forms(word) & GENERIC_VERBS) or (word.endswith('ed') and len(word) >= 6)
+
+# %% ../nbs/21_classify.ipynb #b7e1a0c4
 _WORD = re.compile(r"[^\W\d_]+")
 
 def content_words(text:str, # a prompt
                  ) -> list[str]:
-    "Lower-case words of 3+ letters in `text`, in order, without stop words and `REQUEST_WORDS`"
+    "Lower-case words of 3+ letters in `text`, in order, without stop words, `REQUEST_WORDS` and generic words"
     from wordcloud import STOPWORDS
     words = _WORD.findall(re.sub(r"['’]s\b", '', text.lower()))
-    return [word for word in words if len(word) >= 3 and word not in STOPWORDS and word not in REQUEST_WORDS]
+    return [w for w in words if len(w) >= 3 and w not in STOPWORDS and w not in REQUEST_WORDS and not is_generic(w)]
 
 # %% ../nbs/21_classify.ipynb #7e784dc6
 def taxonomy_vocabulary() -> set[str]:
@@ -349,6 +376,14 @@ def new_category_records(prompts:list[str], # the prompt set being classified (t
     proposals = [propose_new_category(words, weights, vocabulary, min_share, name_words)
                  for words, weights in zip(documents, tfidf_weights(documents))]
     return [[proposal] if proposal else [] for proposal in proposals]
+
+# %% ../nbs/21_classify.ipynb #b7e1a0c6
+def new_category_rule() -> str:
+    "The offline new-category rule in two lines, for the caption of Fig 3"
+    return (f"Offline keyword rule, not a language model: a prompt gets a new category when words absent from the"
+            f" taxonomy's labels, definitions\nand examples carry >= {NEW_CATEGORY_SHARE:.0%} of its TF-IDF weight;"
+            f" its name: the {NEW_CATEGORY_WORDS} heaviest such words. Stop, request and generic words"
+            f" ('write', 'old', 'getting') never count")
 
 # %% ../nbs/21_classify.ipynb #f6b4c95f
 def exemplar_arrays(embed, # texts -> unit vectors

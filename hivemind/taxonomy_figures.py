@@ -9,13 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.patches import Patch
 from .figures import palette
 from pathlib import Path
 from .taxonomy import TOP_LEVELS
+from .classify import new_category_rule
 
 # %% auto #0
-__all__ = ['CLOUD_COLORMAPS', 'bar_positions', 'taxonomy_share_figure', 'cloud_font_cap', 'new_category_cloud_figure',
-           'remove_figure']
+__all__ = ['CLOUD_COLORMAPS', 'INVENTED_NAMES_NOTE', 'bar_positions', 'taxonomy_share_figure', 'cloud_font_cap', 'cloud_image',
+           'new_category_cloud_figure', 'cloud_caption', 'remove_figure']
 
 # %% ../nbs/22_taxonomy_figures.ipynb #207e99ce
 def bar_positions(top_levels:list[str], # each leaf's top-level category, in figure order
@@ -36,24 +39,33 @@ def taxonomy_share_figure(table:pd.DataFrame, # from `hivemind.taxonomy.share_ta
     "Fig 2: per leaf our share beside the paper's, grouped by top-level category"
     leaf_y, headings = bar_positions(table.top_level.tolist())
     colours = dict(zip(TOP_LEVELS, palette(look, len(TOP_LEVELS), 'bars')))
-    fig, ax = plt.subplots(figsize=(7.5, 0.3 * (leaf_y.max() + 2)))
-    ax.barh(leaf_y - 0.2, table.share, height=0.4, color=[colours[t] for t in table.top_level], label=ours)
-    ax.barh(leaf_y + 0.2, table.paper_share, height=0.4, color='0.75', label='paper (Jiang et al. 2025, Fig 2)')
+    fig, ax = plt.subplots(figsize=(7.5, 0.3 * (leaf_y.max() + 2) + 0.5))
+    ax.barh(leaf_y - 0.2, table.share, height=0.4, color=[colours[t] for t in table.top_level])
+    ax.barh(leaf_y + 0.2, table.paper_share, height=0.4, color='0.75')
     _annotate_bars(ax, leaf_y, table)
-    ax.set_yticks(list(leaf_y) + [y for y, _ in headings], list(table.name) + [top for _, top in headings])
+    ax.set_yticks(list(leaf_y) + [y for y, _ in headings], list(table.name) + [top for _, top in headings], fontsize=8)
     for tick in ax.get_yticklabels()[len(leaf_y):]: tick.set_fontweight('bold')
-    ax.invert_yaxis(); ax.set_xlabel('% of classified prompts (a prompt may carry several labels)')
-    ax.set_xlim(0, 1.15 * max(table.share.max(), table.paper_share.max(), 1)); ax.legend(loc='lower right', fontsize=8)
+    ax.invert_yaxis(); ax.set_xlabel('% of classified prompts (a prompt may carry several labels)', fontsize=8)
+    ax.set_xlim(0, 1.15 * max(table.share.max(), table.paper_share.max(), 1)); ax.tick_params(axis='x', labelsize=8)
     ax.spines[['top', 'right']].set_visible(False)
-    if title: ax.set_title(title, fontsize=10)
+    _share_legend(ax, list(colours.values()), ours)
+    if title: fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/22_taxonomy_figures.ipynb #45f75b98
 def _annotate_bars(ax, leaf_y:np.ndarray, table:pd.DataFrame):
     "Print each bar's value, one decimal, just right of the bar"
     for y, ours, paper in zip(leaf_y, table.share, table.paper_share):
-        ax.text(ours, y - 0.2, f' {ours:.1f}', va='center', fontsize=6.5)
-        ax.text(paper, y + 0.2, f' {paper:.1f}', va='center', fontsize=6.5, color='0.35')
+        ax.text(ours, y - 0.2, f' {ours:.1f}', va='center', fontsize=7)
+        ax.text(paper, y + 0.2, f' {paper:.1f}', va='center', fontsize=7, color='0.35')
+
+def _share_legend(ax, colours:list, ours:str):
+    "Legend above the axes: our swatch in every category colour (as our bars), the paper's grey"
+    handles = [tuple(Patch(color=colour) for colour in colours), Patch(color='0.75')]
+    ax.legend(handles, [f'{ours} (colour: top-level category)', 'paper (Jiang et al. 2025, Fig 2)'], fontsize=8,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0)}, handlelength=4, ncol=2, frameon=False,
+              loc='lower left', bbox_to_anchor=(0, 1), borderaxespad=0.3)
 
 # %% ../nbs/22_taxonomy_figures.ipynb #aa2db4e0
 CLOUD_COLORMAPS = {'colorblind': 'viridis', 'paper': 'managua'}
@@ -63,19 +75,37 @@ def cloud_font_cap(words:int, # distinct words in the cloud
     "Largest font size, small enough that words of equal count fit at equal size (`wordcloud` shrinks words that do not fit)"
     return int(min(300, 490 / np.sqrt(max(words, 1))))
 
-def new_category_cloud_figure(frequencies:dict[str, int], # word -> count, from `new_category_frequencies`
-                              look:str='colorblind', # the profile's look
-                              title:str='', # figure title
-                             ) -> plt.Figure:
-    "Fig 3: word cloud of the words in the classifier's invented categories"
+def cloud_image(frequencies:dict[str, int], # word -> count, from `new_category_frequencies`
+                look:str='colorblind', # the profile's look
+               ) -> np.ndarray:
+    "The word cloud as a 800 x 1600 RGB array; the same words give the same picture"
     from wordcloud import WordCloud
     if not frequencies: raise ValueError("no new-category words: there is nothing to draw (the classifier invented no category)")
     cloud = WordCloud(width=1600, height=800, background_color='white', colormap=CLOUD_COLORMAPS[look], random_state=0,
-                      min_font_size=12, max_font_size=cloud_font_cap(len(frequencies))).generate_from_frequencies(frequencies)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.imshow(cloud.to_array(), interpolation='bilinear'); ax.axis('off')
-    if title: ax.set_title(title, fontsize=10)
+                      min_font_size=12, max_font_size=cloud_font_cap(len(frequencies)))
+    return cloud.generate_from_frequencies(frequencies).to_array()
+
+def new_category_cloud_figure(frequencies:dict[str, int], # word -> count, from `new_category_frequencies`
+                              look:str='colorblind', # the profile's look
+                              title:str='', # figure title
+                              caption:str='', # one or two lines under the cloud: where the words come from
+                             ) -> plt.Figure:
+    "Fig 3: word cloud of the words in the classifier's invented categories, the title above, the caption below"
+    top, bottom = 0.35 if title else 0.05, 0.4 if caption else 0.05; height = 4 + top + bottom
+    fig = plt.figure(figsize=(8, height)); ax = fig.add_axes((0, bottom / height, 1, 4 / height))
+    ax.imshow(cloud_image(frequencies, look), interpolation='bilinear'); ax.axis('off')
+    if title: fig.text(0.5, 1 - 0.08 / height, title, ha='center', va='top', fontsize=10)
+    if caption: fig.text(0.5, 0.5 * bottom / height, caption, ha='center', va='center', fontsize=7, color='0.25')
     return fig
+
+# %% ../nbs/22_taxonomy_figures.ipynb #c1a0d0e2
+INVENTED_NAMES_NOTE = ("Words of the category names the classifier invented: markers such as 'New Category:',"
+                       " the words 'question(s)' and stop words removed, each distinct name once")
+
+def cloud_caption(heuristic:bool, # were the new categories proposed by the offline keyword rule?
+                 ) -> str:
+    "Fig 3's caption: where its words come from"
+    return new_category_rule() if heuristic else INVENTED_NAMES_NOTE
 
 # %% ../nbs/22_taxonomy_figures.ipynb #be0a8ca0
 def remove_figure(name:str, # file stem, e.g. `fig03_new_category_wordcloud`

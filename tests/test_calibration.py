@@ -326,10 +326,36 @@ def test_figure_puts_the_papers_bars_beside_ours_and_is_byte_stable(tmp_path):
     paper = paper_type_means('absolute_disagreed')
     assert data.query("scorer_type == 'judge'").paper_rho.tolist() == pytest.approx(paper.loc['judge'].tolist())
     assert data.query("scorer_type == 'lm'").paper_size.tolist() == [750, *PAPER_SIZES['absolute_disagreed']]
-    assert len(fig.axes[0].patches) == 2 * 9 and fig.axes[-1].get_legend() is not None
+    assert len(fig.axes[0].patches) == 2 * 9 and fig.axes[0].get_legend() is not None  # above the top panel
     texts = [t.get_text() for t in fig.axes[0].texts]
     ours_full = data.query("subset == 'full' and scorer_type == 'lm'").rho.item()
     assert '.361' in texts and f'{ours_full:.3f}'.replace('0.', '.') in texts
     first = [p.read_bytes() for p in save_figure(fig, 'a', tmp_path, data)]
     fig, data = setting_figure(table, 'absolute_disagreed')
     assert first == [p.read_bytes() for p in save_figure(fig, 'a', tmp_path, data)]
+
+
+def test_figures_have_no_tiny_or_overlapping_text():
+    "Figs 10-11 with all three scorer types, missing bars and negative values, and Fig 9 with long item ids, stamped simulated"
+    from hivemind.calibration import text_problems, entropy_figure, pick_examples, ABSOLUTE_EXAMPLE_ENTROPIES
+    from hivemind.figures import mark_simulated
+    rng = np.random.default_rng(21)
+    items = pd.DataFrame({'prompt': 'p', 'response': [f'r{i}' for i in range(30)], 'labels': [list(rng.integers(1, 6, 25)) for _ in range(30)]})
+    values = {('lm:a', 'lm'): -item_statistics(items, 'absolute').mean_label + rng.normal(0, 0.3, 30), ('reward:b', 'reward'): rng.normal(size=30),
+              ('judge:flat', 'judge'): np.ones(30)}
+    for setting in ('absolute_similar', 'absolute_disagreed'):
+        fig, _ = setting_figure(correlations(items, toy_scores(items, values), setting), setting, ours='ours (simulated raters)')
+        mark_simulated(fig)
+        assert fig.get_suptitle().startswith('Fig 10') and text_problems(fig) == []
+    simulated = items.assign(item_id=[f'sim-absolute-{i:04d}' for i in range(30)])
+    fig, _ = entropy_figure(simulated, 'absolute', pick_examples(item_statistics(simulated, 'absolute').entropy, ABSOLUTE_EXAMPLE_ENTROPIES),
+                            title='Fig 9: entropy of absolute ratings (simulated raters)')
+    mark_simulated(fig)
+    assert text_problems(fig) == []
+
+
+def test_paper_sizes_come_from_the_reference_tables():
+    from hivemind.calibration import SETTINGS, paper_sizes, paper_table, printed_judge_mean, judge_mean_note
+    for setting in SETTINGS:
+        assert paper_sizes(setting) == paper_table(setting).query("type == 'N'").iloc[0, 2:].astype(int).tolist()
+    assert printed_judge_mean() == pytest.approx(0.305) and '.322' in judge_mean_note()

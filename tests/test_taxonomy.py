@@ -246,3 +246,14 @@ def test_new_categories_are_not_counted_but_reach_the_word_cloud():
     table = share_table(lists).set_index('label')
     assert table.loc['Alternative Writing Genres', 'share'] == pytest.approx(100.0) and table['count'].sum() == 3
     assert new_category_frequencies(new_category_names(lists)) == {'Beans': 1, 'Coffee': 1}
+
+
+def test_new_category_names_hold_no_generic_words():
+    "Fig 3's complaint: 'Getting', 'Keep', 'Old' are no category words; the topic words around them stay"
+    from hivemind.classify import is_generic
+    prompts = ['Is it right to keep animals in zoos?', 'Explain gravity to a five-year-old.',
+               'Give one tip for getting better at public speaking.', 'What would happen if the internet disappeared for a week?']
+    names = [r['category'] for rs in new_category_records(prompts) for r in rs]
+    assert names and not {'keep', 'old', 'getting', 'disappeared', 'week', 'tip'} & {w.lower() for n in names for w in n.split()}
+    assert 'Animals Zoos' in names and 'Gravity' in names
+    assert [w for w in ('news', 'weekend', 'studying', 'cinema') if is_generic(w)] == []

@@ -7,16 +7,20 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/similarity.html.m
 
 # %% ../nbs/10_similarity.ipynb #67c93eec
 from __future__ import annotations
-import difflib
+import re
+import string
 import numpy as np
 import pandas as pd
 import scipy.sparse, scipy.sparse.linalg
 
 # %% auto #0
-__all__ = ['SimilarityError', 'unit_rows', 'sum_rows', 'group_sums', 'pair_means', 'intra_model_similarity', 'bin_labels',
-           'similarity_histogram', 'share_above', 'cross_model_similarity', 'ranked_neighbours', 'distinct_counts',
-           'neighbour_depths', 'neighbour_models', 'top_components', 'pca_2d', 'baseline_members',
-           'random_pair_baseline', 'longest_shared_words', 'closest_cross_model_pairs']
+__all__ = ['PUNCTUATION', 'FUNCTION_WORDS', 'SimilarityError', 'unit_rows', 'sum_rows', 'group_sums', 'pair_means',
+           'intra_model_similarity', 'bin_labels', 'similarity_histogram', 'share_above', 'cross_model_similarity',
+           'ranked_neighbours', 'distinct_counts', 'neighbour_depths', 'neighbour_models', 'count_bounds',
+           'neighbour_bounds', 'top_components', 'pca_2d', 'squared_distances', 'farthest_first', 'kmeans_labels',
+           'cluster_representatives', 'baseline_members', 'random_pair_baseline', 'passage_words', 'run_lengths',
+           'new_word_counts', 'best_run', 'echo_length', 'shared_passage', 'cross_model_candidates',
+           'closest_cross_model_pairs']
 
 # %% ../nbs/10_similarity.ipynb #8454185a
 class SimilarityError(ValueError):
@@ -202,6 +206,26 @@ def neighbour_models(responses:pd.DataFrame, # one row per response, with `model
         rows[prompt] = counts[:, np.asarray(depths) - 1].mean(axis=0)
     return pd.DataFrame.from_dict(rows, orient='index', columns=depths).rename_axis(index='prompt_id', columns='j')
 
+# %% ../nbs/10_similarity.ipynb #9678e21e
+def count_bounds(sizes:np.ndarray, # candidates per model for one response (its own model's count less one)
+                 depths:np.ndarray, # the j values
+                ) -> tuple[np.ndarray, np.ndarray]:
+    "The fewest and the most distinct models that j neighbours drawn from groups of these sizes can come from, per j"
+    ordered = np.sort(sizes[sizes > 0])[::-1]
+    return np.searchsorted(np.cumsum(ordered), depths) + 1, np.minimum(depths, len(ordered))
+
+# %% ../nbs/10_similarity.ipynb #6151e8c5
+def neighbour_bounds(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                     depths:list[int], # the j values
+                    ) -> pd.DataFrame:
+    "Per j: the lowest floor and highest ceiling of the distinct models among any response's j nearest, over all pools"
+    depths, bounds = np.asarray(depths), []
+    for _, sizes in responses.groupby(['prompt_id', 'model']).size().groupby(level=0):
+        bounds += [count_bounds(sizes.to_numpy() - own, depths) for own in np.eye(len(sizes), dtype=int)]
+    floors, ceilings = np.array(bounds).transpose(1, 0, 2)
+    return pd.DataFrame({'floor': floors.min(axis=0), 'ceiling': ceilings.max(axis=0)},
+                        index=pd.Index(depths, name='j'))
+
 # %% ../nbs/10_similarity.ipynb #66e776cf
 def top_components(centred:np.ndarray, # centred rows
                    count:int=2, # components wanted
@@ -231,6 +255,45 @@ def pca_2d(vectors:np.ndarray, # one prompt's embeddings
     total = np.einsum('ij,ij->', centred, centred)
     if total > 0: explained[:len(singular)] = singular ** 2 / total
     return coordinates, explained
+
+# %% ../nbs/10_similarity.ipynb #6f0f7502
+def squared_distances(points:np.ndarray, # rows
+                      centres:np.ndarray, # other rows, same width
+                     ) -> np.ndarray:
+    "Squared Euclidean distance of every point to every centre: (points x centres)"
+    return ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
+
+# %% ../nbs/10_similarity.ipynb #75182a8a
+def farthest_first(points:np.ndarray, # rows
+                   count:int, # how many to choose
+                  ) -> list[int]:
+    "Indices of `count` spread-out points: nearest the centroid, then each time the one farthest from the chosen"
+    chosen = [int(squared_distances(points, points.mean(axis=0, keepdims=True))[:, 0].argmin())]
+    while len(chosen) < count: chosen.append(int(squared_distances(points, points[chosen]).min(axis=1).argmax()))
+    return chosen
+
+# %% ../nbs/10_similarity.ipynb #508cd10c
+def kmeans_labels(points:np.ndarray, # rows
+                  centres:np.ndarray, # starting centres
+                  iterations:int=50, # k-means steps
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    "The cluster of each point and the centres after `iterations` steps of k-means (Lloyd) from `centres`"
+    for _ in range(iterations):
+        labels = squared_distances(points, centres).argmin(axis=1)
+        centres = np.stack([points[labels == k].mean(axis=0) if (labels == k).any() else centre
+                            for k, centre in enumerate(centres)])
+    return squared_distances(points, centres).argmin(axis=1), centres
+
+# %% ../nbs/10_similarity.ipynb #de590e08
+def cluster_representatives(points:np.ndarray, # one row per point, e.g. 2-D PCA coordinates
+                            count:int=4, # clusters (fewer when there are fewer distinct points)
+                           ) -> list[int]:
+    "Indices of the points nearest the centres of a k-means clustering started `farthest_first`, largest cluster first"
+    points = np.asarray(points, dtype=np.float64); count = min(count, len(np.unique(points, axis=0)))
+    labels, centres = kmeans_labels(points, points[farthest_first(points, count)])
+    nearest = squared_distances(points, centres).argmin(axis=0)
+    biggest_first = np.argsort(-np.bincount(labels, minlength=count), kind='stable')
+    return list(dict.fromkeys(int(k) for k in nearest[biggest_first]))
 
 # %% ../nbs/10_similarity.ipynb #b8fb833c
 def baseline_members(prompt_codes:np.ndarray, # prompt code of each of one model's responses
@@ -269,37 +332,113 @@ def random_pair_baseline(responses:pd.DataFrame, # one row per response, with `m
     if not rows: raise SimilarityError(f"no model answered {size} different prompts")
     return pd.concat(rows, ignore_index=True)
 
-# %% ../nbs/10_similarity.ipynb #575bdace
-def longest_shared_words(first:str, # a text
-                         second:str, # another text
-                        ) -> str:
-    "The longest run of consecutive words (split on whitespace) that both texts contain"
-    a, b = first.split(), second.split()
-    match = difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
-    return ' '.join(a[match.a:match.a + match.size])
+# %% ../nbs/10_similarity.ipynb #95c6eaa3
+PUNCTUATION = string.punctuation + '“”‘’«»…—–'
+FUNCTION_WORDS = frozenset('''a an the and or but nor so yet if then than as of in on at by for with from to into onto
+over under about above below between through during before after up down out off again once here there when where
+why how what which who whom whose this that these those i me my mine we us our ours you your yours he him his she
+her hers it its they them their theirs is am are was were be been being have has had do does did will would shall
+should can could may might must not no yes all any both each few more most other some such only own same too very
+just also like one'''.split())
 
-# %% ../nbs/10_similarity.ipynb #9f5e18c7
-def closest_cross_model_pairs(responses:pd.DataFrame, # one row per response, with `model`, `prompt_id` and `text`
-                              vectors:np.ndarray, # the embeddings, row for row
-                              top:int=10, # how many pairs to return
-                             ) -> pd.DataFrame:
-    "The `top` most similar response pairs from different models to the same prompt, with their longest shared word run"
-    units = unit_rows(vectors); frame = responses.reset_index(drop=True)
-    candidates = []
-    model_codes = pd.factorize(frame.model)[0]
-    for prompt, members in frame.groupby('prompt_id').indices.items():
-        similarity = np.triu(units[members] @ units[members].T, 1)
+# %% ../nbs/10_similarity.ipynb #05e5dbe3
+def passage_words(text:str) -> tuple[list[str], list[tuple[int, int]]]:
+    "The words of `text` as compared (lower case, edge punctuation stripped, empty ones dropped) and their spans"
+    found = [(m.group().lower().strip(PUNCTUATION), m.span()) for m in re.finditer(r'\S+', text)]
+    return [w for w, _ in found if w], [s for w, s in found if w]
+
+# %% ../nbs/10_similarity.ipynb #4f7480a9
+def run_lengths(first:list[str], # the words of one text
+                second:list[str], # the words of another
+               ) -> np.ndarray:
+    "Length of the common run of words ending at each pair of positions (len(first) x len(second)); 0: words differ"
+    codes = {word: code for code, word in enumerate(dict.fromkeys(first + second))}
+    a, b = (np.array([codes[w] for w in words], dtype=int) for words in (first, second))
+    runs = np.zeros((len(first) + 1, len(second) + 1), dtype=np.int32)
+    for i in range(len(first)): runs[i + 1, 1:] = np.where(a[i] == b, runs[i, :-1] + 1, 0)
+    return runs[1:, 1:]
+
+# %% ../nbs/10_similarity.ipynb #331ce124
+def new_word_counts(words:list[str], # the words of the first text
+                    runs:np.ndarray, # `run_lengths` of these words against another text's
+                    known:set, # words that are not new (the prompt's and the function words)
+                   ) -> np.ndarray:
+    "Number of new words in the common run ending at each pair of positions (same shape as `runs`)"
+    new = np.concatenate([[0], np.cumsum([w not in known for w in words], dtype=int)])
+    ends = np.arange(1, len(words) + 1)[:, None]
+    return new[ends] - new[ends - runs]
+
+# %% ../nbs/10_similarity.ipynb #ebb8f6f9
+def best_run(runs:np.ndarray, # `run_lengths` of two texts
+             counts:np.ndarray, # `new_word_counts` of the same runs (0 where a run is too short)
+            ) -> tuple[int, int]:
+    "First and last word (of the first text) of the run with the most new words; ties: the longer, then the earlier"
+    best = np.flatnonzero(counts == counts.max()); best = int(best[np.argmax(runs.ravel()[best])])
+    end = best // runs.shape[1]
+    return end - int(runs.ravel()[best]) + 1, end
+
+# %% ../nbs/10_similarity.ipynb #6112a5ba
+def echo_length(words:list[str], # a run of words
+                asked:list[str], # the prompt's words
+               ) -> int:
+    "Length of the longest start of `words` that the prompt contains word for word; 0 when shorter than 2 words"
+    prompt = f" {' '.join(asked)} "
+    return next((k for k in range(min(len(words), len(asked)), 1, -1) if f" {' '.join(words[:k])} " in prompt), 0)
+
+# %% ../nbs/10_similarity.ipynb #1bdf9157
+def shared_passage(first:str, # a text
+                   second:str, # another text
+                   prompt:str='', # the prompt both answer: its words are not new
+                   min_words:int=3, # the shortest run of words that counts as a passage
+                  ) -> dict:
+    "`longest`: the longest run of words both share; `passage`, `new_words`: the shared passage with most new words"
+    words, spans = passage_words(first); asked = passage_words(prompt)[0]
+    runs = run_lengths(words, passage_words(second)[0])
+    counts = np.where(runs >= min_words, new_word_counts(words, runs, FUNCTION_WORDS | set(asked)), 0)
+    result = {'longest': int(runs.max(initial=0)), 'passage': '', 'new_words': 0}
+    if counts.max(initial=0) == 0: return result
+    start, end = best_run(runs, counts)
+    start += echo_length(words[start:end + 1], asked); end -= echo_length(words[start:end + 1][::-1], asked[::-1])
+    passage = ' '.join(first[spans[start][0]:spans[end][1]].split()).strip(PUNCTUATION)
+    return result | {'passage': passage, 'new_words': int(counts.max())}
+
+# %% ../nbs/10_similarity.ipynb #dccf5650
+def cross_model_candidates(units:np.ndarray, # unit rows, row for row with `frame`
+                           frame:pd.DataFrame, # responses with `model` and `prompt_id`, index 0..n-1
+                           top:int, # pairs wanted
+                          ) -> pd.DataFrame:
+    "Row pairs (first, second, similarity) of the `top` most similar responses of different models to one prompt"
+    candidates, model_codes = [], pd.factorize(frame.model)[0]
+    for members in frame.groupby('prompt_id').indices.values():
+        similarity = units[members] @ units[members].T
         cross = np.triu(model_codes[members][:, None] != model_codes[members][None, :], 1)
-        flat = np.where(cross, similarity, -np.inf).ravel()
-        kept = min(top, int(cross.sum()))
+        flat, kept = np.where(cross, similarity, -np.inf).ravel(), min(top, int(cross.sum()))
         if not kept: continue
         best = np.argpartition(flat, flat.size - kept)[flat.size - kept:]
         best = best[np.lexsort((best, -flat[best]))]  # by similarity, then position
         first, second = np.unravel_index(best, similarity.shape)
         candidates.append(pd.DataFrame({'first': members[first], 'second': members[second], 'similarity': flat[best]}))
     if not candidates: raise SimilarityError("no prompt has responses from two different models")
-    pairs = pd.concat(candidates).sort_values('similarity', ascending=False, kind='stable').head(top)
+    pairs = pd.concat(candidates).sort_values('similarity', ascending=False, kind='stable')
+    return pairs.head(top).reset_index(drop=True)
+
+# %% ../nbs/10_similarity.ipynb #6fbec01d
+def closest_cross_model_pairs(responses:pd.DataFrame, # one row per answer: `model`, `prompt_id`, `text` (and `prompt`)
+                              vectors:np.ndarray, # the embeddings, row for row
+                              top:int=10, # how many pairs to return
+                              min_words:int=3, # the shortest run of words that counts as a passage
+                             ) -> pd.DataFrame:
+    "The `top` most similar pairs of answers of different models to one prompt, with what they share beyond the prompt"
+    frame = responses.reset_index(drop=True)
+    pairs = cross_model_candidates(unit_rows(vectors), frame, top)
     a, b = frame.loc[pairs['first']].reset_index(drop=True), frame.loc[pairs['second']].reset_index(drop=True)
-    shared = [longest_shared_words(x, y) for x, y in zip(a.text, b.text)]
-    return pd.DataFrame({'prompt_id': a.prompt_id, 'model_a': a.model, 'model_b': b.model, 'similarity': pairs.similarity.to_numpy(),
-                         'shared_words': [len(s.split()) for s in shared], 'longest_shared': shared, 'text_a': a.text, 'text_b': b.text})
+    prompts = a.prompt if 'prompt' in a else [''] * len(a)  # without prompts only the function words are not new
+    shared = pd.DataFrame([shared_passage(x, y, p, min_words) for x, y, p in zip(a.text, b.text, prompts)],
+                          columns=['longest', 'passage', 'new_words'])
+    table = pd.DataFrame({'prompt_id': a.prompt_id, 'model_a': a.model, 'model_b': b.model,
+                          'similarity': pairs.similarity,
+                          'shared_words': shared.longest, 'passage': shared.passage, 'new_words': shared.new_words,
+                          'prompt_only': (shared.longest >= min_words) & (shared.passage == ''),
+                          'text_a': a.text, 'text_b': b.text})
+    table.attrs['prompt_only'] = int(table.prompt_only.sum())
+    return table

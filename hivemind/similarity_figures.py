@@ -11,16 +11,21 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from matplotlib.text import Text
+from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox, ScaledTranslation
 import seaborn as sns
 from .figures import look_of, palette
-from .similarity import share_above, pca_2d
+from .similarity import share_above, pca_2d, count_bounds, cluster_representatives
 from .prompts import PromptError, select_prompts
 
 # %% auto #0
-__all__ = ['MAIN_MODELS', 'PAPER', 'PCA_FIGURES', 'load_decoding', 'describe_pool', 'paper_table6', 'table6_name',
-           'paper_share_above', 'comparison_row', 'intra_comparison', 'per_model_comparison', 'off_diagonal',
-           'cross_comparison', 'neighbour_comparison', 'histogram_heatmap', 'short_decimal', 'similarity_matrix_plot',
-           'neighbour_boxplot', 'pca_plot', 'pca_figure_name', 'present_prompts', 'pca_table', 'long_histogram']
+__all__ = ['MAIN_MODELS', 'PAPER', 'LABEL_OFFSETS', 'LABEL_ARROW', 'LABEL_BOX', 'PCA_FIGURES', 'load_decoding', 'describe_pool',
+           'paper_table6', 'paper_average', 'table6_name', 'paper_share_above', 'comparison_row', 'comparison_table',
+           'intra_comparison', 'per_model_comparison', 'off_diagonal', 'cross_comparison', 'neighbour_comparison',
+           'heatmap_scale', 'histogram_heatmap', 'short_decimal', 'similarity_matrix_plot', 'neighbour_boxplot',
+           'snippet', 'label_box', 'label_points', 'pca_plot', 'pca_figure_name', 'pca_figure_label', 'present_prompts',
+           'pca_table', 'pca_title', 'long_histogram']
 
 # %% ../nbs/11_similarity_figures.ipynb #6bde336b
 def load_decoding(run, # a `hivemind.runs.Run`
@@ -48,6 +53,11 @@ def paper_table6() -> pd.DataFrame:
     "The paper's Table 6: percent of the 100 prompts per similarity bin, rows `Average` and 79 models (top-p decoding)"
     return pd.read_csv(files('hivemind')/'data'/'reference'/'table6_intra_model_similarity_histogram.tsv', sep='\t', index_col='model')
 
+# %% ../nbs/11_similarity_figures.ipynb #c0a96fb9
+def paper_average() -> pd.Series:
+    "The paper's average histogram: the mean of Table 6's 79 model rows (its `Average` row unrounded), top bin first"
+    return paper_table6().drop('Average').mean().rename('paper Average')
+
 # %% ../nbs/11_similarity_figures.ipynb #538db1f3
 MAIN_MODELS = ['Llama-3.1-70B-Instruct', 'Meta-Llama-3.1-405B-Instruct-Turbo', 'Llama-3.3-70B-Instruct', 'gemma-2-27b-it',
                'Qwen1.5-110B-Chat', 'Qwen2-72B-Instruct', 'Qwen2.5-72B-Instruct', 'Qwen3-32B', 'DeepSeek-V3',
@@ -63,7 +73,10 @@ PAPER = {  # headline numbers from the paper's prose (SPEC section 4)
     'cross_model_low': (0.71, 'Fig 6: lowest cell between different models'),
     'cross_model_high': (0.82, 'Fig 6: highest cell (DeepSeek-V3 with qwen-max-2025-01-25)'),
     'distinct_models_j50': (8.0, 'Fig 8: about 8 distinct models among the 50 nearest of 1,250 responses (25 models)'),
-    'models_fig8': (25, 'Fig 8: models pooled per prompt'),
+    'largest_j_fig8': (50, 'Fig 8: j = 5, 10, ..., 50'),
+    'highest_prompt_j50': ('above 10', 'Fig 8: distinct models among the 50 nearest, for some prompts'),
+    'models_fig8': (len(MAIN_MODELS), 'Fig 8: the 25 main models pooled per prompt'),
+    'samples': (50, 'Appendix C.1: 50 responses per (model, prompt)'),
     'baseline_low': (0.1, 'Section 4: random pairs of responses to different prompts fall in 0.1-0.2'),
     'baseline_high': (0.2, 'Section 4: random pairs of responses to different prompts fall in 0.1-0.2'),
 }
@@ -81,7 +94,7 @@ def table6_name(model:str, # a model name of a run (a profile's `model:` section
 def paper_share_above(threshold:float=0.8, # a bin edge: 0.1, 0.2, ..., 0.9
                       models:list[str]|None=None, # Table 6 rows to average (default: all 79 models)
                      ) -> float:
-    "Percent of (model, prompt) cases above `threshold` in the paper's Table 6, averaged over `models`"
+    "Percent of (model, prompt) cases above `threshold` in the paper's Table 6, the mean over the rows of `models`"
     table = paper_table6().drop('Average')
     rows = table if models is None else table.loc[[table6_name(m, table) for m in models]]
     kept = [c for c in table.columns if float(c.split('-')[0]) >= threshold - 1e-9]
@@ -92,37 +105,49 @@ def comparison_row(statistic:str, # what is compared
                    paper, # the paper's value (number or text)
                    run, # this run's value
                    note:str='', # where the paper's value comes from, or why they differ
+                   digits:int=3, # decimals kept of a float (1 for percentages, 3 for similarities)
                   ) -> dict:
-    "One row of a paper-vs-run table"
-    return {'statistic': statistic, 'paper': paper, 'this run': run, 'note': note}
+    "One row of a paper-vs-run table, floats rounded to `digits`"
+    rounded = lambda value: round(float(value), digits) if isinstance(value, (float, np.floating)) else value
+    return {'statistic': statistic, 'paper': rounded(paper), 'this run': rounded(run), 'note': note}
+
+# %% ../nbs/11_similarity_figures.ipynb #01f7de0e
+def comparison_table(rows:list[dict], # from `comparison_row`
+                    ) -> pd.DataFrame:
+    "A paper-vs-run table whose numbers print each in its own rounding (16.7 beside 0.005, not 16.700 and 0.005)"
+    return pd.DataFrame(rows, dtype=object)
 
 # %% ../nbs/11_similarity_figures.ipynb #effe3456
 def intra_comparison(intra:pd.DataFrame, # from `intra_model_similarity`
                      baseline:pd.DataFrame, # from `random_pair_baseline`
                      minp:bool=False, # is `intra` the min-p run (Fig 5)?
                     ) -> pd.DataFrame:
-    "Paper vs run for intra-model repetition: shares above 0.8 and 0.7, and the random-pair baseline"
+    "Paper vs run for intra-model repetition: shares above 0.8 and 0.7 (one decimal), and the random-pair baseline"
     low, high = PAPER['baseline_low'][0], PAPER['baseline_high'][0]
     inside = 100 * baseline.mean_similarity.between(low, high, inclusive='left').mean()
-    if minp: rows = [comparison_row('% cases >= 0.8 (min-p)', PAPER['minp_share_above_0.8'][0], share_above(intra, 0.8), PAPER['minp_share_above_0.8'][1]),
-                     comparison_row('% cases >= 0.7 (min-p)', PAPER['minp_share_above_0.7'][0], share_above(intra, 0.7), PAPER['minp_share_above_0.7'][1])]
-    else: rows = [comparison_row('% cases >= 0.8, 25 main models', round(paper_share_above(0.8, MAIN_MODELS), 2), share_above(intra, 0.8), 'Table 6 rows of the 25 main models (text: 79%)'),
-                  comparison_row('% cases >= 0.8, all models', round(paper_share_above(0.8), 2), share_above(intra, 0.8), 'Table 6, 79 models'),
-                  comparison_row('% cases >= 0.7, all models', round(paper_share_above(0.7), 2), share_above(intra, 0.7), 'Table 6, 79 models')]
-    rows += [comparison_row('random-pair baseline: % of groups in 0.1-0.2', 100.0, inside, PAPER['baseline_low'][1]),
-             comparison_row('random-pair baseline: lowest group mean', low, baseline.mean_similarity.min(), 'paper: all in [0.1, 0.2)'),
-             comparison_row('random-pair baseline: highest group mean', high, baseline.mean_similarity.max(), 'paper: all in [0.1, 0.2)')]
-    return pd.DataFrame(rows)
+    main, every = f'{len(MAIN_MODELS)} main models', f'{len(paper_table6()) - 1} models'
+    run = lambda threshold: share_above(intra, threshold)
+    text = lambda key, t: comparison_row(f'% cases >= {t} (min-p)', PAPER[key][0], run(t), PAPER[key][1], 1)
+    table6 = lambda t, models, label: comparison_row(f'% cases >= {t}, {label}', paper_share_above(t, models), run(t),
+                                                     f'Table 6, {label}', 1)
+    if minp: rows = [text('minp_share_above_0.8', 0.8), text('minp_share_above_0.7', 0.7)]
+    else: rows = [table6(0.8, MAIN_MODELS, main), table6(0.8, None, every), table6(0.7, None, every)]
+    rows[0]['note'] += '' if minp else f" (text: {PAPER['share_above_0.8'][0]:g}%)"
+    note, similarities = f'paper: all in [{low}, {high})', baseline.mean_similarity
+    return comparison_table(rows + [
+        comparison_row(f'random-pair baseline: % of groups in {low}-{high}', 100.0, inside, PAPER['baseline_low'][1],
+                       1),
+        comparison_row('random-pair baseline: lowest group mean', low, similarities.min(), note),
+        comparison_row('random-pair baseline: highest group mean', high, similarities.max(), note)])
 
 # %% ../nbs/11_similarity_figures.ipynb #cb1ed620
 def per_model_comparison(histogram:pd.DataFrame, # this run's Table 6 form, from `similarity_histogram`
                          threshold:float=0.8, # a bin edge
                         ) -> pd.DataFrame:
     "Per model of the run: percent of prompts at or above `threshold`, here and in the paper's Table 6 (empty where the paper lacks the model)"
-    table = paper_table6()
     kept = [c for c in histogram.columns if float(c.split('-')[0]) >= threshold - 1e-9]
-    names = [table6_name(m, table) for m in histogram.index]
-    paper = [table.loc[n, kept].sum() if n else np.nan for n in names]
+    names = [table6_name(m) for m in histogram.index]
+    paper = [paper_share_above(threshold, None if n == 'Average' else [n]) if n else np.nan for n in names]
     return pd.DataFrame({'model': histogram.index, 'paper row': [n or '' for n in names],
                          f'paper % >= {threshold}': paper, f'this run % >= {threshold}': histogram[kept].sum(axis=1).to_numpy()})
 
@@ -139,34 +164,56 @@ def cross_comparison(matrix:pd.DataFrame, # from `cross_model_similarity`
     "Paper vs run for inter-model homogeneity: the range of similarities between different models"
     cells = off_diagonal(matrix)
     if cells.empty: raise ValueError("the matrix has a single model: no pair of different models to compare")
-    highest, lowest = cells.idxmax(), cells.idxmin()
-    return pd.DataFrame([comparison_row('lowest cell, different models', PAPER['cross_model_low'][0], cells.min(), f'this run: {lowest[0]} / {lowest[1]}'),
-                         comparison_row('highest cell, different models', PAPER['cross_model_high'][0], cells.max(), f'this run: {highest[0]} / {highest[1]}'),
-                         comparison_row('mean of the diagonal (same model)', '', float(np.diag(matrix).mean()), 'distinct pairs only (the paper includes self-pairs)'),
-                         comparison_row('models', 25, len(matrix), '')])
+    (low, low_note), (high, high_note) = PAPER['cross_model_low'], PAPER['cross_model_high']
+    lowest, highest = (' / '.join(cells.idxmin()), ' / '.join(cells.idxmax()))
+    return comparison_table([
+        comparison_row('lowest cell, different models', low, cells.min(), f'{low_note}; this run: {lowest}'),
+        comparison_row('highest cell, different models', high, cells.max(), f'{high_note}; this run: {highest}'),
+        comparison_row('mean of the diagonal (same model)', '', float(np.diag(matrix).mean()),
+                       'distinct pairs only (the paper includes self-pairs)'),
+        comparison_row('models', len(MAIN_MODELS), len(matrix), '')])
 
 # %% ../nbs/11_similarity_figures.ipynb #a40518ea
 def neighbour_comparison(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
                          model_count:int, # models pooled per prompt in this run
+                         bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
                         ) -> pd.DataFrame:
-    "Paper vs run for Fig 8 at the largest j: distinct models, as a count and as a share of the models pooled"
+    "Paper vs run for Fig 8 at the largest j: distinct models as a count, as a share of the models pooled, the bounds"
     j = max(neighbours.columns); mean = float(neighbours[j].mean())
-    paper, models = PAPER['distinct_models_j50'][0], PAPER['models_fig8'][0]
-    return pd.DataFrame([comparison_row('largest j', 50, j, 'capped by the smallest pool of this run'),
-                         comparison_row('distinct models among the j nearest (mean over prompts)', paper, mean, PAPER['distinct_models_j50'][1]),
-                         comparison_row('... as a share of the models pooled', paper / models, mean / model_count, f'paper: {paper:g} of {models}; this run: of {model_count}'),
-                         comparison_row('highest prompt', 'above 10', float(neighbours[j].max()), 'Fig 8')])
+    models, paper_j = PAPER['models_fig8'][0], PAPER['largest_j_fig8'][0]
+    sizes = np.full(models, PAPER['samples'][0]); sizes[0] -= 1
+    (count, count_note), (top, top_note) = PAPER['distinct_models_j50'], PAPER['highest_prompt_j50']
+    floor, ceiling = (int(v[0]) for v in count_bounds(sizes, np.array([paper_j])))
+    return comparison_table([
+        comparison_row('largest j', paper_j, j, 'capped by the smallest pool of this run'),
+        comparison_row('distinct models among the j nearest (mean over prompts)', count, mean, count_note, 2),
+        comparison_row('... as a share of the models pooled', count / models, mean / model_count,
+                       f'paper: {count:g} of {models}; this run: of {model_count}'),
+        comparison_row('largest possible count, min(j, models)', ceiling, int(bounds.ceiling[j]), 'set by the pool'),
+        comparison_row('smallest possible count', floor, int(bounds.floor[j]), f'paper: {sizes[1]} answers per model'),
+        comparison_row('highest prompt', top, float(neighbours[j].max()), top_note, 2)])
+
+# %% ../nbs/11_similarity_figures.ipynb #fa67bf92
+def heatmap_scale(values:np.ndarray, # the numbers coloured
+                 ) -> float:
+    "Top of a percent colour scale: the largest value rounded up to a multiple of 10 (at least 10)"
+    return float(max(10, 10 * np.ceil(np.nanmax(values) / 10)))
 
 # %% ../nbs/11_similarity_figures.ipynb #7a315451
 def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and models, columns bins highest first
                       look:str='colorblind', # the profile's look
                       title:str='', # figure title
+                      paper:pd.Series|None=None, # the paper's average per bin (`paper_average()`), drawn beside ours
                      ) -> plt.Figure:
-    "Fig 4/5: bins as rows (0.9-1.0 on top), models as columns with `Average` first, annotated with one decimal"
-    data = histogram.T
-    fig, ax = plt.subplots(figsize=(1.6 + 0.55 * data.shape[1], 4.2))
-    sns.heatmap(data, ax=ax, cmap=look_of(look, 'heatmap'), vmin=0, vmax=100, annot=True, fmt='.1f',
-                annot_kws={'fontsize': 7}, cbar_kws={'label': '% of prompts'}, linewidths=0.5, linecolor='white')
+    "Fig 4/5: bins as rows (0.9-1.0 on top), models as columns after `Average` (and the paper's), one decimal"
+    data = histogram.T.copy()
+    if paper is not None: data.insert(1, 'paper Average', paper.reindex(data.index).to_numpy())
+    top = heatmap_scale(data.to_numpy())
+    fig, ax = plt.subplots(figsize=(1.8 + 0.6 * data.shape[1], 4.2), layout='constrained')
+    sns.heatmap(data, ax=ax, cmap=look_of(look, 'heatmap'), vmin=0, vmax=top, annot=True, fmt='.1f',
+                annot_kws={'fontsize': 7}, cbar_kws={'label': f'% of prompts (colour scale 0 to {top:g})'},
+                linewidths=0.5, linecolor='white')
+    ax.axvline(2 if paper is not None else 1, color='black', linewidth=1.2)
     ax.set_xlabel(''); ax.set_ylabel('mean pairwise similarity')
     ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
     ax.set_title(title, fontsize=10)
@@ -182,15 +229,16 @@ def short_decimal(value:float) -> str:
 def similarity_matrix_plot(matrix:pd.DataFrame, # model x model, from `cross_model_similarity`
                            look:str='colorblind', # the profile's look
                            title:str='', # figure title
-                           vmin:float=0.5, # colour scale (the paper's: 0.5 to 1)
+                           vmin:float=0.5, # colour scale bottom (the paper's: 0.5 to 1), lowered to fit a smaller cell
                           ) -> plt.Figure:
     "Fig 6: the lower triangle (diagonal included) of the model x model similarity matrix"
-    size = len(matrix)
+    size, low = len(matrix), min(vmin, np.floor(10 * np.nanmin(matrix.to_numpy()) + 1e-9) / 10)
     upper = np.triu(np.ones((size, size), dtype=bool), 1)
     labels = np.vectorize(short_decimal)(matrix.to_numpy())
-    fig, ax = plt.subplots(figsize=(2.4 + 0.45 * size, 1.8 + 0.4 * size))
-    sns.heatmap(matrix, mask=upper, ax=ax, cmap=look_of(look, 'heatmap'), vmin=vmin, vmax=1, annot=labels, fmt='',
-                annot_kws={'fontsize': 7}, square=True, cbar_kws={'label': 'mean cosine similarity'})
+    fig, ax = plt.subplots(figsize=(max(5.6, 2.4 + 0.45 * size), max(4.0, 1.8 + 0.4 * size)), layout='constrained')
+    sns.heatmap(matrix, mask=upper, ax=ax, cmap=look_of(look, 'heatmap'), vmin=low, vmax=1, annot=labels, fmt='',
+                annot_kws={'fontsize': 7}, square=True,
+                cbar_kws={'label': f'mean cosine (colour scale {low:g} to 1)'})
     ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
     ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
     ax.set_title(title, fontsize=10)
@@ -198,42 +246,99 @@ def similarity_matrix_plot(matrix:pd.DataFrame, # model x model, from `cross_mod
 
 # %% ../nbs/11_similarity_figures.ipynb #b32d429a
 def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
-                      model_count:int, # models pooled per prompt (drawn as the ceiling)
+                      model_count:int, # models pooled per prompt
+                      bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
                       look:str='colorblind', # the profile's look
                       title:str='', # figure title
                      ) -> plt.Figure:
-    "Fig 8: horizontal box plots over prompts of the distinct models among the j nearest, one box per j"
-    depths = list(neighbours.columns)
-    fig, ax = plt.subplots(figsize=(5.5, 0.9 + 0.35 * len(depths)))
-    boxes = ax.boxplot([neighbours[j].to_numpy() for j in depths], orientation='horizontal', patch_artist=True, widths=0.6,
-                       medianprops={'color': 'black'})
+    "Fig 8: box plots over prompts of the distinct models among the j nearest, one per j, with the pool's bounds"
+    depths = list(neighbours.columns); rows = np.arange(1, len(depths) + 1); bounds = bounds.loc[depths]
+    fig, ax = plt.subplots(figsize=(5.5, 1.9 + 0.35 * len(depths)), layout='constrained')
+    boxes = ax.boxplot([neighbours[j].to_numpy() for j in depths], orientation='horizontal', patch_artist=True,
+                       widths=0.6, medianprops={'color': 'black'})
     for patch in boxes['boxes']: patch.set_facecolor(palette(look, 1, 'bars')[0])
-    ax.set_yticks(range(1, len(depths) + 1), [f'j = {j}' for j in depths])
-    ceiling = min(model_count, max(depths))
-    ax.axvline(ceiling, color='grey', linestyle=':', linewidth=1)
-    ax.set_xlim(0.5, ceiling + 0.5)
+    mark = dict(marker='|', s=260, linewidths=2.2, zorder=3)
+    floor_label = 'smallest possible count (own model: only s - 1 others)'
+    ax.scatter(bounds.floor, rows, color='#777777', label=floor_label, **mark)
+    ax.scatter(bounds.ceiling, rows, color='#b2182b', label='largest possible count: min(j, models)', **mark)
+    forced = [str(j) for j, row in bounds.iterrows() if row.floor == row.ceiling]
+    under = ax.transAxes + ScaledTranslation(0, -0.5, fig.dpi_scale_trans)  # half an inch under the axes
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=under, fontsize=7, frameon=False,
+              markerscale=0.5,
+              title=f"forced (the bounds meet) at j = {', '.join(forced)}" if forced else None, title_fontsize=7)
+    ax.set_yticks(rows, [f'j = {j}' for j in depths]); ax.set_xlim(0.5, bounds.ceiling.max() + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f'distinct source models among the j nearest responses (of {model_count})')
     ax.invert_yaxis(); ax.set_title(title, fontsize=10)
     return fig
 
 # %% ../nbs/11_similarity_figures.ipynb #ab29abb8
+LABEL_OFFSETS = [(side, dy) for dy in (14, -14, 28, -28, 42, -42, 56, -56, 70, -70) for side in (1, -1)]  # points
+LABEL_ARROW = {'arrowstyle': '-', 'color': '#666666', 'lw': 0.6}
+LABEL_BOX = {'boxstyle': 'round,pad=0.2', 'facecolor': 'white', 'edgecolor': '#999999', 'linewidth': 0.5}
+
+def snippet(text:str, # an answer
+            words:int=6, # words kept
+           ) -> str:
+    "The first `words` words of `text`, on one line, in quotes, with an ellipsis when cut"
+    parts = text.split()
+    return '“' + ' '.join(parts[:words]) + ('…' if len(parts) > words else '') + '”'
+
+def label_box(ax:plt.Axes, # the axes
+              point:np.ndarray, # the point labelled, in data coordinates
+              text:str, # the label
+              offset:tuple[float, float], # where the label goes, in points from `point`
+              fontsize:float=7, # label size (points)
+             ) -> tuple:
+    "A boxed annotation of `point` (left out of the layout) and the window extent of its text, padded"
+    label = ax.annotate(text, point, xytext=offset, textcoords='offset points', fontsize=fontsize, va='center',
+                        ha='left' if offset[0] > 0 else 'right', arrowprops=LABEL_ARROW, bbox=LABEL_BOX)
+    renderer = ax.figure.canvas.get_renderer(); label.set_in_layout(False); label.update_positions(renderer)
+    return label, Text.get_window_extent(label, renderer).expanded(1.06, 1.4)  # the text's box, not its arrow
+
+def label_points(ax:plt.Axes, # a scatter whose limits are final
+                 points:np.ndarray, # the points labelled (data coordinates)
+                 texts:list[str], # the label of each
+                 avoid:np.ndarray|None=None, # every point of the scatter, which labels must not cover
+                 fontsize:float=7, # label size (points)
+                ):
+    "Label each point at the first offset (towards the middle first) inside the axes covering no label or point"
+    ax.figure.canvas.draw(); frame, middle = ax.get_window_extent(), np.mean(ax.get_xlim())
+    dots = ax.transData.transform(points if avoid is None else avoid)
+    taken = [Bbox.from_bounds(x - 3, y - 3, 6, 6) for x, y in dots]
+    for point, text in zip(points, texts):
+        inward = -1 if point[0] > middle else 1
+        for n, (side, dy) in enumerate(LABEL_OFFSETS * 2):  # second round, for a crowded plot: avoid labels only
+            label, box = label_box(ax, point, text, (10 * side * inward, dy), fontsize)
+            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+            blocking = taken if n < len(LABEL_OFFSETS) else taken[len(dots):]
+            if n == 2 * len(LABEL_OFFSETS) - 1 or (inside and not any(box.overlaps(other) for other in blocking)): break
+            label.remove()
+        taken.append(box)
+
+# %% ../nbs/11_similarity_figures.ipynb #91eaddbd
 def pca_plot(coordinates:np.ndarray, # 2-D coordinates, one row per response, from `pca_2d`
              models:list[str], # the model of each response
              explained:np.ndarray|None=None, # variance share of the two components (shown on the axes)
              look:str='colorblind', # the profile's look
              title:str='', # figure title (the prompt)
+             texts:list[str]|None=None, # the answers: the `labels` most representative are quoted on the plot
+             labels:int=4, # answers quoted (the points nearest k-means centres)
             ) -> plt.Figure:
-    "Figs 1, 15-18: one prompt's responses in their first two principal components, one colour per model"
+    "Figs 1, 15-18: one prompt's answers in their first two principal components (equal scales), a colour per model"
     names = sorted(set(models)); colours = dict(zip(names, palette(look, len(names))))
     models = np.asarray(models)
-    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    fig, ax = plt.subplots(figsize=(7.2, 5.0), layout='constrained')
     for name in names:
         points = coordinates[models == name]
         ax.scatter(points[:, 0], points[:, 1], s=18, color=colours[name], label=name, alpha=0.8, edgecolors='none')
     axis = lambda k: f'PC{k + 1}' + (f' ({100 * explained[k]:.0f}% of variance)' if explained is not None else '')
-    ax.set_xlabel(axis(0)); ax.set_ylabel(axis(1))
-    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.set_xlabel(axis(0)); ax.set_ylabel(axis(1)); ax.set_aspect('equal', adjustable='datalim'); ax.margins(0.15)
+    fig.legend(loc='outside right center', fontsize=7, frameon=False)
     ax.set_title(title, fontsize=10)
+    if texts is not None:
+        chosen = cluster_representatives(coordinates, labels)
+        label_points(ax, coordinates[chosen], [snippet(texts[k]) for k in chosen], avoid=coordinates)
     return fig
 
 # %% ../nbs/11_similarity_figures.ipynb #61db7dbf
@@ -242,6 +347,10 @@ PCA_FIGURES = {'time-metaphor': 'fig01', 'meaning-of-life': 'fig15', 'sisu-cinem
 def pca_figure_name(prompt_id:str) -> str:
     "File stem of the PCA figure of `prompt_id`: `fig01_pca_time-metaphor`, ..., or `figpca_<id>` for other prompts"
     return f"{PCA_FIGURES.get(prompt_id, 'figpca')}_pca_{prompt_id}"
+
+def pca_figure_label(prompt_id:str) -> str:
+    "The paper's figure number of the PCA of `prompt_id` (`Fig 1`, `Fig 15`, ...), or `PCA` for other prompts"
+    return f"Fig {int(PCA_FIGURES[prompt_id][3:])}" if prompt_id in PCA_FIGURES else "PCA"
 
 # %% ../nbs/11_similarity_figures.ipynb #234e4487
 def present_prompts(responses:pd.DataFrame, # responses with `prompt_id` and `prompt`
@@ -256,15 +365,25 @@ def present_prompts(responses:pd.DataFrame, # responses with `prompt_id` and `pr
     return found, missing
 
 # %% ../nbs/11_similarity_figures.ipynb #c3612ebb
-def pca_table(responses:pd.DataFrame, # responses with `prompt_id`, `model`, `sample_index`, row for row with `vectors`
+def pca_table(responses:pd.DataFrame, # `prompt_id`, `model`, `sample_index` (and `text`), row for row with `vectors`
               vectors:np.ndarray, # the embeddings
               prompt_id:str, # the prompt whose responses are projected
              ) -> tuple[pd.DataFrame, np.ndarray]:
-    "2-D PCA of one prompt's responses as a table (prompt_id, model, sample_index, pc1, pc2), and the variance share of each component"
+    "2-D PCA of one prompt's answers as a table (prompt_id, model, sample_index, pc1, pc2, text); the variance shares"
     rows = np.flatnonzero(responses.prompt_id.to_numpy() == prompt_id)
     coordinates, explained = pca_2d(vectors[rows])
     table = responses.iloc[rows][['prompt_id', 'model', 'sample_index']].reset_index(drop=True)
-    return table.assign(pc1=coordinates[:, 0], pc2=coordinates[:, 1]), explained
+    table = table.assign(pc1=coordinates[:, 0], pc2=coordinates[:, 1])
+    return (table.assign(text=responses.text.to_numpy()[rows]) if 'text' in responses else table), explained
+
+# %% ../nbs/11_similarity_figures.ipynb #c1a71b31
+def pca_title(responses:pd.DataFrame, # responses with `prompt_id`, `prompt`, `model`
+              prompt_id:str, # the prompt shown
+              embedder:str='', # the embedder's name
+             ) -> str:
+    "Title of a PCA figure: the paper's figure number, the prompt, and the pool on a second line"
+    own = responses[responses.prompt_id == prompt_id]
+    return f"{pca_figure_label(prompt_id)}: {own.prompt.iloc[0]}\n{describe_pool(own, embedder)}"
 
 # %% ../nbs/11_similarity_figures.ipynb #b2a06bf1
 def long_histogram(histogram:pd.DataFrame) -> pd.DataFrame:

@@ -4,9 +4,10 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist, pdist
 from sklearn.decomposition import PCA
-from hivemind.similarity import (SimilarityError, baseline_members, closest_cross_model_pairs, cross_model_similarity,
-                                 intra_model_similarity, longest_shared_words, neighbour_models, pca_2d, random_pair_baseline,
-                                 share_above, similarity_histogram)
+from hivemind.similarity import (SimilarityError, baseline_members, closest_cross_model_pairs, cluster_representatives,
+                                 count_bounds, cross_model_similarity, intra_model_similarity, neighbour_bounds,
+                                 neighbour_models, passage_words, pca_2d, random_pair_baseline, share_above, shared_passage,
+                                 similarity_histogram, FUNCTION_WORDS)
 
 
 def make_responses(models=3, prompts=4, samples=5, dims=16, seed=0, drop=()):
@@ -176,15 +177,95 @@ def test_closest_pairs_match_brute_force():
                   if frame.model[i] != frame.model[k] and frame.prompt_id[i] == frame.prompt_id[k]]
     np.testing.assert_allclose(pairs.similarity, sorted(everything, reverse=True)[:5], rtol=1e-6)
     assert (pairs.model_a != pairs.model_b).all()
-    assert all(s in a and s in b for s, a, b in zip(pairs.longest_shared, pairs.text_a, pairs.text_b))
+    words = lambda text: ' ' + ' '.join(passage_words(text)[0]) + ' '
+    assert all(words(s) in words(a) and words(s) in words(b) for s, a, b in zip(pairs.passage, pairs.text_a, pairs.text_b) if s)
 
 
-def test_longest_shared_words_brute_force():
+def brute_force_passage(first, second, prompt, min_words=3):
+    "Every common run of words by plain loops: (longest run, most new words among runs of >= min_words words)"
+    a, b, known = passage_words(first)[0], passage_words(second)[0], FUNCTION_WORDS | set(passage_words(prompt)[0])
+    runs = [a[i:i + k] for k in range(1, len(a) + 1) for i in range(len(a) - k + 1)
+            if any(b[m:m + k] == a[i:i + k] for m in range(len(b) - k + 1))]
+    return max(map(len, runs), default=0), max((sum(w not in known for w in r) for r in runs if len(r) >= min_words), default=0)
+
+
+def test_shared_passage_matches_brute_force():
     rng = np.random.default_rng(0)
-    for _ in range(50):
-        a, b = list(rng.choice(list('xyz'), 9)), list(rng.choice(list('xyz'), 7))
-        best = max((k for k in range(len(b) + 1) for i in range(len(a) - k + 1) for m in range(len(b) - k + 1) if a[i:i + k] == b[m:m + k]))
-        assert len(longest_shared_words(' '.join(a), ' '.join(b)).split()) == best
+    vocabulary = ['time', 'is', 'a', 'river', 'weaver', 'the', 'of', 'clock']
+    for _ in range(60):
+        first, second = (' '.join(rng.choice(vocabulary, n)) for n in rng.integers(0, 12, 2))
+        prompt = ' '.join(rng.choice(vocabulary, 3))
+        found = shared_passage(first, second, prompt)
+        assert (found['longest'], found['new_words']) == brute_force_passage(first, second, prompt)
+        assert (found['passage'] == '') == (found['new_words'] == 0)
+
+
+def test_shared_passage_ignores_the_prompt():
+    "Cases built so that the answer is known"
+    zoo, time = 'Is it right to keep animals in zoos?', 'Write a metaphor about time.'
+    echo = shared_passage('Is it right to keep animals in zoos? Yes, it is.', 'IS IT RIGHT TO KEEP ANIMALS IN ZOOS? no', zoo)
+    assert echo == {'longest': 8, 'passage': '', 'new_words': 0}
+    happiness = shared_passage('Happiness is a warm feeling.', 'Happiness is a choice.', 'What is happiness?')
+    assert happiness == {'longest': 3, 'passage': '', 'new_words': 0}
+    metaphor = shared_passage('Time is a river that carries us all.', 'Honestly: time is a river, wide and slow.', time)
+    assert metaphor == {'longest': 4, 'passage': 'Time is a river', 'new_words': 1}
+    # the model's own passage wins over a longer echo, and an echo at its start is trimmed
+    mixed = shared_passage('Is it right to keep animals in zoos? Zoos protect endangered species.',
+                           'Is it right to keep animals in zoos. Zoos protect endangered species, I think.', zoo)
+    assert mixed == {'longest': 12, 'passage': 'Zoos protect endangered species', 'new_words': 3}
+    assert shared_passage('Why did the electric car stop?', 'Why did the electric car win?',
+                          'Generate a joke about electric vehicles.')['passage'] == 'Why did the electric car'
+    assert shared_passage('a lone river', 'river', time) == {'longest': 1, 'passage': '', 'new_words': 0}  # under 3 words
+    assert shared_passage('same words here', 'same words here', min_words=4)['passage'] == ''
+
+
+def test_closest_pairs_count_the_pairs_that_share_only_the_prompt():
+    zoo, time = 'Is it right to keep animals in zoos?', 'Write a metaphor about time.'
+    frame = pd.DataFrame({'model': ['a', 'b'] * 3, 'prompt_id': ['zoo', 'zoo', 'time', 'time', 'joke', 'joke'],
+                          'prompt': [zoo, zoo, time, time, 'Tell a joke.', 'Tell a joke.'],
+                          'text': ['Is it right to keep animals in zoos? Yes.', 'Is it right to keep animals in zoos? No.',
+                                   'Time is a river that carries us.', 'Time is a river, wide and slow.',
+                                   'Knock knock.', 'A horse walks into a bar.']})
+    vectors = np.eye(3)[[0, 0, 1, 1, 2, 2]] + 0.01
+    pairs = closest_cross_model_pairs(frame, vectors, top=3).set_index('prompt_id')
+    assert pairs.attrs['prompt_only'] == 1
+    assert pairs.prompt_only.to_dict() == {'zoo': True, 'time': False, 'joke': False}
+    assert pairs.passage.to_dict() == {'zoo': '', 'time': 'Time is a river', 'joke': ''}
+    assert pairs.shared_words.to_dict() == {'zoo': 8, 'time': 4, 'joke': 0}
+    # without a prompt column the echo counts as the models' own words
+    assert closest_cross_model_pairs(frame.drop(columns='prompt'), vectors, top=3).attrs['prompt_only'] == 0
+
+
+def test_neighbour_counts_lie_within_their_bounds():
+    frame, vectors = make_responses(models=3, prompts=3, samples=4, dims=8, seed=9, drop=[('m2', 'p1')])
+    depths = [1, 3, 5, 7]
+    counts, bounds = neighbour_models(frame, vectors, depths), neighbour_bounds(frame, depths)
+    assert ((counts >= bounds.floor) & (counts <= bounds.ceiling)).all().all()
+    # identical vectors: the floor is reached at j = 5 (all from m0) and the forced 2 of 2 at j = 10
+    same = neighbour_models(make_responses(models=2, prompts=1, samples=6)[0], np.ones((12, 3)), [5, 10])
+    np.testing.assert_allclose(same.loc['p0'], [1.0, 2.0])  # ties go by row order: everyone's first 5 are of m0
+    assert neighbour_bounds(make_responses(models=2, prompts=1, samples=6)[0], [5, 10]).loc[10].tolist() == [2, 2]
+
+
+def test_count_bounds_match_brute_force():
+    "The fewest and most models among j items drawn from groups, against enumerating every draw"
+    from itertools import combinations
+    for sizes in ([2, 0, 3], [1, 1, 1, 2], [4, 2]):
+        items = [m for m, size in enumerate(sizes) for _ in range(size)]
+        depths = np.arange(1, len(items) + 1)
+        floor, ceiling = count_bounds(np.array(sizes), depths)
+        for j, low, high in zip(depths, floor, ceiling):
+            distinct = [len(set(draw)) for draw in combinations(items, j)]
+            assert (low, high) == (min(distinct), max(distinct))
+
+
+def test_cluster_representatives_are_stable_and_cover_the_clusters():
+    rng = np.random.default_rng(3)
+    centres = np.array([[0, 0], [8, 0], [0, 8]])
+    points = np.concatenate([rng.normal(c, 0.3, size=(n, 2)) for c, n in zip(centres, [10, 6, 3])])
+    chosen = cluster_representatives(points, 3)
+    assert chosen == cluster_representatives(points.copy(), 3)
+    assert [np.argmin(((centres - points[k]) ** 2).sum(1)) for k in chosen] == [0, 1, 2]  # largest cluster first
 
 
 def test_pca_of_a_large_pool_matches_sklearn():

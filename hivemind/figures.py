@@ -16,8 +16,8 @@ from fastcore.basics import patch_to
 from .runs import Run
 
 # %% auto #0
-__all__ = ['LOOKS', 'STABLE_RC', 'SIMULATED_NOTE', 'look_of', 'palette', 'mark_simulated', 'png_size', 'in_notebook', 'show_png',
-           'SavedFiles', 'add_footer', 'save_figure', 'save_table']
+__all__ = ['LOOKS', 'STABLE_RC', 'SIMULATED_NOTE', 'look_of', 'palette', 'drawn_extent', 'mark_simulated', 'png_size',
+           'in_notebook', 'show_png', 'SavedFiles', 'add_footer', 'save_figure', 'save_table']
 
 # %% ../nbs/02_figures.ipynb #a8063e9f
 LOOKS = {
@@ -50,9 +50,15 @@ matplotlib.rcParams.update(STABLE_RC)
 # %% ../nbs/02_figures.ipynb #83481abf
 SIMULATED_NOTE = 'SIMULATED raters: not human data'
 
+def drawn_extent(fig:plt.Figure) -> tuple[float, float]:
+    "Bottom and top of everything drawn on `fig` (tick labels, legends outside the axes), as figure fractions"
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    return box.y0 / fig.get_figheight(), box.y1 / fig.get_figheight()
+
 def mark_simulated(fig:plt.Figure):
-    "Stamp `fig` as built from simulated data, in its title area"
-    fig.text(0.5, 0.995, SIMULATED_NOTE, ha='center', va='top', fontsize=8, color='#b2182b', fontweight='bold')
+    "Stamp `fig` as built from simulated data, above everything drawn on it"
+    fig.text(0.5, drawn_extent(fig)[1] + 0.01, SIMULATED_NOTE, ha='center', va='bottom', fontsize=8, color='#b2182b',
+             fontweight='bold')
 
 # %% ../nbs/02_figures.ipynb #40483b5b
 def png_size(path:Path) -> tuple[int, int]:
@@ -87,8 +93,8 @@ class SavedFiles(list):
 def add_footer(fig:plt.Figure, # the figure
                text:str, # one line, e.g. `Run.footer`
               ):
-    "Write `text` in small grey type under the bottom left corner of `fig`"
-    fig.text(0.01, -0.01, text, ha='left', va='top', fontsize=6.5, color='#555555')
+    "Write `text` in small grey type under everything drawn on `fig`, at its left"
+    fig.text(0.01, drawn_extent(fig)[0] - 0.01, text, ha='left', va='top', fontsize=6.5, color='#555555')
 
 # %% ../nbs/02_figures.ipynb #420f4816
 def save_figure(fig:plt.Figure, # the figure

@@ -6,7 +6,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/sampling.html.md"
 
 # %% ../nbs/05_sampling.ipynb #953c4057
 from __future__ import annotations
-import asyncio, json, random, threading, time, zlib
+import asyncio, json, os, random, threading, time, zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -19,9 +19,9 @@ from .runs import ResponseStore, Run, response_id
 
 # %% auto #0
 __all__ = ['REASK', 'Request', 'sample_seed', 'decoding_params', 'sampling_requests', 'is_retryable', 'MalformedResponse',
-           'backoff_seconds', 'retry_after_of', 'call_endpoint', 'group_key', 'record_of', 'RequestRunner', 'reask',
-           'make_groups', 'run_sync', 'summarize', 'run_requests', 'run_prompts', 'model_batches', 'sample_run',
-           'tokens_per_second']
+           'backoff_seconds', 'retry_after_of', 'call_endpoint', 'group_key', 'record_of', 'bars_disabled',
+           'RequestRunner', 'reask', 'make_groups', 'run_sync', 'summarize', 'run_requests', 'run_prompts',
+           'model_batches', 'sample_run', 'tokens_per_second']
 
 # %% ../nbs/05_sampling.ipynb #897038f6
 @dataclass
@@ -133,6 +133,11 @@ def record_of(request:Request, # the request
                   status=status, error=error, attempts=attempts, seconds=round(seconds, 3))
     if parsed is not None: record['parsed'] = parsed
     return record
+
+# %% ../nbs/05_sampling.ipynb #726ad47a
+def bars_disabled() -> bool:
+    "Whether the environment turns progress bars off (`TQDM_DISABLE`, set by the pipeline runner for its kernels)"
+    return os.environ.get('TQDM_DISABLE', '').lower() not in ('', '0', 'false')
 
 # %% ../nbs/05_sampling.ipynb #4b86bde2
 class RequestRunner:
@@ -270,7 +275,7 @@ async def run_all(self:RequestRunner, requests:list[Request], description:str='r
     done = self.store.done_ids(); todo = [r for r in requests if r.id not in done]
     for model in {r.model for r in todo}: self.client(model)  # a missing key fails here, before any request
     self.tokens, self.failed = 0, 0
-    self.bar = tqdm(total=len(todo), desc=description, unit='resp', disable=not self.progress) if todo else None
+    self.bar = tqdm(total=len(todo), desc=description, unit='resp', disable=not self.progress or bars_disabled()) if todo else None
     groups = make_groups(todo, self.group_size)
     try: results = await asyncio.gather(*[self.run_group(g) for g in groups])
     finally:

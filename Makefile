@@ -12,10 +12,14 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: figures test venv check-clean pytest nbtest readme clean-runs
+.PHONY: figures test venv check-clean pytest nbtest readme clean-runs docs
 
 figures: $(STAMP)  ## regenerate every figure of PROFILE (default: demo)
 	$(BIN)/hivemind run --profile $(PROFILE)
+	@echo "next: make docs PROFILE=$(PROFILE)   # an offline site of this run: runs/$(PROFILE)/site/index.html"
+
+docs: $(STAMP)  ## static offline site of PROFILE's executed notebooks, figures and library (runs/PROFILE/site)
+	$(BIN)/hivemind docs --profile $(PROFILE)
 
 test: $(STAMP) check-clean pytest nbtest  ## all the tests
 

@@ -10,9 +10,10 @@ import argparse, ast, logging, signal, sys, time
 from pathlib import Path
 from .config import SettingsError
 from .runner import StepFailed, StepInterrupted, format_status, open_pipeline
+from .site import build_site, check_site, chromium_path
 
 # %% auto #0
-__all__ = ['parse_parameter', 'build_parser', 'run_command', 'status_command', 'stop_signals', 'main']
+__all__ = ['parse_parameter', 'build_parser', 'run_command', 'status_command', 'docs_command', 'stop_signals', 'main']
 
 # %% ../nbs/08_cli.ipynb #529962d6
 def parse_parameter(text:str, # `NAME=VALUE`
@@ -35,7 +36,7 @@ def _common(parser:argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     "The `hivemind` command line"
     parser = argparse.ArgumentParser(prog='hivemind', description='Run the Artificial Hivemind pipeline notebooks with papermill.')
-    commands = parser.add_subparsers(dest='command', required=True, metavar='{run,status}')
+    commands = parser.add_subparsers(dest='command', required=True, metavar='{run,status,docs}')
     run = commands.add_parser('run', help='run the pipeline steps that changed', description='Run the pipeline notebooks in order; unchanged steps are skipped.')
     _common(run)
     selection = run.add_mutually_exclusive_group()
@@ -47,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
     status = commands.add_parser('status', help='list the steps with state, time and cache key', description='List the pipeline steps of a profile.')
     _common(status)
+    docs = commands.add_parser('docs', help='build the documentation site of a run',
+                               description='Build a static site of a run that works offline (see hivemind.site).')
+    docs.add_argument('--profile', default='demo', help='profile whose run is shown (default: %(default)s)')
+    docs.add_argument('--runs', type=Path, help='root of run folders (default: runs)')
+    docs.add_argument('--figures', type=Path, help='root of figure folders (default: figures)')
+    docs.add_argument('--out', type=Path, help='the site folder (default: RUNS/PROFILE/site)')
+    docs.add_argument('--check', action='store_true',
+                      help='then open every page in headless Chromium, offline, and write screenshots')
     return parser
 
 # %% ../nbs/08_cli.ipynb #52d87d4e
@@ -74,6 +83,21 @@ def status_command(args:argparse.Namespace) -> int:
     print(format_status(pipeline.status_rows()))
     return 0
 
+# %% ../nbs/08_cli.ipynb #44aae534
+def docs_command(args:argparse.Namespace) -> int:
+    "Build the site of a run, and with `--check` open it in Chromium; the exit status"
+    site = build_site(args.profile, args.runs, args.figures, args.out)
+    maths = '' if site.mathjax else '; no MathJax (npm missing): maths shown as TeX'
+    print(f"site of the {args.profile} run: {site.index}")
+    print(f"built in {site.seconds:.1f} s, {len(site.warnings)} Sphinx warnings{maths}")
+    for warning in site.warnings[:5]: print(' ', warning)
+    if not args.check: return 0
+    if chromium_path() is None:
+        print('hivemind: error: --check needs Chromium: apt-get install -y chromium', file=sys.stderr); return 2
+    check = check_site(site.out, site.out.parent/'site-screenshots')
+    print(check.report())
+    return 0 if check.ok else 1
+
 # %% ../nbs/08_cli.ipynb #482e2c5c
 def _interrupt(signum, frame): raise KeyboardInterrupt
 
@@ -87,7 +111,7 @@ def main(argv:list[str]|None=None, # the arguments (default: the command line's)
     "The `hivemind` command: its exit status. SIGINT and SIGTERM stop a run like Ctrl-C, however it was started"
     args = build_parser().parse_args(argv)
     previous = stop_signals()
-    try: return {'run': run_command, 'status': status_command}[args.command](args)
+    try: return {'run': run_command, 'status': status_command, 'docs': docs_command}[args.command](args)
     except StepInterrupted as interruption:
         print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr); return 130
     except KeyboardInterrupt:

@@ -1,25 +1,8 @@
 "The whole pipeline through the CLI: the smoke profile end to end, a rerun that does nothing, and no API key in any file."
-import os, subprocess, sys
-from pathlib import Path
-import pytest
+from conftest import hivemind  # and the session-scoped `smoke` fixture: one smoke run shared with test_site.py
 from fault_server import FaultServer
 from test_sampling import write_settings
 from hivemind.runs import ResponseStore, load_embeddings
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def hivemind(*args, env=None):
-    "Run the CLI as a user would; return the completed process"
-    return subprocess.run([sys.executable, '-m', 'hivemind', *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=1800)
-
-
-@pytest.fixture(scope='module')
-def smoke(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('smoke')
-    first = hivemind('run', '--profile', 'smoke', '--runs', str(folder/'runs'), '--figures', str(folder/'figures'))
-    return folder, first
 
 
 def test_smoke_profile_runs_end_to_end(smoke):

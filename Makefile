@@ -12,14 +12,18 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: figures test venv check-clean pytest nbtest readme clean-runs docs
+.PHONY: figures test venv check-clean pytest nbtest readme clean-runs docs docs-check
 
 figures: $(STAMP)  ## regenerate every figure of PROFILE (default: demo)
 	$(BIN)/hivemind run --profile $(PROFILE)
-	@echo "next: make docs PROFILE=$(PROFILE)   # an offline site of this run: runs/$(PROFILE)/site/index.html"
+	$(BIN)/hivemind docs --profile $(PROFILE)
+	@echo "open runs/$(PROFILE)/site/index.html to read the run; make docs-check PROFILE=$(PROFILE) checks it in a browser"
 
 docs: $(STAMP)  ## static offline site of PROFILE's executed notebooks, figures and library (runs/PROFILE/site)
 	$(BIN)/hivemind docs --profile $(PROFILE)
+
+docs-check: $(STAMP)  ## build the site, open every page in headless Chromium, check images, requests and links
+	$(BIN)/hivemind docs --profile $(PROFILE) --check
 
 test: $(STAMP) check-clean pytest nbtest  ## all the tests
 

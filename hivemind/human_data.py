@@ -16,7 +16,7 @@ import pandas as pd
 __all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'READERS', 'HumanSpec', 'dataset_name',
            'HumanDataError', 'check_human', 'released_items', 'load_human', 'write_items', 'read_items', 'Panel',
            'response_traits', 'simulate_absolute', 'simulate_pairwise', 'prompt_pairs', 'simulated_items',
-           'human_items']
+           'rated_responses', 'human_items']
 
 # %% ../nbs/30_human_data.ipynb #86962707
 @dataclass(frozen=True)
@@ -255,6 +255,16 @@ def simulated_items(responses:pd.DataFrame, # the run's responses (`id`, `prompt
                              'labels': labels, 'simulated': True, 'response_id_1': responses.id.to_numpy()[first],
                              'response_id_2': responses.id.to_numpy()[second], 'polarising': polarising, 'quality': quality[first] - quality[second]})
     return absolute, pairwise
+
+# %% ../nbs/30_human_data.ipynb #e814ea75
+def rated_responses(responses:pd.DataFrame, # the run's responses
+                    count:int=0, # how many to rate (0: all)
+                    seed:int=1234, # seed of the draw
+                   ) -> pd.DataFrame:
+    "The responses the simulated panel rates: all of them, or `count` drawn at random"
+    if count < 0: raise ValueError(f"panel_items = {count}: use 0 (all responses) or a positive count")
+    if count == 0 or count >= len(responses): return responses
+    return responses.sample(count, random_state=seed).sort_values('id', ignore_index=True)
 
 # %% ../nbs/30_human_data.ipynb #cd291bb6
 def human_items(human_data:str, # the profile's `human_data`

@@ -6,9 +6,9 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/scorers.html.md""
 
 # %% ../nbs/32_scorers.ipynb #8aca4188
 from __future__ import annotations
-import gc, hashlib, json, math, re, tempfile, time
+import contextlib, gc, hashlib, json, math, os, re, tempfile, time
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -17,12 +17,15 @@ from .config import Model, Profile, Settings
 from .runs import ResponseStore, append_jsonl, read_jsonl
 
 # %% auto #0
-__all__ = ['TINY_WORDS', 'TINY_TEMPLATE', 'RUBRICS', 'JUDGE_SYSTEM', 'JUDGE_PARAMS', 'SCORER_OPTIONS', 'SCORE_COLUMNS',
-           'pair_key', 'cache_file_name', 'ScoreCache', 'Scorer', 'tiny_chat_model', 'conversation_text',
-           'scored_positions', 'encode_pair', 'length_batches', 'token_log_likelihoods', 'mean_log_likelihoods',
-           'model_location', 'load_transformers', 'LMScorer', 'reward_scores', 'RewardScorer', 'judge_messages',
-           'parse_judgement', 'judgement_mean', 'JudgeScorer', 'parse_scorer', 'make_scorers', 'profile_scorer_specs',
-           'profile_scorers', 'distinct_pairs', 'score_pairs', 'scoring_costs']
+__all__ = ['TINY_WORDS', 'TINY_TEMPLATE', 'LM_ENGINES', 'RUBRICS', 'JUDGE_SYSTEM', 'JUDGE_PARAMS', 'SCORER_OPTIONS',
+           'SCORE_COLUMNS', 'pair_key', 'cache_file_name', 'ScoreCache', 'Scorer', 'tiny_chat_model',
+           'conversation_text', 'scored_positions', 'encode_pair', 'length_batches', 'token_log_likelihoods',
+           'mean_log_likelihoods', 'model_location', 'load_transformers', 'chat_environment', 'compiled_chat_template',
+           'render_chat', 'piece_offsets', 'idle_cores', 'load_llama', 'GGUFTokenizer', 'common_prefix',
+           'log_softmax_at', 'llama_log_likelihoods', 'llama_mean_log_likelihoods', 'lm_engine', 'LMScorer',
+           'reward_scores', 'RewardScorer', 'judge_messages', 'parse_judgement', 'judgement_mean', 'JudgeScorer',
+           'parse_scorer', 'make_scorers', 'profile_scorer_specs', 'profile_scorers', 'distinct_pairs', 'score_pairs',
+           'scoring_costs']
 
 # %% ../nbs/32_scorers.ipynb #69b7abec
 def pair_key(prompt:str, # the user prompt
@@ -88,7 +91,8 @@ def score(self:Scorer, items:pd.DataFrame, # columns `prompt` and `response`
     _check_items(items)
     keys = [pair_key(p, r) for p, r in zip(items.prompt, items.response)]
     known = self.cache.read() if self.cache else {}
-    todo = list({k: (p, r) for k, p, r in zip(keys, items.prompt, items.response) if k not in known}.items())
+    todo = {k: (p, r) for k, p, r in zip(keys, items.prompt, items.response) if k not in known}
+    todo = sorted(todo.items(), key=lambda item: item[1][0])   # stable: a prompt's pairs together, in order
     start = time.perf_counter()
     for first in range(0, len(todo), self.chunk_size):
         chunk = todo[first:first + self.chunk_size]
@@ -224,6 +228,13 @@ def _device():
     import torch
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
+def _quiet_gguf():
+    "A context in which transformers dequantises a GGUF file without its tqdm progress bar"
+    from unittest import mock
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    if not hasattr(gguf_utils, 'tqdm'): return contextlib.nullcontext()
+    return mock.patch.object(gguf_utils, 'tqdm', partial(gguf_utils.tqdm, disable=True))
+
 def load_transformers(location:str, # a folder or hub name
                       gguf_file:str|None=None, # a GGUF file inside `location`
                       head:str='causal', # `causal` or `reward`
@@ -236,7 +247,162 @@ def load_transformers(location:str, # a folder or hub name
     if _device() == 'cuda': options.update(dtype=torch.bfloat16, device_map='auto')
     tokenizer = AutoTokenizer.from_pretrained(location, **({'gguf_file': gguf_file} if gguf_file else {}))
     kind = AutoModelForCausalLM if head == 'causal' else AutoModelForSequenceClassification
-    return kind.from_pretrained(location, **options).eval(), tokenizer
+    with _quiet_gguf() if gguf_file else contextlib.nullcontext(): model = kind.from_pretrained(location, **options)
+    return model.eval(), tokenizer
+
+# %% ../nbs/32_scorers.ipynb #55a3beb4
+def chat_environment():
+    "A sandboxed jinja2 environment set up as transformers sets one up for chat templates"
+    import jinja2
+    from datetime import datetime
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    def raise_exception(message): raise jinja2.exceptions.TemplateError(message)
+    def tojson(value, indent=None, separators=None, sort_keys=False):
+        return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=['jinja2.ext.loopcontrols'])
+    env.filters['tojson'] = tojson
+    env.globals.update(raise_exception=raise_exception, strftime_now=lambda fmt: datetime.now().strftime(fmt))
+    return env
+
+@lru_cache(maxsize=16)
+def compiled_chat_template(template:str) -> 'jinja2.Template':
+    "A chat template, compiled once"
+    return chat_environment().from_string(template)
+
+def render_chat(template:str, # a jinja2 chat template
+                messages:list[dict], # the turns: `role` and `content`
+                add_generation_prompt:bool=False, # end with the opening of an assistant turn
+                **special_tokens, # bos_token, eos_token, as the template names them
+               ) -> str:
+    "The conversation formatted by `template`, as transformers' `apply_chat_template(..., tokenize=False)` formats it"
+    return compiled_chat_template(template).render(messages=messages, add_generation_prompt=add_generation_prompt,
+                                                   **special_tokens)
+
+# %% ../nbs/32_scorers.ipynb #4f348cf3
+def piece_offsets(pieces:list[bytes], # each token's bytes, in order
+                  text:str, # the text they encode
+                 ) -> np.ndarray:
+    "(tokens, 2) character spans of the tokens, widened to whole characters"
+    if b''.join(pieces) != text.encode(): raise ValueError(f"the tokens' bytes do not join to the text {text[:40]!r}")
+    lengths = np.array([len(p) for p in pieces], dtype=int)
+    encoded = np.frombuffer(text.encode(), np.uint8)
+    boundaries = np.append(np.flatnonzero((encoded & 0xC0) != 0x80), len(encoded))   # where each character starts
+    ends = np.cumsum(lengths)
+    starts = np.searchsorted(boundaries, ends - lengths, 'right') - 1
+    return np.stack([starts, np.searchsorted(boundaries, ends, 'left')], 1)
+
+# %% ../nbs/32_scorers.ipynb #fc8e09fe
+def _cpu_times() -> tuple[int, int]:
+    "(idle, total) time of all CPUs since boot, in clock ticks, from /proc/stat"
+    ticks = [int(v) for v in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:9]]
+    return ticks[3] + ticks[4], sum(ticks)   # idle and iowait; total with steal (time the hypervisor took)
+
+def idle_cores(seconds:float=0.2, # how long to watch the CPUs
+              ) -> int:
+    "How many CPU cores sit idle over the next `seconds` (at least one; every core where /proc/stat is missing)"
+    cores = os.cpu_count() or 1
+    try: idle, total = _cpu_times(); time.sleep(seconds); idle_after, total_after = _cpu_times()
+    except OSError: return cores
+    return max(1, min(cores, round(cores * (idle_after - idle) / max(total_after - total, 1))))
+
+def load_llama(path:Path|str, # a GGUF file
+               n_ctx:int=4096, # most tokens of one conversation
+               n_batch:int=128, # most tokens per llama.cpp decode call
+               n_threads:int|None=None, # CPU threads (None: `idle_cores()`)
+              ):
+    "A quiet llama.cpp model that keeps the logits of every token it evaluates"
+    from llama_cpp import Llama
+    threads = n_threads or idle_cores()
+    return Llama(model_path=str(path), logits_all=True, n_ctx=n_ctx, n_batch=n_batch, n_threads=threads,
+                 n_threads_batch=threads, verbose=False)
+
+# %% ../nbs/32_scorers.ipynb #b8be31bc
+class GGUFTokenizer:
+    "A llama.cpp model's tokenizer and chat template, behind the calls that `encode_pair` makes"
+    def __init__(self, llm, # a `llama_cpp.Llama`
+                ):
+        self.llm, self.name_or_path, self.pieces = llm, llm.model_path, {}
+        self.chat_template = llm.metadata.get('tokenizer.chat_template')
+        ids = {'bos_token': llm.token_bos(), 'eos_token': llm.token_eos()}
+        self.special_tokens = {name: self.piece(i).decode(errors='replace') for name, i in ids.items() if i >= 0}
+
+    def piece(self, token:int) -> bytes:
+        "The bytes of one token (a special token's text for a special token)"
+        if token not in self.pieces: self.pieces[token] = self.llm.detokenize([token], special=True)
+        return self.pieces[token]
+
+    def apply_chat_template(self, messages:list[dict], tokenize:bool=False, add_generation_prompt:bool=False) -> str:
+        "The conversation formatted with the GGUF file's chat template (text only)"
+        if tokenize: raise NotImplementedError("GGUFTokenizer formats text only: call the tokenizer on the text")
+        return render_chat(self.chat_template, messages, add_generation_prompt, **self.special_tokens)
+
+    def __call__(self, text:str, add_special_tokens:bool=False, return_offsets_mapping:bool=True) -> dict:
+        "The token ids of `text` (special tokens written in it included) and their character spans"
+        ids = self.llm.tokenize(text.encode(), add_bos=add_special_tokens, special=True)
+        return {'input_ids': ids, 'offset_mapping': piece_offsets([self.piece(i) for i in ids], text)}
+
+    def decode(self, ids) -> str:
+        "The text of token ids"
+        return b''.join(self.piece(int(i)) for i in ids).decode(errors='replace')
+
+# %% ../nbs/32_scorers.ipynb #de6851b6
+def common_prefix(a:np.ndarray, # token ids
+                  b:np.ndarray, # token ids
+                 ) -> int:
+    "How many leading tokens `a` and `b` share"
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
+    return int(differ[0]) if len(differ) else n
+
+# %% ../nbs/32_scorers.ipynb #dfaf036c
+def log_softmax_at(logits:np.ndarray, # (rows, vocabulary) logits
+                   targets:np.ndarray, # one token id per row
+                  ) -> np.ndarray:
+    "log softmax(logits[i])[targets[i]] for each row i (the sums in float64)"
+    top = logits.max(1, keepdims=True)
+    shifted = logits - top; np.exp(shifted, out=shifted)   # in place: one (rows, vocabulary) array, not two
+    return logits[np.arange(len(targets)), targets] - top[:, 0] - np.log(shifted.sum(1, dtype=np.float64))
+
+# %% ../nbs/32_scorers.ipynb #3321054e
+def llama_log_likelihoods(llm, # a `llama_cpp.Llama` made by `load_llama`
+                          ids:np.ndarray, # the sequence's token ids
+                          positions:np.ndarray, # the positions t >= 1 to score
+                         ) -> np.ndarray:
+    "log p(ids[t] | ids[:t]) at `positions`, evaluating only the tokens after the prefix `llm` already holds"
+    if len(ids) > llm.n_ctx(): raise ValueError(f"{len(ids)} tokens exceed the context of {llm.n_ctx()}: raise n_ctx")
+    llm.n_tokens = common_prefix(llm.input_ids[:llm.n_tokens], ids)
+    if llm.n_tokens < len(ids): llm.eval(ids[llm.n_tokens:].tolist())
+    return log_softmax_at(llm.scores[np.asarray(positions) - 1], ids[positions])
+
+# %% ../nbs/32_scorers.ipynb #8f63e380
+def llama_mean_log_likelihoods(llm, # a `llama_cpp.Llama` made by `load_llama`
+                               tokenizer:GGUFTokenizer, # its tokenizer
+                               prompts:list[str], # user prompts
+                               responses:list[str], # responses, one per prompt
+                               whole_conversation:bool=False, # the authors' variant: every token of the conversation
+                              ) -> np.ndarray:
+    "Mean log-likelihood per scored token of each response given its prompt (NaN when nothing is scored)"
+    encoded = [encode_pair(tokenizer, p, r, whole_conversation) for p, r in zip(prompts, responses)]
+    means = np.full(len(encoded), np.nan)
+    for index in sorted(range(len(encoded)), key=lambda i: encoded[i][0].tolist()):   # neighbours share most
+        ids, mask = encoded[index]
+        if mask.any(): means[index] = llama_log_likelihoods(llm, ids, np.flatnonzero(mask)).mean()
+    return means
+
+# %% ../nbs/32_scorers.ipynb #069ee406
+LM_ENGINES = ('llama-cpp', 'transformers')
+
+def lm_engine(target:str, # a `model:` section name, a hub name or a local folder
+              settings:Settings|None=None, # where model sections are looked up
+              engine:str='auto', # `auto`, or one of `LM_ENGINES`
+             ) -> str:
+    "The engine that scores `target`: llama.cpp for a model section with a `gguf` key, else transformers"
+    if engine not in ('auto', *LM_ENGINES): raise ValueError(f"engine {engine!r}: use auto, {', '.join(LM_ENGINES)}")
+    model = settings.models.get(target) if settings else None
+    has_gguf = bool(model and model.gguf)
+    if engine == 'llama-cpp' and not has_gguf:
+        raise ValueError(f"{target!r}: llama.cpp needs a model section with a gguf key")
+    return engine if engine != 'auto' else 'llama-cpp' if has_gguf else 'transformers'
 
 # %% ../nbs/32_scorers.ipynb #358d36b4
 class LMScorer(Scorer):
@@ -246,29 +412,48 @@ class LMScorer(Scorer):
                  target:str, # a `model:` section name, a hub name or a folder
                  settings:Settings|None=None, # where model sections are looked up
                  whole_conversation:bool=False, # the authors' variant: every token of the conversation
-                 batch_tokens:int=1024, # most padded tokens per forward pass
+                 batch_tokens:int=1024, # transformers: most padded tokens per forward pass
+                 engine:str='auto', # `llama-cpp`, `transformers` or `auto` (see `lm_engine`)
+                 n_ctx:int=4096, # llama.cpp: most tokens of one conversation
+                 n_threads:int|None=None, # llama.cpp: CPU threads (None: `idle_cores()`)
                  **kwargs, # cache_dir, chunk_size
                 ):
-        self.target, self.settings, self.whole_conversation, self.batch_tokens = target, settings, whole_conversation, batch_tokens
+        self.target, self.settings, self.whole_conversation = target, settings, whole_conversation
+        self.batch_tokens, self.engine = batch_tokens, lm_engine(target, settings, engine)
+        self.n_ctx, self.n_threads = n_ctx, n_threads
         self.model = self.tokenizer = None; self.load_seconds = 0.0
         super().__init__(name, **kwargs)
 
     @property
-    def identity(self) -> str: return f"{self.name}|{'conversation' if self.whole_conversation else 'response'}"
+    def identity(self) -> str:
+        "The name, the variant and the engine when it is llama.cpp: the two engines' caches never mix"
+        variant = 'conversation' if self.whole_conversation else 'response'
+        return f"{self.name}|{variant}" + ('|llama-cpp' if self.engine == 'llama-cpp' else '')
 
     def load(self):
         "Load the model unless it is loaded"
-        if self.model is None:
-            start = time.perf_counter()
-            self.model, self.tokenizer = load_transformers(*model_location(self.target, self.settings), 'causal')
-            self.load_seconds = time.perf_counter() - start
+        if self.model is not None: return
+        start, location = time.perf_counter(), model_location(self.target, self.settings)
+        if self.engine == 'transformers': self.model, self.tokenizer = load_transformers(*location, 'causal')
+        else:
+            self.model = load_llama(Path(*location), self.n_ctx, n_threads=self.n_threads)
+            self.tokenizer = GGUFTokenizer(self.model)
+        self.load_seconds = time.perf_counter() - start
 
-    def compute(self, prompts, responses):
+    def mean_log_likelihoods(self, prompts:list[str], responses:list[str]) -> np.ndarray:
+        "Mean log-likelihood per scored token of each response given its prompt, by the scorer's engine"
         self.load()
-        means = mean_log_likelihoods(self.model, self.tokenizer, prompts, responses, self.whole_conversation, self.batch_tokens)
-        return -np.exp(-means)
+        if self.engine == 'llama-cpp':
+            return llama_mean_log_likelihoods(self.model, self.tokenizer, prompts, responses, self.whole_conversation)
+        return mean_log_likelihoods(self.model, self.tokenizer, prompts, responses, self.whole_conversation,
+                                    self.batch_tokens)
 
-    def release(self): self.model = self.tokenizer = None; gc.collect()
+    def compute(self, prompts, responses): return -np.exp(-self.mean_log_likelihoods(prompts, responses))
+
+    def release(self):
+        "Free the model (llama.cpp's memory at once)"
+        if self.engine == 'llama-cpp' and self.model is not None: self.model.close()
+        self.model = self.tokenizer = None; gc.collect()
 
 # %% ../nbs/32_scorers.ipynb #568a646a
 def reward_scores(model, # a sequence classifier with one label

@@ -4,8 +4,10 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import httpx, numpy as np, openai, pandas as pd, pytest, torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from hivemind.config import Model, load_settings
-from hivemind.scorers import (LMScorer, RewardScorer, JudgeScorer, Scorer, encode_pair, judgement_mean, make_scorers,
-                              mean_log_likelihoods, parse_judgement, tiny_chat_model)
+from hivemind.endpoints import gguf_path
+from hivemind.scorers import (GGUFTokenizer, LMScorer, RewardScorer, JudgeScorer, Scorer, encode_pair, judgement_mean,
+                              llama_log_likelihoods, llama_mean_log_likelihoods, load_llama, make_scorers,
+                              parse_judgement, tiny_chat_model)
 
 PROMPTS = ['tell me about time', 'write a poem about the park', 'tell me a story']
 RESPONSES = ['time is a river', 'the dog ran in the park and the cat sat on the mat', 'a cat was very good']
@@ -57,11 +59,87 @@ def test_smollm2_separates_sensible_text_from_word_salad(smollm2):
     for prompt, response in zip(prompts, responses):
         ids, mask = encode_pair(smollm2.tokenizer, prompt, response)
         assert smollm2.tokenizer.decode(ids[mask]).strip() == response   # the byte-level BPE tokens of the response, no template markers
-    means = mean_log_likelihoods(smollm2.model, smollm2.tokenizer, prompts, responses)
+    means = smollm2.mean_log_likelihoods(prompts, responses)
     print('mean log-likelihood per token:', means.round(2))
     assert max(means[:2]) < 0 and means[2] < min(means[:2]) - 3     # word salad is far less likely
     scores = smollm2.score(pd.DataFrame({'prompt': prompts, 'response': responses}))
     assert np.argmin(scores) == 2
+
+# ---------------------------------------------------------------- llama.cpp: prefix sharing is exact
+
+SHARED = [('Write a metaphor about time.', 'Time is a river that carries us forward, never letting us return.'),
+          ('Write a metaphor about time.', 'Time is a river.'),                     # a prefix of the one before
+          ('Write a metaphor about time.', 'Time is a thief that quietly steals our moments.'),
+          ('Write a metaphor about time.', 'Time is a river that carries us forward, never letting us return. Still.'),
+          ('Name one meaning of life.', 'To love, café au lait, naïve joy 😀 and 大家好.'),   # multi-byte tokens
+          ('Name one meaning of life.', 'To love.'),
+          ('Tell me a joke.', 'Why did the cat sit on the computer? To keep an eye on the mouse!')]
+
+def fresh_log_likelihoods(llm, ids, positions):
+    "The slow reference: the whole sequence evaluated from an empty cache, log-softmax in float64"
+    llm.reset(); llm.eval(ids.tolist())
+    logits = llm.scores[:len(ids)].astype(np.float64)
+    log_probs = logits - logits.max(1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
+    return log_probs[positions - 1, ids[positions]]
+
+@pytest.fixture(scope='module')
+def llama_smollm2():
+    llm = load_llama(gguf_path('package:smollm2'), n_ctx=512, n_batch=16)   # small batches: several decode calls each
+    yield llm, GGUFTokenizer(llm)
+    llm.close()
+
+def test_llama_prefix_sharing_matches_fresh_evaluation(llama_smollm2):
+    llm, tokenizer = llama_smollm2
+    reference = load_llama(gguf_path('package:smollm2'), n_ctx=512)
+    encoded = [encode_pair(tokenizer, p, r) for p, r in SHARED]
+    expected = [fresh_log_likelihoods(reference, ids, np.flatnonzero(mask)) for ids, mask in encoded]
+    evaluated, eval_tokens = [], llm.eval
+    llm.eval = lambda tokens: (evaluated.append(len(tokens)), eval_tokens(tokens))[1]   # count what llama.cpp evaluates
+    order = list(range(len(SHARED))) + list(np.random.default_rng(0).permutation(len(SHARED))) + [6, 0, 1, 0]
+    for index in order:                               # in any order: longer, shorter, other prompts in between
+        ids, mask = encoded[index]
+        got = llama_log_likelihoods(llm, ids, np.flatnonzero(mask))
+        np.testing.assert_allclose(got, expected[index], rtol=0, atol=2e-5)
+    assert sum(evaluated) < 0.6 * sum(len(encoded[i][0]) for i in order)   # shared prefixes were not evaluated again
+    means = llama_mean_log_likelihoods(llm, tokenizer, [p for p, _ in SHARED], [r for _, r in SHARED])
+    np.testing.assert_allclose(means, [e.mean() for e in expected], rtol=0, atol=2e-5)
+    del llm.eval
+    reference.close()
+
+def conversation(tokenizer, prompt, response):
+    "The formatted conversation of one pair"
+    turns = [{'role': 'user', 'content': prompt}, {'role': 'assistant', 'content': response}]
+    return tokenizer.apply_chat_template(turns)
+
+def test_llama_path_tokens_are_the_response(llama_smollm2):
+    llm, tokenizer = llama_smollm2
+    for prompt, response in SHARED:
+        ids, mask = encode_pair(tokenizer, prompt, response)
+        assert tokenizer.decode(ids[mask]) == response
+        assert tokenizer.decode(ids) == conversation(tokenizer, prompt, response)
+    ids, mask = encode_pair(tokenizer, 'Hi.', '   ')
+    assert not mask.any()
+    with pytest.raises(ValueError, match='exceed the context of 512'):
+        llama_log_likelihoods(llm, np.zeros(600, int), np.arange(1, 600))
+
+def test_llama_tokens_and_template_match_transformers():
+    from transformers import AutoTokenizer
+    path = gguf_path('package:smollm2')
+    reference = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    llm = load_llama(path, n_ctx=512)
+    for prompt, response in SHARED:
+        ours, theirs = encode_pair(GGUFTokenizer(llm), prompt, response), encode_pair(reference, prompt, response)
+        np.testing.assert_array_equal(ours[0], theirs[0]); np.testing.assert_array_equal(ours[1], theirs[1])
+    llm.close()
+
+def test_engine_is_chosen_and_kept_apart(tmp_path):
+    settings = load_settings()
+    llama, other = (LMScorer('lm:smollm2', 'smollm2', settings, engine=e, cache_dir=tmp_path)
+                    for e in ('auto', 'transformers'))
+    assert (llama.engine, other.engine) == ('llama-cpp', 'transformers')
+    assert llama.identity != other.identity and llama.cache.path != other.cache.path
+    assert LMScorer('lm:tiny', 'some/folder').engine == 'transformers'
 
 # ---------------------------------------------------------------- reward models
 

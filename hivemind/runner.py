@@ -133,7 +133,7 @@ def _digest_if_present(path:Path) -> str|None:
     except FileNotFoundError: return None
 
 # %% ../nbs/07_runner.ipynb #939e9aaf
-RUNNER_FOLDERS = ('notebooks', 'manifests')
+RUNNER_FOLDERS = ('notebooks', 'manifests', 'site', 'site-screenshots')  # written by the runner and `hivemind docs`, not by steps
 
 def list_files(folder:Path, # a run or figures folder
                skip:list[Path]=(), # folders inside it to leave out

@@ -53,7 +53,7 @@ SIMULATED_NOTE = 'SIMULATED raters: not human data'
 def drawn_extent(fig:plt.Figure) -> tuple[float, float]:
     "Bottom and top of everything drawn on `fig` (tick labels, legends outside the axes), as figure fractions"
     fig.draw_without_rendering()  # applies a constrained or tight layout first, as saving will
-    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    box = fig.get_tightbbox()
     return box.y0 / fig.get_figheight(), box.y1 / fig.get_figheight()
 
 def mark_simulated(fig:plt.Figure):

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SettingsError', 'project_root', 'split_list', 'convert_value', 'Choice', 'Decoding', 'Embedder', 'Model', 'Profile',
-           'read_section', 'Settings', 'parse_settings', 'decoding_prompt_limits', 'settings_path', 'load_settings',
-           'as_dict']
+__all__ = ['Positive', 'NonNegative', 'SettingsError', 'project_root', 'split_list', 'AtLeast', 'convert_value', 'Choice',
+           'Decoding', 'Embedder', 'Model', 'Profile', 'read_section', 'Settings', 'parse_settings',
+           'decoding_prompt_limits', 'settings_path', 'load_settings', 'as_dict']
 
 # %% ../nbs/00_config.ipynb #dabe843a
 class SettingsError(ValueError):
@@ -36,11 +36,24 @@ def split_list(text:str, # comma- or newline-separated values
     "Split a settings value into its non-empty items"
     return [item.strip() for item in text.replace('\n', ',').split(',') if item.strip()]
 
+# %% ../nbs/00_config.ipynb #4720ba59
+@dataclass(frozen=True)
+class AtLeast:
+    "A type that accepts whole numbers no smaller than `least`"
+    least:int # the smallest allowed value
+
+    def check(self, number:int) -> int:
+        "`number`, if allowed"
+        if number < self.least: raise ValueError(f"{number} is below {self.least}; it must be >= {self.least}")
+        return number
+
+Positive, NonNegative = AtLeast(1), AtLeast(0)
+
 # %% ../nbs/00_config.ipynb #c2da1930
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on'}, {'0', 'false', 'no', 'off'}
 
 def convert_value(text:str, # the raw value
-                  kind, # the declared type: str, int, float, bool, list[str] or a tuple of allowed strings
+                  kind, # the declared type: str, int, float, bool, list[str], `AtLeast` or a tuple of allowed strings
                  ):
     "Convert one raw settings value to `kind`, raising `ValueError` when it does not fit"
     text = text.strip()
@@ -51,6 +64,7 @@ def convert_value(text:str, # the raw value
         if text.lower() not in _TRUE | _FALSE: raise ValueError(f"{text!r} is not a boolean")
         return text.lower() in _TRUE
     if kind == list[str]: return split_list(text)
+    if isinstance(kind, AtLeast): return kind.check(int(text))
     return kind(text)
 
 # %% ../nbs/00_config.ipynb #08cd938a
@@ -100,11 +114,11 @@ class Profile:
     name:str
     description:str = ''
     prompts:str = 'builtin' # `builtin`, `hf:DATASET`, or a path to a CSV/JSONL/parquet file or folder
-    prompt_limit:int = 0 # keep the first N prompts (0: all)
+    prompt_limit:NonNegative = 0 # keep the first N prompts (0: all)
     models:list[str] = field(default_factory=list) # names of `model:` sections
     decodings:list[str] = field(default_factory=lambda: ['top_p']) # names of `decoding:` sections
-    samples:int = 10 # responses per (model, prompt, decoding)
-    max_tokens:int = 256 # maximum new tokens per response
+    samples:Positive = 10 # responses per (model, prompt, decoding)
+    max_tokens:Positive = 256 # maximum new tokens per response
     seed:int = 1234 # base seed; each sample gets its own
     embedder:str = 'minilm' # name of an `embedder:` section
     taxonomy:str = 'builtin' # `builtin` (classify the profile's prompts) or `hf:DATASET` / path of the released labels

@@ -19,9 +19,9 @@ from .runs import ResponseStore, Run, response_id
 
 # %% auto #0
 __all__ = ['REASK', 'Request', 'sample_seed', 'decoding_params', 'sampling_requests', 'is_retryable', 'MalformedResponse',
-           'backoff_seconds', 'retry_after_of', 'call_endpoint', 'group_key', 'record_of', 'bars_disabled',
-           'RequestRunner', 'reask', 'make_groups', 'run_sync', 'summarize', 'run_requests', 'run_prompts',
-           'model_batches', 'sample_run', 'tokens_per_second']
+           'backoff_seconds', 'retry_after_of', 'call_endpoint', 'group_key', 'record_of', 'scrub_secrets',
+           'configured_secrets', 'bars_disabled', 'RequestRunner', 'reask', 'make_groups', 'run_sync', 'summarize',
+           'run_requests', 'run_prompts', 'model_batches', 'sample_run', 'tokens_per_second']
 
 # %% ../nbs/05_sampling.ipynb #897038f6
 @dataclass
@@ -134,6 +134,21 @@ def record_of(request:Request, # the request
     if parsed is not None: record['parsed'] = parsed
     return record
 
+# %% ../nbs/05_sampling.ipynb #d73c5c73
+def scrub_secrets(text:str, # an error message or log line
+                  secrets:dict[str, str], # environment variable name -> its value (a key)
+                 ) -> str:
+    "`text` with every secret value replaced by `[key of $NAME]`"
+    for name, value in secrets.items(): text = text.replace(value, f'[key of ${name}]') if value else text
+    return text
+
+# %% ../nbs/05_sampling.ipynb #924b2f43
+def configured_secrets(sections:list, # model or embedder sections (anything with `api_key_env`)
+                      ) -> dict[str, str]:
+    "The key values the sections name by `api_key_env`, where set, by variable name"
+    names = {s.api_key_env for s in sections if s.api_key_env}
+    return {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
+
 # %% ../nbs/05_sampling.ipynb #726ad47a
 def bars_disabled() -> bool:
     "Whether the environment turns progress bars off (`TQDM_DISABLE`, set by the pipeline runner for its kernels)"
@@ -155,6 +170,7 @@ class RequestRunner:
         self.backoff_base, self.group_size, self.progress, self.clients = backoff_base, group_size, progress, dict(clients or {})
         self.supports_n = {name: {'true': True, 'false': False}.get(e.model.supports_n) for name, e in endpoints.items()}
         self.semaphores, self.probe_locks, self.bar = {}, {}, None
+        self.secrets = configured_secrets([e.model for e in endpoints.values()])
 
     def client(self, model:str):
         "The (lazily made) client of a model's endpoint"
@@ -189,7 +205,8 @@ async def call_with_retries(self:RequestRunner, request:Request, n:int=1):
             return choices, usage, attempts, '', seconds
         except Exception as error:
             if not is_retryable(error) or attempts > endpoint.model.max_retries:
-                return None, None, attempts, f"{type(error).__name__}: {str(error)[:300]}", seconds
+                said = scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)
+                return None, None, attempts, said[:300], seconds
             await asyncio.sleep(backoff_seconds(attempts - 1, self.backoff_base, retry_after=retry_after_of(error)))
 
 # %% ../nbs/05_sampling.ipynb #d532fd65
@@ -252,7 +269,8 @@ async def run_n(self:RequestRunner, group:list[Request]) -> list[dict]:
 # %% ../nbs/05_sampling.ipynb #82e522e7
 @patch
 def finish(self:RequestRunner, record:dict) -> dict:
-    "Store a finished record at once and count it"
+    "Store a finished record at once (its error scrubbed of keys) and count it"
+    record['error'] = scrub_secrets(record['error'], self.secrets)
     self.store.add([record])
     if self.bar is not None:
         self.tokens += record.get('completion_tokens') or 0; self.failed += record['status'] != 'ok'

@@ -1,4 +1,5 @@
-"A small OpenAI-compatible chat server for tests that injects faults: 429s, 500s, timeouts, garbage bodies."
+"""A small OpenAI-compatible chat server (127.0.0.1 only) for tests that injects faults: 429s, 500s, timeouts,
+garbage bodies, and `401-echo`: a 401 whose body echoes the Authorization header received (as careless servers do)."""
 import json, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -59,6 +60,9 @@ class FaultServer:
                 if owner.delay: time.sleep(owner.delay)
                 if outcome == '429': return self.send(429, {'error': {'message': 'rate limited'}})
                 if outcome == '500': return self.send(500, {'error': {'message': 'boom'}})
+                if outcome == '401-echo':
+                    said = (self.headers.get('authorization') or '')[:200]
+                    return self.send(401, {'error': {'message': f'invalid credentials: {said}'}})
                 if outcome == 'timeout': time.sleep(owner.timeout_sleep); return self.send(200, completion(['late']))
                 if outcome == 'garbage': return self.send(200, b'{"choices": [{"mess', 'application/json')
                 if outcome == 'no-choices': return self.send(200, {'id': 'x', 'object': 'chat.completion', 'created': 0, 'model': 'fake', 'choices': []})

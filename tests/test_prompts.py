@@ -60,6 +60,22 @@ def test_csv_with_query_column_gets_positional_ids(tmp_path):
     assert prompts.categories[0] == ['Creative Content Generation', 'Ideation and Brainstorming'] and prompts.categories[1] == []
 
 
+
+def test_csv_and_jsonl_with_a_byte_order_mark_keep_their_first_column(tmp_path):
+    csv_text = '\ufeffprompt_id,prompt\nfirst,Name a colour.\nsecond,Name a bird.\n'
+    (tmp_path/'bom.csv').write_bytes(csv_text.encode('utf-8'))
+    assert list(load_prompts(str(tmp_path/'bom.csv')).prompt_id) == ['first', 'second']
+    line = json.dumps({'prompt_id': 'j', 'prompt': 'Hi?'})
+    (tmp_path/'bom.jsonl').write_bytes(('\ufeff' + line + '\n').encode('utf-8'))
+    assert list(load_prompts(str(tmp_path/'bom.jsonl')).prompt_id) == ['j']
+
+
+def test_a_file_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    (tmp_path/'latin.csv').write_bytes('prompt_id,prompt\na,Name a colour.\nb,Name a café.\n'.encode('latin-1'))
+    with pytest.raises(PromptError, match=r'latin\.csv:3: not UTF-8 text'): load_prompts(str(tmp_path/'latin.csv'))
+    (tmp_path/'latin.jsonl').write_bytes('{"prompt": "Un café ?"}\n'.encode('latin-1'))
+    with pytest.raises(PromptError, match=r'latin\.jsonl:1: not UTF-8 text'): load_prompts(str(tmp_path/'latin.jsonl'))
+
 def test_parquet_file(tmp_path):
     eval_frame(5).to_parquet(tmp_path/'eval.parquet')
     prompts = load_prompts(str(tmp_path/'eval.parquet'), limit=2)

@@ -3,6 +3,7 @@ import json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
 from fault_server import FaultServer
+from hivemind.config import SettingsError
 from hivemind.runs import open_run, ResponseStore
 from hivemind.sampling import sample_run, run_prompts
 
@@ -130,8 +131,31 @@ def test_the_api_key_reaches_the_server_and_no_file(tmp_path, monkeypatch):
     assert leaks == []
 
 
+
+def test_a_key_echoed_in_an_error_body_is_scrubbed_from_every_file(tmp_path, monkeypatch):
+    secret = 'sk-echo-' + 'R4t8Y' * 6
+    monkeypatch.setenv('HIVEMIND_TEST_KEY', secret)
+    with FaultServer(faults=('401-echo',), fault_every=2) as server:
+        run = fake_run(tmp_path, server, key_env='HIVEMIND_TEST_KEY', supports_n='false')
+        summary = sample_run(run, backoff_base=0.01, progress=False)
+    assert summary['failed'] > 0 and list(summary['errors']) == ['AuthenticationError']
+    failed = run.store.frame(status='failed')
+    assert failed.error.str.contains('[key of $HIVEMIND_TEST_KEY]', regex=False).all()
+    leaks = [p for p in (tmp_path/'run').rglob('*') if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leaks == []
+
 def test_a_missing_key_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv('HIVEMIND_ABSENT_KEY', raising=False)
     with FaultServer(faults=()) as server:
         run = fake_run(tmp_path, server, key_env='HIVEMIND_ABSENT_KEY')
         with pytest.raises(RuntimeError, match='HIVEMIND_ABSENT_KEY'): sample_run(run, progress=False)
+
+
+@pytest.mark.parametrize('key, bad, least', [('samples', -2, 1), ('max_tokens', 0, 1), ('prompt_limit', -1, 0)])
+def test_counts_below_their_least_are_settings_errors_naming_file_section_and_key(tmp_path, key, bad, least):
+    settings = write_settings(tmp_path, 'http://127.0.0.1:9/v1')
+    lines = [l for l in settings.read_text().splitlines() if not l.strip().startswith(f'{key} =')]
+    lines.insert(lines.index('[fake]') + 1, f'{key} = {bad}')
+    settings.write_text('\n'.join(lines) + '\n')
+    with pytest.raises(SettingsError, match=rf"settings\.ini: \[fake\] {key} = '{bad}': .*must be >= {least}"):
+        open_run('fake', tmp_path/'run', settings_path=settings)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse, ast, logging, signal, sys, time
 from pathlib import Path
 from .config import SettingsError
-from .runner import StepFailed, StepInterrupted, format_status, open_pipeline
+from .runner import RunLocked, StepFailed, StepInterrupted, format_status, open_pipeline
 from .site import build_site, check_site, chromium_path
 
 # %% auto #0
-__all__ = ['parse_parameter', 'build_parser', 'run_command', 'status_command', 'docs_command', 'stop_signals', 'main']
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'parse_parameter', 'build_parser', 'incomplete_report',
+           'run_command', 'status_command', 'docs_command', 'stop_signals', 'main']
 
 # %% ../nbs/08_cli.ipynb #529962d6
 def parse_parameter(text:str, # `NAME=VALUE`
@@ -59,8 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/08_cli.ipynb #52d87d4e
+EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_LOCKED = 1, 2, 3, 4
+
 def _pipeline(args):
     return open_pipeline(args.profile, args.pipeline, args.runs, args.figures, args.settings, dict(getattr(args, 'parameter', [])))
+
+def incomplete_report(results:list, # the `StepResult`s of a run
+                     ) -> str:
+    "What the incomplete steps of a run left to do, with their details (the first error of each model); '' when none"
+    steps = [r for r in results if r.incomplete]
+    lines = [f"INCOMPLETE: step {r.step.stem}: {r.incomplete['message']}" +
+             ''.join(f"\n  {k}: {v}" for k, v in r.incomplete.get('details', {}).items()) for r in steps]
+    return '\n'.join(lines + ["run `hivemind run` again to retry what is left"]) if steps else ''
 
 def run_command(args:argparse.Namespace) -> int:
     "Run the selected steps; the exit status"
@@ -69,11 +80,16 @@ def run_command(args:argparse.Namespace) -> int:
     print(f"profile {args.profile}: {len(pipeline.steps)} pipeline steps in {pipeline.steps[0].path.parent}", flush=True)
     try: results = pipeline.run(args.only, args.start, args.force, progress=sys.stderr.isatty(), log_output=args.verbose,
                                 log=lambda line: print(line, flush=True))
+    except RunLocked as locked:
+        print(f"hivemind: {locked}; nothing was run", file=sys.stderr); return EXIT_LOCKED
     except StepFailed as failure:
-        print(f"\nFAILED: {failure}\nartifacts written before the failure are kept:\n{pipeline.summary()}", file=sys.stderr); return 1
+        kept = f"artifacts written before the failure are kept:\n{pipeline.summary()}"
+        print(f"\nFAILED: {failure}\n{kept}", file=sys.stderr)
+        return EXIT_FAILED
     ran = sum(r.action == 'ran' for r in results)
     print(f"\n{ran} step{'s' * (ran != 1)} ran, {len(results) - ran} skipped (unchanged) in {time.time() - started:.1f} s")
     print(pipeline.summary())
+    if incomplete_report(results): print(f"\n{incomplete_report(results)}", file=sys.stderr); return EXIT_INCOMPLETE
     return 0
 
 def status_command(args:argparse.Namespace) -> int:

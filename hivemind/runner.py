@@ -6,7 +6,8 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/runner.html.md"""
 
 # %% ../nbs/07_runner.ipynb #8a951377
 from __future__ import annotations
-import ast, hashlib, json, os, re, sys, time
+import ast, hashlib, json, os, re, shlex, sys, time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,13 +16,15 @@ from fastcore.xtras import modified_env
 import hivemind
 from .config import Profile, Settings, as_dict, load_settings, project_root
 from .runs import sha256_file
+from filelock import FileLock, Timeout
 
 # %% auto #0
-__all__ = ['STEP_PATTERN', 'RUNNER_FOLDERS', 'Step', 'discover_steps', 'find_step', 'select_steps', 'read_notebook',
-           'code_sources', 'parameter_names', 'digest', 'profile_settings', 'external_inputs', 'library_digest',
-           'list_files', 'read_manifest', 'write_manifest', 'StepFailed', 'StepInterrupted', 'source_cell',
-           'describe_error', 'Pipeline', 'open_pipeline', 'kernel_python', 'kernel_warning', 'kernel_config',
-           'kernel_environment', 'StepResult', 'format_status', 'count_files']
+__all__ = ['STEP_PATTERN', 'RUNNER_FOLDERS', 'RUNNER_FILES', 'STEP_REPORT', 'Step', 'discover_steps', 'find_step', 'select_steps',
+           'read_notebook', 'code_sources', 'parameter_names', 'digest', 'profile_settings', 'external_inputs',
+           'library_digest', 'list_files', 'read_manifest', 'write_manifest', 'StepFailed', 'StepInterrupted',
+           'source_cell', 'describe_error', 'Pipeline', 'open_pipeline', 'kernel_python', 'kernel_warning',
+           'kernel_config', 'kernel_environment', 'report_incomplete', 'RunLocked', 'read_holder', 'StepResult',
+           'format_status', 'count_files']
 
 # %% ../nbs/07_runner.ipynb #347b8168
 STEP_PATTERN = re.compile(r'^(\d+)_(\w+)\.ipynb$')
@@ -134,15 +137,16 @@ def _digest_if_present(path:Path) -> str|None:
 
 # %% ../nbs/07_runner.ipynb #939e9aaf
 RUNNER_FOLDERS = ('notebooks', 'manifests', 'site', 'site-screenshots')  # written by the runner and `hivemind docs`, not by steps
+RUNNER_FILES = ('.lock', 'runner.json')  # the lock of the run folder and the run holding it
 
 def list_files(folder:Path, # a run or figures folder
-               skip:list[Path]=(), # folders inside it to leave out
+               skip:list[Path]=(), # folders and files inside it to leave out
               ) -> dict[str, tuple]:
     "Size and modification time of every file under `folder`, by path relative to it"
     folder = Path(folder)
     if not folder.exists(): return {}
     skipped = {Path(s).resolve() for s in skip}
-    files = (f for f in folder.rglob('*') if f.is_file() and not any(p in skipped for p in f.resolve().parents))
+    files = (f for f in folder.rglob('*') if f.is_file() and not {f.resolve(), *f.resolve().parents} & skipped)
     return {str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns) for f in files}
 
 # %% ../nbs/07_runner.ipynb #f258f705
@@ -217,12 +221,18 @@ class Pipeline:
     root:Path # the project root (relative paths of the profile are relative to it)
     extra:dict = field(default_factory=dict) # further parameters, passed to the notebooks that declare them
     library:str = '' # digest of the library's files (computed once per run)
+    lock:FileLock|None = field(default=None, repr=False, compare=False) # the run folder's lock, while this run holds it
 
     @property
     def settings_profile(self) -> Profile: return self.settings.profile(self.profile)
     def manifest_path(self, step:Step) -> Path: return self.run_dir/'manifests'/f'{step.stem}.json'
     def executed_path(self, step:Step) -> Path: return self.run_dir/'notebooks'/f'{step.stem}.ipynb'
     def manifest(self, step:Step) -> dict|None: return read_manifest(self.manifest_path(step))
+    def report_path(self, step:Step) -> Path: return self.run_dir/'manifests'/f'{step.stem}.incomplete.json'
+    @property
+    def lock_path(self) -> Path: return self.run_dir/'.lock'
+    @property
+    def holder_path(self) -> Path: return self.run_dir/'runner.json'
 
 # %% ../nbs/07_runner.ipynb #096d7f61
 def open_pipeline(profile:str='demo', # name of a profile in the settings file
@@ -295,9 +305,11 @@ def changed_outputs(self, step:Step, expected:dict|None=None) -> list[str]:
 # %% ../nbs/07_runner.ipynb #8570a018
 @patch_to(Pipeline)
 def state(self, step:Step, expected:dict|None=None) -> tuple[str, str]:
-    "`ok`, `stale`, `failed`, `interrupted`, `running` or `never run`, and why"
+    "`ok`, `stale`, `incomplete`, `failed`, `interrupted`, `running` or `never run`, and why"
     manifest = self.manifest(step)
     if manifest is None: return 'never run', ''
+    if manifest['status'] == 'running' and not self.run_active(): return 'interrupted', 'its run stopped (killed?)'
+    if manifest['status'] == 'incomplete': return 'incomplete', (manifest.get('incomplete') or {}).get('message', '')
     if manifest['status'] != 'ok': return manifest['status'], _error_text(manifest.get('error'))
     changed_parts = [k for k, v in self.key_parts(step).items() if manifest.get('key_parts', {}).get(k) != v]
     if changed_parts: return 'stale', 'changed: ' + ', '.join(changed_parts)
@@ -314,7 +326,7 @@ def _error_text(error:dict|None) -> str:
 @patch_to(Pipeline)
 def snapshot(self) -> dict[str, tuple]:
     "Size and modification time of every file in the run and figures folders, by `run/...` or `figures/...`"
-    skip = [self.run_dir/f for f in RUNNER_FOLDERS] + [self.figures_dir]
+    skip = [self.run_dir/f for f in RUNNER_FOLDERS + RUNNER_FILES] + [self.figures_dir]
     listing = {f'run/{p}': s for p, s in list_files(self.run_dir, skip).items()}
     return listing | {f'figures/{p}': s for p, s in list_files(self.figures_dir).items()}
 
@@ -353,19 +365,35 @@ def kernel_config():
 def _now() -> str: return datetime.now().astimezone().isoformat(timespec='seconds')
 
 @patch_to(Pipeline)
-def record(self, step:Step, status:str, started:float, key_parts:dict, outputs:dict, error:dict|None=None):
+def record(self, step:Step, status:str, started:float, key_parts:dict, outputs:dict, error:dict|None=None,
+           incomplete:dict|None=None):
     "Write the manifest of `step`"
     write_manifest(self.manifest_path(step), dict(
         step=step.stem, notebook=str(step.path), executed=str(self.executed_path(step)), status=status,
         started=datetime.fromtimestamp(started).astimezone().isoformat(timespec='seconds'),
         finished=_now() if status != 'running' else None, seconds=round(time.time() - started, 3),
-        key=digest(key_parts), key_parts=key_parts, parameters=self.parameters(step), outputs=outputs, error=error))
+        key=digest(key_parts), key_parts=key_parts, parameters=self.parameters(step), outputs=outputs, error=error,
+        incomplete=incomplete))
 
 # %% ../nbs/07_runner.ipynb #d107a1e6
+STEP_REPORT = 'HIVEMIND_STEP_REPORT'  # the environment variable naming the file where a step reports work left to do
+
 def kernel_environment(settings:Settings, # the run's settings
+                       report:Path|None=None, # where the step reports work left to do
                       ) -> dict[str, str]:
-    "Environment variables a step's kernel runs with: the run's settings file, no progress bars"
-    return dict(HIVEMIND_SETTINGS=str(Path(settings.source).resolve()), TQDM_DISABLE='1')
+    "Environment variables a step's kernel runs with: the run's settings file, the step's report file, no progress bars"
+    settings_file = str(Path(settings.source).resolve())
+    return {'HIVEMIND_SETTINGS': settings_file, 'TQDM_DISABLE': '1', STEP_REPORT: str(report or '')}
+
+# %% ../nbs/07_runner.ipynb #d5f10928
+def report_incomplete(message:str, # what is left to do, e.g. `6 of 36 failed`
+                      details:dict|None=None, # e.g. the first error of each model
+                     ) -> dict:
+    "Tell the runner that this step left work to do (it is then `incomplete` and runs again next time); prints it too"
+    report = dict(message=message, details={str(k): str(v) for k, v in (details or {}).items()})
+    print(f"incomplete: {message}" + ''.join(f"\n  {k}: {v}" for k, v in report['details'].items()))
+    if os.environ.get(STEP_REPORT): write_manifest(Path(os.environ[STEP_REPORT]), report)
+    return report
 
 # %% ../nbs/07_runner.ipynb #29112987
 @patch_to(Pipeline)
@@ -373,14 +401,15 @@ def execute(self, step:Step, # the step to run
             progress:bool=False, # show papermill's progress bar over cells
             log_output:bool=False, # stream the notebook's output to the log
            ) -> float:
-    "Run `step` with papermill and record its manifest; seconds taken. Raises `StepFailed`, or `KeyboardInterrupt` after recording it"
+    "Run `step` with papermill, record its manifest (`ok`, `incomplete`); seconds; raises StepFailed, StepInterrupted"
     import papermill
     key_parts, before, started = self.key_parts(step), self.snapshot(), time.time()
     previous = (self.manifest(step) or {}).get('outputs', {})
     self.record(step, 'running', started, key_parts, previous)
     executed = self.executed_path(step); executed.parent.mkdir(parents=True, exist_ok=True)
+    report = self.report_path(step); report.unlink(missing_ok=True)
     try:
-        with modified_env(**kernel_environment(self.settings)):
+        with modified_env(**kernel_environment(self.settings, report)):
             papermill.execute_notebook(step.path, executed, parameters=self.parameters(step), kernel_name='python3', language='python',
                                        cwd=step.path.parent, execution_timeout=self.settings_profile.cell_timeout,
                                        progress_bar=progress, log_output=log_output, config=kernel_config())
@@ -393,8 +422,53 @@ def execute(self, step:Step, # the step to run
         error = describe_error(exception, step, executed)
         self.record(step, 'failed', started, key_parts, self.outputs_since(before, step), error)
         raise StepFailed(step, error, executed) from None
-    self.record(step, 'ok', started, key_parts, self.outputs_since(before, step))
+    incomplete = read_manifest(report); report.unlink(missing_ok=True)
+    self.record(step, 'incomplete' if incomplete else 'ok', started, key_parts, self.outputs_since(before, step),
+                incomplete=incomplete)
     return time.time() - started
+
+# %% ../nbs/07_runner.ipynb #b2658983
+class RunLocked(RuntimeError):
+    "Another hivemind run holds the run folder"
+    def __init__(self, run_dir:Path, holder:dict):
+        self.run_dir, self.holder = run_dir, holder
+        who = f"pid {holder.get('pid', '?')}: {holder.get('command', '?')}"
+        super().__init__(f"another hivemind run ({who}) is using {run_dir}")
+
+def read_holder(path:Path) -> dict:
+    "The pid and command line in a `runner.json`, or {} when it is missing or half written"
+    try: return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError): return {}
+
+# %% ../nbs/07_runner.ipynb #ab4065aa
+@contextmanager
+def _holding(pipeline:Pipeline, command:str|None):
+    "Hold the lock of the pipeline's run folder while the block runs, named in `runner.json`"
+    if pipeline.lock is not None: yield; return  # this run holds it already
+    pipeline.run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(pipeline.lock_path)
+    try: lock.acquire(timeout=0.2)
+    except Timeout: raise RunLocked(pipeline.run_dir, read_holder(pipeline.holder_path)) from None
+    write_manifest(pipeline.holder_path, dict(pid=os.getpid(), command=command or shlex.join(sys.argv), started=_now()))
+    pipeline.lock = lock
+    try: yield
+    finally: pipeline.lock = None; pipeline.holder_path.unlink(missing_ok=True); lock.release()
+
+@patch_to(Pipeline)
+def locked(self, command:str|None=None, # the command line to name in `runner.json` (default: this process's)
+          ):
+    "A context manager holding the run folder for this run; raises `RunLocked` when another run holds it"
+    return _holding(self, command)
+
+# %% ../nbs/07_runner.ipynb #07256d74
+@patch_to(Pipeline)
+def run_active(self) -> bool:
+    "Whether another run holds the lock of the run folder now"
+    if self.lock is not None or not self.lock_path.exists(): return False
+    probe = FileLock(self.lock_path)
+    try: probe.acquire(timeout=0)
+    except Timeout: return True
+    probe.release(); return False
 
 # %% ../nbs/07_runner.ipynb #7cf56660
 @dataclass
@@ -404,6 +478,7 @@ class StepResult:
     action:str # `ran` or `skipped`
     seconds:float = 0.0
     key:str = ''
+    incomplete:dict|None = None # what the step reported left to do (message, details)
 
 # %% ../nbs/07_runner.ipynb #d352f8cf
 @patch_to(Pipeline)
@@ -414,22 +489,34 @@ def run(self, only:str|None=None, # run just this step
         log_output:bool=False, # stream notebook output to the log
         log=print, # where progress lines go
        ) -> list[StepResult]:
-    "Run the selected steps in order, skipping unchanged ones; raises `StepFailed` at the first failing step"
+    "Run the selected steps in order, skipping unchanged ones; raises `StepFailed` at the first failure, `RunLocked`"
     selected = select_steps(self.steps, only, start)
-    if kernel_warning(): log(kernel_warning())
-    for earlier in [s for s in self.steps if s not in selected and s.number < selected[0].number]:
-        state, why = self.state(earlier)
-        if state != 'ok': log(f"warning: {earlier.stem} is not up to date ({state}{': ' + why if why else ''}); its outputs are used as they are")
-    results = []
-    for position, step in enumerate(selected, 1):
-        state, why = self.state(step)
-        prefix = f"[{position}/{len(selected)}] {step.stem}"
-        if state == 'ok' and not force:
-            results.append(StepResult(step, 'skipped', key=self.key(step))); log(f"{prefix}: unchanged, skipped"); continue
-        log(f"{prefix}: running ({'forced' if state == 'ok' else state}{': ' + why if why and state == 'stale' else ''})")
-        seconds = self.execute(step, progress, log_output)
-        results.append(StepResult(step, 'ran', seconds, self.key(step))); log(f"{prefix}: done in {seconds:.1f} s")
-    return results
+    with self.locked():
+        if kernel_warning(): log(kernel_warning())
+        for earlier in [s for s in self.steps if s not in selected and s.number < selected[0].number]:
+            state, why = self.state(earlier)
+            if state != 'ok':
+                why = f"{state}{': ' + why if why else ''}"
+                log(f"warning: {earlier.stem} is not up to date ({why}); its outputs are used as they are")
+        return [self.run_step(step, f"[{position}/{len(selected)}] {step.stem}", force, progress, log_output, log)
+                for position, step in enumerate(selected, 1)]
+
+@patch_to(Pipeline)
+def run_step(self, step:Step, # the step
+             prefix:str, # what the log lines start with, e.g. `[1/2] 01_write`
+             force:bool, progress:bool, log_output:bool, log, # as for `run`
+            ) -> StepResult:
+    "Run one step of `run`, or skip it when unchanged"
+    state, why = self.state(step)
+    if state == 'ok' and not force:
+        log(f"{prefix}: unchanged, skipped"); return StepResult(step, 'skipped', key=self.key(step))
+    reason = f"{'forced' if state == 'ok' else state}{': ' + why if why and state in ('stale', 'incomplete') else ''}"
+    log(f"{prefix}: running ({reason})")
+    seconds = self.execute(step, progress, log_output)
+    incomplete = self.manifest(step).get('incomplete')
+    log(f"{prefix}: incomplete: {incomplete['message']} ({seconds:.1f} s)"
+        if incomplete else f"{prefix}: done in {seconds:.1f} s")
+    return StepResult(step, 'ran', seconds, self.key(step), incomplete)
 
 # %% ../nbs/07_runner.ipynb #d5b0fe74
 @patch_to(Pipeline)
@@ -464,7 +551,7 @@ def count_files(folder:Path, # a folder
 @patch_to(Pipeline)
 def summary(self) -> str:
     "Where the artifacts, executed notebooks and figures of the run are"
-    artifacts = count_files(self.run_dir, [self.run_dir/f for f in RUNNER_FOLDERS] + [self.figures_dir])
+    artifacts = count_files(self.run_dir, [self.run_dir/f for f in RUNNER_FOLDERS + RUNNER_FILES] + [self.figures_dir])
     return (f"artifacts:          {self.run_dir} ({artifacts})\n"
             f"executed notebooks: {self.run_dir/'notebooks'}\n"
             f"figures:            {self.figures_dir} ({count_files(self.figures_dir)})")

@@ -266,3 +266,65 @@ def test_ctrl_c_stops_cleanly(project, launched):
         try: os.kill(kernel, 0); time.sleep(0.2)
         except ProcessLookupError: break
     else: pytest.fail(f'kernel {kernel} still running after the interrupt')
+
+
+# ---------------------------------------------------------------- work left to do
+
+def test_incomplete_step_runs_again_until_it_completes(project, capsys):
+    "A step that reports work left to do is `incomplete`: later steps run, exit 3, and a plain rerun executes it again"
+    add_step(project, 'incomplete.ipynb', '03_incomplete.ipynb')  # stores one of its 2 items per run
+    add_step(project, '02_combine.ipynb', '04_after.ipynb')
+    assert main(['run', *options(project)]) == 3
+    output, error = capsys.readouterr()
+    assert '[3/4] 03_incomplete: incomplete: 1 of 2 failed' in output and '4 steps ran' in output
+    assert 'INCOMPLETE: step 03_incomplete: 1 of 2 failed\n  model-a: APIConnectionError: connection refused' in error
+    pipeline = pipeline_of(project)
+    manifests = [pipeline.manifest(s) for s in pipeline.steps]
+    assert [m['status'] for m in manifests] == ['ok', 'ok', 'incomplete', 'ok']  # the step after it still ran
+    details = {'model-a': 'APIConnectionError: connection refused'}
+    assert manifests[2]['incomplete'] == dict(message='1 of 2 failed', details=details)
+    assert not (project/'runs'/'tiny'/'manifests'/'03_incomplete.incomplete.json').exists()
+    assert main(['status', *options(project)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows['03_incomplete'].split()[1] == 'incomplete' and rows['03_incomplete'].endswith('1 of 2 failed')
+    assert main(['run', *options(project)]) == 0  # a plain rerun: the incomplete step runs again and completes
+    output = capsys.readouterr().out
+    assert '[3/4] 03_incomplete: running (incomplete: 1 of 2 failed)' in output
+    assert '[3/4] 03_incomplete: done' in output
+    assert '2 steps ran, 2 skipped' in output  # 04_after reran: its input changed
+    assert pipeline.state(pipeline.steps[2]) == ('ok', '')
+    assert actions(pipeline.run()) == [(s.stem, 'skipped') for s in pipeline.steps]
+
+
+# ---------------------------------------------------------------- one run at a time
+
+def test_one_run_at_a_time_and_a_killed_run_is_interrupted(project, capsys):
+    "A second run of a profile exits 4 naming the first and touches nothing; a killed run shows as interrupted"
+    add_step(project, 'sleep.ipynb', '02_sleep.ipynb')
+    run = project/'runs'/'tiny'
+    process = subprocess.Popen([sys.executable, '-m', 'hivemind', 'run', *options(project)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (run/'sleep.pid').exists() and time.time() < deadline and process.poll() is None: time.sleep(0.1)
+    assert (run/'sleep.pid').exists(), process.communicate()
+    manifests = {p.name: p.read_text() for p in (run/'manifests').iterdir()}
+    assert main(['run', *options(project)]) == 4
+    error = capsys.readouterr().err
+    assert f"another hivemind run (pid {process.pid}: " in error and f"run {options(project)[0]}" in error
+    assert error.strip().endswith(f"is using {run}; nothing was run")
+    assert {p.name: p.read_text() for p in (run/'manifests').iterdir()} == manifests
+    assert main(['status', *options(project)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith('02_sleep')]
+    assert rows[0][1] == 'running'  # its run holds the lock
+    process.kill(); process.wait(timeout=30)
+    try: os.kill(int((run/'sleep.pid').read_text()), signal.SIGKILL)  # the orphaned kernel
+    except ProcessLookupError: pass
+    process.communicate(timeout=30)
+    assert main(['status', *options(project)]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith('02_sleep')][0]
+    assert row.split()[1] == 'interrupted' and 'its run stopped (killed?)' in row
+    assert main(['run', *options(project), '-p', 'seconds=0']) == 0  # the killed run's lock is free
+    assert '[3/3] 02_sleep: running (interrupted)' in capsys.readouterr().out
+    assert not (run/'runner.json').exists()
+    pipeline = pipeline_of(project, seconds=0)
+    assert [pipeline.state(s)[0] for s in pipeline.steps] == ['ok', 'ok', 'ok']

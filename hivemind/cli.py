@@ -89,8 +89,9 @@ def run_command(args:argparse.Namespace) -> int:
     ran = sum(r.action == 'ran' for r in results)
     print(f"\n{ran} step{'s' * (ran != 1)} ran, {len(results) - ran} skipped (unchanged) in {time.time() - started:.1f} s")
     print(pipeline.summary())
-    if incomplete_report(results): print(f"\n{incomplete_report(results)}", file=sys.stderr); return EXIT_INCOMPLETE
-    return 0
+    left = incomplete_report(results)
+    if left: print(f"\n{left}", file=sys.stderr)
+    return EXIT_INCOMPLETE if left else 0
 
 def status_command(args:argparse.Namespace) -> int:
     "Print the state of every step"

@@ -123,7 +123,7 @@ class Profile:
     embedder:str = 'minilm' # name of an `embedder:` section
     taxonomy:str = 'builtin' # `builtin` (classify the profile's prompts) or `hf:DATASET` / path of the released labels
     classifier:str = 'offline' # `offline` or the name of a `model:` section
-    panel_items:int = 0 # `simulated` human data: how many responses the panel rates, drawn at random (0: all)
+    panel_items:NonNegative = 0 # `simulated` human data: how many responses the panel rates, drawn at random (0: all)
     human_data:str = 'simulated' # `simulated`, `hf:OWNER` or a folder with the released human-rating files
     scorers:list[str] = field(default_factory=list) # `lm:MODEL`, `reward:PATH`, `judge:MODEL`
     judge:str = '' # a `model:` section used as LLM judge (empty: none)

@@ -323,11 +323,15 @@ def _error_text(error:dict|None) -> str:
     return f"{where}{error.get('ename')}: {error.get('evalue')}"[:120]
 
 # %% ../nbs/07_runner.ipynb #ea09a984
+@patch_to(Pipeline, as_prop=True)
+def not_outputs(self) -> list[Path]:
+    "What steps do not write: the runner's and the site's files in the run folder, and the figures folder"
+    return [self.run_dir/f for f in RUNNER_FOLDERS + RUNNER_FILES] + [self.figures_dir]
+
 @patch_to(Pipeline)
 def snapshot(self) -> dict[str, tuple]:
     "Size and modification time of every file in the run and figures folders, by `run/...` or `figures/...`"
-    skip = [self.run_dir/f for f in RUNNER_FOLDERS + RUNNER_FILES] + [self.figures_dir]
-    listing = {f'run/{p}': s for p, s in list_files(self.run_dir, skip).items()}
+    listing = {f'run/{p}': s for p, s in list_files(self.run_dir, self.not_outputs).items()}
     return listing | {f'figures/{p}': s for p, s in list_files(self.figures_dir).items()}
 
 @patch_to(Pipeline)
@@ -551,7 +555,7 @@ def count_files(folder:Path, # a folder
 @patch_to(Pipeline)
 def summary(self) -> str:
     "Where the artifacts, executed notebooks and figures of the run are"
-    artifacts = count_files(self.run_dir, [self.run_dir/f for f in RUNNER_FOLDERS + RUNNER_FILES] + [self.figures_dir])
+    artifacts = count_files(self.run_dir, self.not_outputs)
     return (f"artifacts:          {self.run_dir} ({artifacts})\n"
             f"executed notebooks: {self.run_dir/'notebooks'}\n"
             f"figures:            {self.figures_dir} ({count_files(self.figures_dir)})")

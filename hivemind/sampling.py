@@ -21,7 +21,7 @@ from .runs import ResponseStore, Run, response_id
 __all__ = ['REASK', 'Request', 'sample_seed', 'decoding_params', 'sampling_requests', 'is_retryable', 'MalformedResponse',
            'backoff_seconds', 'retry_after_of', 'call_endpoint', 'group_key', 'record_of', 'scrub_secrets',
            'configured_secrets', 'bars_disabled', 'RequestRunner', 'reask', 'make_groups', 'run_sync', 'summarize',
-           'run_requests', 'run_prompts', 'model_batches', 'sample_run', 'tokens_per_second']
+           'run_requests', 'run_prompts', 'model_batches', 'sample_run']
 
 # %% ../nbs/05_sampling.ipynb #897038f6
 @dataclass
@@ -366,12 +366,3 @@ def sample_run(run:Run, # the run to fill
         with open_endpoints([run.settings.models[m] for m in batch], run.dir/'logs') as endpoints:
             run_requests([r for r in requests if r.model in batch], run.store, endpoints, description=f"sampling {', '.join(batch)}", **kwargs)
     return summarize(run.store, [r.id for r in requests])
-
-# %% ../nbs/05_sampling.ipynb #6887d430
-def tokens_per_second(responses:pd.DataFrame, # stored records (completion_tokens, seconds, model)
-                     ) -> pd.DataFrame:
-    "Completion tokens per second of time spent in calls (one call at a time per local server), per model"
-    table = responses.groupby('model').agg(responses=('id', 'size'), completion_tokens=('completion_tokens', 'sum'),
-                                           seconds=('seconds', 'sum'))
-    table['tokens_per_second'] = table.completion_tokens / table.seconds
-    return table.reset_index()

@@ -133,6 +133,8 @@ def main(argv:list[str]|None=None, # the arguments (default: the command line's)
         print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr); return 130
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr); return 130
+    except PermissionError as error:
+        print(f"hivemind: error: {error}; nothing already stored was lost", file=sys.stderr); return EXIT_FAILED
     except (SettingsError, ValueError, FileNotFoundError) as error:
         print(f"hivemind: error: {error}", file=sys.stderr); return 2
     finally:

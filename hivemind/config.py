@@ -6,14 +6,15 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/config.html.md"""
 
 # %% ../nbs/00_config.ipynb #bfbb0df2
 from __future__ import annotations
-import configparser, dataclasses, os, typing
+import configparser, dataclasses, os, re, typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['Positive', 'NonNegative', 'SettingsError', 'project_root', 'split_list', 'AtLeast', 'convert_value', 'Choice',
-           'Decoding', 'Embedder', 'Model', 'Profile', 'read_section', 'Settings', 'parse_settings',
-           'decoding_prompt_limits', 'settings_path', 'load_settings', 'as_dict']
+__all__ = ['Positive', 'NonNegative', 'Share', 'Seconds', 'KEYWORDS', 'PATH_KEYS', 'SettingsError', 'project_root', 'split_list',
+           'AtLeast', 'Within', 'convert_value', 'Choice', 'Decoding', 'Embedder', 'Model', 'Profile', 'read_section',
+           'Settings', 'is_path', 'resolved', 'with_resolved_paths', 'parse_settings', 'decoding_prompt_limits',
+           'read_utf8', 'settings_path', 'load_settings', 'as_dict']
 
 # %% ../nbs/00_config.ipynb #dabe843a
 class SettingsError(ValueError):
@@ -49,11 +50,28 @@ class AtLeast:
 
 Positive, NonNegative = AtLeast(1), AtLeast(0)
 
+# %% ../nbs/00_config.ipynb #e6089f7f
+@dataclass(frozen=True)
+class Within:
+    "A type that accepts numbers from `least` to `most` (None: unbounded); `above`: `least` itself is excluded"
+    least:float|None = None # the smallest allowed value
+    most:float|None = None # the largest allowed value
+    above:bool = False # whether `least` itself is excluded
+
+    def check(self, number:float) -> float:
+        "`number`, if allowed"
+        low_ok = self.least is None or number > self.least or (number == self.least and not self.above)
+        if not low_ok: raise ValueError(f"{number} is too small; it must be {'>' if self.above else '>='} {self.least}")
+        if self.most is not None and number > self.most: raise ValueError(f"{number} is too large; it must be <= {self.most}")
+        return number
+
+Share, Seconds = Within(0, 1), Within(0, above=True)
+
 # %% ../nbs/00_config.ipynb #c2da1930
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on'}, {'0', 'false', 'no', 'off'}
 
 def convert_value(text:str, # the raw value
-                  kind, # the declared type: str, int, float, bool, list[str], `AtLeast` or a tuple of allowed strings
+                  kind, # the declared type: str, int, float, bool, list[str], `AtLeast`, `Within` or a tuple of allowed strings
                  ):
     "Convert one raw settings value to `kind`, raising `ValueError` when it does not fit"
     text = text.strip()
@@ -65,6 +83,7 @@ def convert_value(text:str, # the raw value
         return text.lower() in _TRUE
     if kind == list[str]: return split_list(text)
     if isinstance(kind, AtLeast): return kind.check(int(text))
+    if isinstance(kind, Within): return kind.check(float(text))
     return kind(text)
 
 # %% ../nbs/00_config.ipynb #08cd938a
@@ -77,9 +96,9 @@ def Choice(*options:str):
 class Decoding:
     "Decoding settings sent with every sampling request"
     id:str
-    temperature:float = 1.0 # sampling temperature
-    top_p:float = 1.0 # nucleus sampling mass
-    min_p:float = 0.0 # min-p threshold (0: off), sent through `extra_body`
+    temperature:Within(0) = 1.0 # sampling temperature
+    top_p:Within(0, 1, above=True) = 1.0 # nucleus sampling mass
+    min_p:Share = 0.0 # min-p threshold (0: off), sent through `extra_body`
 
 @dataclass(frozen=True)
 class Embedder:
@@ -90,7 +109,7 @@ class Embedder:
     path:str = '' # sentence-transformers: `package:MODULE`, a local folder or a hub name
     base_url:str = '' # openai backend: the endpoint
     api_key_env:str = '' # name of the environment variable holding the key (never the key itself)
-    batch_size:int = 64 # texts per call
+    batch_size:Positive = 64 # texts per call
 
 @dataclass(frozen=True)
 class Model:
@@ -101,11 +120,11 @@ class Model:
     base_url:str = '' # endpoint of an `openai` engine
     api_key_env:str = '' # name of the environment variable holding the key (never the key itself)
     gguf:str = '' # `package:NAME` of a packaged model, or a path to a GGUF file
-    concurrency:int = 4 # requests in flight at once
+    concurrency:Positive = 4 # requests in flight at once
     supports_n:Choice('auto', 'true', 'false') = 'auto' # does the endpoint honour `n` > 1?
-    timeout:float = 120.0 # seconds per request
-    max_retries:int = 6 # retries of a rate limit, 5xx, timeout or garbage body
-    n_ctx:int = 2048 # context size of a local model
+    timeout:Seconds = 120.0 # seconds per request
+    max_retries:NonNegative = 6 # retries of a rate limit, 5xx, timeout or garbage body
+    n_ctx:Positive = 2048 # context size of a local model
 
 # %% ../nbs/00_config.ipynb #a47d0f49
 @dataclass(frozen=True)
@@ -131,7 +150,7 @@ class Profile:
     correlation:Choice('spearman', 'pearson') = 'spearman' # correlation of scores with humans
     pca_prompts:list[str] = field(default_factory=list) # prompt ids shown in PCA figures
     decoding_prompts:list[str] = field(default_factory=list) # `DECODING:N`: that decoding for the first N prompts only
-    cell_timeout:int = 3600 # seconds a pipeline cell may run
+    cell_timeout:Positive = 3600 # seconds a pipeline cell may run
 
 # %% ../nbs/00_config.ipynb #f66d7796
 def _field_types(cls): return {f.name: f.type if not isinstance(f.type, str) else eval(f.type, globals()) for f in fields(cls)}
@@ -179,19 +198,47 @@ def _check_references(settings:Settings):
             for missing in [n for n in names if n not in defined]:
                 raise SettingsError(f"{settings.source}: [{profile.name}] {key}: {missing!r} is not defined (no [{key.rstrip('s')}:{missing}] section)")
 
+# %% ../nbs/00_config.ipynb #ad8abae4
+KEYWORDS = {'builtin', 'simulated', 'offline'} # values of path-like keys that are not paths
+PATH_KEYS = {Profile: ['prompts', 'taxonomy', 'human_data'], Model: ['gguf'], Embedder: ['path']}
+
+def is_path(value:str) -> bool:
+    "Whether a settings value names a file or folder (not a keyword, not `hf:...` or `package:...`)"
+    return bool(value) and value not in KEYWORDS and not re.match(r'^[a-z]+:(?![\\/])', value)
+
+def resolved(value:str, # a settings value
+             folder:Path, # the settings file's folder
+             existing_only:bool=False, # resolve only when the file or folder exists there
+            ) -> str:
+    "`value` as a path relative to `folder` when it is a relative path"
+    if not is_path(value) or Path(value).expanduser().is_absolute(): return value
+    candidate = folder/value
+    return value if existing_only and not candidate.exists() else str(candidate)
+
+# %% ../nbs/00_config.ipynb #e20850b2
+def with_resolved_paths(section, # a `Profile`, `Model`, `Embedder` or `Decoding`
+                        folder:Path, # the settings file's folder
+                       ):
+    "`section` with its relative paths made relative to `folder`"
+    keys = PATH_KEYS.get(type(section), [])
+    changes = {k: resolved(getattr(section, k), folder, existing_only=type(section) is Embedder) for k in keys}
+    return dataclasses.replace(section, **changes)
+
 # %% ../nbs/00_config.ipynb #a4d347bb
 def parse_settings(text:str, # the contents of a settings file
                    source:str='settings.ini', # the file name shown in errors
+                   folder:Path|None=None, # relative paths are relative to it (default: the folder of `source`)
                   ) -> Settings:
     "Parse and validate the text of a settings file"
     parser = configparser.ConfigParser(interpolation=None, default_section='__no_defaults__', inline_comment_prefixes=(';',))
     try: parser.read_string(text, source=source)
     except configparser.Error as error: raise SettingsError(f"{source}: {error}") from None
-    settings = Settings(source=source)
+    settings, folder = Settings(source=source), Path(source).parent if folder is None else Path(folder)
     for section in parser.sections():
         kind, _, name = section.partition(':')
-        if not name: settings.profiles[kind] = read_section(Profile, parser[section], kind, source)
-        elif kind in _KINDS: getattr(settings, kind+'s')[name] = read_section(_KINDS[kind], parser[section], name, source)
+        if not name: settings.profiles[kind] = with_resolved_paths(read_section(Profile, parser[section], kind, source), folder)
+        elif kind in _KINDS:
+            getattr(settings, kind+'s')[name] = with_resolved_paths(read_section(_KINDS[kind], parser[section], name, source), folder)
         else: raise SettingsError(f"{source}: [{section}] unknown section kind {kind!r}; use model:, embedder: or decoding:")
     _check_references(settings)
     for profile in settings.profiles.values(): decoding_prompt_limits(profile, settings.source)
@@ -211,6 +258,17 @@ def decoding_prompt_limits(profile:Profile, # a profile
         limits[name] = int(count)
     return limits
 
+# %% ../nbs/00_config.ipynb #07ad6e68
+def read_utf8(path:Path, # a text file
+              error:type=ValueError, # the exception raised for bytes that are not UTF-8
+             ) -> str:
+    "The text of a UTF-8 file (a byte-order mark dropped); other bytes are an error naming the file and line"
+    data = Path(path).read_bytes()
+    try: return data.decode('utf-8-sig')
+    except UnicodeDecodeError as decoding: start = decoding.start
+    line = data[:start].count(b'\n') + 1
+    raise error(f"{path}:{line}: not UTF-8 text (byte 0x{data[start]:02x}); save the file as UTF-8")
+
 # %% ../nbs/00_config.ipynb #d68c90a9
 def settings_path() -> Path:
     "The settings file in use: `$HIVEMIND_SETTINGS` when set, else the project's `settings.ini`"
@@ -221,7 +279,7 @@ def load_settings(path:Path|str|None=None, # a settings file (default: `settings
     "Read and validate a settings file"
     path = Path(path) if path else settings_path()
     if not path.exists(): raise FileNotFoundError(f"settings file {path} not found")
-    return parse_settings(path.read_text(), source=str(path))
+    return parse_settings(read_utf8(path, SettingsError), source=str(path), folder=path.resolve().parent)
 
 # %% ../nbs/00_config.ipynb #501588a5
 def as_dict(obj) -> dict:

@@ -6,7 +6,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/embeddings.html.m
 
 # %% ../nbs/06_embeddings.ipynb #9e400d1a
 from __future__ import annotations
-import hashlib, importlib, json, os, random, sqlite3, time
+import hashlib, importlib, json, os, random, sqlite3, time, warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -14,11 +14,11 @@ import numpy as np
 from fastcore.basics import patch
 from .config import Embedder
 from .runs import Run, normalise_rows, save_embeddings
-from .sampling import backoff_seconds, is_retryable, retry_after_of
+from .sampling import backoff_seconds, configured_secrets, is_retryable, retry_after_of, scrub_secrets
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'BACKOFF_SECONDS', 'MAX_RETRIES', 'TIMEOUT_SECONDS', 'EmbeddingError', 'embedder_identity',
-           'text_hash', 'EmbeddingCache', 'sentence_transformer_path', 'load_sentence_transformer',
+           'text_hash', 'open_cache', 'EmbeddingCache', 'sentence_transformer_path', 'load_sentence_transformer',
            'sentence_transformer_encoder', 'call_with_retries', 'openai_client', 'openai_encoder', 'make_encoder',
            'embed_and_count', 'embed_texts', 'default_cache_path', 'run_embedder', 'embed_run']
 
@@ -43,12 +43,28 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS vectors (
     embedder TEXT NOT NULL, text_sha256 TEXT NOT NULL, dimensions INTEGER NOT NULL, vector BLOB NOT NULL,
     PRIMARY KEY (embedder, text_sha256))"""
 
+def _connect(path:Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=60)
+    with connection: connection.execute(_SCHEMA)
+    return connection
+
+def open_cache(path:Path, # the SQLite file
+              ) -> sqlite3.Connection:
+    "A connection to the cache; a file that is not a SQLite cache is moved aside and rebuilt, with a warning"
+    try: return _connect(path)
+    except sqlite3.OperationalError as error: raise EmbeddingError(f"{path}: cannot open the embedding cache ({error})") from None
+    except sqlite3.DatabaseError as error: reason = error
+    aside = path.with_name(path.name + '.corrupt')
+    os.replace(path, aside)
+    warnings.warn(f"{path}: not a usable embedding cache ({reason}); moved to {aside}, starting an empty cache")
+    return _connect(path)
+
 class EmbeddingCache:
     "Vectors already computed, kept in SQLite by (embedder identity, sha256 of the text)"
     def __init__(self, path:Path): # the SQLite file (created with its folder when missing)
-        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(self.path, timeout=60)
-        with self.connection: self.connection.execute(_SCHEMA)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = open_cache(self.path)
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
     def close(self): self.connection.close()
@@ -142,13 +158,16 @@ def openai_client(embedder:Embedder):
 def openai_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
     "An encoder calling `embedder`'s OpenAI-compatible embeddings endpoint, retrying transient failures"
     import openai
-    client = openai_client(embedder)
+    client, secrets = openai_client(embedder), configured_secrets([embedder])
     what = f"embedder {embedder.id} ({embedder.base_url}, model {embedder.name})"
-    def encode(texts):
-        inputs = [text if text.strip() else ' ' for text in texts]  # endpoints reject empty strings
+    def attempt(inputs):
         request = lambda: _vectors_of(client.embeddings.create(model=embedder.name, input=inputs), len(inputs))
         try: return call_with_retries(request, what)
         except openai.APIStatusError as error: raise EmbeddingError(f"{what}: HTTP {error.status_code}: {error.message}") from None
+    def encode(texts):
+        inputs = [text if text.strip() else ' ' for text in texts]  # endpoints reject empty strings
+        try: return attempt(inputs)
+        except EmbeddingError as error: raise EmbeddingError(scrub_secrets(str(error), secrets)) from None
     return encode
 
 # %% ../nbs/06_embeddings.ipynb #5bc5f077

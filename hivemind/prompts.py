@@ -10,12 +10,12 @@ import csv, io, json, string
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .config import project_root
+from .config import project_root, read_utf8
 
 # %% auto #0
 __all__ = ['PROMPT_COLUMNS', 'LEAF_LABELS', 'BUILTIN_PROMPTS', 'READERS', 'EVAL_SET', 'HUB_SCHEMAS', 'PromptError',
-           'builtin_prompts', 'read_utf8', 'read_jsonl_records', 'read_csv_records', 'frame_records', 'text_column',
-           'prompt_text', 'parse_categories', 'default_ids', 'prompt_ids', 'records_to_prompts', 'file_records',
+           'builtin_prompts', 'read_jsonl_records', 'read_csv_records', 'frame_records', 'text_column', 'prompt_text',
+           'parse_categories', 'default_ids', 'prompt_ids', 'records_to_prompts', 'file_records',
            'saved_dataset_records', 'folder_records', 'check_hub_schema', 'hub_records', 'resolve_path',
            'source_records', 'load_prompts', 'normalise_prompt', 'select_prompts']
 
@@ -87,22 +87,12 @@ def builtin_prompts() -> pd.DataFrame:
     rows = [(id_, text, [LEAF_LABELS[short] for short in leaves.split()]) for id_, text, leaves in BUILTIN_PROMPTS]
     return pd.DataFrame(rows, columns=PROMPT_COLUMNS)
 
-# %% ../nbs/03_prompts.ipynb #b7a016e0
-def read_utf8(path:Path, # a text file
-             ) -> str:
-    "The text of a UTF-8 file (a byte-order mark dropped); other bytes are an error naming the file and line"
-    data = Path(path).read_bytes()
-    try: return data.decode('utf-8-sig')
-    except UnicodeDecodeError as error: start = error.start
-    line = data[:start].count(b'\n') + 1
-    raise PromptError(f"{path}:{line}: not UTF-8 text (byte 0x{data[start]:02x}); save the file as UTF-8")
-
 # %% ../nbs/03_prompts.ipynb #59f1f712
 def read_jsonl_records(path:Path, # a JSON-lines file
                       ) -> list[tuple[str, dict]]:
     "The `(file:line, record)` pairs of a JSON-lines file; a bad line is an error naming it"
     pairs = []
-    for number, line in enumerate(read_utf8(path).splitlines(), 1):
+    for number, line in enumerate(read_utf8(path, PromptError).splitlines(), 1):
         if not line.strip(): continue
         try: record = json.loads(line)
         except json.JSONDecodeError as error: raise PromptError(f"{path}:{number}: not valid JSON ({error.msg})") from None
@@ -114,7 +104,7 @@ def read_jsonl_records(path:Path, # a JSON-lines file
 def read_csv_records(path:Path, # a CSV file with a header row
                     ) -> list[tuple[str, dict]]:
     "The `(file:line, record)` pairs of a CSV file (the line where each record ends)"
-    with io.StringIO(read_utf8(path), newline='') as file:
+    with io.StringIO(read_utf8(path, PromptError), newline='') as file:
         reader = csv.DictReader(file)
         return [(f"{path}:{reader.line_num}", row) for row in reader]
 

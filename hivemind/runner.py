@@ -23,8 +23,9 @@ __all__ = ['STEP_PATTERN', 'RUNNER_FOLDERS', 'RUNNER_FILES', 'STEP_REPORT', 'Ste
            'read_notebook', 'code_sources', 'parameter_names', 'digest', 'profile_settings', 'external_inputs',
            'library_digest', 'list_files', 'read_manifest', 'write_manifest', 'StepFailed', 'StepInterrupted',
            'source_cell', 'describe_error', 'Pipeline', 'open_pipeline', 'kernel_python', 'kernel_warning',
-           'kernel_config', 'kernel_environment', 'report_incomplete', 'RunLocked', 'read_holder', 'StepResult',
-           'format_status', 'count_files']
+           'kernel_config', 'kernel_environment', 'report_incomplete', 'NotApplicable', 'not_applicable',
+           'end_with_note', 'RunLocked', 'read_holder', 'require_writable', 'StepResult', 'format_status',
+           'count_files']
 
 # %% ../nbs/07_runner.ipynb #347b8168
 STEP_PATTERN = re.compile(r'^(\d+)_(\w+)\.ipynb$')
@@ -315,7 +316,7 @@ def state(self, step:Step, expected:dict|None=None) -> tuple[str, str]:
     if changed_parts: return 'stale', 'changed: ' + ', '.join(changed_parts)
     changed_files = self.changed_outputs(step, expected)
     if changed_files: return 'stale', f"outputs missing or changed: {', '.join(changed_files[:3])}" + (' ...' if len(changed_files) > 3 else '')
-    return 'ok', ''
+    return 'ok', f"not applicable: {manifest['not_applicable']}" if manifest.get('not_applicable') else ''
 
 def _error_text(error:dict|None) -> str:
     if not error: return ''
@@ -370,14 +371,14 @@ def _now() -> str: return datetime.now().astimezone().isoformat(timespec='second
 
 @patch_to(Pipeline)
 def record(self, step:Step, status:str, started:float, key_parts:dict, outputs:dict, error:dict|None=None,
-           incomplete:dict|None=None):
+           incomplete:dict|None=None, not_applicable:str|None=None):
     "Write the manifest of `step`"
     write_manifest(self.manifest_path(step), dict(
         step=step.stem, notebook=str(step.path), executed=str(self.executed_path(step)), status=status,
         started=datetime.fromtimestamp(started).astimezone().isoformat(timespec='seconds'),
         finished=_now() if status != 'running' else None, seconds=round(time.time() - started, 3),
         key=digest(key_parts), key_parts=key_parts, parameters=self.parameters(step), outputs=outputs, error=error,
-        incomplete=incomplete))
+        incomplete=incomplete, not_applicable=not_applicable))
 
 # %% ../nbs/07_runner.ipynb #d107a1e6
 STEP_REPORT = 'HIVEMIND_STEP_REPORT'  # the environment variable naming the file where a step reports work left to do
@@ -399,13 +400,39 @@ def report_incomplete(message:str, # what is left to do, e.g. `6 of 36 failed`
     if os.environ.get(STEP_REPORT): write_manifest(Path(os.environ[STEP_REPORT]), report)
     return report
 
+# %% ../nbs/07_runner.ipynb #ad171632
+class NotApplicable(Exception):
+    "A step that has nothing to compute for this run (e.g. one model and a cross-model chapter)"
+    def _render_traceback_(self): return [f"Not applicable: {self}"]
+
+def not_applicable(reason:str, # why the rest of this step does not apply, e.g. `one model: no pair to compare`
+                  ):
+    "Stop this step here and tell the runner it does not apply to this run (it is then `ok`, with the reason)"
+    if os.environ.get(STEP_REPORT): write_manifest(Path(os.environ[STEP_REPORT]), dict(not_applicable=reason))
+    raise NotApplicable(reason)
+
+# %% ../nbs/07_runner.ipynb #9da260cb
+def _ran(cell:dict) -> bool: return cell['cell_type'] != 'code' or cell.get('execution_count') is not None
+
+def end_with_note(executed:Path, # the executed notebook of a step that called `not_applicable`
+                  reason:str, # the reason it gave
+                 ):
+    "Replace papermill's error banner, the traceback and the cells that did not run with the reason"
+    notebook = read_notebook(executed)
+    cells = [c for c in notebook['cells'] if 'papermill-error-cell-tag' not in c.get('metadata', {}).get('tags', [])]
+    last = max(i for i, c in enumerate(cells) if c['cell_type'] == 'code' and _ran(c))
+    cells[last]['outputs'] = [dict(output_type='stream', name='stdout', text=f"Not applicable: {reason}\n")]
+    note = dict(cell_type='markdown', id='not-applicable', metadata={}, source=f"**Not applicable to this run:** {reason}")
+    notebook['cells'] = cells[:last + 1] + [note]
+    Path(executed).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + '\n')
+
 # %% ../nbs/07_runner.ipynb #29112987
 @patch_to(Pipeline)
 def execute(self, step:Step, # the step to run
             progress:bool=False, # show papermill's progress bar over cells
             log_output:bool=False, # stream the notebook's output to the log
            ) -> float:
-    "Run `step` with papermill, record its manifest (`ok`, `incomplete`); seconds; raises StepFailed, StepInterrupted"
+    "Run `step` with papermill, record its manifest (`ok`, `incomplete`, not applicable); seconds; raises StepFailed, StepInterrupted"
     import papermill
     key_parts, before, started = self.key_parts(step), self.snapshot(), time.time()
     previous = (self.manifest(step) or {}).get('outputs', {})
@@ -423,12 +450,16 @@ def execute(self, step:Step, # the step to run
             cell=cell, line=line, ename='KeyboardInterrupt', evalue='interrupted by the user'))
         raise StepInterrupted(step, executed) from None
     except Exception as exception:
-        error = describe_error(exception, step, executed)
-        self.record(step, 'failed', started, key_parts, self.outputs_since(before, step), error)
-        raise StepFailed(step, error, executed) from None
-    incomplete = read_manifest(report); report.unlink(missing_ok=True)
-    self.record(step, 'incomplete' if incomplete else 'ok', started, key_parts, self.outputs_since(before, step),
-                incomplete=incomplete)
+        if (read_manifest(report) or {}).get('not_applicable'): end_with_note(executed, read_manifest(report)['not_applicable'])
+        else:
+            error = describe_error(exception, step, executed)
+            self.record(step, 'failed', started, key_parts, self.outputs_since(before, step), error)
+            raise StepFailed(step, error, executed) from None
+    outcome = read_manifest(report) or {}
+    report.unlink(missing_ok=True)
+    status = 'incomplete' if outcome.get('message') else 'ok'
+    self.record(step, status, started, key_parts, self.outputs_since(before, step), incomplete=outcome if status == 'incomplete' else None,
+                not_applicable=outcome.get('not_applicable'))
     return time.time() - started
 
 # %% ../nbs/07_runner.ipynb #b2658983
@@ -444,12 +475,23 @@ def read_holder(path:Path) -> dict:
     try: return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError): return {}
 
+# %% ../nbs/07_runner.ipynb #ce25c05e
+def require_writable(folder:Path, # a folder the run writes into (created when missing)
+                     what:str='run folder', # what it is, for the message
+                    ) -> Path:
+    "`folder`, created when missing; a `PermissionError` naming it when this user cannot write there"
+    try: Path(folder).mkdir(parents=True, exist_ok=True)
+    except PermissionError: raise PermissionError(f"cannot create the {what} {folder}: permission denied") from None
+    if not os.access(folder, os.W_OK | os.X_OK): raise PermissionError(f"the {what} {folder} is not writable by this user")
+    return Path(folder)
+
 # %% ../nbs/07_runner.ipynb #ab4065aa
 @contextmanager
 def _holding(pipeline:Pipeline, command:str|None):
     "Hold the lock of the pipeline's run folder while the block runs, named in `runner.json`"
     if pipeline.lock is not None: yield; return  # this run holds it already
-    pipeline.run_dir.mkdir(parents=True, exist_ok=True)
+    require_writable(pipeline.run_dir)
+    require_writable(pipeline.figures_dir, 'figures folder')
     lock = FileLock(pipeline.lock_path)
     try: lock.acquire(timeout=0.2)
     except Timeout: raise RunLocked(pipeline.run_dir, read_holder(pipeline.holder_path)) from None
@@ -517,9 +559,11 @@ def run_step(self, step:Step, # the step
     reason = f"{'forced' if state == 'ok' else state}{': ' + why if why and state in ('stale', 'incomplete') else ''}"
     log(f"{prefix}: running ({reason})")
     seconds = self.execute(step, progress, log_output)
-    incomplete = self.manifest(step).get('incomplete')
-    log(f"{prefix}: incomplete: {incomplete['message']} ({seconds:.1f} s)"
-        if incomplete else f"{prefix}: done in {seconds:.1f} s")
+    manifest = self.manifest(step)
+    incomplete, not_applicable = manifest.get('incomplete'), manifest.get('not_applicable')
+    if incomplete: log(f"{prefix}: incomplete: {incomplete['message']} ({seconds:.1f} s)")
+    elif not_applicable: log(f"{prefix}: not applicable: {not_applicable} ({seconds:.1f} s)")
+    else: log(f"{prefix}: done in {seconds:.1f} s")
     return StepResult(step, 'ran', seconds, self.key(step), incomplete)
 
 # %% ../nbs/07_runner.ipynb #d5b0fe74

@@ -6,7 +6,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/scorers.html.md""
 
 # %% ../nbs/32_scorers.ipynb #8aca4188
 from __future__ import annotations
-import contextlib, gc, hashlib, json, math, os, re, tempfile, time
+import contextlib, gc, hashlib, json, math, os, re, tempfile, time, warnings
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from .config import Model, Profile, Settings
-from .runs import ResponseStore, append_jsonl, read_jsonl
+from .runs import ResponseStore, StoreError, append_jsonl, read_jsonl
 
 # %% auto #0
 __all__ = ['TINY_WORDS', 'TINY_TEMPLATE', 'LM_ENGINES', 'RUBRICS', 'JUDGE_SYSTEM', 'JUDGE_PARAMS', 'SCORER_OPTIONS',
@@ -47,8 +47,17 @@ class ScoreCache:
     def __init__(self, path:Path): self.path = Path(path)
 
     def read(self) -> dict[str, float]:
-        "Every cached score (None in the file reads as NaN)"
-        return {r['id']: np.nan if r['score'] is None else float(r['score']) for r in read_jsonl(self.path)}
+        "Every cached score (None in the file reads as NaN); a corrupted file is moved aside, with a warning"
+        try: records = read_jsonl(self.path)
+        except StoreError as error: return self.set_aside(error)
+        return {r['id']: np.nan if r['score'] is None else float(r['score']) for r in records}
+
+    def set_aside(self, error:Exception) -> dict:
+        "Move a corrupted cache file to `*.corrupt` (its scores are computed again); an empty cache"
+        aside = self.path.with_name(self.path.name + '.corrupt')
+        os.replace(self.path, aside)
+        warnings.warn(f"{error}: moved to {aside}, scoring again")
+        return {}
 
     def add(self, keys:list[str], # pair keys
             scores:np.ndarray, # their scores

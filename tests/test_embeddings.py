@@ -56,6 +56,9 @@ class FakeEmbeddingServer:
         if fault == 429: return self.reply(handler, 429, {'error': {'message': 'rate limited'}}, {'Retry-After': '0'})
         if fault == 500: return self.reply(handler, 500, {'error': {'message': 'boom'}})
         if fault == 400: return self.reply(handler, 400, {'error': {'message': 'input too long'}})
+        echoed = {'error': {'message': f"invalid credentials: {handler.headers.get('Authorization')}"}}
+        if fault == '401-echo': return self.reply(handler, 401, echoed)
+        if fault == '500-echo': return self.reply(handler, 500, echoed)
         if fault == 'garbage': return self.reply(handler, 200, b'{"object": "list", "data": [')
         if fault == 'short': data = data[1:]
         if fault == 'slow': time.sleep(1.5)
@@ -119,6 +122,15 @@ def test_bad_request_is_not_retried(server):
     with pytest.raises(EmbeddingError, match='HTTP 400'): embed_texts(['x'], remote(server))
     assert len(server.requests) == 1
 
+
+
+@pytest.mark.parametrize('fault', ['401-echo', '500-echo'])
+def test_a_key_echoed_by_the_server_is_scrubbed_from_the_error(server, monkeypatch, fault):
+    "A server that echoes the Authorization header: the error names the variable, never the key"
+    monkeypatch.setattr(embeddings, 'MAX_RETRIES', 1)
+    server.faults = [fault] * 3
+    with pytest.raises(EmbeddingError) as error: embed_texts(['x'], remote(server))
+    assert API_KEY not in str(error.value) and f'[key of ${KEY_ENV}]' in str(error.value)
 
 def test_missing_key_is_named(server, monkeypatch):
     monkeypatch.delenv(KEY_ENV)

@@ -296,6 +296,45 @@ def test_incomplete_step_runs_again_until_it_completes(project, capsys):
     assert actions(pipeline.run()) == [(s.stem, 'skipped') for s in pipeline.steps]
 
 
+def test_step_that_does_not_apply_is_ok_with_its_reason(project, capsys):
+    "`not_applicable` stops a step without failing it: later steps run, exit 0, the executed notebook ends with the reason"
+    add_step(project, 'not_applicable.ipynb', '03_pairs.ipynb')
+    add_step(project, '02_combine.ipynb', '04_after.ipynb')
+    assert main(['run', *options(project)]) == 0
+    output = capsys.readouterr().out
+    assert '[3/4] 03_pairs: not applicable: 1 model: no pair of different models to compare' in output
+    pipeline = pipeline_of(project)
+    manifests = [pipeline.manifest(s) for s in pipeline.steps]
+    assert [m['status'] for m in manifests] == ['ok'] * 4 and manifests[3]['outputs']
+    assert manifests[2]['not_applicable'] == '1 model: no pair of different models to compare'
+    run = project/'runs'/'tiny'
+    assert (run/'checked.txt').exists() and not (run/'compared.txt').exists()
+    cells = json.loads((run/'notebooks'/'03_pairs.ipynb').read_text())['cells']
+    assert cells[-1]['source'] == '**Not applicable to this run:** 1 model: no pair of different models to compare'
+    assert not [c for c in cells if c.get('outputs') and any(o['output_type'] == 'error' for o in c['outputs'])]
+    assert not [c for c in cells if 'papermill-error-cell-tag' in c['metadata'].get('tags', [])]
+    assert pipeline.state(pipeline.steps[2]) == ('ok', 'not applicable: 1 model: no pair of different models to compare')
+    assert actions(pipeline.run()) == [(s.stem, 'skipped') for s in pipeline.steps]
+    pipeline_of(project, models=2).run(only='03', force=True)
+    assert (run/'compared.txt').exists() and pipeline.manifest(pipeline.steps[2])['not_applicable'] is None
+
+
+
+
+def test_a_read_only_run_folder_is_named_before_anything_runs(project, capsys, monkeypatch):
+    "A run folder this user cannot write: exit 1 naming it, no traceback, no step started"
+    run = project/'runs'/'tiny'
+    run.mkdir(parents=True)
+    run.chmod(0o555)
+    if os.getuid() == 0:  # root writes into read-only folders: make the check see what another user would
+        access = os.access
+        monkeypatch.setattr(os, 'access', lambda path, mode: access(path, mode) and Path(path) != run)
+    try: assert main(['run', *options(project)]) == 1
+    finally: run.chmod(0o755)
+    output, error = capsys.readouterr()
+    assert f'hivemind: error: the run folder {run} is not writable by this user' in error
+    assert '01_write' not in output and list(run.iterdir()) == []
+
 # ---------------------------------------------------------------- one run at a time
 
 def test_one_run_at_a_time_and_a_killed_run_is_interrupted(project, capsys):

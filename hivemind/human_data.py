@@ -9,14 +9,15 @@ from __future__ import annotations
 import json, os, re, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
 # %% auto #0
 __all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'READERS', 'HumanSpec', 'dataset_name',
-           'HumanDataError', 'check_human', 'released_items', 'load_human', 'write_items', 'read_items', 'Panel',
-           'response_traits', 'simulate_absolute', 'simulate_pairwise', 'prompt_pairs', 'simulated_items',
-           'rated_responses', 'human_items']
+           'HumanDataError', 'is_blank', 'split_blanks', 'HumanLoadReport', 'check_human', 'released_items',
+           'load_human', 'write_items', 'read_items', 'Panel', 'response_traits', 'simulate_absolute',
+           'simulate_pairwise', 'prompt_pairs', 'simulated_items', 'rated_responses', 'human_items']
 
 # %% ../nbs/30_human_data.ipynb #86962707
 @dataclass(frozen=True)
@@ -54,23 +55,92 @@ def _labels_of(value, source:str, row:int, allowed:tuple) -> list[int]:
         labels.append(int(label))
     return labels
 
+# %% ../nbs/30_human_data.ipynb #f7a04b80
+def is_blank(label, # one label cell
+            ) -> bool:
+    "Is a label cell empty: None, NaN, NA or a string of spaces?"
+    if isinstance(label, str): return not label.strip()
+    return np.ndim(label) == 0 and bool(pd.isna(label))
+
+# %% ../nbs/30_human_data.ipynb #4a68583f
+def split_blanks(value, # one row's `human_labels`
+                ) -> tuple:
+    "(the row's labels without its blank cells, how many were blank); a value that is no list passes through"
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'): return value, 0
+    labels = list(value)
+    kept = [label for label in labels if not is_blank(label)]
+    return kept, len(labels) - len(kept)
+
+# %% ../nbs/30_human_data.ipynb #691a508a
+class HumanLoadReport(NamedTuple):
+    "What loading one released human-rating dataset dropped or flagged"
+    source:str # dataset or file name
+    kind:str # `absolute` or `pairwise`
+    items:int # items loaded
+    labels:int # labels kept
+    blank_labels:int # blank or NaN labels dropped
+    items_with_blanks:int # items that had at least one blank label
+    items_below:int # items left with fewer than `min_labels` labels
+    min_labels:int = 20 # the usual minimum number of labels per item
+
+    def __str__(self):
+        return (f"{self.source}: {self.items} {self.kind} items, {self.labels} labels; "
+                f"{self.blank_labels} blank label(s) dropped from {self.items_with_blanks} item(s); "
+                f"{self.items_below} item(s) below {self.min_labels} labels")
+
 # %% ../nbs/30_human_data.ipynb #62eacea0
+def _check_columns(frame:pd.DataFrame, spec:HumanSpec, source:str, expected:int|None):
+    "Raise when a column the loader uses is missing or the row count is not `expected`"
+    for column in (*spec.text_columns, LABEL_COLUMN):
+        if column not in frame.columns:
+            found = list(frame.columns)
+            raise HumanDataError(f"{source}: column {column!r} expected but missing; columns found: {found}")
+    if expected is not None and len(frame) != expected:
+        raise HumanDataError(f"{source}: {len(frame)} rows, expected {expected}")
+
+def _warn_blanks(blanks:np.ndarray, source:str):
+    "Warn once when blank labels were dropped, naming the first row that had one"
+    rows = np.flatnonzero(blanks)
+    if not len(rows): return
+    first = rows[0]
+    warnings.warn(f"{source}: {blanks.sum()} blank or NaN label(s) dropped from {len(rows)} row(s)"
+                  f" (first: row {first}, {blanks[first]} blank)")
+
+def _check_not_all_blank(blanks:np.ndarray, sizes:np.ndarray, source:str):
+    "Raise when a row had labels but every one was blank (later steps need at least one label per item)"
+    empty = np.flatnonzero((blanks > 0) & (sizes == 0))
+    if len(empty):
+        raise HumanDataError(f"{source}: row {empty[0]}: every one of its {blanks[empty[0]]} labels is blank; "
+                             f"{len(empty)} such row(s)")
+
+def _warn_sizes(sizes:np.ndarray, spec:HumanSpec, source:str):
+    "Warn once when rows have fewer or more labels than usual"
+    low, high = spec.raters
+    odd = np.flatnonzero((sizes < low) | (sizes > high))
+    if not len(odd): return
+    warnings.warn(f"{source}: {len(odd)} row(s) have fewer than {low} or more than {high} labels"
+                  f" (first: row {odd[0]}, {sizes[odd[0]]} labels)")
+
 def check_human(frame:pd.DataFrame, # the rows as loaded
                 kind:str, # `absolute` or `pairwise`
                 source:str, # dataset or file name shown in errors
                 rows:int|None=-1, # expected rows (-1: the released count; None: any)
                ) -> pd.DataFrame:
-    "The rows with validated labels (lists of ints); raises `HumanDataError` naming the source, column or row"
-    spec = HUMAN_SPECS[kind]; expected = spec.rows if rows == -1 else rows
-    for column in (*spec.text_columns, LABEL_COLUMN):
-        if column not in frame.columns:
-            raise HumanDataError(f"{source}: column {column!r} expected but missing; columns found: {list(frame.columns)}")
-    if expected is not None and len(frame) != expected: raise HumanDataError(f"{source}: {len(frame)} rows, expected {expected}")
-    labels = [_labels_of(value, source, row, spec.labels) for row, value in enumerate(frame[LABEL_COLUMN])]
-    sizes = np.array([len(item) for item in labels]); low, high = spec.raters
-    odd = np.flatnonzero((sizes < low) | (sizes > high))
-    if len(odd): warnings.warn(f"{source}: {len(odd)} row(s) have fewer than {low} or more than {high} labels (first: row {odd[0]}, {sizes[odd[0]]} labels)")
-    return frame.assign(**{LABEL_COLUMN: labels})
+    "The rows with validated labels (lists of ints, blanks dropped) and `attrs['load_report']`; raises `HumanDataError`"
+    spec = HUMAN_SPECS[kind]
+    _check_columns(frame, spec, source, spec.rows if rows == -1 else rows)
+    split = [split_blanks(value) for value in frame[LABEL_COLUMN]]
+    labels = [_labels_of(values, source, row, spec.labels) for row, (values, _) in enumerate(split)]
+    blanks = np.array([count for _, count in split], dtype=int)
+    sizes = np.array([len(item) for item in labels], dtype=int)
+    _check_not_all_blank(blanks, sizes, source)
+    _warn_blanks(blanks, source)
+    _warn_sizes(sizes, spec, source)
+    checked = frame.assign(**{LABEL_COLUMN: labels})
+    low = spec.raters[0]
+    checked.attrs['load_report'] = HumanLoadReport(source, kind, len(labels), int(sizes.sum()), int(blanks.sum()),
+                                                   int((blanks > 0).sum()), int((sizes < low).sum()), low)
+    return checked
 
 # %% ../nbs/30_human_data.ipynb #f8077d10
 ITEM_COLUMNS = {'absolute': ['item_id', 'prompt', 'response', 'labels', 'simulated'],
@@ -79,11 +149,13 @@ ITEM_COLUMNS = {'absolute': ['item_id', 'prompt', 'response', 'labels', 'simulat
 def released_items(frame:pd.DataFrame, # validated rows (`check_human`)
                    kind:str, # `absolute` or `pairwise`
                   ) -> pd.DataFrame:
-    "Released rows as items: ids `absolute-0000`, ..., in file order"
+    "Released rows as items: ids `absolute-0000`, ..., in file order (the rows' `attrs`, with the load report, kept)"
     texts = {'prompt': frame.user_query} | {c: frame[c] for c in HUMAN_SPECS[kind].text_columns[1:]}
     items = pd.DataFrame({'item_id': [f'{kind}-{i:04d}' for i in range(len(frame))], **{k: list(v) for k, v in texts.items()},
                           'labels': list(frame[LABEL_COLUMN]), 'simulated': False})
-    return items.assign(**{c: list(frame[c]) for c in ('form_id', 'question_id') if c in frame})
+    items = items.assign(**{c: list(frame[c]) for c in ('form_id', 'question_id') if c in frame})
+    items.attrs.update(frame.attrs)
+    return items
 
 # %% ../nbs/30_human_data.ipynb #9475461a
 READERS = {'.parquet': pd.read_parquet, '.jsonl': lambda p: pd.read_json(p, lines=True), '.json': pd.read_json, '.csv': pd.read_csv}

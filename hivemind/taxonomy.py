@@ -6,11 +6,12 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/taxonomy.html.md"
 
 # %% ../nbs/20_taxonomy.ipynb #0bad2242
 from __future__ import annotations
-import json, re, warnings
+import hashlib, json, re, warnings
 from collections import Counter
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
@@ -19,7 +20,8 @@ __all__ = ['TOP_LEVELS', 'TAXONOMY', 'DROPPED_LEAF', 'FIGURE_LABELS', 'OFFERED_L
            'TAXONOMY_COLUMNS', 'Leaf', 'leaf_of', 'taxonomy_frame', 'paper_shares', 'predefined_counts',
            'merge_substrings', 'label_for', 'category_shares', 'share_table', 'unmatched_categories',
            'as_category_records', 'normalise_new_category', 'new_category_names', 'new_category_frequencies',
-           'frequency_frame', 'TaxonomyDataError', 'first_user_turn', 'check_categories', 'validate_taxonomy_frame',
+           'frequency_frame', 'TaxonomyDataError', 'TaxonomyLoadReport', 'first_user_turn', 'check_categories',
+           'other_types', 'revised_query', 'synthetic_ids', 'prompt_ids', 'validate_taxonomy_frame',
            'uses_released_labels', 'load_taxonomy_dataset']
 
 # %% ../nbs/20_taxonomy.ipynb #9316c700
@@ -260,7 +262,21 @@ class TaxonomyDataError(ValueError):
     "Released taxonomy labels that do not have the expected schema"
 
 EXPECTED_TAXONOMY_ROWS = 26070
-TAXONOMY_COLUMNS = ['conversation_id', 'messages', 'categories']
+TAXONOMY_COLUMNS = ['messages', 'categories']
+
+# %% ../nbs/20_taxonomy.ipynb #6249399b
+class TaxonomyLoadReport(NamedTuple):
+    "What loading the released taxonomy labels synthesised or reinterpreted"
+    source:str # dataset name or path
+    rows:int # rows loaded
+    synthetic_ids:int # rows without a `conversation_id`, given a synthetic id
+    revised_prompts:int # rows whose prompt is the judge's `revised_query`
+    other_types:dict # category `type` values other than predefined and new, with their counts (all counted as new)
+
+    def __str__(self):
+        others = ', '.join(f'{kind!r} x{count}' for kind, count in self.other_types.items()) or 'none'
+        return (f"{self.source}: {self.rows} rows; {self.synthetic_ids} synthetic id(s); prompt = revised_query in "
+                f"{self.revised_prompts} row(s); category types counted as new besides 'new': {others}")
 
 # %% ../nbs/20_taxonomy.ipynb #cdb617bc
 def _as_list(value, where:str) -> list:
@@ -280,35 +296,98 @@ def first_user_turn(messages, # the conversation: a list of {role, content}
     raise TaxonomyDataError(f"{where}: no user turn with text content")
 
 # %% ../nbs/20_taxonomy.ipynb #979a2fe3
+def _checked_entry(entry, at:str) -> dict:
+    "One category entry as a plain dict; a `type` other than `predefined` becomes `new`"
+    if not isinstance(entry, dict): raise TaxonomyDataError(f"{at}: expected an object, found {type(entry).__name__}")
+    missing = [key for key in ('category', 'type') if key not in entry]
+    if missing: raise TaxonomyDataError(f"{at}: missing field {missing[0]!r}; fields found: {', '.join(entry)}")
+    if not isinstance(entry['category'], str) or not entry['category'].strip():
+        raise TaxonomyDataError(f"{at}.category: empty or not a string")
+    if not isinstance(entry['type'], str) or not entry['type'].strip():
+        raise TaxonomyDataError(f"{at}.type = {entry['type']!r}: expected a string ('predefined', else new)")
+    kind = 'predefined' if entry['type'] == 'predefined' else 'new'
+    return {'category': entry['category'], 'type': kind, 'justification': str(entry.get('justification') or '')}
+
 def check_categories(categories, # one row's categories
                      where:str, # row description for errors
                     ) -> list[dict]:
-    "The row's categories as plain dicts, checked: each has a string `category`, `type` predefined/new, a `justification`"
-    checked = []
-    for j, entry in enumerate(_as_list(categories, where)):
-        at = f"{where}[{j}]"
-        if not isinstance(entry, dict): raise TaxonomyDataError(f"{at}: expected an object, found {type(entry).__name__}")
-        missing = [key for key in ('category', 'type') if key not in entry]
-        if missing: raise TaxonomyDataError(f"{at}: missing field {missing[0]!r}; fields found: {', '.join(entry)}")
-        if not isinstance(entry['category'], str) or not entry['category'].strip(): raise TaxonomyDataError(f"{at}.category: empty or not a string")
-        if entry['type'] not in ('predefined', 'new'): raise TaxonomyDataError(f"{at}.type = {entry['type']!r}: expected 'predefined' or 'new'")
-        checked.append({'category': entry['category'], 'type': entry['type'], 'justification': str(entry.get('justification') or '')})
-    return checked
+    "The row's categories as plain dicts, checked: a string `category`, `type` predefined or new (any other type)"
+    return [_checked_entry(entry, f"{where}[{j}]") for j, entry in enumerate(_as_list(categories, where))]
+
+# %% ../nbs/20_taxonomy.ipynb #e596807b
+def other_types(category_lists, # per row, its checked-before list of category entries
+               ) -> dict[str, int]:
+    "Counts of the category `type` values other than `predefined` and `new`, in order of first appearance"
+    kinds = Counter(entry['type'] for categories in category_lists for entry in _as_list(categories, 'categories'))
+    return {kind: count for kind, count in kinds.items() if kind not in ('predefined', 'new')}
+
+# %% ../nbs/20_taxonomy.ipynb #caf75953
+def revised_query(annotation, # a row's `lm_judge_annotation` (a dict, or missing)
+                 ) -> str|None:
+    "The judge's non-blank `revised_query`, or None when the row has none"
+    revised = annotation.get('revised_query') if isinstance(annotation, dict) else None
+    return revised if isinstance(revised, str) and revised.strip() else None
+
+# %% ../nbs/20_taxonomy.ipynb #476b7b5d
+def synthetic_ids(texts:list[str], # the rows' first user turns
+                 ) -> list[str]:
+    "Stable ids from the texts: `text-` and 12 hex digits of their SHA-1, then `-2`, `-3`, ... on repeats"
+    seen, ids = Counter(), []
+    for text in texts:
+        digest = hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]
+        seen[digest] += 1
+        ids.append(f'text-{digest}' if seen[digest] == 1 else f'text-{digest}-{seen[digest]}')
+    return ids
+
+# %% ../nbs/20_taxonomy.ipynb #95c1ab09
+def _is_missing(value) -> bool:
+    "Is an id cell empty: None, NaN or blank?"
+    if isinstance(value, str): return not value.strip()
+    return np.ndim(value) == 0 and bool(pd.isna(value))
+
+def prompt_ids(frame:pd.DataFrame, # the released rows
+               texts:list[str], # their first user turns
+               source:str, # dataset name or path, for the warning
+              ) -> tuple[list[str], int]:
+    "Each row's `conversation_id` as a string, a synthetic id where it is missing; and how many were synthesised"
+    given = list(frame['conversation_id']) if 'conversation_id' in frame.columns else [None] * len(frame)
+    missing = [_is_missing(value) for value in given]
+    if any(missing):
+        warnings.warn(f"{source}: {sum(missing)} row(s) without a conversation_id: given synthetic ids (text-<sha1>)")
+    ids = [made if gap else str(value) for value, made, gap in zip(given, synthetic_ids(texts), missing)]
+    return ids, sum(missing)
 
 # %% ../nbs/20_taxonomy.ipynb #bd141a19
+def _annotations(frame:pd.DataFrame) -> list:
+    "The rows' `lm_judge_annotation` values (None for each row when the column is absent)"
+    return list(frame['lm_judge_annotation']) if 'lm_judge_annotation' in frame.columns else [None] * len(frame)
+
+def _warn_other_types(kinds:dict[str, int], source:str):
+    "Warn once when category types other than predefined and new were counted as new"
+    if kinds:
+        warnings.warn(f"{source}: category types {kinds} counted as new (every type but 'predefined' is new)")
+
 def validate_taxonomy_frame(frame:pd.DataFrame, # the released rows
                             source:str, # dataset name or path, for errors
                            ) -> pd.DataFrame:
-    "Check the released taxonomy rows and return them as `prompt_id`, `prompt`, `categories`"
+    "The released rows, checked: `prompt_id`, `prompt`, `categories`, `user_turn`, `revised_query`, and a load report"
     missing = [column for column in TAXONOMY_COLUMNS if column not in frame.columns]
     if missing: raise TaxonomyDataError(f"{source}: column {missing[0]!r} expected; columns found: {', '.join(map(str, frame.columns))}")
     if len(frame) != EXPECTED_TAXONOMY_ROWS:
         warnings.warn(f"{source}: {len(frame)} rows, the released set has {EXPECTED_TAXONOMY_ROWS}: shares will not equal the paper's")
-    rows = [dict(prompt_id=str(row.conversation_id),
-                 prompt=first_user_turn(row.messages, f"{source}: row {i}: messages"),
-                 categories=check_categories(row.categories, f"{source}: row {i}: categories"))
-            for i, row in enumerate(frame.itertuples(index=False))]
-    return pd.DataFrame(rows, columns=['prompt_id', 'prompt', 'categories'])
+    turns = [first_user_turn(messages, f"{source}: row {i}: messages") for i, messages in enumerate(frame['messages'])]
+    categories = [check_categories(entries, f"{source}: row {i}: categories")
+                  for i, entries in enumerate(frame['categories'])]
+    revised = [revised_query(annotation) for annotation in _annotations(frame)]
+    ids, synthesised = prompt_ids(frame, turns, source)
+    kinds = other_types(frame['categories'])
+    _warn_other_types(kinds, source)
+    prompts = [text or turn for text, turn in zip(revised, turns)]
+    loaded = pd.DataFrame({'prompt_id': ids, 'prompt': prompts, 'categories': categories, 'user_turn': turns,
+                           'revised_query': pd.Series(revised, dtype=object)})  # object: None stays None
+    report = TaxonomyLoadReport(source, len(loaded), synthesised, sum(text is not None for text in revised), kinds)
+    loaded.attrs['load_report'] = report
+    return loaded
 
 # %% ../nbs/20_taxonomy.ipynb #69d86bef
 def uses_released_labels(taxonomy:str, # a profile's `taxonomy` value

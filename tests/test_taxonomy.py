@@ -115,7 +115,7 @@ def test_missing_column_names_the_columns_found(tmp_path):
         load_sample(write_rows(tmp_path/'bad.jsonl', rows))
 
 @pytest.mark.parametrize('change, message', [
-    (lambda row: row['categories'][0].update(type='invented'), r"row 3: categories\[0\]\.type = 'invented'"),
+    (lambda row: row['categories'][0].update(type=None), r"row 3: categories\[0\]\.type = None: expected a string"),
     (lambda row: row['categories'][0].pop('category'), r"row 3: categories\[0\]: missing field 'category'"),
     (lambda row: row.update(categories='Philosophical Questions'), r"row 3: categories: expected a list"),
     (lambda row: row.update(messages=[{'role': 'assistant', 'content': 'hi'}]), r"row 3: messages: no user turn"),
@@ -123,6 +123,86 @@ def test_missing_column_names_the_columns_found(tmp_path):
 def test_bad_rows_name_the_row_and_field(tmp_path, change, message):
     rows = sample_rows(); change(rows[3])
     with pytest.raises(TaxonomyDataError, match=message): load_sample(write_rows(tmp_path/'bad.jsonl', rows))
+
+# ---------------------------------------------------------------- the released schema, tolerated (issue 9, item 8)
+# The columns the released set is known to have (no dataset card shows them): messages, categories[{category, type,
+# justification?}], lm_judge_annotation{original_query, revised_query, ...}; conversation_id may be absent.
+REAL_COLUMNS = ['messages', 'categories', 'lm_judge_annotation']
+REVISED = {1: 'Tell me a joke about cats, please.', 8: 'What would happen if the Moon disappeared?'}
+
+def real_schema_rows():
+    "The sample's rows as the released set may have them: no conversation_id, two revised queries, odd types"
+    rows = []
+    for i, row in enumerate(sample_rows()):
+        annotation = {'original_query': row['messages'][0]['content'], 'revised_query': REVISED.get(i),
+                      **row['lm_judge_annotation']}
+        rows.append({'messages': row['messages'], 'categories': row['categories'], 'lm_judge_annotation': annotation})
+    rows[6]['categories'][0]['type'] = 'New Category'     # was 'new'
+    rows[1]['categories'][1]['type'] = 'novel'            # was 'new'
+    del rows[9]['categories'][0]['justification']         # justification is optional
+    return rows
+
+def write_real_schema(path, rows):
+    frame = pd.DataFrame(rows, columns=REAL_COLUMNS)
+    frame.to_parquet(path)
+    assert list(pd.read_parquet(path).columns) == REAL_COLUMNS   # exactly these columns, as the tests promise
+    return path
+
+def load_with_warnings(path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        loaded = load_taxonomy_dataset(path)
+    return loaded, [str(w.message) for w in caught]
+
+def test_real_schema_parquet_loads_with_a_report(tmp_path):
+    loaded, messages = load_with_warnings(write_real_schema(tmp_path/'taxonomy.parquet', real_schema_rows()))
+    turns = [row['messages'][0]['content'] for row in sample_rows()]
+    assert loaded.user_turn.tolist() == turns
+    assert loaded.prompt.tolist() == [REVISED.get(i, turn) for i, turn in enumerate(turns)]  # revised_query if any
+    assert loaded.revised_query.tolist() == [REVISED.get(i) for i in range(10)]
+    assert loaded.prompt_id.str.fullmatch(r'text-[0-9a-f]{12}').all() and loaded.prompt_id.is_unique
+    report = loaded.attrs['load_report']
+    assert (report.rows, report.synthetic_ids, report.revised_prompts) == (10, 10, 2)
+    assert report.other_types == {'novel': 1, 'New Category': 1}
+    assert any('10 row(s) without a conversation_id' in m for m in messages)
+    assert any("{'novel': 1, 'New Category': 1} counted as new" in m for m in messages)
+    assert loaded.categories[9][0]['justification'] == ''
+    loaded.head(3).to_parquet(tmp_path/'again.parquet')   # the report in attrs does not stop a table being saved
+
+def test_real_schema_counts_equal_the_sample_counts(tmp_path):
+    "Types other than predefined are new: the shares and the word cloud are those of the sample, whose types are exact"
+    loaded, _ = load_with_warnings(write_real_schema(tmp_path/'taxonomy.parquet', real_schema_rows()))
+    expected = load_sample()
+    assert share_table(loaded.categories).equals(share_table(expected.categories))
+    assert new_category_names(loaded.categories) == new_category_names(expected.categories)
+    assert [[e['type'] for e in c] for c in loaded.categories] == [[e['type'] for e in c] for c in expected.categories]
+
+def test_synthetic_ids_are_stable_across_loads_and_orders(tmp_path):
+    rows = real_schema_rows()
+    first, _ = load_with_warnings(write_real_schema(tmp_path/'a.parquet', rows))
+    again, _ = load_with_warnings(write_real_schema(tmp_path/'b.parquet', rows))
+    reversed_, _ = load_with_warnings(write_real_schema(tmp_path/'c.parquet', rows[::-1]))
+    assert first.prompt_id.tolist() == again.prompt_id.tolist() == reversed_.prompt_id.tolist()[::-1]
+    twice, _ = load_with_warnings(write_real_schema(tmp_path/'d.parquet', rows[:2] + rows[:1]))
+    assert twice.prompt_id.tolist() == [*first.prompt_id[:2], first.prompt_id[0] + '-2']  # a repeat stays unique
+
+def test_one_missing_conversation_id_is_synthesised(tmp_path):
+    frame = pd.read_json(SAMPLE, lines=True)
+    frame.loc[4, 'conversation_id'] = None
+    frame.to_parquet(tmp_path/'taxonomy.parquet')
+    loaded, messages = load_with_warnings(tmp_path/'taxonomy.parquet')
+    assert loaded.prompt_id[3] == 'conv-03' and loaded.prompt_id[5] == 'conv-05'
+    assert loaded.prompt_id[4].startswith('text-')
+    assert loaded.attrs['load_report'].synthetic_ids == 1
+    assert any('1 row(s) without a conversation_id' in m for m in messages)
+
+def test_valid_rows_load_as_before():
+    "The sample (conversation_id present, exact types, no revised_query) gives no new warning and an empty report"
+    loaded, messages = load_with_warnings(SAMPLE)
+    assert messages == ['%s: 10 rows, the released set has 26070: shares will not equal the paper\'s' % SAMPLE]
+    assert loaded.prompt.tolist() == loaded.user_turn.tolist() and loaded.revised_query.isna().all()
+    report = loaded.attrs['load_report']
+    assert (report.synthetic_ids, report.revised_prompts, report.other_types) == (0, 0, {})
 
 def test_unknown_local_format_and_missing_path(tmp_path):
     (tmp_path/'labels.csv').write_text('a,b\n')

@@ -14,11 +14,12 @@ import matplotlib.pyplot as plt
 from scipy import stats
 from .disagreement import ABSOLUTE_CLASSES, PAIRWISE_CLASSES, label_counts, shannon_entropy, disagreement_table, disagreement_score
 from .figures import palette
+from .similarity import InputError, first_names, require_finite, require_rows, row_labels
 from .scorers import SCORE_COLUMNS
 
 # %% auto #0
-__all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'FENCE_TOLERANCE', 'SCORER_TYPES', 'MIN_ITEMS',
-           'PAPER_TYPES', 'PAPER_SIZES', 'SIMILAR_RULES', 'DISAGREEMENT_ROWS', 'ALTERNATIVE_TABLES',
+__all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'FENCE_TOLERANCE', 'SUBSET_COLUMNS', 'SCORER_TYPES',
+           'MIN_ITEMS', 'PAPER_TYPES', 'PAPER_SIZES', 'SIMILAR_RULES', 'DISAGREEMENT_ROWS', 'ALTERNATIVE_TABLES',
            'PAPER_COLUMN_TYPES', 'PAPER_ITEMS', 'FONT', 'TITLE_BAND', 'ABSOLUTE_EXAMPLE_ENTROPIES',
            'PAIRWISE_EXAMPLE_ENTROPIES', 'tukey_keep', 'top_percent_keep', 'keep_count', 'first_ranked_keep',
            'pairwise_agreement', 'item_statistics', 'subset_masks', 'check_scores', 'read_scores', 'scorer_types',
@@ -52,7 +53,7 @@ def tukey_keep(means:np.ndarray, # mean human rating per item
                k:float, # fence width in interquartile ranges
               ) -> np.ndarray:
     "Boolean mask of the items inside the Tukey fences of the global quartiles"
-    means = np.asarray(means, dtype=float)
+    means = require_finite(np.asarray(means, dtype=float), 'tukey_keep: mean ratings')
     q1, q3 = np.percentile(means, [25, 75]); spread = q3 - q1
     return (means >= q1 - k * spread - FENCE_TOLERANCE) & (means <= q3 + k * spread + FENCE_TOLERANCE)
 
@@ -61,7 +62,7 @@ def top_percent_keep(values:np.ndarray, # disagreement per item (larger: more di
                      percent:float, # p: keep the top p percent
                     ) -> np.ndarray:
     "Boolean mask of the items at or above the (100 - p)th percentile, ties kept"
-    values = np.asarray(values, dtype=float)
+    values = require_finite(np.asarray(values, dtype=float), 'top_percent_keep: values')
     return values >= np.percentile(values, 100 - percent)
 
 # %% ../nbs/33_calibration.ipynb #1aad3dff
@@ -76,7 +77,7 @@ def first_ranked_keep(keys:np.ndarray, # sort key per item
                       descending:bool=False, # sort from the largest key
                      ) -> np.ndarray:
     "Boolean mask of the first int(n p / 100) items after a stable sort on `keys`"
-    keys = np.asarray(keys, dtype=float)
+    keys = require_finite(np.asarray(keys, dtype=float), 'first_ranked_keep: keys')
     order = np.argsort(-keys if descending else keys, kind='stable')
     keep = np.zeros(len(keys), dtype=bool); keep[order[:keep_count(len(keys), percent)]] = True
     return keep
@@ -94,6 +95,7 @@ def item_statistics(items:pd.DataFrame, # items with a `labels` column
                     kind:str, # `absolute` or `pairwise`
                    ) -> pd.DataFrame:
     "Mean label, entropy and (pairwise) neutral count and agreement per item"
+    require_rows(items, ['labels'], 'item_statistics: items')
     classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
     counts = label_counts(list(items['labels']), classes)
     result = pd.DataFrame({'mean_label': counts @ np.asarray(classes, dtype=float) / counts.sum(1),
@@ -102,11 +104,15 @@ def item_statistics(items:pd.DataFrame, # items with a `labels` column
     return result
 
 # %% ../nbs/33_calibration.ipynb #39918ba7
+SUBSET_COLUMNS = {'absolute_similar': 'mean_label', 'absolute_disagreed': 'entropy', 'pairwise_similar': 'neutral',
+                  'pairwise_disagreed': 'agreement'}  # the statistic each setting's rule reads
+
 def subset_masks(statistics:pd.DataFrame, # from `item_statistics`
                  setting:str, # a key of `SETTINGS`
                 ) -> dict[str, np.ndarray]:
     "Every subset of `setting` as a boolean mask, `full` first"
     if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; use one of {', '.join(SETTINGS)}")
+    require_rows(statistics, [SUBSET_COLUMNS[setting]], f'subset_masks({setting!r}): statistics')
     rule = {'absolute_similar': lambda s: tukey_keep(statistics.mean_label, float(s[1:])),
             'absolute_disagreed': lambda s: top_percent_keep(statistics.entropy, int(s[1:])),
             'pairwise_similar': lambda s: first_ranked_keep(statistics.neutral, int(s[1:]), descending=True),
@@ -158,7 +164,12 @@ def correlate(x:np.ndarray, # scorer values
               method:str='spearman', # `spearman` or `pearson`
              ) -> tuple[float|None, int, str]:
     "(rho or None, items used, reason when None)"
+    if method not in ('spearman', 'pearson'):
+        raise ValueError(f"correlate: unknown method {method!r}; use spearman or pearson")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) != len(y): raise InputError(f"correlate: {len(x)} scorer values but {len(y)} human means")
+    infinite = np.flatnonzero(np.isinf(x) | np.isinf(y))
+    if len(infinite): raise InputError(f"correlate: infinite value(s) at position(s) {first_names(infinite)}")
     used = ~np.isnan(x) & ~np.isnan(y); x, y = x[used], y[used]
     if len(x) < MIN_ITEMS: return None, len(x), f'{len(x)} item(s) with a score: needs at least {MIN_ITEMS}'
     if np.ptp(x) == 0: return None, len(x), 'scores are constant on this subset'
@@ -167,6 +178,20 @@ def correlate(x:np.ndarray, # scorer values
     return float(function(x, y)[0]), len(x), ''
 
 # %% ../nbs/33_calibration.ipynb #4947dfe1
+def _check_correlation_inputs(items:pd.DataFrame, scores:pd.DataFrame, masks:dict, mean_labels):
+    "Items with their texts, scores, one boolean mask per subset and one finite mean label per item, or an error"
+    texts = ['prompt', 'response'] if 'response' in items else ['prompt', 'response_1', 'response_2']
+    require_rows(items, texts, 'mask_correlations: items')
+    require_rows(scores, ['scorer', 'scorer_type'], 'mask_correlations: scores')  # texts: '' reads as NaN
+    if len(mean_labels) != len(items):
+        raise InputError(f"mask_correlations: {len(mean_labels)} mean labels for {len(items)} items")
+    require_finite(np.asarray(mean_labels, dtype=float), 'mask_correlations: mean labels', row_labels(items).to_numpy())
+    for subset, mask in masks.items():
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (len(items),):
+            raise InputError(f"mask_correlations: subset {subset!r}: a mask must be {len(items)} booleans, "
+                             f"got {mask.dtype} {mask.shape}")
+
 def mask_correlations(items:pd.DataFrame, # items with the text columns
                       scores:pd.DataFrame, # a checked scores table
                       masks:dict[str, np.ndarray], # subset name -> boolean mask over the items
@@ -174,6 +199,7 @@ def mask_correlations(items:pd.DataFrame, # items with the text columns
                       method:str='spearman', # `spearman` or `pearson`
                      ) -> pd.DataFrame:
     "rho of every scorer on every subset in `masks`: one row per (subset, scorer)"
+    _check_correlation_inputs(items, scores, masks, mean_labels)
     inputs, types, mean_labels = scorer_inputs(items, scores), scorer_types(scores), np.asarray(mean_labels, dtype=float)
     rows = []
     for subset, mask in masks.items():
@@ -189,6 +215,7 @@ def correlations(items:pd.DataFrame, # items with `labels` and the text columns
                  method:str='spearman', # `spearman` or `pearson`
                 ) -> pd.DataFrame:
     "rho of every scorer on every subset of `setting`"
+    if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; use one of {', '.join(SETTINGS)}")
     statistics = item_statistics(items, SETTINGS[setting]['kind'])
     return mask_correlations(items, scores, subset_masks(statistics, setting), statistics.mean_label, method)
 
@@ -299,7 +326,8 @@ def zscore_keep(values:np.ndarray, # mean rating per item
                 threshold:float, # z: keep |value - mean| <= z * standard deviation
                ) -> np.ndarray:
     "The z-score rule of the authors' code: values within `threshold` standard deviations of the mean"
-    values = np.asarray(values, dtype=float); spread = values.std()
+    values = require_finite(np.asarray(values, dtype=float), 'zscore_keep: values')
+    spread = values.std()
     return np.abs(values - values.mean()) <= threshold * spread + FENCE_TOLERANCE
 
 # %% ../nbs/33_calibration.ipynb #7d49cbe0
@@ -380,7 +408,10 @@ def similar_keep(values:np.ndarray, # mean rating per item
                 ) -> np.ndarray:
     "Mask of the items that `rule` keeps, int(size p / 100) per group"
     if rule not in SIMILAR_RULES: raise ValueError(f"unknown similar-quality rule {rule!r}; use one of {', '.join(SIMILAR_RULES)}")
-    values = np.asarray(values, dtype=float); groups = np.zeros(len(values)) if groups is None else np.asarray(groups)
+    values = require_finite(np.asarray(values, dtype=float), f'similar_keep({rule!r}): values')
+    groups = np.zeros(len(values)) if groups is None else np.asarray(groups)
+    if groups.shape != values.shape: raise InputError(f"similar_keep: {len(groups)} groups for {len(values)} values")
+    require_rows(pd.DataFrame({'group': groups}), ['group'], f'similar_keep({rule!r}): groups')
     keep = np.zeros(len(values), dtype=bool)
     for group in pd.unique(groups):
         where = np.flatnonzero(groups == group)

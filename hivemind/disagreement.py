@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 import numpy as np
 import pandas as pd
+from .similarity import InputError, first_names, require_finite
 
 # %% auto #0
-__all__ = ['ABSOLUTE_CLASSES', 'PAIRWISE_CLASSES', 'MEASURES', 'label_counts', 'shannon_entropy', 'grouped_counts',
-           'grouped_entropy', 'gini_impurity', 'pairwise_disagreement', 'minority_share', 'fleiss_kappa_single',
-           'disagreement_table', 'disagreement_score']
+__all__ = ['ABSOLUTE_CLASSES', 'PAIRWISE_CLASSES', 'MEASURES', 'label_counts', 'checked_counts', 'shannon_entropy',
+           'grouped_counts', 'grouped_entropy', 'gini_impurity', 'pairwise_disagreement', 'minority_share',
+           'fleiss_kappa_single', 'disagreement_table', 'disagreement_score']
 
 # %% ../nbs/31_disagreement.ipynb #86d63a1e
 ABSOLUTE_CLASSES = (1, 2, 3, 4, 5)
@@ -31,10 +32,19 @@ def label_counts(labels:Sequence[Sequence[int]], # one list of labels per item
             counts[row, index[label]] += 1
     return counts
 
+# %% ../nbs/31_disagreement.ipynb #8f4109d2
+def checked_counts(counts:np.ndarray, # items x classes label counts
+                  ) -> np.ndarray:
+    "`counts` as a float matrix (items x classes), checked: at least one item, every count finite and not negative"
+    counts = require_finite(np.atleast_2d(np.asarray(counts, dtype=float)), 'label counts')
+    negative = np.flatnonzero((counts < 0).any(axis=1))
+    if len(negative): raise InputError(f"label counts: negative count(s) in item(s) {first_names(negative)}")
+    return counts
+
 # %% ../nbs/31_disagreement.ipynb #a80aed1e
 def _shares(counts:np.ndarray) -> np.ndarray:
     "Each row's counts as shares of its total"
-    counts = np.atleast_2d(np.asarray(counts, dtype=float))
+    counts = checked_counts(counts)
     totals = counts.sum(axis=1, keepdims=True)
     if (totals == 0).any(): raise ValueError(f"item {int(np.flatnonzero(totals == 0)[0])} has no labels")
     return counts / totals
@@ -50,6 +60,7 @@ def shannon_entropy(counts:np.ndarray, # items x classes label counts
 def grouped_counts(counts:np.ndarray, # items x classes counts, an odd number of classes
                   ) -> np.ndarray:
     "Counts merged into (below the middle class, the middle class, above it)"
+    checked_counts(counts)
     counts = np.atleast_2d(np.asarray(counts))
     if counts.shape[1] % 2 == 0: raise ValueError(f"{counts.shape[1]} classes: grouping needs an odd number")
     middle = counts.shape[1] // 2
@@ -69,7 +80,8 @@ def gini_impurity(counts:np.ndarray, # items x classes counts
 # %% ../nbs/31_disagreement.ipynb #1d7d1b18
 def _rater_pairs_agreeing(counts:np.ndarray) -> np.ndarray:
     "Share of pairs of distinct raters that gave the same label"
-    counts = np.atleast_2d(np.asarray(counts, dtype=float)); totals = counts.sum(axis=1)
+    counts = checked_counts(counts)
+    totals = counts.sum(axis=1)
     if (totals < 2).any(): raise ValueError(f"item {int(np.flatnonzero(totals < 2)[0])} has fewer than 2 raters")
     return (counts * (counts - 1)).sum(axis=1) / (totals * (totals - 1))
 
@@ -89,7 +101,7 @@ def fleiss_kappa_single(counts:np.ndarray, # items x classes counts
                         chance_shares:np.ndarray|None=None, # class shares expected by chance (default: over all rows)
                        ) -> np.ndarray:
     "Fleiss kappa of each item against chance shares pooled over the items"
-    counts = np.atleast_2d(np.asarray(counts, dtype=float))
+    counts = checked_counts(counts)
     shares = counts.sum(axis=0) / counts.sum() if chance_shares is None else np.asarray(chance_shares, dtype=float)
     expected = (shares ** 2).sum()
     if np.isclose(expected, 1): raise ValueError("every label falls in one class: chance agreement is 1 and kappa is undefined")
@@ -104,6 +116,7 @@ def disagreement_table(labels:Sequence[Sequence[int]], # one list of labels per 
                        classes:Sequence[int], # the label classes
                       ) -> pd.DataFrame:
     "Every disagreement measure of every item, with its rater count and mean label"
+    if len(labels) == 0: raise InputError("disagreement_table: labels is empty: no items to measure")
     counts = label_counts(labels, classes)
     table = pd.DataFrame({name: measure(counts) for name, measure in MEASURES.items()})
     table.insert(0, 'raters', counts.sum(axis=1))

@@ -14,7 +14,8 @@ import pandas as pd
 import scipy.sparse, scipy.sparse.linalg
 
 # %% auto #0
-__all__ = ['PUNCTUATION', 'FUNCTION_WORDS', 'SimilarityError', 'unit_rows', 'sum_rows', 'group_sums', 'pair_means',
+__all__ = ['PUNCTUATION', 'FUNCTION_WORDS', 'InputError', 'SimilarityError', 'row_labels', 'first_names', 'require_rows',
+           'require_finite', 'unit_rows', 'response_units', 'sum_rows', 'group_sums', 'pair_means',
            'intra_model_similarity', 'bin_labels', 'similarity_histogram', 'share_above', 'cross_model_similarity',
            'ranked_neighbours', 'distinct_counts', 'neighbour_depths', 'neighbour_models', 'count_bounds',
            'neighbour_bounds', 'top_components', 'pca_2d', 'squared_distances', 'farthest_first', 'kmeans_labels',
@@ -23,8 +24,65 @@ __all__ = ['PUNCTUATION', 'FUNCTION_WORDS', 'SimilarityError', 'unit_rows', 'sum
            'closest_cross_model_pairs']
 
 # %% ../nbs/10_similarity.ipynb #8454185a
-class SimilarityError(ValueError):
+class InputError(ValueError):
+    "Input that a statistic cannot be computed from: empty, missing or not finite"
+
+class SimilarityError(InputError):
     "Input that a similarity statistic cannot be computed from"
+
+# %% ../nbs/10_similarity.ipynb #e73bee18
+def row_labels(frame:pd.DataFrame) -> pd.Series:
+    "What names each row in errors: the `id` column, else `item_id`, else `index <label>`"
+    column = next((c for c in ('id', 'item_id') if c in frame), None)
+    return frame[column] if column else pd.Series([f'index {label}' for label in frame.index], index=frame.index)
+
+def first_names(names, # names (or positions) of the offending rows
+                shown:int=3, # how many to list
+               ) -> str:
+    "The first `shown` names, then how many more"
+    names = [str(name) for name in names]
+    more = f' and {len(names) - shown} more' if len(names) > shown else ''
+    return ', '.join(names[:shown]) + more
+
+# %% ../nbs/10_similarity.ipynb #fe6e6e1e
+def _unusable(values:pd.Series) -> np.ndarray:
+    "Where `values` are missing, or infinite in a numeric column"
+    bad = values.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        bad = bad | np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+    return bad
+
+def require_rows(frame:pd.DataFrame, # the table a statistic reads
+                 columns:list[str], # the columns it needs, each filled on every row
+                 what:str, # the input as errors name it, e.g. `intra_model_similarity: responses`
+                 error:type=InputError, # the exception to raise
+                ) -> pd.DataFrame:
+    "`frame`, checked: at least one row, `columns` present, none of their values missing or infinite"
+    if len(frame) == 0: raise error(f"{what}: no rows (the table is empty)")
+    absent = [c for c in columns if c not in frame]
+    if absent: raise error(f"{what}: no column(s) {absent}; found {list(frame.columns)}")
+    for column in columns:
+        bad = _unusable(frame[column])
+        if bad.any(): raise error(f"{what}: {column} is missing or not finite in {bad.sum()} of {len(frame)} row(s): "
+                                  f"{first_names(row_labels(frame)[bad])}")
+    return frame
+
+# %% ../nbs/10_similarity.ipynb #8ad2dc89
+def require_finite(values:np.ndarray, # a vector, or a matrix with one row per item
+                   what:str, # the input as errors name it, e.g. `pca_2d: vectors`
+                   names=None, # the name of each row in errors (e.g. response ids); None: its position
+                   error:type=InputError, # the exception to raise
+                  ) -> np.ndarray:
+    "`values` as an array (not copied), checked: not empty, every entry a finite number"
+    values = np.asarray(values)
+    if values.size == 0: raise error(f"{what}: empty (shape {values.shape})")
+    rows = values.reshape(len(values), -1) if values.ndim else values.reshape(1, 1)
+    with np.errstate(over='ignore', invalid='ignore'): suspects = np.flatnonzero(~np.isfinite(rows.sum(axis=1)))
+    bad = suspects[~np.isfinite(rows[suspects]).all(axis=1)]  # a finite row whose sum overflowed is not bad
+    if not len(bad): return values
+    where = first_names(np.asarray(names)[bad]) if names is not None else 'row(s) ' + first_names(bad)
+    count = int((~np.isfinite(rows[bad])).sum())
+    raise error(f"{what}: {count} non-finite value(s) (NaN or inf) in {len(bad)} of {len(rows)} row(s): {where}")
 
 # %% ../nbs/10_similarity.ipynb #63052378
 def unit_rows(vectors:np.ndarray, # one embedding per row
@@ -34,10 +92,23 @@ def unit_rows(vectors:np.ndarray, # one embedding per row
     vectors = np.asarray(vectors)
     if not np.issubdtype(vectors.dtype, np.floating) or vectors.itemsize < 4: vectors = vectors.astype(np.float64)
     if vectors.ndim != 2: raise SimilarityError(f"vectors must be 2-D (responses x dimensions), got shape {vectors.shape}")
+    require_finite(vectors, 'vectors', error=SimilarityError)
     norms = np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
     if (norms == 0).any(): raise SimilarityError(f"vector row {int(np.flatnonzero(norms == 0)[0])} is all zeros: no direction, no cosine")
     if np.abs(norms - 1).max() <= tolerance: return vectors
     return vectors / norms[:, None].astype(vectors.dtype)
+
+# %% ../nbs/10_similarity.ipynb #2320291f
+def response_units(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                   vectors:np.ndarray, # the embeddings, row for row
+                   what:str, # the statistic, as errors name it
+                  ) -> np.ndarray:
+    "Unit rows of `vectors`, once every response has a model and a prompt and one finite vector"
+    require_rows(responses, ['model', 'prompt_id'], f'{what}: responses', SimilarityError)
+    if len(responses) != len(vectors):
+        raise SimilarityError(f"{what}: {len(responses)} responses but {len(vectors)} vectors")
+    require_finite(vectors, f'{what}: embeddings of responses', row_labels(responses).to_numpy(), SimilarityError)
+    return unit_rows(vectors)
 
 # %% ../nbs/10_similarity.ipynb #73c5de93
 def sum_rows(units:np.ndarray, # the rows to add up
@@ -55,10 +126,10 @@ def sum_rows(units:np.ndarray, # the rows to add up
 # %% ../nbs/10_similarity.ipynb #6b68a52e
 def group_sums(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                vectors:np.ndarray, # the embeddings, row for row
+               what:str='group_sums', # the statistic, as errors name it
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, list]:
     "Per (model, prompt): sums of unit vectors (models x prompts x dims), counts and sums of squared lengths (models x prompts); the models; the prompts"
-    if len(responses) != len(vectors): raise SimilarityError(f"{len(responses)} responses but {len(vectors)} vectors")
-    units = unit_rows(vectors)
+    units = response_units(responses, vectors, what)
     model_codes, models = pd.factorize(responses['model'], sort=True)
     prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
     shape, codes = (len(models), len(prompts)), model_codes * len(prompts) + prompt_codes
@@ -83,7 +154,7 @@ def intra_model_similarity(responses:pd.DataFrame, # one row per response, with 
                            drop_single:bool=False, # leave out (model, prompt) groups with one response instead of failing
                           ) -> pd.DataFrame:
     "Mean pairwise cosine of each (model, prompt)'s distinct responses: columns model, prompt_id, responses, mean_similarity"
-    sums, counts, squares, models, prompts = group_sums(responses, vectors)
+    sums, counts, squares, models, prompts = group_sums(responses, vectors, 'intra_model_similarity')
     model_index, prompt_index = np.nonzero(counts)
     means = pair_means(sums, counts, squares)[model_index, prompt_index]
     table = pd.DataFrame({'model': np.asarray(models, dtype=object)[model_index], 'prompt_id': np.asarray(prompts, dtype=object)[prompt_index],
@@ -108,6 +179,7 @@ def similarity_histogram(intra:pd.DataFrame, # from `intra_model_similarity`
                          bins:int=10, # number of equal bins on [0, 1]
                         ) -> pd.DataFrame:
     "Percent of each model's prompts per similarity bin (Table 6 form): rows `Average` then models, columns highest bin first"
+    require_rows(intra, ['model', 'mean_similarity'], 'similarity_histogram: intra', SimilarityError)
     values = intra.mean_similarity.to_numpy()
     bin_index = np.clip(np.floor(values * bins).astype(int), 0, bins - 1)
     counts = pd.crosstab(intra.model, bin_index).reindex(columns=range(bins), fill_value=0)
@@ -122,6 +194,7 @@ def share_above(intra:pd.DataFrame, # from `intra_model_similarity`
                 threshold:float=0.8, # similarity threshold
                ) -> float:
     "Percent of (model, prompt) cases whose mean similarity is at least `threshold`, as the mean of the models' shares (the paper's Average)"
+    require_rows(intra, ['model', 'mean_similarity'], 'share_above: intra', SimilarityError)
     above = intra.mean_similarity >= threshold
     return float(100 * above.groupby(intra.model).mean().mean())
 
@@ -131,7 +204,7 @@ def cross_model_similarity(responses:pd.DataFrame, # one row per response, with 
                            self_pairs:bool=False, # diagonal: include each response paired with itself (the authors' variant)
                           ) -> pd.DataFrame:
     "Model x model mean cross-response cosine, averaged over the prompts both models answered"
-    sums, counts, squares, models, prompts = group_sums(responses, vectors)
+    sums, counts, squares, models, prompts = group_sums(responses, vectors, 'cross_model_similarity')
     by_prompt = sums.transpose(1, 0, 2)
     dots = by_prompt @ by_prompt.transpose(0, 2, 1)
     sizes = np.einsum('ap,bp->pab', counts, counts).astype(float)
@@ -190,14 +263,14 @@ def neighbour_models(responses:pd.DataFrame, # one row per response, with `model
                      depths:list[int]|None=None, # the j values (default: `neighbour_depths` of the smallest pool)
                     ) -> pd.DataFrame:
     "Mean number of distinct source models among each response's j nearest neighbours, per prompt (rows) and j (columns)"
-    units = unit_rows(vectors)
-    if len(responses) != len(units): raise SimilarityError(f"{len(responses)} responses but {len(units)} vectors")
+    units = response_units(responses, vectors, 'neighbour_models')
     model_codes, models = pd.factorize(responses['model'], sort=True)
     prompts = responses['prompt_id'].to_numpy()
     pools = pd.Series(prompts).groupby(prompts).indices
     smallest = min(len(rows) for rows in pools.values())
     if smallest < 2: raise SimilarityError(f"prompt {next(p for p, r in pools.items() if len(r) < 2)!r} has a single response: no neighbour to count")
     depths = neighbour_depths(smallest) if depths is None else list(depths)
+    if not depths: raise SimilarityError("neighbour_models: depths is empty: no j to count at")
     if max(depths) > smallest - 1: raise SimilarityError(f"j = {max(depths)} needs {max(depths) + 1} responses per prompt; the smallest pool has {smallest}")
     rows = {}
     for prompt, members in sorted(pools.items()):
@@ -219,6 +292,8 @@ def neighbour_bounds(responses:pd.DataFrame, # one row per response, with `model
                      depths:list[int], # the j values
                     ) -> pd.DataFrame:
     "Per j: the lowest floor and highest ceiling of the distinct models among any response's j nearest, over all pools"
+    require_rows(responses, ['model', 'prompt_id'], 'neighbour_bounds: responses', SimilarityError)
+    if not len(depths): raise SimilarityError("neighbour_bounds: depths is empty: no j to bound")
     depths, bounds = np.asarray(depths), []
     for _, sizes in responses.groupby(['prompt_id', 'model']).size().groupby(level=0):
         bounds += [count_bounds(sizes.to_numpy() - own, depths) for own in np.eye(len(sizes), dtype=int)]
@@ -244,10 +319,12 @@ def top_components(centred:np.ndarray, # centred rows
 
 # %% ../nbs/10_similarity.ipynb #cd76eff7
 def pca_2d(vectors:np.ndarray, # one prompt's embeddings
+           names=None, # the name of each row in errors (e.g. response ids); None: its position
           ) -> tuple[np.ndarray, np.ndarray]:
     "2-D PCA coordinates of the rows, and the share of variance each of the two components explains"
     vectors = np.asarray(vectors, dtype=np.float64)
     if len(vectors) < 2: raise SimilarityError(f"PCA needs at least 2 responses, got {len(vectors)}")
+    require_finite(vectors, 'pca_2d: vectors', names, SimilarityError)
     centred = vectors - vectors.mean(axis=0)
     singular, components = top_components(centred)
     coordinates, explained = np.zeros((len(vectors), 2)), np.zeros(2)
@@ -289,7 +366,9 @@ def cluster_representatives(points:np.ndarray, # one row per point, e.g. 2-D PCA
                             count:int=4, # clusters (fewer when there are fewer distinct points)
                            ) -> list[int]:
     "Indices of the points nearest the centres of a k-means clustering started `farthest_first`, largest cluster first"
-    points = np.asarray(points, dtype=np.float64); count = min(count, len(np.unique(points, axis=0)))
+    points = np.asarray(points, dtype=np.float64)
+    require_finite(points, 'cluster_representatives: points', error=SimilarityError)
+    count = min(count, len(np.unique(points, axis=0)))
     labels, centres = kmeans_labels(points, points[farthest_first(points, count)])
     nearest = squared_distances(points, centres).argmin(axis=0)
     biggest_first = np.argsort(-np.bincount(labels, minlength=count), kind='stable')
@@ -316,7 +395,8 @@ def random_pair_baseline(responses:pd.DataFrame, # one row per response, with `m
                          seed:int=0, # random seed
                         ) -> pd.DataFrame:
     "Mean pairwise cosine of pseudo-groups whose members answer different prompts: columns model, group, responses, mean_similarity"
-    units = unit_rows(vectors); rng = np.random.default_rng(seed)
+    units = response_units(responses, vectors, 'random_pair_baseline')
+    rng = np.random.default_rng(seed)
     frame = responses[['model', 'prompt_id']].reset_index(drop=True)
     prompt_count = frame.prompt_id.nunique()
     if prompt_count < 2: raise SimilarityError("the random-pair baseline needs responses to at least 2 prompts")
@@ -429,8 +509,10 @@ def closest_cross_model_pairs(responses:pd.DataFrame, # one row per answer: `mod
                               min_words:int=3, # the shortest run of words that counts as a passage
                              ) -> pd.DataFrame:
     "The `top` most similar pairs of answers of different models to one prompt, with what they share beyond the prompt"
-    frame = responses.reset_index(drop=True)
-    pairs = cross_model_candidates(unit_rows(vectors), frame, top)
+    texts = ['text', 'prompt'] if 'prompt' in responses else ['text']
+    require_rows(responses, texts, 'closest_cross_model_pairs: responses', SimilarityError)
+    units, frame = response_units(responses, vectors, 'closest_cross_model_pairs'), responses.reset_index(drop=True)
+    pairs = cross_model_candidates(units, frame, top)
     a, b = frame.loc[pairs['first']].reset_index(drop=True), frame.loc[pairs['second']].reset_index(drop=True)
     prompts = a.prompt if 'prompt' in a else [''] * len(a)  # without prompts only the function words are not new
     shared = pd.DataFrame([shared_passage(x, y, p, min_words) for x, y, p in zip(a.text, b.text, prompts)],

@@ -359,3 +359,79 @@ def test_paper_sizes_come_from_the_reference_tables():
     for setting in SETTINGS:
         assert paper_sizes(setting) == paper_table(setting).query("type == 'N'").iloc[0, 2:].astype(int).tolist()
     assert printed_judge_mean() == pytest.approx(0.305) and '.322' in judge_mean_note()
+
+
+# Bad input (issue 9, item 7): a NaN mean or entropy, or no items, stops the subset rules and the correlations with an
+# error naming the items, instead of subsets of 0 items.
+
+from hivemind.calibration import mask_correlations, similar_keep, zscore_keep, SETTINGS
+from hivemind.similarity import InputError
+
+
+def test_one_nan_mean_or_entropy_is_refused_not_kept_as_zero_items():
+    means = tukey_fixture()
+    means[[17, 401]] = np.nan
+    for k in TUKEY_KS:
+        with pytest.raises(InputError, match=r'tukey_keep: mean ratings: 2 non-finite value\(s\) .* row\(s\) 17, 401'):
+            tukey_keep(means, k)
+    for percent in ENTROPY_PERCENTS:
+        with pytest.raises(InputError, match=r'top_percent_keep: values: 2 non-finite'):
+            top_percent_keep(means, percent)
+    for percent in PAIRWISE_PERCENTS:
+        with pytest.raises(InputError, match='first_ranked_keep: keys'): first_ranked_keep(means, percent)
+    with pytest.raises(InputError, match='zscore_keep: values'): zscore_keep(means, 1.0)
+    for rule in ('Optimized Sliding', 'Gap-Based'):
+        with pytest.raises(InputError, match=rf"similar_keep\('{rule}'\): values"): similar_keep(means, rule, 60)
+
+
+@pytest.mark.parametrize('setting', SETTINGS)
+def test_subset_masks_name_the_items_with_a_missing_statistic(setting):
+    rng = np.random.default_rng(5)
+    kind = SETTINGS[setting]['kind']
+    classes = (1, 2, 3, 4, 5) if kind == 'absolute' else PAIRWISE_CLASSES
+    labels = [list(rng.choice(classes, 9)) for _ in range(30)]
+    items = pd.DataFrame({'labels': labels}, index=[f'it{i}' for i in range(30)])
+    statistics = item_statistics(items, kind)
+    assert all(m.dtype == bool for m in subset_masks(statistics, setting).values())
+    column = {'absolute_similar': 'mean_label', 'absolute_disagreed': 'entropy', 'pairwise_similar': 'neutral',
+              'pairwise_disagreed': 'agreement'}[setting]
+    broken = statistics.astype({column: float})
+    broken.loc['it4', column] = np.nan
+    with pytest.raises(InputError, match=rf"subset_masks\('{setting}'\): statistics: {column} is missing or not finite "
+                                         rf"in 1 of 30 row\(s\): index it4"):
+        subset_masks(broken, setting)
+
+
+def test_empty_inputs_are_refused_by_name():
+    for function in (tukey_keep, top_percent_keep, first_ranked_keep):
+        with pytest.raises(InputError, match=rf'{function.__name__}: .*: empty'): function([], 10)
+    with pytest.raises(InputError, match='item_statistics: items: no rows'):
+        item_statistics(pd.DataFrame({'labels': []}), 'absolute')
+    with pytest.raises(InputError, match=r"item_statistics: items: no column\(s\) \['labels'\]"):
+        item_statistics(pd.DataFrame({'item_id': ['a']}), 'absolute')
+
+
+def test_correlation_inputs_are_checked():
+    rng = np.random.default_rng(6)
+    items = pd.DataFrame({'item_id': [f'a{i}' for i in range(12)], 'prompt': 'p',
+                          'response': [f'r{i}' for i in range(12)],
+                          'labels': [list(rng.integers(1, 6, 5)) for _ in range(12)]})
+    means = item_statistics(items, 'absolute').mean_label.to_numpy()
+    scores = toy_scores(items, {('lm:a', 'lm'): rng.normal(size=12)})
+    full = {'full': np.ones(12, dtype=bool)}
+    assert len(mask_correlations(items, scores, full, means)) == 1
+    broken = means.copy()
+    broken[[3, 8]] = np.nan
+    with pytest.raises(InputError, match=r'mask_correlations: mean labels: 2 non-finite .* row\(s\): a3, a8'):
+        mask_correlations(items, scores, full, broken)
+    with pytest.raises(InputError, match='mask_correlations: 11 mean labels for 12 items'):
+        mask_correlations(items, scores, full, means[:11])
+    with pytest.raises(InputError, match="subset 'half': a mask must be 12 booleans, got int64"):
+        mask_correlations(items, scores, {'half': np.arange(12) % 2}, means)
+    with pytest.raises(InputError, match='mask_correlations: scores: no rows'):
+        mask_correlations(items, scores.iloc[:0], full, means)
+    with pytest.raises(InputError, match='mask_correlations: items: prompt is missing .* a2'):
+        mask_correlations(items.assign(prompt=['p', 'p', None] + ['p'] * 9), scores, full, means)
+    with pytest.raises(ValueError, match="unknown setting 'bogus'"): correlations(items, scores, 'bogus')
+    with pytest.raises(InputError, match='correlate: infinite'): correlate([1, 2, np.inf, 4], [1, 2, 3, 4])
+    assert correlate([1, 2, np.nan, 4, 5], [1, 2, 3, 4, 5])[:2] == (1.0, 4)  # a missing score is left out and counted

@@ -45,3 +45,19 @@ def test_table_and_bad_labels():
     assert len(table) == 40 and table.raters.tolist() == [len(l) for l in LABELS]
     with pytest.raises(ValueError, match='item 1: label 6'):
         label_counts([[1], [6]], ABSOLUTE_CLASSES)
+
+
+def test_bad_or_empty_counts_are_refused():
+    from hivemind.disagreement import checked_counts, MEASURES
+    from hivemind.similarity import InputError
+    bad = COUNTS[:5].astype(float)
+    bad[3, 1] = np.nan
+    negative = COUNTS[:5].copy()
+    negative[2, 0] = -1
+    for name, measure in MEASURES.items():
+        with pytest.raises(InputError, match=r'label counts: 1 non-finite value\(s\) .* row\(s\) 3'): measure(bad)
+        with pytest.raises(InputError, match=r'negative count\(s\) in item\(s\) 2'): measure(negative)
+        with pytest.raises(InputError, match='label counts: empty'): measure(np.zeros((0, 5)))
+    with pytest.raises(InputError, match='disagreement_table: labels is empty'):
+        disagreement_table([], ABSOLUTE_CLASSES)
+    assert checked_counts(COUNTS).dtype == float

@@ -4,10 +4,11 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist, pdist
 from sklearn.decomposition import PCA
-from hivemind.similarity import (SimilarityError, baseline_members, closest_cross_model_pairs, cluster_representatives,
+from hivemind.similarity import (InputError, SimilarityError, baseline_members, closest_cross_model_pairs,
+                                 cluster_representatives,
                                  count_bounds, cross_model_similarity, intra_model_similarity, neighbour_bounds,
                                  neighbour_models, passage_words, pca_2d, random_pair_baseline, share_above, shared_passage,
-                                 similarity_histogram, FUNCTION_WORDS)
+                                 similarity_histogram, require_finite, require_rows, unit_rows, FUNCTION_WORDS)
 
 
 def make_responses(models=3, prompts=4, samples=5, dims=16, seed=0, drop=()):
@@ -287,3 +288,127 @@ def test_pca_small_side_paths_match_sklearn(rows, dims):
     projected = reference.transform(vectors)
     np.testing.assert_allclose(np.abs(coordinates[:, :projected.shape[1]]), np.abs(projected), atol=1e-8)
     np.testing.assert_allclose(explained[:projected.shape[1]], reference.explained_variance_ratio_, rtol=1e-6, atol=1e-12)
+
+
+# Bad input (issue 9, item 7): a missing id, a non-finite vector or an empty pool stops each statistic with an error
+# that names the function, the input and the first offending responses.
+
+def named_responses(**kwargs):
+    "`make_responses` with response ids as the store writes them (`model/decoding/prompt/sample`)"
+    frame, vectors = make_responses(**kwargs)
+    ids = [f'{m}/top_p/{p}/{s}' for m, p, s in zip(frame.model, frame.prompt_id, frame.sample_index)]
+    return frame.assign(id=ids), vectors
+
+
+STATISTICS = {'intra_model_similarity': intra_model_similarity, 'cross_model_similarity': cross_model_similarity,
+              'neighbour_models': neighbour_models, 'random_pair_baseline': random_pair_baseline,
+              'closest_cross_model_pairs': closest_cross_model_pairs}
+
+
+@pytest.mark.parametrize('name', STATISTICS)
+@pytest.mark.parametrize('column', ['prompt_id', 'model'])
+def test_missing_prompt_or_model_is_refused_naming_the_response(name, column):
+    frame, vectors = named_responses()
+    intact = frame.copy()
+    for missing in (np.nan, None):
+        frame[column] = intact[column].astype(object)
+        frame.loc[[7, 30], column] = missing
+        with pytest.raises(SimilarityError, match=rf'{name}: responses: {column} is missing or not finite in 2 of 60 '
+                                                   rf'row\(s\): m0/top_p/p1/2, m1/top_p/p2/0'):
+            STATISTICS[name](frame, vectors)
+
+
+def test_missing_prompt_is_refused_by_the_bounds():
+    frame, _ = named_responses()
+    frame.loc[3, 'prompt_id'] = np.nan
+    with pytest.raises(SimilarityError, match='neighbour_bounds: responses: prompt_id is missing .* m0/top_p/p0/3'):
+        neighbour_bounds(frame, [1, 2])
+
+
+@pytest.mark.parametrize('name', STATISTICS)
+@pytest.mark.parametrize('bad', [np.nan, np.inf, -np.inf])
+def test_non_finite_vector_is_refused_naming_the_response(name, bad):
+    frame, vectors = named_responses()
+    vectors[12, [0, 5, 9]] = bad
+    with pytest.raises(SimilarityError, match=rf'{name}: embeddings of responses: 3 non-finite value\(s\) '
+                                               rf'\(NaN or inf\) in 1 of 60 row\(s\): m0/top_p/p2/2'):
+        STATISTICS[name](frame, vectors)
+
+
+def test_nan_means_do_not_reach_the_histogram():
+    frame, vectors = named_responses()
+    intra = intra_model_similarity(frame, vectors)
+    broken = intra.assign(mean_similarity=intra.mean_similarity.where(intra.index != 2))
+    for function in (similarity_histogram, share_above):
+        message = rf'{function.__name__}: intra: mean_similarity is missing .* index 2'
+        with pytest.raises(SimilarityError, match=message):
+            function(broken)
+
+
+def test_pca_refuses_non_finite_and_names_the_rows():
+    _, vectors = make_responses(models=2, prompts=1, samples=5)
+    vectors[[1, 4], 0] = np.nan
+    with pytest.raises(SimilarityError, match=r'pca_2d: vectors: 2 non-finite value\(s\) .* row\(s\) 1, 4'):
+        pca_2d(vectors)
+    with pytest.raises(SimilarityError, match=r'in 2 of 10 row\(s\): b, e'): pca_2d(vectors, list('abcdefghij'))
+    with pytest.raises(SimilarityError, match='cluster_representatives: points'):
+        cluster_representatives(vectors[:, :2])
+
+
+@pytest.mark.parametrize('name', STATISTICS)
+def test_empty_responses_are_refused(name):
+    frame, vectors = named_responses()
+    with pytest.raises(SimilarityError, match=rf'{name}: responses: no rows'):
+        STATISTICS[name](frame.iloc[:0], vectors[:0])
+
+
+def test_other_empty_inputs_are_refused():
+    frame, vectors = named_responses()
+    intra = intra_model_similarity(frame, vectors)
+    with pytest.raises(SimilarityError, match='similarity_histogram: intra: no rows'):
+        similarity_histogram(intra.iloc[:0])
+    with pytest.raises(SimilarityError, match='share_above: intra: no rows'): share_above(intra.iloc[:0])
+    with pytest.raises(SimilarityError, match='neighbour_bounds: responses: no rows'):
+        neighbour_bounds(frame.iloc[:0], [1])
+    with pytest.raises(SimilarityError, match='neighbour_bounds: depths is empty'): neighbour_bounds(frame, [])
+    with pytest.raises(SimilarityError, match='neighbour_models: depths is empty'): neighbour_models(frame, vectors, [])
+    with pytest.raises(SimilarityError, match=r'vectors: empty \(shape \(0, 16\)\)'): unit_rows(vectors[:0])
+
+
+def test_missing_text_is_refused_by_the_overlap_finder():
+    frame, vectors = named_responses()
+    frame.loc[5, 'text'] = None
+    with pytest.raises(SimilarityError, match='closest_cross_model_pairs: responses: text is missing .* m0/top_p/p1/0'):
+        closest_cross_model_pairs(frame, vectors)
+
+
+def test_first_names_and_row_labels():
+    frame = pd.DataFrame({'model': ['a'] * 5, 'prompt_id': [None] * 5}, index=list('vwxyz'))
+    with pytest.raises(InputError, match=r'in 5 of 5 row\(s\): index v, index w, index x and 2 more$'):
+        require_rows(frame, ['prompt_id'], 'responses')
+    with pytest.raises(InputError, match=r"responses: no column\(s\) \['text'\]"):
+        require_rows(frame, ['text'], 'responses')
+    assert issubclass(SimilarityError, InputError) and issubclass(InputError, ValueError)
+
+
+def test_require_finite_checks_every_entry_and_copies_nothing():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(200, 7)).astype(np.float32)
+    assert require_finite(values, 'x') is values
+    huge = np.full((3, 4), 3e38, dtype=np.float32)  # every row sum overflows to inf, every entry is finite
+    assert require_finite(huge, 'x') is huge
+    for row, column in zip(rng.integers(0, 200, 20), rng.integers(0, 7, 20)):
+        broken = values.copy()
+        broken[row, column] = np.nan
+        with pytest.raises(InputError, match=rf'in 1 of 200 row\(s\): row\(s\) {row}$'): require_finite(broken, 'x')
+    mixed = values.copy()
+    mixed[4, :2] = [np.inf, -np.inf]  # the row sum is NaN
+    with pytest.raises(InputError, match=r'2 non-finite value\(s\)'): require_finite(mixed, 'x')
+
+
+def test_valid_results_do_not_change_with_an_id_column():
+    frame, vectors = named_responses(samples=4)
+    plain = frame.drop(columns='id')
+    pd.testing.assert_frame_equal(intra_model_similarity(frame, vectors), intra_model_similarity(plain, vectors))
+    pd.testing.assert_frame_equal(cross_model_similarity(frame, vectors), cross_model_similarity(plain, vectors))
+    pd.testing.assert_frame_equal(neighbour_models(frame, vectors), neighbour_models(plain, vectors))

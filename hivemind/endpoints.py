@@ -15,9 +15,9 @@ from .config import Model
 from .runs import sha256_file
 
 # %% auto #0
-__all__ = ['QWEN_SHA256', 'package_folder', 'cache_folder', 'join_qwen_parts', 'packaged_gguf', 'gguf_path', 'Endpoint',
-           'free_port', 'llama_server_config', 'wait_until_serving', 'stop_process', 'die_with_parent', 'llama_server',
-           'open_endpoints']
+__all__ = ['QWEN_SHA256', 'CONNECT_TIMEOUT', 'package_folder', 'cache_folder', 'join_qwen_parts', 'packaged_gguf', 'gguf_path',
+           'Endpoint', 'free_port', 'llama_server_config', 'wait_until_serving', 'stop_process', 'die_with_parent',
+           'llama_server', 'open_endpoints', 'count_tokens', 'template_tokens']
 
 # %% ../nbs/04_endpoints.ipynb #cbfc810e
 QWEN_SHA256 = '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32'
@@ -66,6 +66,8 @@ def gguf_path(spec:str, # `package:NAME` or a path to a GGUF file
     return Path(spec).expanduser()
 
 # %% ../nbs/04_endpoints.ipynb #7831735a
+CONNECT_TIMEOUT = 10.0 # seconds to wait for a connection, whatever the model's `timeout`
+
 @dataclass(frozen=True)
 class Endpoint:
     "Where to send requests for one model"
@@ -85,7 +87,8 @@ class Endpoint:
         "An OpenAI client for this endpoint with the SDK's own retries off (hivemind retries itself)"
         import openai
         make = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        return make(base_url=self.base_url, api_key=self.api_key(), max_retries=0, timeout=self.model.timeout)
+        timeout = httpx.Timeout(self.model.timeout, connect=min(self.model.timeout, CONNECT_TIMEOUT))
+        return make(base_url=self.base_url, api_key=self.api_key(), max_retries=0, timeout=timeout)
 
 # %% ../nbs/04_endpoints.ipynb #32fa256f
 def free_port() -> int:
@@ -160,3 +163,21 @@ def open_endpoints(models:list[Model], # the model sections to reach
             elif not model.base_url: raise ValueError(f"model {model.id!r} has engine openai but no base_url")
             else: endpoints[model.id] = Endpoint(model, model.base_url.rstrip('/'), model.name)
         yield endpoints
+
+# %% ../nbs/04_endpoints.ipynb #547d3409
+def count_tokens(endpoint:Endpoint, # a llama-cpp-python server's endpoint
+                 text:str, # the text to count
+                 client:httpx.Client|None=None, # an HTTP client (default: a new one)
+                ) -> int|None:
+    "The tokens of `text` by the served model's tokenizer, or None when the server cannot say"
+    url = endpoint.base_url.removesuffix('/v1') + '/extras/tokenize/count'
+    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
+        reply = (client or httpx).post(url, json=dict(input=text, model=endpoint.served_name), timeout=60)
+        return int(reply.raise_for_status().json()['count'])
+    return None
+
+# %% ../nbs/04_endpoints.ipynb #3b17f633
+def template_tokens(messages:list, # chat messages
+                   ) -> int:
+    "A generous allowance for the tokens a chat template adds around `messages`"
+    return 32 + 8 * len(messages)

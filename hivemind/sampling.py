@@ -6,22 +6,26 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/sampling.html.md"
 
 # %% ../nbs/05_sampling.ipynb #953c4057
 from __future__ import annotations
-import asyncio, json, os, random, threading, time, zlib
+import asyncio, contextlib, json, math, os, random, re, threading, time, zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable
+import httpx
 import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .config import Decoding, Profile, decoding_prompt_limits
-from .endpoints import Endpoint, open_endpoints
+from .config import Decoding, Model, Profile, decoding_prompt_limits
+from .endpoints import Endpoint, count_tokens, open_endpoints, template_tokens
 from .runs import ResponseStore, Run, response_id
 
 # %% auto #0
-__all__ = ['REASK', 'Request', 'sample_seed', 'decoding_params', 'sampling_requests', 'is_retryable', 'MalformedResponse',
-           'backoff_seconds', 'retry_after_of', 'call_endpoint', 'group_key', 'record_of', 'scrub_secrets',
-           'configured_secrets', 'bars_disabled', 'RequestRunner', 'reask', 'make_groups', 'run_sync', 'summarize',
-           'run_requests', 'run_prompts', 'model_batches', 'sample_run']
+__all__ = ['CONTEXT_EXCEEDED', 'REASK', 'Request', 'sample_seed', 'decoding_params', 'sampling_requests', 'is_retryable',
+           'MalformedResponse', 'is_unreachable', 'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds',
+           'retry_after_of', 'call_endpoint', 'known_n_support', 'group_key', 'record_of', 'scrub_secrets',
+           'configured_secrets', 'bars_disabled', 'RequestRunner', 'prompt_key', 'reask', 'make_groups',
+           'prompt_overflow', 'run_sync', 'summarize', 'run_requests', 'run_prompts', 'model_batches', 'sample_run']
 
 # %% ../nbs/05_sampling.ipynb #897038f6
 @dataclass
@@ -80,6 +84,21 @@ def is_retryable(error:Exception) -> bool:
 class MalformedResponse(ValueError):
     "A response body that parsed but is not a chat completion"
 
+# %% ../nbs/05_sampling.ipynb #dfa9f167
+def is_unreachable(error:Exception) -> bool:
+    "Whether the endpoint did not answer at all: the connection failed or the call timed out"
+    import openai
+    return isinstance(error, (openai.APIConnectionError, TimeoutError, ConnectionError))
+
+# %% ../nbs/05_sampling.ipynb #0b0fdcee
+CONTEXT_EXCEEDED = re.compile(r"context[ _](length|window|size)|maximum context|prompt is too long|too many tokens",
+                              re.I)
+
+def is_context_exceeded(error:Exception) -> bool:
+    "Whether an HTTP error says that the prompt (with max_tokens) does not fit the model's context"
+    status = getattr(error, 'status_code', None)
+    return status == 413 or (status in (400, 422) and bool(CONTEXT_EXCEEDED.search(str(error))))
+
 # %% ../nbs/05_sampling.ipynb #b3124409
 def backoff_seconds(attempt:int, # 0 for the first retry
                     base:float=1.0, # seconds before the first retry
@@ -91,26 +110,46 @@ def backoff_seconds(attempt:int, # 0 for the first retry
     return max(delay, retry_after or 0.0)
 
 # %% ../nbs/05_sampling.ipynb #878e2700
+def retry_after_seconds(value:str|None, # a header value: seconds, or an HTTP date
+                       ) -> float|None:
+    "The seconds a `Retry-After` value asks to wait, if it can be read"
+    if not value: return None
+    with contextlib.suppress(ValueError): return max(0.0, float(value)) if math.isfinite(float(value)) else None
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    return None
+
+# %% ../nbs/05_sampling.ipynb #3fcd7e55
 def retry_after_of(error:Exception) -> float|None:
-    "The Retry-After seconds of an HTTP error, if it carries one"
+    "The seconds an HTTP error asks to wait (`retry-after-ms` or `Retry-After`), if it says"
     response = getattr(error, 'response', None)
-    try: return float(response.headers.get('retry-after')) if response is not None else None
-    except (TypeError, ValueError): return None
+    headers = response.headers if response is not None else {}
+    if (milliseconds := retry_after_seconds(headers.get('retry-after-ms'))) is not None: return milliseconds / 1000
+    return retry_after_seconds(headers.get('retry-after'))
 
 # %% ../nbs/05_sampling.ipynb #940e0020
 async def call_endpoint(client, # an `openai.AsyncOpenAI`
                         endpoint:Endpoint, # where it goes
                         request:Request, # what to ask
                         n:int=1, # how many choices to ask for
+                        timeout:float|None=None, # seconds for this call (default: the client's)
                        ) -> tuple[list[dict], dict]:
     "Send one chat completion; return its choices (text, finish_reason) and usage"
-    params = dict(request.params); extra = params.pop('extra_body', None)
+    params = dict(request.params)
+    extra = params.pop('extra_body', None)
     if n > 1: params['n'] = n
+    if timeout: params['timeout'] = timeout
     reply = await client.chat.completions.create(model=endpoint.served_name, messages=request.messages, extra_body=extra, **params)
     if not getattr(reply, 'choices', None): raise MalformedResponse(f"no choices in the reply of {endpoint.base_url}")
     choices = [dict(text=c.message.content or '', finish_reason=c.finish_reason) for c in reply.choices]
     usage = reply.usage.model_dump() if reply.usage else {}
     return choices, usage
+
+# %% ../nbs/05_sampling.ipynb #b4e45714
+def known_n_support(model:Model) -> bool|None:
+    "Whether a model's endpoint honours `n`, where known before asking: its `supports_n`, or a llama.cpp server (never)"
+    if model.supports_n == 'auto': return False if model.engine == 'llama-cpp' else None
+    return model.supports_n == 'true'
 
 # %% ../nbs/05_sampling.ipynb #047bd8e2
 def group_key(request:Request) -> str:
@@ -156,7 +195,7 @@ def bars_disabled() -> bool:
 
 # %% ../nbs/05_sampling.ipynb #4b86bde2
 class RequestRunner:
-    "Run requests against endpoints with bounded concurrency, retries, `n` detection and validation"
+    "Run requests against endpoints with bounded concurrency, retries, `n` detection, validation and fail-fast"
     def __init__(self, endpoints:dict[str, Endpoint], # model name -> endpoint
                  store:ResponseStore, # where records go
                  validate:Callable|None=None, # parses an answer, raising ValueError when unusable
@@ -165,11 +204,16 @@ class RequestRunner:
                  group_size:int=8, # most choices asked in one `n` request
                  progress:bool=True, # show a progress bar
                  clients:dict|None=None, # model name -> ready client (tests inject fakes here)
+                 max_connection_errors:int=3, # consecutive connection errors or timeouts before an endpoint is given up
+                 probe_timeout:float=20.0, # seconds for the one-token request that finds out whether `n` works
                 ):
         self.endpoints, self.store, self.validate, self.max_reasks = endpoints, store, validate, max_reasks
         self.backoff_base, self.group_size, self.progress, self.clients = backoff_base, group_size, progress, dict(clients or {})
-        self.supports_n = {name: {'true': True, 'false': False}.get(e.model.supports_n) for name, e in endpoints.items()}
+        self.max_connection_errors, self.probe_timeout = max_connection_errors, probe_timeout
+        self.supports_n = {name: known_n_support(e.model) for name, e in endpoints.items()}
         self.semaphores, self.probe_locks, self.bar = {}, {}, None
+        self.connection_errors, self.resume_at, self.pending = defaultdict(int), defaultdict(float), defaultdict(int)
+        self.down, self.unfit, self.notes = {}, {}, []
         self.secrets = configured_secrets([e.model for e in endpoints.values()])
 
     def client(self, model:str):
@@ -190,23 +234,79 @@ def validated(self:RequestRunner, text:str):
     try: return True, self.validate(text), ''
     except ValueError as error: return False, None, f"invalid answer: {error}"
 
+# %% ../nbs/05_sampling.ipynb #eb84a96a
+def prompt_key(request:Request) -> str:
+    "Requests with the same key send the same conversation to the same model"
+    return json.dumps([request.model, request.messages], sort_keys=True)
+
+# %% ../nbs/05_sampling.ipynb #186897b4
+@patch
+def refusal(self:RequestRunner, request:Request) -> str:
+    "Why `request` is not to be sent (its endpoint was given up, its prompt does not fit), or ''"
+    return self.down.get(request.model) or self.unfit.get(prompt_key(request), '')
+
+@patch
+def say(self:RequestRunner, line:str):
+    "Print a line about the run now (above any progress bar) and keep it for the summary"
+    self.notes.append(line)
+    tqdm.write(line)
+
+# %% ../nbs/05_sampling.ipynb #261cdb05
+@patch
+def give_up(self:RequestRunner, model:str, last_error:str):
+    "Send nothing more to a model's endpoint: its remaining requests fail at once; say so in one line"
+    url, count = self.endpoints[model].base_url, self.max_connection_errors
+    self.down[model] = (f"EndpointUnreachable: {url} unreachable after {count} consecutive connection errors or "
+                        f"timeouts (last: {last_error})")
+    self.say(f"{model}: endpoint {url} unreachable after {count} consecutive connection errors or timeouts; "
+             f"its {self.pending[model]} remaining requests are recorded as failed (a rerun asks again)")
+
+@patch
+def mark_unfit(self:RequestRunner, request:Request, why:str):
+    "Fail every request of this conversation to this model without sending it; say so in one line"
+    name = request.meta.get('prompt_id', request.id)
+    self.unfit[prompt_key(request)] = f"PromptTooLong: prompt {name} does not fit the context of {request.model}: {why}"
+    self.say(f"{request.model}: prompt {name} does not fit the context; its requests are recorded as failed: "
+             f"{why[:200]}")
+
+# %% ../nbs/05_sampling.ipynb #8d7d738a
+@patch
+def note_failure(self:RequestRunner, request:Request, error:Exception, said:str):
+    "Learn from a failed call: count it toward giving the endpoint up, pause for Retry-After, mark a prompt too long"
+    model = request.model
+    self.connection_errors[model] = self.connection_errors[model] + 1 if is_unreachable(error) else 0
+    if self.connection_errors[model] >= self.max_connection_errors and model not in self.down: self.give_up(model, said)
+    if (wait := retry_after_of(error)) is not None:
+        self.resume_at[model] = max(self.resume_at[model], time.monotonic() + wait)
+    if is_context_exceeded(error) and prompt_key(request) not in self.unfit:
+        self.mark_unfit(request, f"with max_tokens {request.params.get('max_tokens')} the endpoint said {said}")
+
+@patch
+async def wait_turn(self:RequestRunner, model:str):
+    "Wait while a model's endpoint has asked (by Retry-After) for a pause"
+    if (pause := self.resume_at[model] - time.monotonic()) > 0: await asyncio.sleep(pause)
+
 # %% ../nbs/05_sampling.ipynb #9be341d7
 @patch
-async def call_with_retries(self:RequestRunner, request:Request, n:int=1):
-    "Call until success or a non-retryable error; returns (choices, usage, attempts, error, seconds spent in calls)"
+async def call_with_retries(self:RequestRunner, request:Request, n:int=1, timeout:float|None=None):
+    "Call until success, a non-retryable error or a refusal; return (choices, usage, attempts, error, seconds in calls)"
     endpoint, attempts, seconds = self.endpoints[request.model], 0, 0.0
     while True:
-        attempts += 1
         try:
             async with self.semaphore(request.model):
+                await self.wait_turn(request.model)
+                if refused := self.refusal(request): return None, None, attempts, refused, seconds
+                attempts += 1
                 started = time.monotonic()
-                try: choices, usage = await call_endpoint(self.client(request.model), endpoint, request, n)
+                try: choices, usage = await call_endpoint(self.client(request.model), endpoint, request, n, timeout)
                 finally: seconds += time.monotonic() - started
+            self.connection_errors[request.model] = 0
             return choices, usage, attempts, '', seconds
         except Exception as error:
-            if not is_retryable(error) or attempts > endpoint.model.max_retries:
-                said = scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)
-                return None, None, attempts, said[:300], seconds
+            said = scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)[:300]
+            self.note_failure(request, error, said)
+            if self.refusal(request) or not is_retryable(error) or attempts > endpoint.model.max_retries:
+                return None, None, attempts, self.refusal(request) or said, seconds
             await asyncio.sleep(backoff_seconds(attempts - 1, self.backoff_base, retry_after=retry_after_of(error)))
 
 # %% ../nbs/05_sampling.ipynb #d532fd65
@@ -238,29 +338,40 @@ def reask(request:Request, # the original request
 # %% ../nbs/05_sampling.ipynb #1f09196e
 @patch
 async def run_group(self:RequestRunner, group:list[Request]) -> list[dict]:
-    "Run requests that differ only by seed: one `n` request where the endpoint honours `n` (the first such request finds out)"
+    "Run requests that differ only by seed: one `n` request where the endpoint honours `n`, else one by one"
     model = group[0].model
-    if len(group) > 1 and self.validate is None and self.supports_n[model] is None:
-        async with self.probe_lock(model):
-            if self.supports_n[model] is None: return await self.run_n(group)
-    if len(group) == 1 or self.supports_n[model] is False or self.validate is not None:
+    if len(group) > 1 and self.validate is None: await self.settle_n(group[0])
+    if len(group) == 1 or not self.supports_n[model] or self.validate is not None:
         return [await self.run_one(r) for r in group]
     return await self.run_n(group)
 
 # %% ../nbs/05_sampling.ipynb #6c8a7a80
 @patch
 def probe_lock(self:RequestRunner, model:str) -> asyncio.Lock:
-    "Held while the first `n` request to a model finds out whether its endpoint honours `n`"
+    "Held while the one probe of a model finds out whether its endpoint honours `n`"
     return self.probe_locks.setdefault(model, asyncio.Lock())
+
+@patch
+async def settle_n(self:RequestRunner, request:Request):
+    "Find out, once per model, whether its endpoint honours `n` (the model's other groups wait for this short probe)"
+    async with self.probe_lock(request.model):
+        if self.supports_n[request.model] is None: self.supports_n[request.model] = await self.probe_n(request)
+
+@patch
+async def probe_n(self:RequestRunner, request:Request) -> bool|None:
+    "Whether 2 one-token choices come back when 2 are asked (not stored); False if that fails, None if too long"
+    probe = replace(request, params={**request.params, 'max_tokens': 1})
+    timeout = min(self.endpoints[request.model].model.timeout, self.probe_timeout)
+    choices, *_ = await self.call_with_retries(probe, n=2, timeout=timeout)
+    if choices is None and prompt_key(request) in self.unfit: return None
+    return choices is not None and len(choices) == 2
 
 # %% ../nbs/05_sampling.ipynb #0bae951a
 @patch
 async def run_n(self:RequestRunner, group:list[Request]) -> list[dict]:
     "Ask for `len(group)` choices at once; ask one by one for those the endpoint did not return"
-    model = group[0].model
     choices, usage, attempts, error, seconds = await self.call_with_retries(group[0], n=len(group))
     if choices is None: return [self.finish(record_of(r, 'failed', None, attempts, seconds / len(group), error=error)) for r in group]
-    if self.supports_n[model] is None: self.supports_n[model] = len(choices) == len(group)
     share = {k: (v or 0) // len(choices) for k, v in (usage or {}).items() if isinstance(v, int)}
     done = [self.finish(record_of(r, 'ok', c['text'], attempts, seconds / len(choices), c['finish_reason'], share))
             for r, c in zip(group, choices)]
@@ -272,9 +383,12 @@ def finish(self:RequestRunner, record:dict) -> dict:
     "Store a finished record at once (its error scrubbed of keys) and count it"
     record['error'] = scrub_secrets(record['error'], self.secrets)
     self.store.add([record])
+    self.pending[record['model']] -= 1
     if self.bar is not None:
-        self.tokens += record.get('completion_tokens') or 0; self.failed += record['status'] != 'ok'
-        self.bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False); self.bar.update(1)
+        self.tokens += record.get('completion_tokens') or 0
+        self.failed += record['status'] != 'ok'
+        self.bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
+        self.bar.update(1)
     return record
 
 # %% ../nbs/05_sampling.ipynb #d4373389
@@ -286,12 +400,42 @@ def make_groups(requests:list[Request], # requests to run
     for request in requests: by_key[group_key(request)].append(request)
     return [same[i:i + size] for same in by_key.values() for i in range(0, len(same), size)]
 
+# %% ../nbs/05_sampling.ipynb #f9d83ed9
+def prompt_overflow(endpoint:Endpoint, # a local model's endpoint (`n_ctx` known)
+                    request:Request, # the request
+                    client:httpx.Client|None=None, # an HTTP client for the count
+                   ) -> str:
+    "Why `request` cannot fit its model's context with its max_tokens, or '' (it fits, or its size is not known)"
+    text = '\n'.join(str(m.get('content') or '') for m in request.messages)
+    wanted, context = request.params.get('max_tokens') or 0, endpoint.model.n_ctx
+    room = context - wanted - template_tokens(request.messages)
+    if len(text.encode()) <= room: return ''  # a token is at least one byte
+    if (tokens := count_tokens(endpoint, text, client)) is None or tokens <= room: return ''
+    prompt_tokens = tokens + template_tokens(request.messages)
+    return (f"about {prompt_tokens} prompt tokens + max_tokens {wanted} > n_ctx {context}; "
+            f"not sent (shorten the prompt, lower max_tokens or raise n_ctx)")
+
+# %% ../nbs/05_sampling.ipynb #e327f3ee
+@patch
+async def check_fit(self:RequestRunner, todo:list[Request]):
+    "Before any request: mark each conversation to a local model that cannot fit its context, one line each"
+    firsts = {}
+    for request in todo: firsts.setdefault(prompt_key(request), request)
+    local = [r for r in firsts.values() if self.endpoints[r.model].model.engine == 'llama-cpp']
+    with httpx.Client() as http:
+        for request in local:
+            why = await asyncio.to_thread(prompt_overflow, self.endpoints[request.model], request, http)
+            if why: self.mark_unfit(request, why)
+
 # %% ../nbs/05_sampling.ipynb #21a277cc
 @patch
 async def run_all(self:RequestRunner, requests:list[Request], description:str='requests') -> list[dict]:
     "Run every request whose id is not already stored as ok"
-    done = self.store.done_ids(); todo = [r for r in requests if r.id not in done]
+    done = self.store.done_ids()
+    todo = [r for r in requests if r.id not in done]
     for model in {r.model for r in todo}: self.client(model)  # a missing key fails here, before any request
+    for request in todo: self.pending[request.model] += 1
+    await self.check_fit(todo)
     self.tokens, self.failed = 0, 0
     self.bar = tqdm(total=len(todo), desc=description, unit='resp', disable=not self.progress or bars_disabled()) if todo else None
     groups = make_groups(todo, self.group_size)
@@ -316,13 +460,15 @@ def run_sync(coroutine):
 # %% ../nbs/05_sampling.ipynb #e1163890
 def summarize(store:ResponseStore, # the store
               ids:list[str], # the ids of interest
+              notes:list[str]|None=None, # lines said while running (endpoints given up, prompts too long)
              ) -> dict:
-    "Counts of ok, failed and missing records, failures by error, and tokens"
-    latest = store.latest(); records = [latest[i] for i in ids if i in latest]
+    "Counts of ok, failed and missing records, failures by error, tokens, and what was said while running"
+    latest = store.latest()
+    records = [latest[i] for i in ids if i in latest]
     failed = [r for r in records if r['status'] != 'ok']
     return dict(requested=len(ids), ok=len(records) - len(failed), failed=len(failed), missing=len(ids) - len(records),
                 errors=dict(pd.Series([r['error'].split(':')[0] for r in failed], dtype=object).value_counts()),
-                completion_tokens=sum(r.get('completion_tokens') or 0 for r in records))
+                completion_tokens=sum(r.get('completion_tokens') or 0 for r in records), notes=list(notes or []))
 
 # %% ../nbs/05_sampling.ipynb #0f3388b9
 def run_requests(requests:list[Request], # what to ask
@@ -331,12 +477,12 @@ def run_requests(requests:list[Request], # what to ask
                  validate:Callable|None=None, # parses an answer, raising ValueError when it is unusable
                  max_reasks:int=0, # re-asks after an invalid answer
                  description:str='requests', # progress bar label
-                 **kwargs, # passed to `RequestRunner` (backoff_base, group_size, progress)
+                 **kwargs, # passed to `RequestRunner` (backoff_base, group_size, progress, max_connection_errors, ...)
                 ) -> dict:
     "Run the missing requests and return a summary of the store for these ids"
     runner = RequestRunner(endpoints, store, validate, max_reasks, **kwargs)
     run_sync(runner.run_all(requests, description))
-    return summarize(store, [r.id for r in requests])
+    return summarize(store, [r.id for r in requests], runner.notes)
 
 # %% ../nbs/05_sampling.ipynb #3baf1fa7
 def run_prompts(run:Run) -> pd.DataFrame:
@@ -361,8 +507,11 @@ def sample_run(run:Run, # the run to fill
               ) -> dict:
     "Sample every missing response of a run, model batch by model batch; return a summary"
     prompts = run_prompts(run) if prompts is None else prompts
-    requests = sampling_requests(prompts, run.profile, run.settings.decodings)
+    requests, notes = sampling_requests(prompts, run.profile, run.settings.decodings), []
     for batch in model_batches(run, requests):
         with open_endpoints([run.settings.models[m] for m in batch], run.dir/'logs') as endpoints:
-            run_requests([r for r in requests if r.model in batch], run.store, endpoints, description=f"sampling {', '.join(batch)}", **kwargs)
-    return summarize(run.store, [r.id for r in requests])
+            batch_requests = [r for r in requests if r.model in batch]
+            label = f"sampling {', '.join(batch)}"
+            summary = run_requests(batch_requests, run.store, endpoints, description=label, **kwargs)
+            notes += summary['notes']
+    return summarize(run.store, [r.id for r in requests], notes)

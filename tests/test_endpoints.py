@@ -93,3 +93,22 @@ def test_the_server_dies_with_a_killed_parent_even_mid_generation(smollm2):
     deadline = time.time() + 15
     while serving(base_url) and time.time() < deadline: time.sleep(0.2)
     assert not serving(base_url)
+
+
+def test_a_prompt_too_long_for_the_context_is_failed_before_it_is_sent(smollm2, tmp_path, capsys):
+    "The 100 KB prompt of issue 9: counted by the server's own tokenizer, named in one line, never sent"
+    from hivemind.endpoints import count_tokens
+    from hivemind.runs import ResponseStore
+    from hivemind.sampling import Request, run_requests
+    texts = {'short': 'Say hi.', 'huge': 'word ' * 20_000}
+    requests = [Request(f'smollm2/top_p/{name}/{i}', 'smollm2', [{'role': 'user', 'content': text}],
+                        {'max_tokens': 4, 'seed': i}, {'prompt_id': name})
+                for name, text in texts.items() for i in range(2)]
+    with open_endpoints([smollm2]) as endpoints:
+        assert count_tokens(endpoints['smollm2'], 'Hello there') == 2
+        summary = run_requests(requests, ResponseStore(tmp_path/'responses.jsonl'), endpoints, progress=False)
+    assert (summary['ok'], summary['failed'], summary['errors']) == (2, 2, {'PromptTooLong': 2})
+    records = ResponseStore(tmp_path/'responses.jsonl').frame(status='failed')
+    assert set(records.prompt_id) == {'huge'} and (records.attempts == 0).all()
+    assert records.error.str.contains(f'> n_ctx {smollm2.n_ctx}; not sent', regex=False).all()
+    assert len([line for line in capsys.readouterr().out.splitlines() if 'prompt huge does not fit' in line]) == 1

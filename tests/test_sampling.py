@@ -1,23 +1,29 @@
-"The sampler against a fault-injecting OpenAI-compatible server: retries, failure summaries, n detection, SIGKILL resume, no key leaks."
+"""The sampler against a fault-injecting OpenAI-compatible server: retries, failure summaries, n detection, SIGKILL
+resume, no key leaks, dead and hanging endpoints given up fast, Retry-After, prompts too long for the context."""
 import json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
-from fault_server import FaultServer
-from hivemind.config import SettingsError
+from fault_server import FaultServer, refusing_url
+from hivemind.config import Model, SettingsError
+from hivemind.endpoints import Endpoint
 from hivemind.runs import open_run, ResponseStore
-from hivemind.sampling import sample_run, run_prompts
+from hivemind.sampling import Request, run_requests, sample_run, run_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_settings(folder, url, samples=4, prompts=3, timeout=0.5, max_retries=8, concurrency=4, supports_n='auto', key_env=''):
-    "A settings file with one profile `fake` whose one model lives at `url`, and its prompts file"
+def write_settings(folder, url, samples=4, prompts=3, timeout=0.5, max_retries=8, concurrency=4, supports_n='auto',
+                   key_env='', also=None, long_prompt=None):
+    """A settings file with one profile `fake` whose model `fake` lives at `url` (and the models of `also`, name -> url,
+    with the same options), and its prompts file (with a prompt `long` of `long_prompt` characters, if given)"""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder/'prompts.csv').write_text('prompt_id,prompt\n' + ''.join(f'p{i},Write a metaphor about thing {i}.\n' for i in range(prompts)))
+    rows = [f'p{i},Write a metaphor about thing {i}.' for i in range(prompts)]
+    if long_prompt: rows.append(f'long,{"word " * (long_prompt // 5)}')
+    (folder/'prompts.csv').write_text('prompt_id,prompt\n' + ''.join(row + '\n' for row in rows))
     (folder/'settings.ini').write_text(textwrap.dedent(f"""
         [fake]
         prompts = {folder/'prompts.csv'}
-        models = fake
+        models = {', '.join(['fake', *(also or {})])}
         samples = {samples}
         max_tokens = 8
         embedder = minilm
@@ -34,6 +40,10 @@ def write_settings(folder, url, samples=4, prompts=3, timeout=0.5, max_retries=8
         concurrency = {concurrency}
         supports_n = {supports_n}
         """))
+    for name, other in (also or {}).items():
+        section = (f"[model:{name}]\nbase_url = {other}\ntimeout = {timeout}\nmax_retries = {max_retries}\n"
+                   f"concurrency = {concurrency}\n")
+        (folder/'settings.ini').write_text((folder/'settings.ini').read_text() + section)
     return folder/'settings.ini'
 
 
@@ -67,18 +77,30 @@ def test_a_dead_endpoint_gives_a_failure_summary_and_a_rerun_retries(tmp_path):
         run = fake_run(tmp_path, healthy, max_retries=2)
         summary = sample_run(run, backoff_base=0.01, progress=False)
     assert (summary['ok'], summary['failed']) == (12, 0)
-    assert len(healthy.log) == 12
+    assert len([entry for entry in healthy.log if entry['body']['max_tokens'] == 8]) == 12  # and one probe for `n`
 
 
 def test_n_is_used_where_honoured_and_detected_where_not(tmp_path):
     with FaultServer(faults=(), honour_n=True) as server:
         sample_run(fake_run(tmp_path/'a', server, samples=4), progress=False)
-    assert [entry['n'] for entry in server.log] == [4, 4, 4]
+    assert [(entry['n'], entry['body']['max_tokens']) for entry in server.log] == [(2, 1), (4, 8), (4, 8), (4, 8)]
     with FaultServer(faults=(), honour_n=False) as server:
         run = fake_run(tmp_path/'b', server, samples=4)
         sample_run(run, progress=False)
     assert len(run.store.done_ids()) == 12
-    assert server.log[0]['n'] == 4 and all(entry['n'] == 1 for entry in server.log[1:])
+    assert (server.log[0]['n'], server.log[0]['body']['max_tokens']) == (2, 1)
+    assert len(server.log) == 13 and all(entry['n'] == 1 for entry in server.log[1:])
+
+
+def test_a_failing_probe_settles_n_once_and_the_groups_run_concurrently(tmp_path):
+    "Before: every group probed `n` in turn, one at a time, because a failed probe settled nothing"
+    with FaultServer(always_fail=True, delay=0.1) as server:
+        run = fake_run(tmp_path, server, samples=4, prompts=3, concurrency=4, max_retries=1)
+        summary = sample_run(run, backoff_base=0.01, progress=False)
+    assert (summary['failed'], list(summary['errors'])) == (12, ['InternalServerError'])
+    assert [(entry['n'], entry['body']['max_tokens']) for entry in server.log if entry['n'] > 1] == [(2, 1), (2, 1)]
+    assert len(server.log) == 2 + 12 * 2
+    assert server.max_in_flight >= 3
 
 
 def test_decoding_knobs_travel_in_the_body(tmp_path):
@@ -159,3 +181,96 @@ def test_counts_below_their_least_are_settings_errors_naming_file_section_and_ke
     settings.write_text('\n'.join(lines) + '\n')
     with pytest.raises(SettingsError, match=rf"settings\.ini: \[fake\] {key} = '{bad}': .*must be >= {least}"):
         open_run('fake', tmp_path/'run', settings_path=settings)
+
+
+def unreachable_lines(capsys):
+    return [line for line in capsys.readouterr().out.splitlines() if 'unreachable' in line]
+
+
+def test_a_refused_endpoint_fails_fast_with_one_summary_line(tmp_path, capsys):
+    "With the default timeout, retries and backoff; before: 142 s for these 30 requests, serially, group by group"
+    with refusing_url() as url:
+        run = open_run('fake', tmp_path/'run', settings_path=write_settings(tmp_path, url, samples=10, prompts=3,
+                                                                             timeout=120, max_retries=6))
+        started = time.monotonic()
+        summary = sample_run(run, progress=False)
+        seconds = time.monotonic() - started
+    assert seconds < 10
+    assert (summary['ok'], summary['failed'], summary['missing']) == (0, 30, 0)
+    assert summary['errors'] == {'EndpointUnreachable': 30}
+    line = (f"fake: endpoint {url} unreachable after 3 consecutive connection errors or timeouts; "
+            "its 30 remaining requests are recorded as failed (a rerun asks again)")
+    assert unreachable_lines(capsys) == [line] and summary['notes'] == [line]
+    failed = run.store.frame(status='failed')
+    assert (failed.attempts == 0).all() and failed.error.str.contains('(last: APIConnectionError', regex=False).all()
+
+
+@pytest.mark.parametrize('supports_n, most_seconds', [('auto', 4.0), ('false', 3.0)])
+def test_a_hanging_endpoint_is_given_up_in_a_bounded_time(tmp_path, capsys, supports_n, most_seconds):
+    "auto: the probe's three attempts time out one after another; false: the first four requests time out together"
+    with FaultServer(always='hang') as server:
+        run = fake_run(tmp_path, server, samples=4, prompts=3, timeout=0.5, max_retries=6, concurrency=4,
+                       supports_n=supports_n)
+        started = time.monotonic()
+        summary = sample_run(run, backoff_base=0.01, progress=False)
+        seconds = time.monotonic() - started
+    assert seconds < most_seconds
+    assert (summary['failed'], list(summary['errors'])) == (12, ['EndpointUnreachable'])
+    assert len(server.log) <= 4 + 3
+    assert len(unreachable_lines(capsys)) == 1
+    assert run.store.frame(status='failed').error.str.contains('APITimeoutError', regex=False).all()
+
+
+def test_a_dead_endpoint_beside_a_working_one_leaves_the_working_one_whole(tmp_path, capsys):
+    with refusing_url() as dead, FaultServer(faults=(), delay=0.05) as server:
+        run = open_run('fake', tmp_path/'run', settings_path=write_settings(tmp_path, server.url, also={'dead': dead}))
+        summary = sample_run(run, backoff_base=0.01, progress=False)
+    records = run.store.frame(None)
+    assert (summary['ok'], summary['failed'], summary['missing']) == (12, 12, 0)
+    assert records[records.model.eq('fake')].status.eq('ok').sum() == 12
+    assert records[records.model.eq('dead')].error.str.startswith('EndpointUnreachable').sum() == 12
+    assert [line.split(':')[0] for line in unreachable_lines(capsys)] == ['dead']
+
+
+def test_retry_after_is_waited_for_by_every_request_to_the_endpoint(tmp_path):
+    "Before: only the request told to wait waited; the other prompt's requests went on every 0.1 s"
+    with FaultServer(faults=('429-retry-after', *['ok'] * 5), fault_every=3, retry_after='1', delay=0.1) as server:
+        run = fake_run(tmp_path, server, samples=6, prompts=2, concurrency=2, supports_n='false')
+        summary = sample_run(run, backoff_base=0.01, progress=False)
+    assert (summary['ok'], summary['failed']) == (12, 0)
+    told = next(entry['time'] for entry in server.log if entry['outcome'] == '429-retry-after')
+    after = [entry['time'] - told for entry in server.log if entry['time'] > told + 0.35]  # sent once the 429 was read
+    assert after and min(after) >= 1.0
+
+
+def test_a_prompt_too_long_for_a_hosted_model_fails_once_per_prompt(tmp_path, capsys):
+    with FaultServer(faults=(), context_chars=1000) as server:
+        run = fake_run(tmp_path, server, samples=4, prompts=2, supports_n='false', long_prompt=100_000)
+        summary = sample_run(run, backoff_base=0.01, progress=False)
+    assert (summary['ok'], summary['failed'], summary['missing']) == (8, 4, 0)
+    assert summary['errors'] == {'PromptTooLong': 4}
+    assert len([entry for entry in server.log if entry['outcome'] == '400-context']) == 1
+    failed = run.store.frame(status='failed')
+    assert set(failed.prompt_id) == {'long'} and failed.attempts.sum() == 1
+    said = "prompt long does not fit the context of fake: with max_tokens 8 the endpoint said BadRequestError"
+    assert failed.error.str.contains(said, regex=False).all()
+    said = [line for line in capsys.readouterr().out.splitlines() if 'does not fit' in line]
+    assert len(said) == 1 and said[0].startswith('fake: prompt long does not fit the context')
+
+
+def test_a_prompt_too_long_for_a_local_model_is_named_before_anything_is_sent(tmp_path, capsys):
+    "The fault server counts tokens like llama-cpp-python's /extras/tokenize/count (4 characters a token)"
+    texts = {'short': 'Say hi.', 'medium': 'word ' * 200, 'long': 'word ' * 20_000}
+    requests = [Request(f'local/top_p/{name}/{i}', 'local', [{'role': 'user', 'content': text}],
+                        {'max_tokens': 64, 'seed': i}, {'prompt_id': name})
+                for name, text in texts.items() for i in range(3)]
+    with FaultServer(faults=()) as server:
+        endpoints = {'local': Endpoint(Model('local', engine='llama-cpp', n_ctx=512, timeout=5), server.url, 'local')}
+        summary = run_requests(requests, ResponseStore(tmp_path/'responses.jsonl'), endpoints, progress=False)
+    assert (summary['ok'], summary['failed'], summary['errors']) == (6, 3, {'PromptTooLong': 3})
+    assert server.tokenized == [texts['medium'], texts['long']]  # a prompt whose bytes fit is not counted
+    assert {entry['body']['messages'][0]['content'] for entry in server.log} == {texts['short'], texts['medium']}
+    assert all(entry['n'] == 1 for entry in server.log)  # llama.cpp never honours n: no probe
+    assert summary['notes'] == ['local: prompt long does not fit the context; its requests are recorded as failed: '
+                                'about 25040 prompt tokens + max_tokens 64 > n_ctx 512; not sent (shorten the prompt, '
+                                'lower max_tokens or raise n_ctx)']

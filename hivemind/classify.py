@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .runs import ResponseStore, normalise_rows
+from .sampling import json_object
 from .taxonomy import TAXONOMY, DROPPED_LEAF, FIGURE_LABELS, OFFERED_LABELS, as_category_records
 
 # %% auto #0
@@ -57,18 +58,6 @@ def classification_messages(prompt:str, # the prompt to classify
     return [{'role': 'system', 'content': CLASSIFIER_SYSTEM},
             {'role': 'user', 'content': CLASSIFIER_TEMPLATE.format(prompt=prompt, labels=label_menu())}]
 
-# %% ../nbs/21_classify.ipynb #f9b67080
-_FENCE = re.compile(r'^```(?:json)?\s*(.*?)\s*```$', re.DOTALL | re.IGNORECASE)
-
-def _json_object(text:str) -> dict:
-    "The JSON object in `text` (optionally inside a code fence), or ValueError"
-    text = (text or '').strip()
-    text = m.group(1) if (m := _FENCE.match(text)) else text
-    try: value = json.loads(text)
-    except json.JSONDecodeError as error: raise ValueError(f"malformed JSON: {error.msg} at character {error.pos}") from None
-    if not isinstance(value, dict): raise ValueError(f"malformed JSON: expected an object, got {type(value).__name__}")
-    return value
-
 # %% ../nbs/21_classify.ipynb #a85015bf
 _CANONICAL = {label.lower(): label for label in OFFERED_LABELS}
 
@@ -90,7 +79,7 @@ def _checked_entry(entry, index:int) -> dict:
 def parse_classification(text:str, # the model's answer
                         ) -> dict:
     "The validated classification `{query, categories}` in `text`; ValueError naming what is wrong"
-    answer = _json_object(text)
+    answer = json_object(text)
     if 'categories' not in answer: raise ValueError(f"missing field 'categories'; fields found: {', '.join(answer) or 'none'}")
     if not isinstance(answer['categories'], list) or not answer['categories']: raise ValueError("'categories' must be a non-empty list")
     entries = [_checked_entry(entry, i) for i, entry in enumerate(answer['categories'])]

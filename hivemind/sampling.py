@@ -24,7 +24,7 @@ from .runs import ResponseStore, Run, response_id
 __all__ = ['CONTEXT_EXCEEDED', 'REASK', 'Request', 'sample_seed', 'decoding_params', 'sampling_requests', 'is_retryable',
            'MalformedResponse', 'is_unreachable', 'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds',
            'retry_after_of', 'call_endpoint', 'known_n_support', 'group_key', 'record_of', 'scrub_secrets',
-           'configured_secrets', 'bars_disabled', 'RequestRunner', 'prompt_key', 'reask', 'make_groups',
+           'configured_secrets', 'bars_disabled', 'RequestRunner', 'json_object', 'prompt_key', 'reask', 'make_groups',
            'prompt_overflow', 'run_sync', 'summarize', 'run_requests', 'run_prompts', 'model_batches', 'sample_run']
 
 # %% ../nbs/05_sampling.ipynb #897038f6
@@ -233,6 +233,21 @@ def validated(self:RequestRunner, text:str):
     if self.validate is None: return True, None, ''
     try: return True, self.validate(text), ''
     except ValueError as error: return False, None, f"invalid answer: {error}"
+
+# %% ../nbs/05_sampling.ipynb #8e26de4b
+_FENCE = re.compile(r'```(?:json)?\s*(.*?)\s*```', re.DOTALL | re.IGNORECASE)
+
+def json_object(text:str, # a model's answer
+               ) -> dict:
+    "The JSON object in a model's answer (inside a code fence, or from its first `{` to its last `}`), or ValueError"
+    text = (text or '').strip()
+    text = fenced.group(1) if (fenced := _FENCE.search(text)) else text
+    first, last = text.find('{'), text.rfind('}')
+    if first < 0: raise ValueError(f"no JSON object in the answer: {text[:80]!r}")
+    if last < first: raise ValueError(f"malformed JSON (the object never ends): {text[first:first + 80]!r}")
+    try: value = json.loads(text[first:last + 1])
+    except json.JSONDecodeError as error: raise ValueError(f"malformed JSON ({error.msg}): {text[first:first + 80]!r}") from None
+    return value
 
 # %% ../nbs/05_sampling.ipynb #eb84a96a
 def prompt_key(request:Request) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 from fastcore.basics import patch
 from .config import Model, Profile, Settings
 from .runs import ResponseStore, StoreError, append_jsonl, read_jsonl
+from .sampling import json_object
 
 # %% auto #0
 __all__ = ['TINY_WORDS', 'TINY_TEMPLATE', 'LM_ENGINES', 'RUBRICS', 'JUDGE_SYSTEM', 'JUDGE_PARAMS', 'SCORER_OPTIONS',
@@ -541,13 +542,6 @@ def judge_messages(prompt:str, # the user's request
     return [{'role': 'system', 'content': JUDGE_SYSTEM}, {'role': 'user', 'content': user}]
 
 # %% ../nbs/32_scorers.ipynb #439a2dc1
-def _json_object(text:str) -> dict:
-    first, last = text.find('{'), text.rfind('}')
-    if first < 0 or last < first: raise ValueError(f"no JSON object in the answer: {text[:80]!r}")
-    try: value = json.loads(text[first:last + 1])
-    except json.JSONDecodeError as error: raise ValueError(f"malformed JSON ({error.msg}): {text[first:first + 80]!r}") from None
-    return value
-
 def _criterion(value, key:str) -> dict:
     if not isinstance(value, dict): raise ValueError(f"criterion {key!r} must be an object with score and reason")
     score, reason = value.get('score'), value.get('reason')
@@ -561,7 +555,7 @@ def parse_judgement(text:str, # the judge's answer
                     rubric:str='overall', # a key of `RUBRICS`
                    ) -> dict:
     "The judge's score and reason per criterion, or a `ValueError` saying what is wrong"
-    value = _json_object(text)
+    value = json_object(text)
     missing = [key for key in RUBRICS[rubric] if key not in value]
     if missing: raise ValueError(f"missing criterion {', '.join(map(repr, missing))}")
     return {key: _criterion(value[key], key) for key in RUBRICS[rubric]}

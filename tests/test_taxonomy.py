@@ -217,8 +217,8 @@ def answer(**changes): return json.dumps({**GOOD, **changes})
 
 @pytest.mark.parametrize('text, message', [
     ('{"query": "q", "categories": [', 'malformed JSON'),
-    ('Here you go: ' + json.dumps(GOOD), 'malformed JSON'),
-    ('[1, 2]', 'expected an object'),
+    ('Here you go: ' + json.dumps(GOOD)[:-1], 'malformed JSON'),
+    ('[1, 2]', 'no JSON object'),
     (json.dumps({'query': 'q'}), "missing field 'categories'"),
     (answer(categories=[]), 'non-empty'),
     (answer(categories=[{'category': 'Poetry', 'type': 'predefined', 'justification': 'x'}]), "unknown predefined label 'Poetry'"),
@@ -234,6 +234,7 @@ def test_valid_answer_is_canonicalised():
     parsed = parse_classification('```json\n' + answer(categories=[*GOOD['categories'], {'category': ' alternative writing genres ', 'type': 'predefined', 'justification': 'again'}]) + '\n```')
     assert [c['category'] for c in parsed['categories']] == ['Alternative Writing Genres', 'Nature Imagery']
     assert parse_classification(json.dumps({'categories': GOOD['categories']}))['query'] is None
+    assert parse_classification('Here you go: ' + json.dumps(GOOD) + ' Hope it helps.')['query'] == 'q'  # prose around it
 
 # ---------------------------------------------------------------- re-asks through the sampler, then failure, then resume
 class ScriptedClient:

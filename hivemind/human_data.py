@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
+from .sources import READERS, hub_frame, is_saved_dataset, records_frame, source_records
 
 # %% auto #0
-__all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'READERS', 'HumanSpec', 'dataset_name',
-           'HumanDataError', 'is_blank', 'split_blanks', 'HumanLoadReport', 'check_human', 'released_items',
-           'load_human', 'write_items', 'read_items', 'Panel', 'response_traits', 'simulate_absolute',
-           'simulate_pairwise', 'prompt_pairs', 'simulated_items', 'rated_responses', 'human_items']
+__all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'HumanSpec', 'dataset_name', 'HumanDataError',
+           'is_blank', 'split_blanks', 'HumanLoadReport', 'check_human', 'released_items', 'human_frame', 'load_human',
+           'write_items', 'read_items', 'Panel', 'response_traits', 'simulate_absolute', 'simulate_pairwise',
+           'prompt_pairs', 'simulated_items', 'rated_responses', 'human_items']
 
 # %% ../nbs/30_human_data.ipynb #86962707
 @dataclass(frozen=True)
@@ -158,22 +159,22 @@ def released_items(frame:pd.DataFrame, # validated rows (`check_human`)
     return items
 
 # %% ../nbs/30_human_data.ipynb #9475461a
-READERS = {'.parquet': pd.read_parquet, '.jsonl': lambda p: pd.read_json(p, lines=True), '.json': pd.read_json, '.csv': pd.read_csv}
-
-def _read_local(path:Path) -> pd.DataFrame:
-    "Rows of a saved dataset folder or a data file"
-    if path.is_dir():
-        import datasets
-        return datasets.load_from_disk(str(path)).to_pandas()
-    if path.suffix not in READERS: raise HumanDataError(f"{path}: unknown file type; use {', '.join(READERS)} or a saved dataset folder")
-    return READERS[path.suffix](path)
-
 def _find_kind(folder:Path, kind:str) -> Path:
     "The file or saved dataset inside `folder` whose name contains `kind`"
-    if (folder/'dataset_info.json').exists() or (folder/'state.json').exists(): return folder
-    found = sorted(p for p in folder.iterdir() if kind in p.name and (p.is_dir() or p.suffix in READERS))
+    found = sorted(p for p in folder.iterdir() if kind in p.name and (is_saved_dataset(p) or p.suffix.lower() in READERS))
     if not found: raise HumanDataError(f"{folder}: no file or folder with {kind!r} in its name; found {sorted(p.name for p in folder.iterdir())}")
     return found[0]
+
+def human_frame(kind:str, # `absolute` or `pairwise`
+                source:str, # `hf:OWNER`, a saved dataset folder, a data file, or a folder holding both kinds
+               ) -> tuple[str, pd.DataFrame]:
+    "The name and the rows of the released human ratings of `kind` in `source`"
+    if source.startswith('hf:'):
+        name = dataset_name(kind, source[3:])
+        return name, hub_frame(name, HumanDataError, 'human_data')
+    path = Path(source).expanduser()
+    path = _find_kind(path, kind) if path.is_dir() and not is_saved_dataset(path) else path
+    return str(path), records_frame(source_records(path, HumanDataError, 'human_data'))
 
 # %% ../nbs/30_human_data.ipynb #69c3de92
 def load_human(kind:str, # `absolute` or `pairwise`
@@ -181,14 +182,7 @@ def load_human(kind:str, # `absolute` or `pairwise`
                rows:int|None=-1, # expected rows (-1: the released count; None: any)
               ) -> pd.DataFrame:
     "The released human ratings of `kind` as validated items"
-    if source.startswith('hf:'):
-        import datasets
-        name = dataset_name(kind, source[3:]); frame = datasets.load_dataset(name, split='train').to_pandas()
-    else:
-        path = Path(source).expanduser()
-        if not path.exists(): raise FileNotFoundError(f"{path}: no such file or folder of human data")
-        path = _find_kind(path, kind) if path.is_dir() else path
-        name, frame = str(path), _read_local(path)
+    name, frame = human_frame(kind, source)
     return released_items(check_human(frame, kind, name, rows), kind)
 
 # %% ../nbs/30_human_data.ipynb #4853266e

@@ -6,18 +6,17 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/prompts.html.md""
 
 # %% ../nbs/03_prompts.ipynb #3696a812
 from __future__ import annotations
-import csv, io, json, string
+import json, string
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .config import project_root, read_utf8
+from .config import read_utf8
+from .sources import csv_records, frame_records, hub_frame, jsonl_records, source_records
 
 # %% auto #0
-__all__ = ['PROMPT_COLUMNS', 'LEAF_LABELS', 'BUILTIN_PROMPTS', 'READERS', 'EVAL_SET', 'HUB_SCHEMAS', 'PromptError',
-           'builtin_prompts', 'read_jsonl_records', 'read_csv_records', 'frame_records', 'text_column', 'prompt_text',
-           'parse_categories', 'default_ids', 'prompt_ids', 'records_to_prompts', 'file_records',
-           'saved_dataset_records', 'folder_records', 'check_hub_schema', 'hub_records', 'resolve_path',
-           'source_records', 'load_prompts', 'normalise_prompt', 'select_prompts']
+__all__ = ['PROMPT_COLUMNS', 'LEAF_LABELS', 'BUILTIN_PROMPTS', 'EVAL_SET', 'HUB_SCHEMAS', 'PromptError', 'builtin_prompts',
+           'text_column', 'prompt_text', 'parse_categories', 'default_ids', 'prompt_ids', 'records_to_prompts',
+           'check_hub_schema', 'prompt_records', 'load_prompts', 'normalise_prompt', 'select_prompts']
 
 # %% ../nbs/03_prompts.ipynb #03739571
 PROMPT_COLUMNS = ['prompt_id', 'prompt', 'categories']
@@ -87,34 +86,6 @@ def builtin_prompts() -> pd.DataFrame:
     rows = [(id_, text, [LEAF_LABELS[short] for short in leaves.split()]) for id_, text, leaves in BUILTIN_PROMPTS]
     return pd.DataFrame(rows, columns=PROMPT_COLUMNS)
 
-# %% ../nbs/03_prompts.ipynb #59f1f712
-def read_jsonl_records(path:Path, # a JSON-lines file
-                      ) -> list[tuple[str, dict]]:
-    "The `(file:line, record)` pairs of a JSON-lines file; a bad line is an error naming it"
-    pairs = []
-    for number, line in enumerate(read_utf8(path, PromptError).splitlines(), 1):
-        if not line.strip(): continue
-        try: record = json.loads(line)
-        except json.JSONDecodeError as error: raise PromptError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-        if not isinstance(record, dict): raise PromptError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
-        pairs.append((f"{path}:{number}", record))
-    return pairs
-
-# %% ../nbs/03_prompts.ipynb #a37505f5
-def read_csv_records(path:Path, # a CSV file with a header row
-                    ) -> list[tuple[str, dict]]:
-    "The `(file:line, record)` pairs of a CSV file (the line where each record ends)"
-    with io.StringIO(read_utf8(path, PromptError), newline='') as file:
-        reader = csv.DictReader(file)
-        return [(f"{path}:{reader.line_num}", row) for row in reader]
-
-# %% ../nbs/03_prompts.ipynb #7057e254
-def frame_records(frame:pd.DataFrame, # a table (from parquet or a dataset)
-                  source:str, # its name in errors
-                 ) -> list[tuple[str, dict]]:
-    "The `(source: row N, record)` pairs of a table, rows counted from 1"
-    return [(f"{source}: row {number}", record) for number, record in enumerate(frame.to_dict('records'), 1)]
-
 # %% ../nbs/03_prompts.ipynb #078371f6
 def _is_missing(value) -> bool: return value is None or (isinstance(value, float) and np.isnan(value))
 
@@ -181,38 +152,6 @@ def records_to_prompts(pairs:list[tuple[str, dict]], # `(where, record)` pairs
     categories = [parse_categories(record.get('categories'), where) for where, record in pairs]
     return pd.DataFrame({'prompt_id': prompt_ids(pairs), 'prompt': texts, 'categories': categories}, columns=PROMPT_COLUMNS)
 
-# %% ../nbs/03_prompts.ipynb #effebfb5
-READERS = {'.parquet': lambda path: frame_records(pd.read_parquet(path), str(path)),
-           '.jsonl': read_jsonl_records, '.ndjson': read_jsonl_records, '.csv': read_csv_records}
-
-def file_records(path:Path) -> list[tuple[str, dict]]:
-    "The records of a parquet, JSONL or CSV file"
-    path = Path(path)
-    if path.suffix.lower() not in READERS: raise PromptError(f"{path}: unsupported file type; use {', '.join(READERS)}")
-    return READERS[path.suffix.lower()](path)
-
-# %% ../nbs/03_prompts.ipynb #c46f9d07
-def saved_dataset_records(folder:Path) -> list[tuple[str, dict]]:
-    "The records of a dataset saved with `datasets` `save_to_disk` (the `train` split of a DatasetDict)"
-    import datasets
-    dataset = datasets.load_from_disk(str(folder))
-    if isinstance(dataset, datasets.DatasetDict):
-        if 'train' not in dataset: raise PromptError(f"{folder}: no 'train' split; splits found: {', '.join(dataset)}")
-        dataset = dataset['train']
-    return frame_records(dataset.to_pandas(), str(folder))
-
-# %% ../nbs/03_prompts.ipynb #0e6f1973
-_SAVED_DATASET_MARKERS = ('dataset_info.json', 'state.json', 'dataset_dict.json')
-
-def folder_records(folder:Path) -> list[tuple[str, dict]]:
-    "The records of a saved dataset, or of the parquet, JSONL or CSV files in `folder` (of the first kind found)"
-    folder = Path(folder)
-    if any((folder/marker).exists() for marker in _SAVED_DATASET_MARKERS): return saved_dataset_records(folder)
-    for suffix in READERS:
-        files = sorted(p for p in folder.rglob(f'*{suffix}') if not any(part.startswith('.') for part in p.relative_to(folder).parts))
-        if files: return [pair for file in files for pair in file_records(file)]
-    raise PromptError(f"{folder}: no saved dataset and no {', '.join(READERS)} file in this folder")
-
 # %% ../nbs/03_prompts.ipynb #81afe45c
 EVAL_SET = 'liweijiang/infinite-chats-eval'
 HUB_SCHEMAS = {EVAL_SET: ('query', 100)}  # dataset: (text column, rows)
@@ -227,35 +166,13 @@ def check_hub_schema(frame:pd.DataFrame, # the dataset's train split
     if len(frame) != rows: raise PromptError(f"hf:{name}: expected {rows} rows, found {len(frame)}")
 
 # %% ../nbs/03_prompts.ipynb #92a46742
-def hub_records(name:str, # the dataset's hub name, e.g. `liweijiang/infinite-chats-eval`
-               ) -> list[tuple[str, dict]]:
-    "The records of a hub dataset's `train` split, checked against its known schema"
-    import datasets
-    try: dataset = datasets.load_dataset(name, split='train')
-    except Exception as error:
-        raise PromptError(f"hf:{name}: could not load the dataset ({type(error).__name__}: {error}). Without a network, "
-                          f"save it on a machine with one (datasets.load_dataset({name!r}, split='train').save_to_disk(FOLDER)) "
-                          f"and set `prompts = FOLDER` in the profile") from None
-    frame = dataset.to_pandas()
-    check_hub_schema(frame, name)
-    return frame_records(frame, f"hf:{name}")
-
-# %% ../nbs/03_prompts.ipynb #375ec725
-def resolve_path(text:str) -> Path:
-    "`text` as an existing path, relative to the working directory or else to the project root"
-    path = Path(text).expanduser()
-    if path.exists() or path.is_absolute(): return path
-    try: return project_root()/path
-    except FileNotFoundError: return path
-
-# %% ../nbs/03_prompts.ipynb #fe533766
-def source_records(source:str) -> list[tuple[str, dict]]:
-    "The records of `hf:NAME`, a folder or a file"
-    if source.startswith('hf:'): return hub_records(source[3:])
-    path = resolve_path(source)
-    if path.is_dir(): return folder_records(path)
-    if path.is_file(): return file_records(path)
-    raise PromptError(f"prompts = {source!r}: no such file or folder; use builtin, hf:DATASET, or a parquet/JSONL/CSV file or folder")
+def prompt_records(source:str, # `hf:NAME`, a folder (saved dataset or data files) or a data file
+                  ) -> list[tuple[str, dict]]:
+    "The records of `source`; a hub dataset of known schema is checked against it"
+    if not source.startswith('hf:'): return source_records(source, PromptError, 'prompts')
+    frame = hub_frame(source[3:], PromptError, 'prompts')
+    check_hub_schema(frame, source[3:])
+    return frame_records(frame, source)
 
 # %% ../nbs/03_prompts.ipynb #5b012cff
 def load_prompts(source:str, # `builtin`, `hf:DATASET`, a folder (saved dataset or data files), or a parquet/JSONL/CSV file
@@ -263,7 +180,7 @@ def load_prompts(source:str, # `builtin`, `hf:DATASET`, a folder (saved dataset 
                 ) -> pd.DataFrame:
     "The prompts of `source` as a table with columns `prompt_id`, `prompt`, `categories`"
     if limit < 0: raise PromptError(f"prompt limit must be 0 (all) or positive, got {limit}")
-    prompts = builtin_prompts() if source == 'builtin' else records_to_prompts(source_records(source), source)
+    prompts = builtin_prompts() if source == 'builtin' else records_to_prompts(prompt_records(source), source)
     return prompts.head(limit).reset_index(drop=True) if limit else prompts
 
 # %% ../nbs/03_prompts.ipynb #70ab72ec

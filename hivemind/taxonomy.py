@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
+from .sources import hub_frame, records_frame, source_records
 
 # %% auto #0
 __all__ = ['TOP_LEVELS', 'TAXONOMY', 'DROPPED_LEAF', 'FIGURE_LABELS', 'OFFERED_LABELS', 'EXPECTED_TAXONOMY_ROWS',
@@ -395,36 +396,17 @@ def uses_released_labels(taxonomy:str, # a profile's `taxonomy` value
     "Does the profile read the released labels (`hf:NAME` or a path) rather than classify its own prompts (`builtin`)?"
     return taxonomy.strip() != 'builtin'
 
-# %% ../nbs/20_taxonomy.ipynb #1dd37109
-def _read_local(path:Path) -> pd.DataFrame:
-    "A local copy of the released set: a saved dataset folder, parquet file(s) or JSON lines"
-    if path.is_dir() and ((path/'dataset_info.json').exists() or (path/'dataset_dict.json').exists()):
-        import datasets
-        loaded = datasets.load_from_disk(str(path))
-        return (loaded['train'] if isinstance(loaded, datasets.DatasetDict) else loaded).to_pandas()
-    if path.is_dir():
-        parts = sorted(path.rglob('*.parquet'))
-        if not parts: raise TaxonomyDataError(f"{path}: a folder with neither a saved dataset nor parquet files")
-        return pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
-    if path.suffix == '.parquet': return pd.read_parquet(path)
-    if path.suffix in ('.jsonl', '.json'):
-        from hivemind.runs import read_jsonl
-        return pd.DataFrame(read_jsonl(path))
-    raise TaxonomyDataError(f"{path}: unknown format; use a saved dataset folder, parquet or JSON lines")
-
 # %% ../nbs/20_taxonomy.ipynb #869364a1
 _HUB_NAME = re.compile(r'[\w-]+/[\w.-]+(?<!\.parquet)(?<!\.jsonl)(?<!\.json)')
 
 # %% ../nbs/20_taxonomy.ipynb #42d1c18d
 def load_taxonomy_dataset(source:str|Path, # `hf:NAME`, a dataset name, or a local path
                          ) -> pd.DataFrame:
-    "The released taxonomy labels, validated, as `prompt_id`, `prompt`, `categories` (a relative path: to the working directory or the project root)"
-    from hivemind.prompts import resolve_path
+    "The released taxonomy labels, validated, as `prompt_id`, `prompt`, `categories` (a relative path: to the working directory)"
     text = str(source)
     name = text[3:] if text.startswith('hf:') else text
-    local = resolve_path(name)
+    local = Path(name).expanduser()
     if text.startswith('hf:') or not local.exists():
         if not text.startswith('hf:') and not _HUB_NAME.fullmatch(name): raise FileNotFoundError(f"{source}: no such file or folder")
-        import datasets
-        return validate_taxonomy_frame(datasets.load_dataset(name, split='train').to_pandas(), name)
-    return validate_taxonomy_frame(_read_local(local), str(local))
+        return validate_taxonomy_frame(hub_frame(name, TaxonomyDataError, 'taxonomy'), name)
+    return validate_taxonomy_frame(records_frame(source_records(local, TaxonomyDataError, 'taxonomy')), str(local))

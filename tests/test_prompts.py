@@ -163,7 +163,7 @@ def test_empty_file_and_unsupported_type_and_empty_folder(tmp_path):
     (tmp_path/'none.jsonl').write_text('\n')
     with pytest.raises(PromptError, match=r'none\.jsonl: no prompts'): load_prompts(str(tmp_path/'none.jsonl'))
     (tmp_path/'p.txt').write_text('Hello?\n')
-    with pytest.raises(PromptError, match=r'p\.txt: unsupported file type'): load_prompts(str(tmp_path/'p.txt'))
+    with pytest.raises(PromptError, match=r'p\.txt: unknown format'): load_prompts(str(tmp_path/'p.txt'))
     (tmp_path/'blank').mkdir()
     with pytest.raises(PromptError, match=r'blank: no saved dataset and no'): load_prompts(str(tmp_path/'blank'))
 

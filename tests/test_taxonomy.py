@@ -205,8 +205,8 @@ def test_valid_rows_load_as_before():
     assert (report.synthetic_ids, report.revised_prompts, report.other_types) == (0, 0, {})
 
 def test_unknown_local_format_and_missing_path(tmp_path):
-    (tmp_path/'labels.csv').write_text('a,b\n')
-    with pytest.raises(TaxonomyDataError, match='unknown format'): load_taxonomy_dataset(tmp_path/'labels.csv')
+    (tmp_path/'labels.txt').write_text('a,b\n')
+    with pytest.raises(TaxonomyDataError, match='unknown format'): load_taxonomy_dataset(tmp_path/'labels.txt')
     with pytest.raises(FileNotFoundError, match='no such file'): load_taxonomy_dataset(tmp_path/'missing.parquet')
 
 # ---------------------------------------------------------------- JSON validation of a classifier's answer

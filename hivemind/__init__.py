@@ -3,6 +3,7 @@
 Modules:
 
 - `hivemind.answers`: The answers themselves, side by side by model and decoding, with the ones cut at the length limit marked; and a per-model account of how sampling went.
+- `hivemind.embedder_comparison`: Re-embed one run with several embedders, give each its own random-pair null, put similarities on a null-adjusted scale, and measure how far the embedders agree on the ranking of models and prompts.
 - `hivemind.similarity`: Intra-model repetition, inter-model homogeneity, nearest-neighbour source models, PCA, a random-pair baseline and verbatim overlap: the statistics of the paper's Figs 1, 4-6, 8, 15-18 and Table 6, vectorised.
 - `hivemind.similarity_figures`: The heatmaps, matrix, box plots and PCA scatter of Figs 1, 4-6, 8, 15-18, and tables that put the paper's numbers beside a run's.
 - `hivemind.site`: `hivemind docs`: a static site of one run that works offline: the README as home page, the executed pipeline notebooks as chapters, a gallery of every figure, the library notebooks as API pages; and a check that opens every page in headless Chromium with nothing allowed to leave the machine."""

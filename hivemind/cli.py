@@ -14,7 +14,7 @@ from .site import build_site, check_site, chromium_path
 
 # %% auto #0
 __all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'parse_parameter', 'build_parser', 'incomplete_report',
-           'run_command', 'status_command', 'docs_command', 'stop_signals', 'main']
+           'run_command', 'status_command', 'docs_command', 'corpus_command', 'stop_signals', 'main']
 
 # %% ../nbs/08_cli.ipynb #529962d6
 def parse_parameter(text:str, # `NAME=VALUE`
@@ -37,7 +37,7 @@ def _common(parser:argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     "The `hivemind` command line"
     parser = argparse.ArgumentParser(prog='hivemind', description='Run the Artificial Hivemind pipeline notebooks with papermill.')
-    commands = parser.add_subparsers(dest='command', required=True, metavar='{run,status,docs}')
+    commands = parser.add_subparsers(dest='command', required=True, metavar='{run,status,docs,corpus}')
     run = commands.add_parser('run', help='run the pipeline steps that changed', description='Run the pipeline notebooks in order; unchanged steps are skipped.')
     _common(run)
     selection = run.add_mutually_exclusive_group()
@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument('--out', type=Path, help='the site folder (default: RUNS/PROFILE/site)')
     docs.add_argument('--check', action='store_true',
                       help='then open every page in headless Chromium, offline, and write screenshots')
+    corpus = commands.add_parser('corpus', help='how alike the texts of each group of any corpus are',
+                                 description='Within- and between-group similarity of any grouped texts (see hivemind.corpus).')
+    corpus.add_argument('file', type=Path, help='a CSV, JSONL, JSON or parquet file')
+    corpus.add_argument('--text', default='text', help='the column holding the texts (default: %(default)s)')
+    corpus.add_argument('--group', default='group', help="the column naming each text's group (default: %(default)s)")
+    corpus.add_argument('--embedder', default='minilm', help='an [embedder:NAME] section of the settings (default: %(default)s)')
+    corpus.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
+    corpus.add_argument('--out', type=Path, help='output folder (default: corpus-FILESTEM beside the file)')
+    corpus.add_argument('--resamples', type=int, default=1000, help='bootstrap resamples (default: %(default)s)')
+    corpus.add_argument('--seed', type=int, default=0, help='seed of the resamples (default: %(default)s)')
     return parser
 
 # %% ../nbs/08_cli.ipynb #52d87d4e
@@ -115,6 +125,20 @@ def docs_command(args:argparse.Namespace) -> int:
     print(check.report())
     return 0 if check.ok else 1
 
+# %% ../nbs/08_cli.ipynb #aa6012b2
+def corpus_command(args:argparse.Namespace) -> int:
+    "Measure a corpus, write its tables, figures and report; the exit status"
+    from hivemind.corpus import corpus_report, measure_corpus, read_corpus, write_corpus, corpus_embedder
+    from hivemind.endpoints import cache_folder
+    corpus = read_corpus(args.file, args.text, args.group)
+    result = measure_corpus(corpus, corpus_embedder(args.embedder, args.settings), cache_folder()/'embeddings.sqlite',
+                            args.resamples, args.seed)
+    out = args.out or args.file.parent/f'corpus-{args.file.stem}'
+    written = write_corpus(result, out)
+    print(corpus_report(result))
+    print(f"{len(written)} files in {out}")
+    return 0
+
 # %% ../nbs/08_cli.ipynb #482e2c5c
 def _interrupt(signum, frame): raise KeyboardInterrupt
 
@@ -128,7 +152,7 @@ def main(argv:list[str]|None=None, # the arguments (default: the command line's)
     "The `hivemind` command: its exit status. SIGINT and SIGTERM stop a run like Ctrl-C, however it was started"
     args = build_parser().parse_args(argv)
     previous = stop_signals()
-    try: return {'run': run_command, 'status': status_command, 'docs': docs_command}[args.command](args)
+    try: return {'run': run_command, 'status': status_command, 'docs': docs_command, 'corpus': corpus_command}[args.command](args)
     except StepInterrupted as interruption:
         print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr); return 130
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/runner.html.md"""
 
 # %% ../nbs/07_runner.ipynb #8a951377
 from __future__ import annotations
-import ast, hashlib, json, os, re, shlex, sys, time
+import ast, fnmatch, hashlib, json, os, re, shlex, sys, time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,13 +19,15 @@ from .runs import sha256_file
 from filelock import FileLock, Timeout
 
 # %% auto #0
-__all__ = ['STEP_PATTERN', 'RUNNER_FOLDERS', 'RUNNER_FILES', 'STEP_REPORT', 'Step', 'discover_steps', 'find_step', 'select_steps',
-           'read_notebook', 'code_sources', 'parameter_names', 'digest', 'profile_settings', 'external_inputs',
-           'library_digest', 'list_files', 'read_manifest', 'write_manifest', 'StepFailed', 'StepInterrupted',
-           'source_cell', 'describe_error', 'Pipeline', 'open_pipeline', 'kernel_python', 'kernel_warning',
-           'kernel_config', 'kernel_environment', 'report_incomplete', 'NotApplicable', 'not_applicable',
-           'end_with_note', 'RunLocked', 'read_holder', 'require_writable', 'StepResult', 'format_status',
-           'count_files']
+__all__ = ['STEP_PATTERN', 'STEP_TAG', 'PACKAGE_DATA', 'RUNNER_FOLDERS', 'RUNNER_FILES', 'KEY_ENTRIES', 'STEP_REPORT', 'Step',
+           'discover_steps', 'find_step', 'select_steps', 'read_notebook', 'code_sources', 'tagged_source',
+           'Declaration', 'step_declaration', 'fill_pattern', 'covers', 'overlap', 'parameter_names', 'digest',
+           'profile_settings', 'external_inputs', 'module_name', 'package_modules', 'imported_names', 'with_parents',
+           'module_imports', 'imported_modules', 'module_digests', 'list_files', 'read_manifest', 'write_manifest',
+           'StepFailed', 'StepInterrupted', 'source_cell', 'describe_error', 'Pipeline', 'open_pipeline', 'key_changes',
+           'kernel_python', 'kernel_warning', 'kernel_config', 'kernel_environment', 'report_incomplete',
+           'NotApplicable', 'not_applicable', 'end_with_note', 'RunLocked', 'read_holder', 'require_writable',
+           'StepResult', 'format_status', 'count_files']
 
 # %% ../nbs/07_runner.ipynb #347b8168
 STEP_PATTERN = re.compile(r'^(\d+)_(\w+)\.ipynb$')
@@ -84,13 +86,76 @@ def code_sources(path:Path, # a notebook
     cells = read_notebook(path).get('cells', [])
     return [''.join(c['source']) if isinstance(c['source'], list) else c['source'] for c in cells if c['cell_type'] == 'code']
 
+def tagged_source(path:Path, # a notebook
+                  tag:str, # a cell tag: `parameters`, `step`
+                 ) -> str|None:
+    "The source of the first cell of `path` tagged `tag`; None when no cell has the tag"
+    cells = [c for c in read_notebook(path).get('cells', []) if tag in c.get('metadata', {}).get('tags', [])]
+    if not cells: return None
+    return ''.join(cells[0]['source']) if isinstance(cells[0]['source'], list) else cells[0]['source']
+
+# %% ../nbs/07_runner.ipynb #d7d307d0
+STEP_TAG = 'step'  # the tag of the cell that declares what a step reads and writes
+
+@dataclass(frozen=True)
+class Declaration:
+    "The files of the run folder a step reads and writes (paths, globs or folders; `{field}`: the profile's value)"
+    reads:tuple = ()
+    writes:tuple = ()
+
+def _string_list(node:ast.AST, path:Path, name:str) -> tuple:
+    "The literal list of strings that `node` is; a ValueError naming the notebook otherwise"
+    try: value = ast.literal_eval(node)
+    except ValueError: value = None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{path}: in the cell tagged `step`, {name} must be a list of strings "
+                         "(paths in the run folder)")
+    return tuple(value)
+
+# %% ../nbs/07_runner.ipynb #8a070ef7
+def step_declaration(path:Path, # a pipeline notebook
+                    ) -> Declaration:
+    "The `reads` and `writes` that the cell tagged `step` of `path` assigns, read with `ast` (never run)"
+    source = tagged_source(path, STEP_TAG)
+    if source is None:
+        raise ValueError(f"{path}: no cell tagged `step`; add one that assigns `reads = [...]` and `writes = [...]`, "
+                         "the files of the run folder it reads and writes (see CONTRIBUTING.md)")
+    try: body = ast.parse(source).body
+    except SyntaxError as error: raise ValueError(f"{path}: the cell tagged `step` is not Python ({error})") from None
+    assignments = [node for node in body if isinstance(node, ast.Assign)]
+    assigned = {t.id: node.value for node in assignments for t in node.targets if isinstance(t, ast.Name)}
+    missing = [name for name in ('reads', 'writes') if name not in assigned]
+    if missing: raise ValueError(f"{path}: the cell tagged `step` does not assign {' and '.join(missing)}")
+    return Declaration(*(_string_list(assigned[name], path, name) for name in ('reads', 'writes')))
+
+# %% ../nbs/07_runner.ipynb #30f6abad
+def fill_pattern(pattern:str, # a declared path, e.g. `embeddings/{embedder}.npz`
+                 profile:Profile, # the run's profile
+                 notebook:Path|str='', # the notebook that declares it, for the error
+                ) -> str:
+    "`pattern` with each `{field}` replaced by the profile's value"
+    fields = {k: v for k, v in as_dict(profile).items() if isinstance(v, (str, int, float))}
+    try: return pattern.format_map(fields)
+    except (KeyError, ValueError, IndexError) as error:
+        raise ValueError(f"{notebook}: {pattern!r} in the cell tagged `step`: {error} is not a profile field "
+                         f"with one value (fields: {', '.join(fields)})") from None
+
+def covers(pattern:str, # a declared path: a file, a glob or a folder
+           name:str, # a path relative to the run folder
+          ) -> bool:
+    "Whether the declared `pattern` stands for `name`"
+    return fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern.rstrip('/') + '/')
+
+def overlap(declared:str, other:str) -> bool:
+    "Whether two declared paths can name the same file"
+    return covers(declared, other) or covers(other, declared)
+
 # %% ../nbs/07_runner.ipynb #2336342b
 def parameter_names(path:Path, # a notebook
                    ) -> list[str]:
     "The names assigned in the cell tagged `parameters`"
-    cells = [c for c in read_notebook(path).get('cells', []) if 'parameters' in c.get('metadata', {}).get('tags', [])]
-    if not cells: return []
-    source = ''.join(cells[0]['source']) if isinstance(cells[0]['source'], list) else cells[0]['source']
+    source = tagged_source(path, 'parameters')
+    if source is None: return []
     return [t.id for node in ast.parse(source).body if isinstance(node, (ast.Assign, ast.AnnAssign))
             for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)]
 
@@ -124,12 +189,94 @@ def external_inputs(profile:Profile, # the run's profile
     files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob('*'))) if f.is_file()]
     return {str(f): sha256_file(f) for f in files}
 
-# %% ../nbs/07_runner.ipynb #f91f32de
-def library_digest() -> str:
-    "sha256 over the files of the installed `hivemind` package (its code and data)"
-    package = Path(hivemind.__file__).parent
-    files = sorted(f for f in package.rglob('*') if f.is_file() and '__pycache__' not in f.parts and f.suffix != '.pyc')
-    return digest({str(f.relative_to(package)): _digest_if_present(f) for f in files})
+# %% ../nbs/07_runner.ipynb #1c9a54bf
+PACKAGE_DATA = 'data'  # the package's data folder: a module that names a folder in it in a string reads it
+
+def module_name(path:Path, # a `.py` file inside `package`
+                package:Path, # the package folder
+               ) -> str:
+    "The dotted name of a module file: `hivemind/similarity.py` -> `hivemind.similarity`"
+    parts = Path(path).relative_to(Path(package).parent).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+def package_modules(package:Path|None=None, # a package folder (default: the installed `hivemind`)
+                   ) -> dict[str, Path]:
+    "The module files of a package, by dotted name"
+    package = Path(package or Path(hivemind.__file__).parent)
+    return {module_name(f, package): f for f in sorted(package.rglob('*.py')) if '__pycache__' not in f.parts}
+
+# %% ../nbs/07_runner.ipynb #286bf898
+def _syntax_tree(source:str) -> ast.AST|None:
+    "The syntax tree of a module or a cell, IPython magics (`%...`, `!...`) left out; None when it is not Python"
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(('%', '!'))]
+    try: return ast.parse('\n'.join(lines))
+    except SyntaxError: return None
+
+def _absolute(node:ast.ImportFrom, package:list[str]) -> str:
+    "The module a `from ... import` names, a relative one resolved inside `package`"
+    if not node.level: return node.module
+    return '.'.join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+
+def imported_names(source:str, # Python source: a module or a notebook cell
+                   module:str='', # the dotted name of the module `source` is (for its relative imports)
+                   is_package:bool=False, # `source` is the `__init__` of package `module`
+                  ) -> set[str]:
+    "The dotted names `source` imports; `from X import y` gives `X` and `X.y` (which may be a module)"
+    tree = _syntax_tree(source)
+    if tree is None: return set()
+    package = module.split('.') if is_package else module.split('.')[:-1]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import): names |= {alias.name for alias in node.names}
+        if isinstance(node, ast.ImportFrom):
+            base = _absolute(node, package)
+            names |= {base} | {f'{base}.{alias.name}' for alias in node.names}
+    return names
+
+def with_parents(names:set[str]) -> set[str]:
+    "Each dotted name and the packages above it (importing `a.b` runs `a`'s `__init__` too)"
+    return {'.'.join(name.split('.')[:i]) for name in names for i in range(1, name.count('.') + 2)}
+
+# %% ../nbs/07_runner.ipynb #e436a837
+def _names_data(source:str, # a module
+                entries:set[str], # the names of the folders and files in the package's data folder
+               ) -> bool:
+    "Whether a module names something of the package data in a string (`files('hivemind')/'data'/'reference'/...`)"
+    tree = _syntax_tree(source)
+    return tree is not None and any(isinstance(n, ast.Constant) and n.value in entries for n in ast.walk(tree))
+
+def module_imports(package:Path|None=None, # a package folder (default: the installed `hivemind`)
+                  ) -> dict[str, set[str]]:
+    "The modules of the package that each of its modules imports (its data folder as `<package>.data`)"
+    package = Path(package or Path(hivemind.__file__).parent)
+    modules = package_modules(package)
+    entries = {p.name for p in (package/PACKAGE_DATA).iterdir()} if (package/PACKAGE_DATA).is_dir() else set()
+    def own(name:str, path:Path) -> set[str]:
+        source = path.read_text(encoding='utf-8')
+        found = with_parents(imported_names(source, name, path.name == '__init__.py')) & set(modules)
+        return found - {name} | ({f'{package.name}.{PACKAGE_DATA}'} if _names_data(source, entries) else set())
+    return {name: own(name, path) for name, path in modules.items()}
+
+def imported_modules(sources:list[str], # the code cells of a notebook
+                     imports:dict[str, set[str]], # what each module of the package imports (`module_imports`)
+                    ) -> list[str]:
+    "The package modules (and data) that `sources` import, directly or through other modules, sorted"
+    todo = with_parents(set().union(*map(imported_names, sources))) & set(imports)
+    found = set()
+    while todo:
+        found |= todo
+        todo = set().union(*(imports.get(name, set()) for name in todo)) - found
+    return sorted(found)
+
+# %% ../nbs/07_runner.ipynb #e08382c2
+def module_digests(package:Path|None=None, # a package folder (default: the installed `hivemind`)
+                  ) -> dict[str, str]:
+    "sha256 of each module file of the package, and over its data folder as `<package>.data`"
+    package = Path(package or Path(hivemind.__file__).parent)
+    data = sorted(f for f in (package/PACKAGE_DATA).rglob('*') if f.is_file() and '__pycache__' not in f.parts)
+    data_digest = digest({str(f.relative_to(package)): _digest_if_present(f) for f in data})
+    modules = {name: _digest_if_present(path) for name, path in package_modules(package).items()}
+    return modules | {f'{package.name}.{PACKAGE_DATA}': data_digest}
 
 def _digest_if_present(path:Path) -> str|None:
     "sha256 of a file, or None when it vanished since it was listed"
@@ -221,8 +368,10 @@ class Pipeline:
     settings:Settings # the parsed settings file
     root:Path # the project root (relative paths of the profile are relative to it)
     extra:dict = field(default_factory=dict) # further parameters, passed to the notebooks that declare them
-    library:str = '' # digest of the library's files (computed once per run)
+    library:dict = field(default_factory=dict) # sha256 of each library module (computed once per run)
+    imports:dict = field(default_factory=dict) # the library modules each library module imports
     lock:FileLock|None = field(default=None, repr=False, compare=False) # the run folder's lock, while this run holds it
+    hashes:dict = field(default_factory=dict, repr=False, compare=False) # sha256 of run files, by (path, size, mtime)
 
     @property
     def settings_profile(self) -> Profile: return self.settings.profile(self.profile)
@@ -230,6 +379,7 @@ class Pipeline:
     def executed_path(self, step:Step) -> Path: return self.run_dir/'notebooks'/f'{step.stem}.ipynb'
     def manifest(self, step:Step) -> dict|None: return read_manifest(self.manifest_path(step))
     def report_path(self, step:Step) -> Path: return self.run_dir/'manifests'/f'{step.stem}.incomplete.json'
+    def earlier(self, step:Step) -> list[Step]: return self.steps[:self.steps.index(step)]
     @property
     def lock_path(self) -> Path: return self.run_dir/'.lock'
     @property
@@ -243,7 +393,7 @@ def open_pipeline(profile:str='demo', # name of a profile in the settings file
                   settings_path:Path|None=None, # the settings file (default: `$HIVEMIND_SETTINGS` or the project's `settings.ini`)
                   parameters:dict|None=None, # further notebook parameters, by name
                  ) -> Pipeline:
-    "The pipeline of `profile`, checked: the profile exists and the folder has steps"
+    "The pipeline of `profile`, checked: the profile exists, the folder has steps, each declares its reads and writes"
     root = project_root()
     settings = load_settings(settings_path)
     settings.profile(profile)
@@ -251,7 +401,44 @@ def open_pipeline(profile:str='demo', # name of a profile in the settings file
     if not steps: raise FileNotFoundError(f"{pipeline_dir or root/'nbs/pipeline'}: no pipeline notebooks (NN_name.ipynb)")
     run_dir = (Path(runs_root) if runs_root else root/'runs').resolve()/profile
     figures_dir = (Path(figures_root) if figures_root else root/'figures').resolve()/profile
-    return Pipeline(profile, steps, run_dir, figures_dir, settings, root, dict(parameters or {}), library_digest())
+    pipeline = Pipeline(profile, steps, run_dir, figures_dir, settings, root, dict(parameters or {}),
+                        module_digests(), module_imports())
+    for step in steps: pipeline.declaration(step)
+    return pipeline
+
+# %% ../nbs/07_runner.ipynb #4e4e3d8d
+@patch_to(Pipeline)
+def declaration(self, step:Step) -> Declaration:
+    "What `step` reads and writes, with the profile's values in place of `{field}`"
+    declared = step_declaration(step.path)
+    fill = lambda patterns: tuple(fill_pattern(p, self.settings_profile, step.path) for p in patterns)
+    return Declaration(fill(declared.reads), fill(declared.writes))
+
+@patch_to(Pipeline)
+def producers(self, step:Step) -> list[Step]:
+    "The earlier steps that write a file `step` reads"
+    reads = self.declaration(step).reads
+    return [s for s in self.earlier(step) if any(overlap(r, w) for r in reads for w in self.declaration(s).writes)]
+
+@patch_to(Pipeline)
+def upstream(self, step:Step) -> list[Step]:
+    "The steps whose outputs `step` reads, directly or through other steps, in order"
+    found, todo = set(), [step]
+    while todo:
+        todo = [p for s in todo for p in self.producers(s) if p not in found]
+        found |= set(todo)
+    return [s for s in self.steps if s in found]
+
+@patch_to(Pipeline)
+def graph(self) -> dict[str, list[str]]:
+    "The producers of each step, by name"
+    return {s.stem: [p.stem for p in self.producers(s)] for s in self.steps}
+
+# %% ../nbs/07_runner.ipynb #f24c1842
+@patch_to(Pipeline)
+def step_modules(self, step:Step) -> list[str]:
+    "The library modules (and data) that `step`'s notebook imports, directly or through other modules"
+    return imported_modules(code_sources(step.path), self.imports or module_imports())
 
 # %% ../nbs/07_runner.ipynb #db17eac9
 @patch_to(Pipeline)
@@ -261,20 +448,72 @@ def parameters(self, step:Step) -> dict:
     extra = {k: v for k, v in self.extra.items() if k in declared}
     return dict(profile=self.profile, run_dir=str(self.run_dir), figures_dir=str(self.figures_dir), **extra)
 
+# %% ../nbs/07_runner.ipynb #9b3f7c05
+@patch_to(Pipeline)
+def recorded_outputs(self, step:Step) -> dict[str, str]:
+    "sha256 of the run files that the steps before `step` recorded, the nearest writer's, by path in the run folder"
+    manifests = [self.manifest(s) or {} for s in self.earlier(step)]
+    outputs = [(p, sha) for m in manifests for p, sha in m.get('outputs', {}).items()]
+    return {p.removeprefix('run/'): sha for p, sha in outputs if p.startswith('run/')}
+
+@patch_to(Pipeline)
+def file_digest(self, name:str) -> str:
+    "sha256 of a file of the run folder, remembered while its size and modification time stay"
+    stat = (self.run_dir/name).stat()
+    memo = (name, stat.st_size, stat.st_mtime_ns)
+    if memo not in self.hashes: self.hashes[memo] = sha256_file(self.run_dir/name)
+    return self.hashes[memo]
+
+@patch_to(Pipeline)
+def input_digests(self, step:Step) -> dict[str, str|None]:
+    "sha256 of each run file `step` reads: as the step that wrote it recorded it, else as it is now"
+    recorded, present = self.recorded_outputs(step), list_files(self.run_dir, self.not_outputs)
+    digests = {}
+    for pattern in self.declaration(step).reads:
+        names = sorted(n for n in set(recorded) | set(present) if covers(pattern, n))
+        digests |= {n: recorded.get(n) or self.file_digest(n) for n in names} or {pattern: None}
+    return digests
+
 # %% ../nbs/07_runner.ipynb #449f41df
 @patch_to(Pipeline)
 def key_parts(self, step:Step) -> dict:
-    "The digests a step's cache key is made of"
-    earlier = [s for s in self.steps if (s.number, s.name) < (step.number, step.name)]
-    inputs = {s.stem: (self.manifest(s) or {}).get('outputs', {}) for s in earlier}
-    return dict(code=digest(code_sources(step.path)), parameters=digest(self.parameters(step)),
-                settings=digest(profile_settings(self.settings, self.settings_profile)), version=hivemind.__version__,
-                library=self.library or library_digest(), external=digest(external_inputs(self.settings_profile, self.root)), inputs=digest(inputs))
+    "What a step's cache key is made of: code, parameters, settings, the files it reads, the modules it imports"
+    library = self.library or module_digests()
+    return dict(code=digest(code_sources(step.path)), parameters=self.parameters(step),
+                settings=digest(profile_settings(self.settings, self.settings_profile)),
+                external=external_inputs(self.settings_profile, self.root), inputs=self.input_digests(step),
+                modules={name: library.get(name) for name in self.step_modules(step)})
 
 @patch_to(Pipeline)
 def key(self, step:Step) -> str:
     "The cache key of `step`: unchanged key and intact outputs mean the step can be skipped"
     return digest(self.key_parts(step))
+
+# %% ../nbs/07_runner.ipynb #efcee4a3
+KEY_ENTRIES = dict(parameters='parameter', external='file', inputs='input', modules='module')  # parts with entries
+
+def _how(before:dict, after:dict, name:str) -> str:
+    "How entry `name` changed"
+    if name not in before: return 'added'
+    if name not in after: return 'dropped'
+    if after[name] is None: return 'missing'
+    return 'appeared' if before[name] is None else 'changed'
+
+def key_changes(before:dict, # the key parts a step last ran with (its manifest's `key_parts`)
+                after:dict, # its key parts now
+               ) -> list[str]:
+    "What changed: `parameter folds changed`, `input embeddings/minilm.npz changed`, `module hivemind.runs changed`"
+    changes = []
+    for part in list(after) + [p for p in before if p not in after]:
+        old, new = before.get(part), after.get(part)
+        if old == new: continue
+        if part not in KEY_ENTRIES or not isinstance(old, dict) or not isinstance(new, dict):
+            changes.append(f'{part} changed')
+            continue
+        names = sorted(set(old) | set(new))
+        changes += [f"{KEY_ENTRIES[part]} {n} {'changed' if part == 'parameters' else _how(old, new, n)}" for n in names
+                    if (n in old) != (n in new) or old.get(n) != new.get(n)]
+    return changes
 
 # %% ../nbs/07_runner.ipynb #313202fb
 @patch_to(Pipeline)
@@ -312,8 +551,8 @@ def state(self, step:Step, expected:dict|None=None) -> tuple[str, str]:
     if manifest['status'] == 'running' and not self.run_active(): return 'interrupted', 'its run stopped (killed?)'
     if manifest['status'] == 'incomplete': return 'incomplete', (manifest.get('incomplete') or {}).get('message', '')
     if manifest['status'] != 'ok': return manifest['status'], _error_text(manifest.get('error'))
-    changed_parts = [k for k, v in self.key_parts(step).items() if manifest.get('key_parts', {}).get(k) != v]
-    if changed_parts: return 'stale', 'changed: ' + ', '.join(changed_parts)
+    changes = key_changes(manifest.get('key_parts', {}), self.key_parts(step))
+    if changes: return 'stale', ', '.join(changes[:3]) + (f' and {len(changes) - 3} more' if len(changes) > 3 else '')
     changed_files = self.changed_outputs(step, expected)
     if changed_files: return 'stale', f"outputs missing or changed: {', '.join(changed_files[:3])}" + (' ...' if len(changed_files) > 3 else '')
     return 'ok', f"not applicable: {manifest['not_applicable']}" if manifest.get('not_applicable') else ''
@@ -539,7 +778,8 @@ def run(self, only:str|None=None, # run just this step
     selected = select_steps(self.steps, only, start)
     with self.locked():
         if kernel_warning(): log(kernel_warning())
-        for earlier in [s for s in self.steps if s not in selected and s.number < selected[0].number]:
+        needed = {u for s in selected for u in self.upstream(s)} if len(selected) < len(self.steps) else set()
+        for earlier in [s for s in self.steps if s in needed and s not in selected]:
             state, why = self.state(earlier)
             if state != 'ok':
                 why = f"{state}{': ' + why if why else ''}"

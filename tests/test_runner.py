@@ -241,14 +241,17 @@ def test_a_step_without_a_declaration_is_an_error_naming_it(project, capsys):
 
 
 def test_the_pipeline_graph():
-    "The declared graph of nbs/pipeline, and the steps an edit of similarity.py reaches"
+    "The declared graph of the paper's chapters (01-10), and the steps an edit of similarity.py reaches"
     pipeline = open_pipeline('smoke')
     similarity = ['04_intra_model', '05_inter_model', '06_neighbours', '07_pca']
-    assert pipeline.graph() == {'01_sample': [], '02_embed': ['01_sample'], '03_taxonomy': [],
-                                **{s: ['01_sample', '02_embed'] for s in similarity},
-                                '08_human_data': ['01_sample'], '09_scores': ['08_human_data'],
-                                '10_calibration': ['08_human_data', '09_scores']}
-    assert [s.stem for s in pipeline.steps if 'hivemind.similarity' in pipeline.step_modules(s)] == similarity
+    paper = {s: producers for s, producers in pipeline.graph().items() if int(s[:2]) <= 10}
+    assert paper == {'01_sample': [], '02_embed': ['01_sample'], '03_taxonomy': [],
+                     **{s: ['01_sample', '02_embed'] for s in similarity},
+                     '08_human_data': ['01_sample'], '09_scores': ['08_human_data'],
+                     '10_calibration': ['08_human_data', '09_scores']}
+    importers = [s.stem for s in pipeline.steps if 'hivemind.similarity' in pipeline.step_modules(s)]
+    assert set(similarity) <= set(importers) and not {'01_sample', '02_embed', '03_taxonomy'} & set(importers)
+    assert all(producers for s, producers in pipeline.graph().items() if int(s[:2]) > 10)  # later chapters read earlier outputs
 
 
 def test_a_file_rewritten_by_a_later_step_is_not_a_change(project):

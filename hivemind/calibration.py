@@ -1,4 +1,4 @@
-"""The paper's subsets (similar quality, high disagreement), the correlation of scorer outputs with mean human labels on each, the bars of Figs 10-11 and the layout of Tables 23-26.
+"""The paper's subsets (similar quality, high disagreement), the correlation of scorer outputs with mean human labels on each, the bar values of Figs 10-11 (drawn by `calibration_figures`) and the layout of Tables 19, 20 and 23-26.
 
 Docs: https://hivemind-companion.github.io/artificial-hivemind/calibration.html.md"""
 
@@ -6,45 +6,46 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/calibration.html.
 
 # %% ../nbs/33_calibration.ipynb #120b460a
 from __future__ import annotations
-import warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from scipy import stats
-from .disagreement import ABSOLUTE_CLASSES, PAIRWISE_CLASSES, label_counts, shannon_entropy, disagreement_table, disagreement_score
-from .figures import palette
+from .disagreement import ABSOLUTE_CLASSES, disagreement_table, disagreement_score, item_statistics
 from .similarity import InputError, first_names, require_finite, require_rows, row_labels
-from .scorers import SCORE_COLUMNS
+from .scorers import scorer_inputs, scorer_types
 
 # %% auto #0
-__all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'FENCE_TOLERANCE', 'SUBSET_COLUMNS', 'SCORER_TYPES',
-           'MIN_ITEMS', 'PAPER_TYPES', 'PAPER_SIZES', 'SIMILAR_RULES', 'DISAGREEMENT_ROWS', 'ALTERNATIVE_TABLES',
-           'PAPER_COLUMN_TYPES', 'PAPER_ITEMS', 'FONT', 'TITLE_BAND', 'ABSOLUTE_EXAMPLE_ENTROPIES',
-           'PAIRWISE_EXAMPLE_ENTROPIES', 'tukey_keep', 'top_percent_keep', 'keep_count', 'first_ranked_keep',
-           'pairwise_agreement', 'item_statistics', 'subset_masks', 'check_scores', 'read_scores', 'scorer_types',
-           'scorer_inputs', 'correlate', 'mask_correlations', 'correlations', 'type_means', 'reference_folder',
-           'paper_table', 'paper_type_means', 'paper_sizes', 'printed_judge_mean', 'judge_mean_note',
-           'comparison_table', 'centroid_keep', 'zscore_keep', 'distance_keep', 'tukey_target_keep', 'sliding_keep',
+__all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'FENCE_TOLERANCE', 'SUBSET_COLUMNS', 'MIN_ITEMS',
+           'PAPER_TYPES', 'PAPER_SIZES', 'SIMILAR_RULES', 'DISAGREEMENT_ROWS', 'ALTERNATIVE_TABLES', 'PAPER_ITEMS',
+           'setting_file_names', 'tukey_keep', 'top_percent_keep', 'keep_count', 'first_ranked_keep', 'subset_masks',
+           'correlate', 'mask_correlations', 'correlations', 'type_means', 'reference_folder', 'paper_table',
+           'paper_type_means', 'paper_sizes', 'rho_label', 'printed_judge_mean', 'judge_mean_note', 'comparison_table',
+           'centroid_keep', 'zscore_keep', 'distance_keep', 'tukey_target_keep', 'sliding_keep',
            'median_expansion_keep', 'gap_keep', 'similar_keep', 'paper_alternative_table', 'alternative_percents',
-           'alternative_masks', 'alternative_table', 'title_and_layout', 'drawn_texts', 'text_problems',
-           'pick_examples', 'entropy_histogram', 'entropy_figure', 'with_paper', 'calibration_figure', 'setting_figure',
-           'full_set_means']
+           'alternative_masks', 'alternative_table']
 
 # %% ../nbs/33_calibration.ipynb #95a5ec5d
 TUKEY_KS = (3.0, 2.5, 2.0, 1.5, 1.0, 0.5)
 ENTROPY_PERCENTS = (16, 14, 12, 10, 8, 6, 4, 2)
 PAIRWISE_PERCENTS = (95, 90, 85, 80, 75, 70, 65, 60)
-SETTINGS = {
+SETTINGS = {  # `files`: the end of the file names of its figure and table
     'absolute_similar': dict(kind='absolute', table=23, figure='Fig 10a', subsets=[f'k{k}' for k in TUKEY_KS],
-                             title='absolute, similar quality (Tukey fences)'),
-    'absolute_disagreed': dict(kind='absolute', table=24, figure='Fig 10b',
-                               subsets=[f'p{p}' for p in ENTROPY_PERCENTS], title='absolute, highest entropy'),
+                             title='absolute, similar quality (Tukey fences)', files='absolute_similar_quality'),
+    'absolute_disagreed': dict(kind='absolute', table=24, figure='Fig 10b', subsets=[f'p{p}' for p in ENTROPY_PERCENTS],
+                               title='absolute, highest entropy', files='absolute_disagreement'),
     'pairwise_similar': dict(kind='pairwise', table=25, figure='Fig 11a', subsets=[f'p{p}' for p in PAIRWISE_PERCENTS],
-                             title='pairwise, most "similar" labels'),
-    'pairwise_disagreed': dict(kind='pairwise', table=26, figure='Fig 11b',
-                               subsets=[f'p{p}' for p in PAIRWISE_PERCENTS], title='pairwise, least agreement'),
+                             title='pairwise, most "similar" labels', files='pairwise_similar_quality'),
+    'pairwise_disagreed': dict(kind='pairwise', table=26, figure='Fig 11b', subsets=[f'p{p}' for p in PAIRWISE_PERCENTS],
+                               title='pairwise, least agreement', files='pairwise_disagreement'),
 }
+
+# %% ../nbs/33_calibration.ipynb #3e3ac005
+def setting_file_names(setting:str, # a key of `SETTINGS`
+                      ) -> dict[str, str]:
+    "File stems of `setting`: `prefix` (`fig10a`), `figure` and `table` (`fig10a_...`, `table23_...`)"
+    spec = SETTINGS[setting]
+    prefix = 'fig' + spec['figure'].split()[-1]
+    return dict(prefix=prefix, figure=f"{prefix}_{spec['files']}", table=f"table{spec['table']}_{spec['files']}")
 
 # %% ../nbs/33_calibration.ipynb #b07202d5
 FENCE_TOLERANCE = 1e-9
@@ -82,27 +83,6 @@ def first_ranked_keep(keys:np.ndarray, # sort key per item
     keep = np.zeros(len(keys), dtype=bool); keep[order[:keep_count(len(keys), percent)]] = True
     return keep
 
-# %% ../nbs/33_calibration.ipynb #a32192ea
-def pairwise_agreement(counts:np.ndarray, # items x 5 counts of the labels -2..2
-                      ) -> np.ndarray:
-    "max(n_plus + n_zero/2, n_minus + n_zero/2) / n per item"
-    counts = np.atleast_2d(np.asarray(counts, dtype=float))
-    minus, zero, plus = counts[:, :2].sum(1), counts[:, 2], counts[:, 3:].sum(1)
-    return np.maximum(plus + zero / 2, minus + zero / 2) / counts.sum(1)
-
-# %% ../nbs/33_calibration.ipynb #1ff5ec65
-def item_statistics(items:pd.DataFrame, # items with a `labels` column
-                    kind:str, # `absolute` or `pairwise`
-                   ) -> pd.DataFrame:
-    "Mean label, entropy and (pairwise) neutral count and agreement per item"
-    require_rows(items, ['labels'], 'item_statistics: items')
-    classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
-    counts = label_counts(list(items['labels']), classes)
-    result = pd.DataFrame({'mean_label': counts @ np.asarray(classes, dtype=float) / counts.sum(1),
-                           'entropy': shannon_entropy(counts)}, index=items.index)
-    if kind == 'pairwise': result['neutral'], result['agreement'] = counts[:, 2], pairwise_agreement(counts)
-    return result
-
 # %% ../nbs/33_calibration.ipynb #39918ba7
 SUBSET_COLUMNS = {'absolute_similar': 'mean_label', 'absolute_disagreed': 'entropy', 'pairwise_similar': 'neutral',
                   'pairwise_disagreed': 'agreement'}  # the statistic each setting's rule reads
@@ -118,43 +98,6 @@ def subset_masks(statistics:pd.DataFrame, # from `item_statistics`
             'pairwise_similar': lambda s: first_ranked_keep(statistics.neutral, int(s[1:]), descending=True),
             'pairwise_disagreed': lambda s: first_ranked_keep(statistics.agreement, int(s[1:]))}[setting]
     return {'full': np.ones(len(statistics), dtype=bool)} | {s: rule(s) for s in SETTINGS[setting]['subsets']}
-
-# %% ../nbs/33_calibration.ipynb #9e1ec97f
-SCORER_TYPES = ('lm', 'reward', 'judge')
-
-def check_scores(scores:pd.DataFrame, # the scores table
-                 source:str='scores', # file name shown in errors
-                ) -> pd.DataFrame:
-    "The scores table, validated"
-    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
-    if missing: raise ValueError(f"{source}: missing column(s) {missing}; expected {SCORE_COLUMNS}, found {list(scores.columns)}")
-    bad = scores.index[~scores.scorer_type.isin(SCORER_TYPES)]
-    if len(bad): raise ValueError(f"{source}: row {bad[0]}: scorer_type {scores.scorer_type[bad[0]]!r} is not one of {SCORER_TYPES}")
-    score = pd.to_numeric(scores.score, errors='coerce'); bad = scores.index[score.isna() & scores.score.notna()]
-    if len(bad): raise ValueError(f"{source}: row {bad[0]}: score {scores.score[bad[0]]!r} is not a number")
-    return scores.assign(score=score)
-
-def read_scores(path:Path|str, # a scores CSV
-               ) -> pd.DataFrame:
-    "Read and validate a scores CSV"
-    return check_scores(pd.read_csv(path, keep_default_na=False, na_values=['']), str(path))
-
-# %% ../nbs/33_calibration.ipynb #9c00a03d
-def scorer_types(scores:pd.DataFrame) -> dict[str, str]:
-    "The type of each scorer, raising when a scorer has two"
-    types = scores.groupby('scorer').scorer_type.unique()
-    mixed = [s for s, t in types.items() if len(t) > 1]
-    if mixed: raise ValueError(f"scorer {mixed[0]!r} has several scorer_type values: {list(types[mixed[0]])}")
-    return {scorer: t[0] for scorer, t in types.items()}
-
-def scorer_inputs(items:pd.DataFrame, # absolute (`prompt`, `response`) or pairwise (`prompt`, `response_1`, `response_2`) items
-                  scores:pd.DataFrame, # a checked scores table
-                 ) -> pd.DataFrame:
-    "One column per scorer: the score (absolute) or the score difference (pairwise) of each item"
-    table = scores.drop_duplicates(['scorer', 'prompt', 'response'], keep='last').pivot(index=['prompt', 'response'], columns='scorer', values='score')
-    lookup = lambda column: table.reindex(pd.MultiIndex.from_arrays([items.prompt, items[column]])).to_numpy()
-    values = lookup('response') if 'response' in items else lookup('response_1') - lookup('response_2')
-    return pd.DataFrame(values, columns=list(table.columns), index=items.index)
 
 # %% ../nbs/33_calibration.ipynb #bf6e958d
 MIN_ITEMS = 3
@@ -263,7 +206,7 @@ def paper_sizes(setting:str, # a key of `SETTINGS`
 PAPER_SIZES = {setting: paper_sizes(setting)[1:] for setting in SETTINGS}  # without `full`, for the checks
 
 # %% ../nbs/33_calibration.ipynb #a33b0002
-def _label(rho:float) -> str:
+def rho_label(rho:float) -> str:
     "A correlation as the paper prints it (three decimals, no leading zero); 'n/a' for NaN"
     return f'{rho:.3f}'.replace('0.', '.') if rho == rho else 'n/a'
 
@@ -276,7 +219,7 @@ def judge_mean_note() -> str:
     "The paper's two judge full-set means, as a note"
     rows = paper_type_means('absolute_similar').loc['judge', 'full']
     printed = printed_judge_mean()
-    return f"the four judge rows of Tables 23/24 average {_label(rows)}; Tables 19/20 print {_label(printed)}"
+    return f"the four judge rows of Tables 23/24 average {rho_label(rows)}; Tables 19/20 print {rho_label(printed)}"
 
 # %% ../nbs/33_calibration.ipynb #ac670100
 def _wide(table:pd.DataFrame, columns:list[str]) -> pd.DataFrame:
@@ -421,7 +364,6 @@ def similar_keep(values:np.ndarray, # mean rating per item
 # %% ../nbs/33_calibration.ipynb #c13a1e26
 ALTERNATIVE_TABLES = {19: dict(file='table19_similar_quality_alt_methods.tsv', title='similar quality, other subset rules (absolute)'),
                       20: dict(file='table20_disagreement_alt_methods.tsv', title='high disagreement, other measures (absolute)')}
-PAPER_COLUMN_TYPES = {'ppl': 'lm', 'rm': 'reward', 'judge': 'judge'}
 PAPER_ITEMS = paper_sizes('absolute_disagreed')[0]  # the absolute items behind Table 20's N
 
 def paper_alternative_table(number:int) -> pd.DataFrame:
@@ -458,7 +400,7 @@ def alternative_masks(items:pd.DataFrame, # absolute items with `prompt` and `la
 # %% ../nbs/33_calibration.ipynb #37d0cafa
 def _row_note(bars:pd.DataFrame, subsets:list[str]) -> str:
     "Why some of our bars in `subsets` are missing"
-    types = set(PAPER_COLUMN_TYPES.values()) - set(bars.scorer_type)
+    types = set(PAPER_TYPES.values()) - set(bars.scorer_type)
     reasons = bars[bars.subset.isin(subsets) & (bars.missing_reason != '')]
     return '; '.join([f'no {t} scorers' for t in sorted(types)] + sorted({f'{t}: {r}' for t, r in zip(reasons.scorer_type, reasons.missing_reason)}))
 
@@ -477,7 +419,7 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
     rho = bars.set_index(['subset', 'scorer_type']).rho; rows = []
     for name in ['FULL(reference)', *(list(paper.index[1:]) if number == 20 else _similar_methods())]:
         subset = {h: 'full' if name == 'FULL(reference)' else f'{name}|{percent[h]}' for h in headers}
-        ours = {c: rho.get((subset[c.split('_')[1]], PAPER_COLUMN_TYPES[c.split('_')[0]]), np.nan) for c in paper.columns}
+        ours = {c: rho.get((subset[c.split('_')[1]], PAPER_TYPES[c.split('_')[0]]), np.nan) for c in paper.columns}
         rows.append(dict(method=name, source=source, **ours, **{f'n_{h}': int(masks[subset[h]].sum()) for h in headers},
                          note=_row_note(bars, list(subset.values()))))
         rows.append(dict(method=name, source='paper', **(paper.loc[name].to_dict() if name in paper.index else {}),
@@ -485,207 +427,3 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
     rows[1]['note'] = f'judge full set as printed; {judge_mean_note()}'
     table = pd.DataFrame(rows, columns=['method', 'source', *paper.columns, *[f'n_{h}' for h in headers], 'note']).fillna({'note': ''})
     return table.astype({f'n_{h}': 'Int64' for h in headers})
-
-# %% ../nbs/33_calibration.ipynb #a33b0010
-FONT = 7  # the smallest type in Figs 7 and 9-11, in points
-TITLE_BAND = 0.42  # inches above the panels: the SIMULATED stamp, then the title
-
-def title_and_layout(fig:plt.Figure, # the figure
-                     title:str, # its title
-                     bottom:float=0.0, # inches kept free under the panels (for notes)
-                    ):
-    "Put `title` under the stamp band and fit the panels between it and `bottom`"
-    height = fig.get_figheight()
-    fig.suptitle(title, y=1 - 0.2 / height, va='top', fontsize=10)
-    fig.tight_layout(pad=0.4, rect=(0, bottom / height, 1, 1 - TITLE_BAND / height))
-
-# %% ../nbs/33_calibration.ipynb #a33b0011
-def _undrawn_ticklabels(fig:plt.Figure) -> set[int]:
-    "Ids of the tick labels matplotlib keeps but does not draw (ticks outside the view)"
-    undrawn = set()
-    for axis in [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]:
-        low, high = sorted(axis.get_view_interval()); eps = 1e-9 * max(high - low, 1)
-        ticks = axis.get_major_ticks() + axis.get_minor_ticks()
-        outside = [tick for tick in ticks if not low - eps <= tick.get_loc() <= high + eps]
-        undrawn |= {id(label) for tick in outside for label in (tick.label1, tick.label2)}
-    return undrawn
-
-def drawn_texts(fig:plt.Figure) -> list:
-    "The texts of `fig` as drawn: titles, labels, tick labels, legends, annotations (visible and not empty)"
-    from matplotlib.text import Text
-    fig.canvas.draw(); undrawn = _undrawn_ticklabels(fig)
-    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in undrawn]
-
-# %% ../nbs/33_calibration.ipynb #a33b0016
-def text_problems(fig:plt.Figure, # a figure
-                  min_size:float=FONT, # smallest allowed type, points
-                 ) -> list[str]:
-    "Texts smaller than `min_size` and pairs of texts that overlap, each as one line"
-    texts = drawn_texts(fig); boxes = [t.get_window_extent().padded(-1) for t in texts]
-    small = [f'{t.get_text()!r}: {t.get_fontsize():g} pt' for t in texts if t.get_fontsize() < min_size]
-    pairs = [(a, b) for a in range(len(texts)) for b in range(a + 1, len(texts)) if boxes[a].overlaps(boxes[b])]
-    return small + [f'{texts[a].get_text()!r} overlaps {texts[b].get_text()!r}' for a, b in pairs]
-
-# %% ../nbs/33_calibration.ipynb #0483a931
-ABSOLUTE_EXAMPLE_ENTROPIES = (1.70, 1.83, 1.00, 2.26)  # the example items of the paper's Fig 9
-PAIRWISE_EXAMPLE_ENTROPIES = (2.26, 2.28, 1.02)  # and of its Fig 7
-
-def pick_examples(entropies:np.ndarray, # entropy per item
-                  targets:tuple=ABSOLUTE_EXAMPLE_ENTROPIES, # wanted entropies
-                 ) -> list[int]:
-    "Positions of distinct items whose entropies are closest to `targets`"
-    entropies, chosen = np.asarray(entropies, dtype=float), []
-    for target in targets[:len(entropies)]:
-        distance = np.abs(entropies - target); distance[chosen] = np.inf
-        chosen.append(int(np.argmin(distance)))
-    return chosen
-
-# %% ../nbs/33_calibration.ipynb #105f9152
-def entropy_histogram(entropies:np.ndarray, # entropy per item
-                      bins:int=15, # number of bins over the observed range
-                     ) -> pd.DataFrame:
-    "Histogram of entropies as % of items: bin_left, bin_right, items, percent"
-    entropies = np.asarray(entropies, dtype=float)
-    counts, edges = np.histogram(entropies, bins=bins)
-    return pd.DataFrame({'bin_left': edges[:-1], 'bin_right': edges[1:], 'items': counts, 'percent': 100 * counts / len(entropies)})
-
-# %% ../nbs/33_calibration.ipynb #39bfae83
-def _example_panel(ax:plt.Axes, item_id:str, counts:np.ndarray, entropy:float, classes:tuple, colour) -> pd.DataFrame:
-    "One example item's label distribution (% of raters); returns its numbers"
-    shares = 100 * counts / counts.sum()
-    ax.bar([str(c) for c in classes], shares, color=colour)
-    ax.set_title(f'{item_id}\nH = {entropy:.2f} bits', fontsize=8); ax.tick_params(labelsize=FONT)
-    ax.set_xlabel('label', fontsize=8); ax.set_ylabel('% of raters', fontsize=8)
-    return pd.DataFrame({'panel': item_id, 'label': classes, 'percent': shares})
-
-def entropy_figure(items:pd.DataFrame, # items with `labels`
-                   kind:str, # `absolute` or `pairwise`
-                   examples:list[int], # positions of the example items to draw
-                   look:str='colorblind', # figure look
-                   title:str='', # figure title
-                  ) -> tuple[plt.Figure, pd.DataFrame]:
-    "Entropy histogram (% of items) and the label distribution of each example; returns the figure and its numbers"
-    classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
-    counts = label_counts(list(items['labels']), classes); entropies = shannon_entropy(counts)
-    histogram = entropy_histogram(entropies); colour = palette(look, 2, 'bars')
-    panels = 1 + len(examples)
-    fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.5 + TITLE_BAND), squeeze=False)
-    axes[0, 0].bar(histogram.bin_left, histogram.percent, width=histogram.bin_right - histogram.bin_left, align='edge',
-                   color=colour[0], edgecolor='white')
-    axes[0, 0].set_title(f'{len(items)} {kind} items', fontsize=8); axes[0, 0].tick_params(labelsize=FONT)
-    axes[0, 0].set_xlabel('entropy (bits)', fontsize=8); axes[0, 0].set_ylabel('% of items', fontsize=8)
-    rows = [histogram.assign(panel='histogram')]
-    rows += [_example_panel(ax, items.item_id.iloc[i], counts[i], entropies[i], classes, colour[1])
-             for ax, i in zip(axes[0, 1:], examples)]
-    title_and_layout(fig, title)
-    return fig, pd.concat(rows, ignore_index=True)
-
-# %% ../nbs/33_calibration.ipynb #473519aa
-def with_paper(bars:pd.DataFrame, # from `type_means`
-               paper:pd.DataFrame|None, # from `paper_type_means`: types x subsets
-               sizes:list[int]|None=None, # the paper's subset sizes, `full` first
-              ) -> pd.DataFrame:
-    "`bars` with the paper's bar value and subset size beside each of ours"
-    if paper is None: return bars.assign(paper_rho=np.nan, paper_size=pd.NA)
-    subsets = list(dict.fromkeys(bars.subset)); size = dict(zip(subsets, sizes or []))
-    return bars.assign(paper_rho=[paper.loc[t, s] if t in paper.index and s in paper.columns else np.nan for t, s in zip(bars.scorer_type, bars.subset)],
-                       paper_size=pd.array([size.get(s) for s in bars.subset], dtype='Int64'))
-
-# %% ../nbs/33_calibration.ipynb #a33b0020
-def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, colour='black'):
-    "Print each value just above its bar (just below a negative one)"
-    for x, rho in zip(positions, values):
-        below = rho == rho and rho < 0
-        ax.annotate(_label(rho), (x, rho if rho == rho else 0), xytext=(0, -2 if below else 2),
-                    textcoords='offset points', ha='center', va='top' if below else 'bottom', fontsize=FONT, c=colour)
-
-def _value_limits(values) -> tuple[float, float]:
-    "y limits with room for the value labels above (and below) the bars"
-    values = np.array([v for v in values if v == v] + [0.0], dtype=float)
-    low, high = values.min(), values.max(); pad = 0.22 * max(high - low, 0.1)
-    return (low - pad if low < 0 else 0.0, high + pad)
-
-# %% ../nbs/33_calibration.ipynb #bc01cfc5
-def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method:str):
-    "One scorer type's bars: ours filled, the paper's hatched beside them, each with its value"
-    width = 0.4 if with_paper else 0.7; ours = np.arange(len(group)) - (width / 2 if with_paper else 0)
-    ax.bar(ours, group.rho.fillna(0), width, color=colour); _bar_values(ax, ours, group.rho)
-    if with_paper:
-        ax.bar(ours + width, group.paper_rho.fillna(0), width, color='white', edgecolor=colour, hatch='////', lw=0.8)
-        _bar_values(ax, ours + width, group.paper_rho, '0.35')
-    ax.axhline(0, color='black', linewidth=0.6); ax.tick_params(labelsize=FONT)
-    ax.set_title(f'{group.scorer_type.iloc[0]} ({group.scorers.max()} scorer(s))', loc='left', fontsize=8)
-    ax.set_ylabel(f'mean {method.capitalize()} rho', fontsize=8)
-
-def _subset_labels(group:pd.DataFrame, with_paper:bool) -> list[str]:
-    "Tick labels: the subset, our size, the paper's size"
-    labels = [f'{s}\nn={n}' for s, n in zip(group.subset, group['size'])]
-    return [f'{l}\npaper {n}' if with_paper and n is not pd.NA else l for l, n in zip(labels, group.paper_size)]
-
-def _missing_lines(data:pd.DataFrame, limit:int=8) -> list[str]:
-    "Why bars are missing: one line per scorer type and reason, naming the subsets"
-    missing = data[data.missing_reason != '']
-    groups = missing.groupby(['scorer_type', 'missing_reason'], sort=False)
-    lines = [f"{kind} {', '.join(group.subset)}: {reason}" for (kind, reason), group in groups]
-    return lines[:limit] + (['...'] if len(lines) > limit else [])
-
-def _paper_legend(ax:plt.Axes, colour, ours:str):
-    "Legend above the top panel, at its right: our filled bars, the paper's hatched ones"
-    from matplotlib.patches import Patch
-    handles = [Patch(color=colour, label=ours),
-               Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)')]
-    ax.legend(handles=handles, fontsize=FONT, loc='lower right', bbox_to_anchor=(1, 1), ncol=2, frameon=False,
-              borderaxespad=0.2)
-
-# %% ../nbs/33_calibration.ipynb #a33b0022
-def calibration_figure(bars:pd.DataFrame, # from `type_means`
-                       title:str, # figure title
-                       look:str='colorblind', # figure look
-                       method:str='spearman', # named on the y axis
-                       paper:pd.DataFrame|None=None, # the paper's bars (`paper_type_means`), drawn beside ours
-                       paper_sizes:list[int]|None=None, # the paper's subset sizes, `full` first
-                       ours:str='ours', # legend text of our bars (e.g. `ours (simulated raters)`)
-                      ) -> tuple[plt.Figure, pd.DataFrame]:
-    "Bars of mean rho per subset, a row of them per scorer type, the paper's beside ours; the figure and its numbers"
-    data = with_paper(bars, paper, paper_sizes); kinds = [k for k in SCORER_TYPES if k in set(data.scorer_type)]
-    lines, colour = _missing_lines(data), palette(look, 1, 'bars')[0]
-    bottom = 0.2 + 0.125 * len(lines) if lines else 0.0
-    size = (max(5.0, 0.95 * data.subset.nunique() + 1.2), 1.9 * len(kinds) + 0.6 + TITLE_BAND + bottom)
-    fig, axes = plt.subplots(len(kinds), 1, figsize=size, sharex=True, sharey=True, squeeze=False)
-    for ax, kind in zip(axes[:, 0], kinds):
-        group = data[data.scorer_type == kind].reset_index(drop=True)
-        _type_panel(ax, group, colour, paper is not None, method)
-    axes[-1, 0].set_xticks(range(len(group)), _subset_labels(group, paper is not None))
-    axes[0, 0].set_ylim(*_value_limits([*data.rho, *data.paper_rho]))
-    if paper is not None: _paper_legend(axes[0, 0], colour, ours)
-    if lines: fig.text(0.01, (bottom - 0.1) / size[1], 'n/a: ' + '\n'.join(lines), fontsize=FONT, va='top')
-    title_and_layout(fig, title, bottom)
-    return fig, data
-
-# %% ../nbs/33_calibration.ipynb #83fb6a5b
-def setting_figure(table:pd.DataFrame, # from `correlations` for `setting`
-                   setting:str, # a key of `SETTINGS`
-                   prefix:str|None=None, # title prefix (None: the paper's figure number, e.g. `Fig 10a: `)
-                   look:str='colorblind', # figure look
-                   method:str='spearman', # named on the y axis
-                   ours:str='ours', # legend text of our bars
-                  ) -> tuple[plt.Figure, pd.DataFrame]:
-    "The figure of `setting`: our bars with the paper's beside them"
-    prefix = f"{SETTINGS[setting]['figure']}: " if prefix is None else prefix
-    return calibration_figure(type_means(table), prefix + SETTINGS[setting]['title'], look, method,
-                              paper_type_means(setting), paper_sizes(setting), ours)
-
-# %% ../nbs/33_calibration.ipynb #a33b0031
-def _full_bars(table:pd.DataFrame, setting:str, source:str) -> dict:
-    "The full-set bar of each scorer type in `table`, ours, then the paper's"
-    ours = type_means(table).query("subset == 'full'").set_index('scorer_type').rho
-    paper = paper_type_means(setting)['full']
-    return {f'{name} {kind}': bars.get(kind, np.nan) for name, bars in ((source, ours), ('paper', paper))
-            for kind in SCORER_TYPES}
-
-def full_set_means(tables:dict, # setting -> its `correlations` table
-                   source:str='ours', # label of our columns
-                  ) -> pd.DataFrame:
-    "Per setting, the full-set bar of each scorer type: ours, then the paper's"
-    rows = [{'figure': SETTINGS[s]['figure'], 'setting': s, **_full_bars(t, s, source)} for s, t in tables.items()]
-    return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""How much a panel of raters disagrees on one item: Shannon entropy in bits (the paper's measure) and the five alternatives of the paper's Table 20.
+"""How much a panel of raters disagrees on one item: Shannon entropy in bits (the paper's measure) and the five alternatives of the paper's Table 20, and the per-item statistics (mean label, entropy, neutral count, agreement) that the subsets and figures read.
 
 Docs: https://hivemind-companion.github.io/artificial-hivemind/disagreement.html.md"""
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 import numpy as np
 import pandas as pd
-from .similarity import InputError, first_names, require_finite
+from .similarity import InputError, first_names, require_finite, require_rows
 
 # %% auto #0
 __all__ = ['ABSOLUTE_CLASSES', 'PAIRWISE_CLASSES', 'MEASURES', 'label_counts', 'checked_counts', 'shannon_entropy',
            'grouped_counts', 'grouped_entropy', 'gini_impurity', 'pairwise_disagreement', 'minority_share',
-           'fleiss_kappa_single', 'disagreement_table', 'disagreement_score']
+           'fleiss_kappa_single', 'disagreement_table', 'disagreement_score', 'pairwise_agreement', 'item_statistics']
 
 # %% ../nbs/31_disagreement.ipynb #86d63a1e
 ABSOLUTE_CLASSES = (1, 2, 3, 4, 5)
@@ -130,3 +130,24 @@ def disagreement_score(table:pd.DataFrame, # a `disagreement_table`
     "The measure oriented so that larger means more disagreement"
     if measure not in MEASURES: raise ValueError(f"unknown measure {measure!r}; use one of {', '.join(MEASURES)}")
     return -table[measure] if measure == 'fleiss_kappa' else table[measure]
+
+# %% ../nbs/31_disagreement.ipynb #a32192ea
+def pairwise_agreement(counts:np.ndarray, # items x 5 counts of the labels -2..2
+                      ) -> np.ndarray:
+    "max(n_plus + n_zero/2, n_minus + n_zero/2) / n per item"
+    counts = np.atleast_2d(np.asarray(counts, dtype=float))
+    minus, zero, plus = counts[:, :2].sum(1), counts[:, 2], counts[:, 3:].sum(1)
+    return np.maximum(plus + zero / 2, minus + zero / 2) / counts.sum(1)
+
+# %% ../nbs/31_disagreement.ipynb #1ff5ec65
+def item_statistics(items:pd.DataFrame, # items with a `labels` column
+                    kind:str, # `absolute` or `pairwise`
+                   ) -> pd.DataFrame:
+    "Mean label, entropy and (pairwise) neutral count and agreement per item"
+    require_rows(items, ['labels'], 'item_statistics: items')
+    classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
+    counts = label_counts(list(items['labels']), classes)
+    result = pd.DataFrame({'mean_label': counts @ np.asarray(classes, dtype=float) / counts.sum(1),
+                           'entropy': shannon_entropy(counts)}, index=items.index)
+    if kind == 'pairwise': result['neutral'], result['agreement'] = counts[:, 2], pairwise_agreement(counts)
+    return result

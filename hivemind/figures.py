@@ -16,8 +16,9 @@ from fastcore.basics import patch_to
 from .runs import Run
 
 # %% auto #0
-__all__ = ['LOOKS', 'STABLE_RC', 'SIMULATED_NOTE', 'look_of', 'palette', 'drawn_extent', 'mark_simulated', 'png_size',
-           'in_notebook', 'show_png', 'SavedFiles', 'add_footer', 'save_figure', 'save_table']
+__all__ = ['LOOKS', 'STABLE_RC', 'SIMULATED_NOTE', 'FONT', 'TITLE_BAND', 'look_of', 'palette', 'drawn_extent', 'mark_simulated',
+           'png_size', 'in_notebook', 'show_png', 'SavedFiles', 'add_footer', 'save_figure', 'save_table',
+           'title_and_layout', 'drawn_texts', 'text_problems']
 
 # %% ../nbs/02_figures.ipynb #a8063e9f
 LOOKS = {
@@ -141,3 +142,43 @@ def save_table(table:pd.DataFrame, # the table
     path = folder/f"{name}{'_simulated' if simulated and 'simulated' not in name else ''}.csv"
     table.to_csv(path, index=False, float_format='%.6g', lineterminator='\n')
     return path
+
+# %% ../nbs/02_figures.ipynb #a33b0010
+FONT = 7  # the smallest type in Figs 7 and 9-11, in points
+TITLE_BAND = 0.42  # inches above the panels: the SIMULATED stamp, then the title
+
+def title_and_layout(fig:plt.Figure, # the figure
+                     title:str, # its title
+                     bottom:float=0.0, # inches kept free under the panels (for notes)
+                    ):
+    "Put `title` under the stamp band and fit the panels between it and `bottom`"
+    height = fig.get_figheight()
+    fig.suptitle(title, y=1 - 0.2 / height, va='top', fontsize=10)
+    fig.tight_layout(pad=0.4, rect=(0, bottom / height, 1, 1 - TITLE_BAND / height))
+
+# %% ../nbs/02_figures.ipynb #a33b0011
+def _undrawn_ticklabels(fig:plt.Figure) -> set[int]:
+    "Ids of the tick labels matplotlib keeps but does not draw (ticks outside the view)"
+    undrawn = set()
+    for axis in [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]:
+        low, high = sorted(axis.get_view_interval()); eps = 1e-9 * max(high - low, 1)
+        ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+        outside = [tick for tick in ticks if not low - eps <= tick.get_loc() <= high + eps]
+        undrawn |= {id(label) for tick in outside for label in (tick.label1, tick.label2)}
+    return undrawn
+
+def drawn_texts(fig:plt.Figure) -> list:
+    "The texts of `fig` as drawn: titles, labels, tick labels, legends, annotations (visible and not empty)"
+    from matplotlib.text import Text
+    fig.canvas.draw(); undrawn = _undrawn_ticklabels(fig)
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in undrawn]
+
+# %% ../nbs/02_figures.ipynb #a33b0016
+def text_problems(fig:plt.Figure, # a figure
+                  min_size:float=FONT, # smallest allowed type, points
+                 ) -> list[str]:
+    "Texts smaller than `min_size` and pairs of texts that overlap, each as one line"
+    texts = drawn_texts(fig); boxes = [t.get_window_extent().padded(-1) for t in texts]
+    small = [f'{t.get_text()!r}: {t.get_fontsize():g} pt' for t in texts if t.get_fontsize() < min_size]
+    pairs = [(a, b) for a in range(len(texts)) for b in range(a + 1, len(texts)) if boxes[a].overlaps(boxes[b])]
+    return small + [f'{texts[a].get_text()!r} overlaps {texts[b].get_text()!r}' for a, b in pairs]

@@ -15,8 +15,8 @@ from fastcore.basics import patch
 from .config import Profile, Settings, load_settings, project_root
 
 # %% auto #0
-__all__ = ['RESPONSE_FIELDS', 'FIXTURE', 'response_id', 'StoreError', 'read_jsonl', 'append_jsonl', 'ResponseStore',
-           'normalise_rows', 'save_embeddings', 'load_embeddings', 'sha256_file', 'Run', 'open_run']
+__all__ = ['RESPONSE_FIELDS', 'FIXTURE', 'HUMAN_KINDS', 'response_id', 'StoreError', 'read_jsonl', 'append_jsonl',
+           'ResponseStore', 'normalise_rows', 'save_embeddings', 'load_embeddings', 'sha256_file', 'Run', 'open_run']
 
 # %% ../nbs/01_runs.ipynb #7935597b
 def response_id(model:str, # name of the model section
@@ -166,6 +166,31 @@ def open_run(profile:str='smoke', # name of a profile in settings.ini
     figures = Path(figures_dir) if figures_dir is not None else run_dir/'figures'
     figures.mkdir(parents=True, exist_ok=True)
     return Run(settings.profile(profile), settings, run_dir.resolve(), figures.resolve())
+
+# %% ../nbs/01_runs.ipynb #4274bc55
+HUMAN_KINDS = ('absolute', 'pairwise')
+
+@patch
+def human_items_path(self:Run, kind:str, # `absolute` or `pairwise`
+                    ) -> Path:
+    "The rated items of `kind` that the human-data step writes"
+    if kind not in HUMAN_KINDS: raise ValueError(f"unknown kind of rated items {kind!r}; use one of {', '.join(HUMAN_KINDS)}")
+    return self.dir/'human'/f'{kind}.jsonl'
+
+@patch(as_prop=True)
+def scores_path(self:Run) -> Path:
+    "The scores table that the scorers step writes"
+    return self.dir/'scores'/'scores.csv'
+
+@patch(as_prop=True)
+def scores_cache(self:Run) -> Path:
+    "The folder of the scorers' caches"
+    return self.dir/'scores'/'cache'
+
+@patch(as_prop=True)
+def tables(self:Run) -> Path:
+    "The folder of the tables the chapters write"
+    return self.dir/'tables'
 
 # %% ../nbs/01_runs.ipynb #f639a31f
 @patch(as_prop=True)

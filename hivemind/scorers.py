@@ -19,14 +19,14 @@ from .sampling import json_object
 
 # %% auto #0
 __all__ = ['TINY_WORDS', 'TINY_TEMPLATE', 'LM_ENGINES', 'RUBRICS', 'JUDGE_SYSTEM', 'JUDGE_PARAMS', 'SCORER_OPTIONS',
-           'SCORE_COLUMNS', 'pair_key', 'cache_file_name', 'ScoreCache', 'Scorer', 'tiny_chat_model',
+           'SCORE_COLUMNS', 'SCORER_TYPES', 'pair_key', 'cache_file_name', 'ScoreCache', 'Scorer', 'tiny_chat_model',
            'conversation_text', 'scored_positions', 'encode_pair', 'length_batches', 'token_log_likelihoods',
            'mean_log_likelihoods', 'model_location', 'load_transformers', 'chat_environment', 'compiled_chat_template',
            'render_chat', 'piece_offsets', 'idle_cores', 'load_llama', 'GGUFTokenizer', 'common_prefix',
            'log_softmax_at', 'llama_log_likelihoods', 'llama_mean_log_likelihoods', 'lm_engine', 'LMScorer',
            'reward_scores', 'RewardScorer', 'judge_messages', 'parse_judgement', 'judgement_mean', 'JudgeScorer',
            'parse_scorer', 'make_scorers', 'profile_scorer_specs', 'profile_scorers', 'distinct_pairs', 'score_pairs',
-           'scoring_costs']
+           'check_scores', 'read_scores', 'write_scores', 'scorer_types', 'scorer_inputs', 'scoring_costs']
 
 # %% ../nbs/32_scorers.ipynb #69b7abec
 def pair_key(prompt:str, # the user prompt
@@ -669,6 +669,51 @@ def score_pairs(scorers:list[Scorer], # the scorers to run, one after another
         frames.append(pairs[['prompt', 'response']].assign(scorer=scorer.name, scorer_type=scorer.scorer_type, score=scorer.score(pairs)))
         if release: scorer.release()
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS] if frames else pd.DataFrame(columns=SCORE_COLUMNS)
+
+# %% ../nbs/32_scorers.ipynb #9e1ec97f
+SCORER_TYPES = ('lm', 'reward', 'judge')
+
+def check_scores(scores:pd.DataFrame, # the scores table
+                 source:str='scores', # file name shown in errors
+                ) -> pd.DataFrame:
+    "The scores table, validated"
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
+    if missing: raise ValueError(f"{source}: missing column(s) {missing}; expected {SCORE_COLUMNS}, found {list(scores.columns)}")
+    bad = scores.index[~scores.scorer_type.isin(SCORER_TYPES)]
+    if len(bad): raise ValueError(f"{source}: row {bad[0]}: scorer_type {scores.scorer_type[bad[0]]!r} is not one of {SCORER_TYPES}")
+    score = pd.to_numeric(scores.score, errors='coerce'); bad = scores.index[score.isna() & scores.score.notna()]
+    if len(bad): raise ValueError(f"{source}: row {bad[0]}: score {scores.score[bad[0]]!r} is not a number")
+    return scores.assign(score=score)
+
+def read_scores(path:Path|str, # a scores CSV
+               ) -> pd.DataFrame:
+    "Read and validate a scores CSV"
+    return check_scores(pd.read_csv(path, keep_default_na=False, na_values=['']), str(path))
+
+def write_scores(scores:pd.DataFrame, # from `score_pairs`
+                 path:Path|str, # where to write, e.g. `Run.scores_path`
+                ) -> Path:
+    "Check `scores` and write it as a stable CSV; return its path"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    check_scores(scores, str(path)).to_csv(path, index=False, float_format='%.6g', lineterminator='\n')
+    return path
+
+# %% ../nbs/32_scorers.ipynb #9c00a03d
+def scorer_types(scores:pd.DataFrame) -> dict[str, str]:
+    "The type of each scorer, raising when a scorer has two"
+    types = scores.groupby('scorer').scorer_type.unique()
+    mixed = [s for s, t in types.items() if len(t) > 1]
+    if mixed: raise ValueError(f"scorer {mixed[0]!r} has several scorer_type values: {list(types[mixed[0]])}")
+    return {scorer: t[0] for scorer, t in types.items()}
+
+def scorer_inputs(items:pd.DataFrame, # absolute (`prompt`, `response`) or pairwise (`prompt`, `response_1`, `response_2`) items
+                  scores:pd.DataFrame, # a checked scores table
+                 ) -> pd.DataFrame:
+    "One column per scorer: the score (absolute) or the score difference (pairwise) of each item"
+    table = scores.drop_duplicates(['scorer', 'prompt', 'response'], keep='last').pivot(index=['prompt', 'response'], columns='scorer', values='score')
+    lookup = lambda column: table.reindex(pd.MultiIndex.from_arrays([items.prompt, items[column]])).to_numpy()
+    values = lookup('response') if 'response' in items else lookup('response_1') - lookup('response_2')
+    return pd.DataFrame(values, columns=list(table.columns), index=items.index)
 
 # %% ../nbs/32_scorers.ipynb #cc1d088b
 def scoring_costs(scorers:list[Scorer], # scorers after their `score` call

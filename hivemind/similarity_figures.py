@@ -21,11 +21,12 @@ from .prompts import PromptError, select_prompts
 
 # %% auto #0
 __all__ = ['MAIN_MODELS', 'PAPER', 'LABEL_OFFSETS', 'LABEL_ARROW', 'LABEL_BOX', 'PCA_FIGURES', 'load_decoding', 'describe_pool',
-           'paper_table6', 'paper_average', 'table6_name', 'paper_share_above', 'comparison_row', 'comparison_table',
-           'intra_comparison', 'per_model_comparison', 'off_diagonal', 'cross_comparison', 'neighbour_comparison',
-           'heatmap_scale', 'histogram_heatmap', 'short_decimal', 'similarity_matrix_plot', 'neighbour_boxplot',
-           'snippet', 'label_box', 'label_points', 'pca_plot', 'pca_figure_name', 'pca_figure_label', 'present_prompts',
-           'pca_table', 'pca_title', 'long_histogram']
+           'paper_table6', 'paper_average', 'reference_table', 'main_models', 'prose_value', 'paper_prose',
+           'table6_name', 'paper_share_above', 'comparison_row', 'comparison_table', 'intra_comparison',
+           'per_model_comparison', 'off_diagonal', 'cross_comparison', 'neighbour_comparison', 'heatmap_scale',
+           'histogram_heatmap', 'short_decimal', 'similarity_matrix_plot', 'neighbour_boxplot', 'snippet', 'label_box',
+           'label_points', 'pca_plot', 'pca_figure_name', 'pca_figure_label', 'present_prompts', 'pca_table',
+           'pca_title', 'long_histogram']
 
 # %% ../nbs/11_similarity_figures.ipynb #6bde336b
 def load_decoding(run, # a `hivemind.runs.Run`
@@ -59,27 +60,31 @@ def paper_average() -> pd.Series:
     return paper_table6().drop('Average').mean().rename('paper Average')
 
 # %% ../nbs/11_similarity_figures.ipynb #538db1f3
-MAIN_MODELS = ['Llama-3.1-70B-Instruct', 'Meta-Llama-3.1-405B-Instruct-Turbo', 'Llama-3.3-70B-Instruct', 'gemma-2-27b-it',
-               'Qwen1.5-110B-Chat', 'Qwen2-72B-Instruct', 'Qwen2.5-72B-Instruct', 'Qwen3-32B', 'DeepSeek-V3',
-               'Mistral-Large-Instruct-2411', 'Mixtral-8x7B-Instruct-v0.1', 'phi-4', 'aya-expanse-32b',
-               'c4ai-command-r-plus-08-2024', 'OLMo-2-1124-13B-Instruct', 'Llama-3.1-Tulu-3-70B', 'gpt-4o-2024-08-06',
-               'gpt-4o-mini-2024-07-18', 'claude-3-5-sonnet-20241022', 'claude-3-sonnet-20240229', 'claude-3-opus-20240229',
-               'gemini-1.5-pro', 'gemini-2.0-flash', 'qwen-max-2025-01-25', 'qwen-plus-2025-01-25']
+def reference_table(name:str, # a file of `hivemind/data/reference/`
+                   ) -> pd.DataFrame:
+    "A reference TSV as text (blank cells stay blank)"
+    return pd.read_csv(files('hivemind')/'data'/'reference'/name, sep='\t', dtype=str, keep_default_na=False)
 
-PAPER = {  # headline numbers from the paper's prose (SPEC section 4)
-    'share_above_0.8': (79.0, 'Section 4 text: 79% of (model, prompt) cases above 0.8 (25 main models)'),
-    'minp_share_above_0.7': (81.0, 'Fig 5 text: min-p decoding, 81% above 0.7'),
-    'minp_share_above_0.8': (61.2, 'Fig 5 text: min-p decoding, 61.2% above 0.8'),
-    'cross_model_low': (0.71, 'Fig 6: lowest cell between different models'),
-    'cross_model_high': (0.82, 'Fig 6: highest cell (DeepSeek-V3 with qwen-max-2025-01-25)'),
-    'distinct_models_j50': (8.0, 'Fig 8: about 8 distinct models among the 50 nearest of 1,250 responses (25 models)'),
-    'largest_j_fig8': (50, 'Fig 8: j = 5, 10, ..., 50'),
-    'highest_prompt_j50': ('above 10', 'Fig 8: distinct models among the 50 nearest, for some prompts'),
-    'models_fig8': (len(MAIN_MODELS), 'Fig 8: the 25 main models pooled per prompt'),
-    'samples': (50, 'Appendix C.1: 50 responses per (model, prompt)'),
-    'baseline_low': (0.1, 'Section 4: random pairs of responses to different prompts fall in 0.1-0.2'),
-    'baseline_high': (0.2, 'Section 4: random pairs of responses to different prompts fall in 0.1-0.2'),
-}
+def main_models() -> pd.DataFrame:
+    "The paper's 25 main models: `figure_name` (the snapshot its figures name) and `table_name` (its tables' row)"
+    return reference_table('main_models.tsv')
+
+MAIN_MODELS = main_models().table_name.tolist()  # the tables' names: the rows the paper's numbers come from
+
+# %% ../nbs/11_similarity_figures.ipynb #94fbb18d
+def prose_value(text:str, # a value of `paper_prose.tsv`
+               ):
+    "The value as an int, a float, or (when it is neither) the text itself"
+    for kind in (int, float):
+        try: return kind(text)
+        except ValueError: pass
+    return text
+
+def paper_prose() -> dict[str, tuple]:
+    "The headline numbers of the paper's text and captions: key -> (value, where the paper says it)"
+    return {row.key: (prose_value(row.value), row.source) for row in reference_table('paper_prose.tsv').itertuples()}
+
+PAPER = paper_prose() | {'models_fig8': (len(MAIN_MODELS), 'Fig 8: the 25 main models pooled per prompt')}
 
 # %% ../nbs/11_similarity_figures.ipynb #1e735bf9
 def table6_name(model:str, # a model name of a run (a profile's `model:` section)

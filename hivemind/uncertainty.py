@@ -14,8 +14,9 @@ from matplotlib.transforms import ScaledTranslation
 from scipy import stats
 import scipy.sparse
 from .similarity import group_sums, pair_means, bin_labels, SimilarityError
-from .calibration import (SETTINGS, SCORER_TYPES, MIN_ITEMS, item_statistics, subset_masks, scorer_inputs,
-                                  scorer_types)
+from .disagreement import item_statistics
+from .scorers import SCORER_TYPES, scorer_inputs, scorer_types
+from .calibration import SETTINGS, MIN_ITEMS, subset_masks
 from .figures import palette
 
 # %% auto #0

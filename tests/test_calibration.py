@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 from hivemind.calibration import (PAPER_SIZES, TUKEY_KS, ENTROPY_PERCENTS, PAIRWISE_PERCENTS, tukey_keep, top_percent_keep,
-                                  first_ranked_keep, pairwise_agreement, item_statistics, subset_masks, correlations, type_means,
-                                  comparison_table, correlate)
-from hivemind.disagreement import shannon_entropy, label_counts, PAIRWISE_CLASSES
+                                  first_ranked_keep, subset_masks, correlations, type_means, comparison_table, correlate)
+from hivemind.disagreement import shannon_entropy, label_counts, pairwise_agreement, item_statistics, PAIRWISE_CLASSES
 from hivemind.human_data import Panel, simulated_items
 
 
@@ -177,7 +176,8 @@ def test_simulated_panel_oracle():
 
 from hivemind.calibration import (SIMILAR_RULES, similar_keep, sliding_keep, centroid_keep, zscore_keep, distance_keep, tukey_target_keep,
                                   median_expansion_keep, gap_keep, alternative_masks, alternative_table, alternative_percents,
-                                  paper_alternative_table, calibration_figure, setting_figure, paper_type_means)
+                                  paper_alternative_table, paper_type_means)
+from hivemind.calibration_figures import calibration_figure, setting_figure
 from hivemind.disagreement import ABSOLUTE_CLASSES, fleiss_kappa_single
 
 
@@ -337,8 +337,8 @@ def test_figure_puts_the_papers_bars_beside_ours_and_is_byte_stable(tmp_path):
 
 def test_figures_have_no_tiny_or_overlapping_text():
     "Figs 10-11 with all three scorer types, missing bars and negative values, and Fig 9 with long item ids, stamped simulated"
-    from hivemind.calibration import text_problems, entropy_figure, pick_examples, ABSOLUTE_EXAMPLE_ENTROPIES
-    from hivemind.figures import mark_simulated
+    from hivemind.disagreement_figures import entropy_figure, pick_examples, ABSOLUTE_EXAMPLE_ENTROPIES
+    from hivemind.figures import mark_simulated, text_problems
     rng = np.random.default_rng(21)
     items = pd.DataFrame({'prompt': 'p', 'response': [f'r{i}' for i in range(30)], 'labels': [list(rng.integers(1, 6, 25)) for _ in range(30)]})
     values = {('lm:a', 'lm'): -item_statistics(items, 'absolute').mean_label + rng.normal(0, 0.3, 30), ('reward:b', 'reward'): rng.normal(size=30),

@@ -17,6 +17,12 @@ def test_smoke_profile_runs_end_to_end(smoke):
     for stem in ['fig04_intra_model_histogram', 'fig05_intra_model_histogram_min_p', 'fig06_inter_model_similarity', 'fig08_neighbour_models', 'fig02_taxonomy_shares']:
         assert {f'{stem}.pdf', f'{stem}.png'} <= figures, f'{stem} missing from {sorted(figures)}'
     assert any(name.startswith('fig09') and 'simulated' in name for name in figures)
+    tables = {p.name for p in (run_dir/'tables').iterdir()}  # every table in the run folder, as the README says
+    assert {'table23_absolute_similar_quality_simulated.csv', 'table19_similar_quality_alt_methods_simulated.csv',
+            'fig10_fig11_rho_intervals_simulated.csv', 'table06_intra_model_histogram_top_p.csv'} <= tables, sorted(tables)
+    assert [name for name in figures if name.startswith('table')] == []
+    assert {'absolute.jsonl', 'pairwise.jsonl'} <= {p.name for p in (run_dir/'human').iterdir()}
+    assert (run_dir/'scores'/'scores.csv').exists()
     assert str(run_dir) in first.stdout
 
 

@@ -8,7 +8,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/endpoints.html.md
 from __future__ import annotations
 import atexit, contextlib, importlib.util, json, os, signal, socket, subprocess, sys, tempfile, time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 import httpx
 from .config import Model
@@ -16,8 +16,9 @@ from .runs import sha256_file
 
 # %% auto #0
 __all__ = ['QWEN_SHA256', 'CONNECT_TIMEOUT', 'package_folder', 'cache_folder', 'join_qwen_parts', 'packaged_gguf', 'gguf_path',
-           'Endpoint', 'free_port', 'llama_server_config', 'wait_until_serving', 'stop_process', 'die_with_parent',
-           'llama_server', 'open_endpoints', 'count_tokens', 'template_tokens']
+           'Endpoint', 'free_port', 'llama_server_config', 'from_scratch', 'serve_llama', 'llama_server_command',
+           'wait_until_serving', 'stop_process', 'die_with_parent', 'llama_server', 'open_endpoints', 'count_tokens',
+           'template_tokens']
 
 # %% ../nbs/04_endpoints.ipynb #cbfc810e
 QWEN_SHA256 = '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32'
@@ -104,6 +105,31 @@ def llama_server_config(model:Model, # an `engine = llama-cpp` model section
                  n_batch=256, verbose=False)
     return dict(host='127.0.0.1', port=port, models=[entry])
 
+# %% ../nbs/04_endpoints.ipynb #fa858d32
+def from_scratch(generate):
+    "Wrap `Llama.generate` so that it forgets the previous completion's cache and evaluates the whole prompt"
+    @wraps(generate)
+    def generate_from_scratch(self, tokens, *args, **kwargs):
+        self.reset()
+        return generate(self, tokens, *args, **kwargs)
+    return generate_from_scratch
+
+# %% ../nbs/04_endpoints.ipynb #e46a2706
+def serve_llama():
+    "Run llama-cpp-python's server (its arguments in `sys.argv`) with every prompt evaluated `from_scratch`"
+    import llama_cpp
+    from llama_cpp.server.__main__ import main
+    llama_cpp.Llama.generate = from_scratch(llama_cpp.Llama.generate)
+    main()
+
+# %% ../nbs/04_endpoints.ipynb #1b0773db
+def llama_server_command(config:Path, # the server's configuration file
+                        ) -> tuple[list[str], dict]:
+    "The command line and environment that run `serve_llama` with this very `hivemind` package first on the path"
+    python_path = os.pathsep.join(filter(None, [str(package_folder('hivemind').parent), os.environ.get('PYTHONPATH')]))
+    serve = 'from hivemind.endpoints import serve_llama; serve_llama()'
+    return [sys.executable, '-c', serve, '--config_file', str(config)], {**os.environ, 'PYTHONPATH': python_path}
+
 # %% ../nbs/04_endpoints.ipynb #46577557
 def wait_until_serving(base_url:str, process:subprocess.Popen, log:Path, timeout:float=180):
     "Poll `/models` until the server answers; raise with the log's tail if it dies or times out"
@@ -141,9 +167,10 @@ def llama_server(model:Model, # an `engine = llama-cpp` model section
     folder = Path(log_folder or tempfile.mkdtemp(prefix='hivemind-llama-')); folder.mkdir(parents=True, exist_ok=True)
     port = free_port(); config = folder/f'llama-{model.id}.json'; log = folder/f'llama-{model.id}.log'
     config.write_text(json.dumps(llama_server_config(model, port)))
+    command, environment = llama_server_command(config)
     with open(log, 'wb') as out:
-        process = subprocess.Popen([sys.executable, '-m', 'llama_cpp.server', '--config_file', str(config)],
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+        process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=die_with_parent)
     atexit.register(stop_process, process)
     try:
         wait_until_serving(f'http://127.0.0.1:{port}/v1', process, log)

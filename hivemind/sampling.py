@@ -16,16 +16,18 @@ import httpx
 import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .config import Decoding, Model, Profile, decoding_prompt_limits
+from .config import Decoding, Model, Profile, SettingsError, decoding_prompt_limits
 from .endpoints import Endpoint, count_tokens, open_endpoints, template_tokens
 from .runs import ResponseStore, Run, response_id
 
 # %% auto #0
-__all__ = ['CONTEXT_EXCEEDED', 'REASK', 'Request', 'sample_seed', 'decoding_params', 'sampling_requests', 'is_retryable',
-           'MalformedResponse', 'is_unreachable', 'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds',
-           'retry_after_of', 'call_endpoint', 'known_n_support', 'group_key', 'record_of', 'scrub_secrets',
-           'configured_secrets', 'bars_disabled', 'RequestRunner', 'json_object', 'prompt_key', 'reask', 'make_groups',
-           'prompt_overflow', 'run_sync', 'summarize', 'run_requests', 'run_prompts', 'model_batches', 'sample_run']
+__all__ = ['COMPLETION_TEMPLATES', 'CONTEXT_EXCEEDED', 'REASK', 'Request', 'sample_seed', 'decoding_params',
+           'completion_template', 'in_mode', 'sampling_requests', 'is_retryable', 'MalformedResponse', 'is_unreachable',
+           'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds', 'retry_after_of', 'call_endpoint',
+           'choice_text', 'known_n_support', 'group_key', 'record_of', 'scrub_secrets', 'configured_secrets',
+           'bars_disabled', 'RequestRunner', 'json_object', 'prompt_key', 'reask', 'make_groups', 'prompt_overflow',
+           'asked_alike', 'still_to_ask', 'run_sync', 'summarize', 'run_requests', 'run_prompts', 'model_batches',
+           'sample_run']
 
 # %% ../nbs/05_sampling.ipynb #897038f6
 @dataclass
@@ -36,6 +38,7 @@ class Request:
     messages:list # chat messages
     params:dict = field(default_factory=dict) # sent with the request: temperature, top_p, max_tokens, seed, extra_body
     meta:dict = field(default_factory=dict) # copied into the stored record
+    prompt:str = '' # a text completion's whole prompt, sent to `/v1/completions` (empty: a chat request of `messages`)
 
 # %% ../nbs/05_sampling.ipynb #4a66e693
 def sample_seed(base_seed:int, # the profile's seed
@@ -53,10 +56,47 @@ def decoding_params(decoding:Decoding, # temperature, top_p, min_p
     if decoding.min_p: params['extra_body'] = {'min_p': decoding.min_p}
     return params
 
+# %% ../nbs/05_sampling.ipynb #68ae48ec
+COMPLETION_TEMPLATES = {'qa': dict(
+    text="""Below are questions, each followed by a short answer.
+
+Question: How do I keep cut flowers fresh for longer?
+Answer: Trim the stems at an angle every couple of days, change the water and keep the vase out of direct sun.
+
+Question: What is a polite way to end a phone call?
+Answer: Say that it was good to talk, mention what happens next, and then say goodbye.
+
+Question: Why do onions make people cry?
+Answer: Cutting an onion releases a gas that irritates the eyes, which make tears to wash it away.
+
+Question: {prompt}
+Answer:""",
+    stop=['\nQuestion:', '\n\n'])} # name -> the few-shot text (`{prompt}` is the question) and its stop sequences
+
+def completion_template(model:Model, # a `mode = completion` model section
+                       ) -> dict:
+    "The few-shot template a model section names, or a settings error naming the section"
+    if model.template in COMPLETION_TEMPLATES: return COMPLETION_TEMPLATES[model.template]
+    raise SettingsError(f"[model:{model.id}] template = {model.template!r}: no such few-shot template; "
+                        f"templates: {', '.join(COMPLETION_TEMPLATES)}")
+
+# %% ../nbs/05_sampling.ipynb #a773e323
+def in_mode(request:Request, # a chat request
+            model:Model|None, # its model section (None: unknown, the request stays a chat request)
+           ) -> Request:
+    "The request as its model is asked: unchanged for chat models, a few-shot text completion for `mode = completion`"
+    if model is None or model.mode != 'completion': return request
+    template = completion_template(model)
+    question = request.messages[-1]['content']
+    params, meta = {**request.params, 'stop': template['stop']}, {**request.meta, 'template': model.template}
+    text = template['text'].replace('{prompt}', question)
+    return replace(request, messages=[], prompt=text, params=params, meta=meta)
+
 # %% ../nbs/05_sampling.ipynb #455f57c6
 def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
                       profile:Profile, # models, decodings, samples, max_tokens, seed
                       decodings:dict[str, Decoding], # the decoding sections by name
+                      models:dict[str, Model]|None=None, # model sections by name (`mode = completion`: few-shot)
                      ) -> list[Request]:
     "Every response a profile asks for, as requests"
     requests, limits = [], decoding_prompt_limits(profile)
@@ -69,7 +109,8 @@ def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
                     meta = dict(prompt_id=prompt_id, prompt=prompt, decoding=name, sample_index=index, seed=seed,
                                 temperature=params['temperature'], top_p=params['top_p'],
                                 min_p=decodings[name].min_p, max_tokens=profile.max_tokens)
-                    requests.append(Request(key, model, [{'role': 'user', 'content': prompt}], {**params, 'seed': seed}, meta))
+                    request = Request(key, model, [{'role': 'user', 'content': prompt}], {**params, 'seed': seed}, meta)
+                    requests.append(in_mode(request, (models or {}).get(model)))
     return requests
 
 # %% ../nbs/05_sampling.ipynb #6ba6b40e
@@ -134,16 +175,27 @@ async def call_endpoint(client, # an `openai.AsyncOpenAI`
                         n:int=1, # how many choices to ask for
                         timeout:float|None=None, # seconds for this call (default: the client's)
                        ) -> tuple[list[dict], dict]:
-    "Send one chat completion; return its choices (text, finish_reason) and usage"
+    "Send one chat completion (a text completion if the request has a `prompt`); return its choices and usage"
     params = dict(request.params)
     extra = params.pop('extra_body', None)
     if n > 1: params['n'] = n
     if timeout: params['timeout'] = timeout
-    reply = await client.chat.completions.create(model=endpoint.served_name, messages=request.messages, extra_body=extra, **params)
+    params |= dict(model=endpoint.served_name, extra_body=extra)
+    if request.prompt: reply = await client.completions.create(prompt=request.prompt, **params)
+    else: reply = await client.chat.completions.create(messages=request.messages, **params)
     if not getattr(reply, 'choices', None): raise MalformedResponse(f"no choices in the reply of {endpoint.base_url}")
-    choices = [dict(text=c.message.content or '', finish_reason=c.finish_reason) for c in reply.choices]
+    choices = [dict(text=choice_text(c, endpoint), finish_reason=c.finish_reason) for c in reply.choices]
     usage = reply.usage.model_dump() if reply.usage else {}
     return choices, usage
+
+def choice_text(choice, # a choice of a chat or text completion
+                endpoint:Endpoint, # where it came from (named in errors)
+               ) -> str:
+    "The answer of a choice: a chat message's content, or a text completion's text without its surrounding spaces"
+    if (message := getattr(choice, 'message', None)) is not None: return message.content or ''
+    if not isinstance(text := getattr(choice, 'text', None), str):
+        raise MalformedResponse(f"a choice without text from {endpoint.base_url}")
+    return text.strip()
 
 # %% ../nbs/05_sampling.ipynb #b4e45714
 def known_n_support(model:Model) -> bool|None:
@@ -155,7 +207,7 @@ def known_n_support(model:Model) -> bool|None:
 def group_key(request:Request) -> str:
     "Requests with the same key differ only in their seed and can share one `n` request"
     params = {k: v for k, v in request.params.items() if k != 'seed'}
-    return json.dumps([request.model, request.messages, params], sort_keys=True)
+    return json.dumps([request.model, request.messages, request.prompt, params], sort_keys=True)
 
 # %% ../nbs/05_sampling.ipynb #76d44a85
 def record_of(request:Request, # the request
@@ -251,8 +303,8 @@ def json_object(text:str, # a model's answer
 
 # %% ../nbs/05_sampling.ipynb #eb84a96a
 def prompt_key(request:Request) -> str:
-    "Requests with the same key send the same conversation to the same model"
-    return json.dumps([request.model, request.messages], sort_keys=True)
+    "Requests with the same key send the same conversation (or text prompt) to the same model"
+    return json.dumps([request.model, request.messages, request.prompt], sort_keys=True)
 
 # %% ../nbs/05_sampling.ipynb #186897b4
 @patch
@@ -421,13 +473,13 @@ def prompt_overflow(endpoint:Endpoint, # a local model's endpoint (`n_ctx` known
                     client:httpx.Client|None=None, # an HTTP client for the count
                    ) -> str:
     "Why `request` cannot fit its model's context with its max_tokens, or '' (it fits, or its size is not known)"
-    text = '\n'.join(str(m.get('content') or '') for m in request.messages)
+    text = request.prompt or '\n'.join(str(m.get('content') or '') for m in request.messages)
+    added = 8 if request.prompt else template_tokens(request.messages)  # a text prompt gets no template, a BOS at most
     wanted, context = request.params.get('max_tokens') or 0, endpoint.model.n_ctx
-    room = context - wanted - template_tokens(request.messages)
+    room = context - wanted - added
     if len(text.encode()) <= room: return ''  # a token is at least one byte
     if (tokens := count_tokens(endpoint, text, client)) is None or tokens <= room: return ''
-    prompt_tokens = tokens + template_tokens(request.messages)
-    return (f"about {prompt_tokens} prompt tokens + max_tokens {wanted} > n_ctx {context}; "
+    return (f"about {tokens + added} prompt tokens + max_tokens {wanted} > n_ctx {context}; "
             f"not sent (shorten the prompt, lower max_tokens or raise n_ctx)")
 
 # %% ../nbs/05_sampling.ipynb #e327f3ee
@@ -442,12 +494,25 @@ async def check_fit(self:RequestRunner, todo:list[Request]):
             why = await asyncio.to_thread(prompt_overflow, self.endpoints[request.model], request, http)
             if why: self.mark_unfit(request, why)
 
+# %% ../nbs/05_sampling.ipynb #ec626122
+def asked_alike(record:dict, # a stored record (empty: none)
+                request:Request, # a request with the same id
+               ) -> bool:
+    "Whether `record` answers `request`: ok, and asked with the same few-shot template (none for a chat request)"
+    return record.get('status') == 'ok' and record.get('template') == request.meta.get('template')
+
+def still_to_ask(requests:list[Request], # the requests
+                 store:ResponseStore, # what is stored
+                ) -> list[Request]:
+    "The requests that the store holds no answer to (`asked_alike`)"
+    latest = store.latest()
+    return [r for r in requests if not asked_alike(latest.get(r.id, {}), r)]
+
 # %% ../nbs/05_sampling.ipynb #21a277cc
 @patch
 async def run_all(self:RequestRunner, requests:list[Request], description:str='requests') -> list[dict]:
-    "Run every request whose id is not already stored as ok"
-    done = self.store.done_ids()
-    todo = [r for r in requests if r.id not in done]
+    "Run every request not already stored as ok (asked the same way)"
+    todo = still_to_ask(requests, self.store)
     for model in {r.model for r in todo}: self.client(model)  # a missing key fails here, before any request
     for request in todo: self.pending[request.model] += 1
     await self.check_fit(todo)
@@ -510,7 +575,7 @@ def model_batches(run:Run, # the run
                   requests:list[Request], # its requests
                  ) -> list[list[str]]:
     "Models to sample together: all hosted models in one batch, then each local model alone; only models with missing requests"
-    done = run.store.done_ids(); missing = {r.model for r in requests if r.id not in done}
+    missing = {r.model for r in still_to_ask(requests, run.store)}
     models = [run.settings.models[m] for m in run.profile.models if m in missing]
     hosted = [m.id for m in models if m.engine != 'llama-cpp']
     return ([hosted] if hosted else []) + [[m.id] for m in models if m.engine == 'llama-cpp']
@@ -522,7 +587,7 @@ def sample_run(run:Run, # the run to fill
               ) -> dict:
     "Sample every missing response of a run, model batch by model batch; return a summary"
     prompts = run_prompts(run) if prompts is None else prompts
-    requests, notes = sampling_requests(prompts, run.profile, run.settings.decodings), []
+    requests, notes = sampling_requests(prompts, run.profile, run.settings.decodings, run.settings.models), []
     for batch in model_batches(run, requests):
         with open_endpoints([run.settings.models[m] for m in batch], run.dir/'logs') as endpoints:
             batch_requests = [r for r in requests if r.model in batch]

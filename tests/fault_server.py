@@ -2,7 +2,8 @@
 Retry-After), 500s, timeouts, garbage bodies, `401-echo` (a 401 whose body echoes the Authorization header received,
 as careless servers do), `hang` (accepts and never answers, until the server stops), and a 400 "context exceeded"
 for prompts longer than `context_chars`. It also answers llama-cpp-python's `/extras/tokenize/count` (4 characters a
-token). `refusing_url` gives a loopback URL where nothing listens (connections are refused)."""
+token), and `/v1/completions` (text completions, as a base model is asked) with the same faults. `refusing_url`
+gives a loopback URL where nothing listens (connections are refused)."""
 import contextlib, json, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,6 +20,15 @@ def completion(texts, prompt_tokens=7):
             'usage': {'prompt_tokens': prompt_tokens, 'completion_tokens': 4 * len(texts), 'total_tokens': prompt_tokens + 4 * len(texts)}}
 
 
+def text_completion(texts, prompt_tokens=7):
+    "A text_completion body (`/v1/completions`) with one choice per text, each after a space as a base model writes it"
+    choices = [{'index': i, 'text': f' {t}\n', 'finish_reason': 'stop', 'logprobs': None} for i, t in enumerate(texts)]
+    written = 4 * len(texts)
+    usage = {'prompt_tokens': prompt_tokens, 'completion_tokens': written, 'total_tokens': prompt_tokens + written}
+    return {'id': 'cmpl-test', 'object': 'text_completion', 'created': 0, 'model': 'fake', 'choices': choices,
+            'usage': usage}
+
+
 @contextlib.contextmanager
 def refusing_url():
     "A base URL on 127.0.0.1 whose port is bound but not listening, so that every connection is refused"
@@ -28,9 +38,10 @@ def refusing_url():
 
 
 class FaultServer:
-    """Answers POST /v1/chat/completions. Every `fault_every`-th request (1-based) gets the next fault of `faults`;
-    `always` gives every request that outcome (`always_fail`: '500'). Each request is logged as a dict (seed, n,
-    outcome, authorization, body, time received); `max_in_flight` is the most requests handled at once."""
+    """Answers POST /v1/chat/completions and /v1/completions. Every `fault_every`-th request (1-based) gets the next
+    fault of `faults`; `always` gives every request that outcome (`always_fail`: '500'). Each request is logged as a
+    dict (seed, n, outcome, authorization, body, time received, path); `max_in_flight` is the most requests handled
+    at once."""
 
     def __init__(self, faults=FAULTS, fault_every=2, delay=0.0, honour_n=False, timeout_sleep=1.5, always_fail=False,
                  always=None, retry_after='1', context_chars=None, hang_limit=30.0):
@@ -93,12 +104,14 @@ class FaultServer:
                 finally: owner.counting(-1)
 
             def answer(self, body):
-                prompt = body['messages'][-1]['content']
+                text_only = self.path.endswith('/v1/completions')  # not /v1/chat/completions
+                prompt = body['prompt'] if text_only else body['messages'][-1]['content']
+                reply = text_completion if text_only else completion
                 count, outcome = owner.next_outcome(prompt)
                 received = time.monotonic()
                 with owner.lock:
                     owner.log.append(dict(seed=body.get('seed'), n=body.get('n', 1), outcome=outcome, time=received,
-                                          authorization=self.headers.get('authorization'), body=body))
+                                          authorization=self.headers.get('authorization'), body=body, path=self.path))
                 if owner.delay: time.sleep(owner.delay)
                 if outcome == 'hang': owner.stopping.wait(owner.hang_limit); return
                 if outcome == '400-context':
@@ -112,9 +125,10 @@ class FaultServer:
                 if outcome == '401-echo':
                     said = (self.headers.get('authorization') or '')[:200]
                     return self.send(401, {'error': {'message': f'invalid credentials: {said}'}})
-                if outcome == 'timeout': time.sleep(owner.timeout_sleep); return self.send(200, completion(['late']))
+                if outcome == 'timeout': time.sleep(owner.timeout_sleep); return self.send(200, reply(['late']))
                 if outcome == 'garbage': return self.send(200, b'{"choices": [{"mess', 'application/json')
                 if outcome == 'no-choices': return self.send(200, {'id': 'x', 'object': 'chat.completion', 'created': 0, 'model': 'fake', 'choices': []})
                 n = body.get('n', 1) if owner.honour_n else 1
-                self.send(200, completion([f"answer to {prompt!r} with seed {body.get('seed')} choice {i}" for i in range(n)]))
+                texts = [f"answer to {prompt!r} with seed {body.get('seed')} choice {i}" for i in range(n)]
+                self.send(200, reply(texts))
         return Handler

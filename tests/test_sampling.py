@@ -7,7 +7,8 @@ from fault_server import FaultServer, refusing_url
 from hivemind.config import Model, SettingsError
 from hivemind.endpoints import Endpoint
 from hivemind.runs import open_run, ResponseStore
-from hivemind.sampling import Request, run_requests, sample_run, run_prompts
+from hivemind.sampling import (COMPLETION_TEMPLATES, Request, in_mode, prompt_overflow, run_requests, sample_run,
+                               run_prompts)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -274,3 +275,63 @@ def test_a_prompt_too_long_for_a_local_model_is_named_before_anything_is_sent(tm
     assert summary['notes'] == ['local: prompt long does not fit the context; its requests are recorded as failed: '
                                 'about 25040 prompt tokens + max_tokens 64 > n_ctx 512; not sent (shorten the prompt, '
                                 'lower max_tokens or raise n_ctx)']
+
+
+def base_run(tmp_path, server, template='qa', **kwargs):
+    "A fake run whose model `fake` is a base model: `mode = completion` with `template`"
+    settings = write_settings(tmp_path, server.url, **kwargs)
+    settings.write_text(settings.read_text() + f"mode = completion\ntemplate = {template}\n")
+    return open_run('fake', tmp_path/'run', settings_path=settings)
+
+
+def test_a_base_model_is_asked_through_completions_with_the_few_shot_text_and_its_faults_retried(tmp_path):
+    with FaultServer(fault_every=2) as server:
+        run = base_run(tmp_path, server)
+        summary = sample_run(run, backoff_base=0.01, progress=False)
+    assert (summary['ok'], summary['failed'], summary['missing']) == (12, 0, 0)
+    assert {'429', '500', 'timeout', 'garbage', 'no-choices'} <= {entry['outcome'] for entry in server.log}
+    assert {entry['path'] for entry in server.log} == {'/v1/completions'}
+    sent = [entry['body'] for entry in server.log if entry['body']['max_tokens'] == 8]
+    assert all(b['prompt'].startswith(COMPLETION_TEMPLATES['qa']['text'][:40]) for b in sent)
+    questions = {b['prompt'].rsplit('Question: ', 1)[1] for b in sent}
+    assert questions == {f'Write a metaphor about thing {i}.\nAnswer:' for i in range(3)}
+    assert all(b['stop'] == ['\nQuestion:', '\n\n'] and 'messages' not in b for b in sent)
+    records = run.store.frame()
+    assert set(records.template) == {'qa'} and set(records.finish_reason) == {'stop'}
+    assert records.text.str.startswith('answer to ').all() and records.completion_tokens.eq(4).all()  # stripped
+    assert set(records.prompt) == {f'Write a metaphor about thing {i}.' for i in range(3)}  # the question, as for chat
+
+
+def test_a_model_switched_to_completion_mode_is_asked_again_and_then_resumes(tmp_path):
+    with FaultServer(faults=()) as server:
+        sample_run(fake_run(tmp_path, server, supports_n='false'), progress=False)
+        assert len(server.log) == 12
+        run = base_run(tmp_path, server, supports_n='false')
+        assert sample_run(run, progress=False)['ok'] == 12
+        assert [entry['path'] for entry in server.log[12:]] == ['/v1/completions'] * 12
+        sample_run(base_run(tmp_path, server, supports_n='false'), progress=False)
+        assert len(server.log) == 24, 'a stored completion was asked again'
+    assert set(run.store.frame().template) == {'qa'}
+
+
+def test_an_unknown_template_is_a_settings_error_before_anything_is_sent(tmp_path):
+    with FaultServer(faults=()) as server:
+        run = base_run(tmp_path, server, template='chatml')
+        with pytest.raises(SettingsError, match=r"\[model:fake\] template = 'chatml': no such few-shot template"):
+            sample_run(run, progress=False)
+    assert server.log == []
+
+
+def test_a_text_prompt_too_long_for_a_local_base_model_is_counted_whole(tmp_path):
+    "The few-shot text is what must fit: it is counted, not the question alone"
+    question = 'word ' * 12
+    chat = Request('local/top_p/q/0', 'local', [{'role': 'user', 'content': question}], {'max_tokens': 64, 'seed': 1},
+                   {'prompt_id': 'q'})
+    base = in_mode(chat, Model('local', engine='llama-cpp', mode='completion'))
+    with FaultServer(faults=()) as server:
+        endpoint = Endpoint(Model('local', engine='llama-cpp', n_ctx=200, mode='completion'), server.url, 'local')
+        assert prompt_overflow(endpoint, chat) == ''  # the question alone fits
+        said = prompt_overflow(endpoint, base)
+    assert server.tokenized == [base.prompt]
+    assert said == f"about {len(base.prompt) // 4 + 8} prompt tokens + max_tokens 64 > n_ctx 200; not sent " \
+                   "(shorten the prompt, lower max_tokens or raise n_ctx)"

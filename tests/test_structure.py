@@ -16,14 +16,14 @@ STAGES = {  # in pipeline order; a module may import from its own stage and the 
     'human': {'human_data', 'disagreement', 'disagreement_figures'},
     'scores': {'scorers'},
     'calibration': {'calibration', 'calibration_figures'},
-    'beyond': {'uncertainty', 'embedder_comparison', 'lexical', 'corpus'},
+    'beyond': {'uncertainty', 'embedder_comparison', 'lexical', 'corpus', 'decoding'},
     'entry': {'cli', '__main__'},  # the command line: its commands may reach any stage (`hivemind corpus`)
 }
 ORDER = list(STAGES)
 STAGE_OF = {module: stage for stage, modules in STAGES.items() for module in modules}
 PIPELINE_STAGES = {'01': 'core', '02': 'core', '03': 'taxonomy', '04': 'similarity', '05': 'similarity', '06': 'similarity',
                    '07': 'similarity', '08': 'human', '09': 'scores', '10': 'calibration', '11': 'beyond', '12': 'beyond',
-                   '13': 'beyond'}
+                   '13': 'beyond', '14': 'beyond', '15': 'beyond'}
 MODULES = sorted((ROOT/'hivemind').glob('*.py'))
 PIPELINE = sorted((ROOT/'nbs'/'pipeline').glob('[0-9][0-9]_*.ipynb'))
 

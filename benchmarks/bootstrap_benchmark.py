@@ -19,7 +19,7 @@ import pandas as pd
 from hivemind.similarity import cross_model_similarity, intra_model_similarity, neighbour_models, share_above
 from hivemind.uncertainty import (bootstrap_counts, bootstrap_indices, cell_draws, bin_draws, cell_means, cross_pieces,
                                   neighbour_intervals, percentile_interval, rho_intervals, share_draws,
-                                  within_prompt_means)
+                                  resampled_run, within_prompt_means)
 
 GOAL_SECONDS = 30.0
 
@@ -69,12 +69,8 @@ def resample_similarity(means, per_prompt, valid, resamples:int, seed:int):
 
 def naive_resample(responses, vectors, positions):
     "One resample the plain way: rebuild the drawn prompts' responses and re-run the similarity stage"
-    prompts = np.array(sorted(responses.prompt_id.unique()))
-    groups = responses.groupby('prompt_id').indices
-    rows = np.concatenate([groups[prompts[p]] for p in positions])
-    copies = np.concatenate([np.full(len(groups[prompts[p]]), k) for k, p in enumerate(positions)])
-    drawn = responses.iloc[rows].assign(prompt_id=lambda f: f.prompt_id + '#' + copies.astype(str))
-    return share_above(intra_model_similarity(drawn, vectors[rows])), cross_model_similarity(drawn, vectors[rows])
+    drawn, drawn_vectors = resampled_run(responses, vectors, positions)
+    return share_above(intra_model_similarity(drawn, drawn_vectors)), cross_model_similarity(drawn, drawn_vectors)
 
 
 def main():

@@ -17,6 +17,7 @@ from .embedder_comparison import null_adjusted
 from .figures import save_figure, save_table
 from .similarity_figures import similarity_matrix_plot
 from .sources import records_frame, source_records
+from .uncertainty import percentile_interval
 
 # %% auto #0
 __all__ = ['CorpusError', 'read_corpus', 'group_sums', 'group_matrix', 'resampled_summaries', 'CorpusResult', 'measure_vectors',
@@ -100,9 +101,7 @@ class CorpusResult:
 
 # %% ../nbs/17_corpus.ipynb #e4eff816
 def _interval(values:np.ndarray, confidence:float) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0: return np.nan, np.nan
-    return tuple(np.quantile(finite, [(1 - confidence) / 2, (1 + confidence) / 2]))
+    return tuple(float(bound) for bound in percentile_interval(values, confidence))
 
 def _all_pairs_mean(vectors:np.ndarray) -> float:
     total = vectors.sum(0)

@@ -19,7 +19,7 @@ from .figures import palette
 from .lexical import words, ngrams, distinct_n
 from .scorers import make_scorers
 from .similarity import SimilarityError, require_rows, intra_model_similarity
-from .uncertainty import RESAMPLES, CONFIDENCE, bootstrap_counts, as_estimate, ratio_draws, interval_frame
+from .uncertainty import RESAMPLES, CONFIDENCE, bootstrap_counts, ratio_draws, statistic_intervals
 
 # %% auto #0
 __all__ = ['TOKEN', 'ORDINAL', 'LATIN_LETTERS', 'VOWELLESS_WORDS', 'RARE_PAIRS', 'NON_WORD_LIMIT', 'REPEAT_LIMIT', 'CELL_KEYS',
@@ -197,8 +197,7 @@ def setting_table(cells:pd.DataFrame, # from `cell_table`
     table = prompt_matrix(cells, measures[0]).notna().sum().rename('prompts').to_frame()
     for measure in measures:
         values = prompt_matrix(cells, measure).reindex(index=prompts, columns=table.index)
-        frame = interval_frame(mean_draws(values.to_numpy(), as_estimate(len(prompts)))[0],
-                               mean_draws(values.to_numpy(), counts), confidence)
+        frame = statistic_intervals(lambda drawn: mean_draws(values.to_numpy(), drawn), counts, confidence)
         table[measure], table[f'{measure}_low'], table[f'{measure}_high'] = frame.estimate.values, frame.low.values, frame.high.values
     return table.reset_index().merge(grid, on='decoding').sort_values(['model', 'family', 'temperature'], ignore_index=True)
 
@@ -217,7 +216,7 @@ def difference_table(cells:pd.DataFrame, # from `cell_table`
         counts = bootstrap_counts(len(values), resamples, seed) if counts is None else counts
         for model, decoding in [c for c in values.columns if c[1] != baseline and (c[0], baseline) in values.columns]:
             change = (values[(model, decoding)] - values[(model, baseline)]).to_numpy()[:, None]
-            frame = interval_frame(mean_draws(change, as_estimate(len(change)))[0], mean_draws(change, counts), confidence)
+            frame = statistic_intervals(lambda drawn: mean_draws(change, drawn), counts, confidence)
             rows.append({'model': model, 'decoding': decoding, 'baseline': baseline, 'measure': measure,
                          'prompts': int((~np.isnan(change)).sum()), **frame.iloc[0][['estimate', 'low', 'high']]})
     return pd.DataFrame(rows, columns=['model', 'decoding', 'baseline', 'measure', 'prompts', 'estimate', 'low', 'high'])

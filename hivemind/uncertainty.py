@@ -21,11 +21,12 @@ from .figures import palette
 
 # %% auto #0
 __all__ = ['RESAMPLES', 'CONFIDENCE', 'UncertaintyError', 'bootstrap_indices', 'index_counts', 'bootstrap_counts',
-           'percentile_interval', 'interval_frame', 'ratio_draws', 'as_estimate', 'cell_means', 'share_draws',
-           'share_intervals', 'weighted_pair_means', 'within_prompt_means', 'bin_draws', 'bin_intervals',
-           'cross_pieces', 'cell_draws', 'cell_intervals', 'neighbour_intervals', 'tie_groups', 'group_ranks',
-           'weighted_ranks', 'weighted_pearson', 'weighted_spearman', 'correlation_draws', 'item_weights',
-           'rho_intervals', 'paper_shares', 'interval_text', 'interval_plot', 'rho_figure']
+           'resampled_run', 'percentile_interval', 'interval_frame', 'ratio_draws', 'as_estimate',
+           'statistic_intervals', 'cell_means', 'share_draws', 'share_intervals', 'weighted_pair_means',
+           'within_prompt_means', 'bin_draws', 'bin_intervals', 'cross_pieces', 'cell_draws', 'cell_intervals',
+           'neighbour_intervals', 'tie_groups', 'group_ranks', 'weighted_ranks', 'weighted_pearson',
+           'weighted_spearman', 'correlation_draws', 'item_weights', 'rho_intervals', 'paper_shares', 'interval_text',
+           'interval_plot', 'rho_figure']
 
 # %% ../nbs/14_uncertainty.ipynb #0db26172
 RESAMPLES = 1000  # B, SPEC section 9
@@ -60,6 +61,18 @@ def bootstrap_counts(units:int, # number of units (prompts or items)
                     ) -> np.ndarray:
     "The count matrix (resamples x units) of `bootstrap_indices`"
     return index_counts(bootstrap_indices(units, resamples, seed), units)
+
+# %% ../nbs/14_uncertainty.ipynb #0b4dd9a0
+def resampled_run(responses:pd.DataFrame, # one row per response, with `prompt_id`
+                  vectors:np.ndarray, # the embeddings, row for row
+                  positions:np.ndarray, # the drawn prompts, as positions in the sorted prompt ids
+                 ) -> tuple[pd.DataFrame, np.ndarray]:
+    "The responses and vectors of the run one resample stands for: each drawn prompt's responses, once per draw"
+    prompts = np.array(sorted(responses.prompt_id.unique()))
+    groups = responses.groupby('prompt_id').indices
+    rows = np.concatenate([groups[prompts[p]] for p in positions])
+    copies = np.concatenate([np.full(len(groups[prompts[p]]), k) for k, p in enumerate(positions)])
+    return responses.iloc[rows].assign(prompt_id=responses.prompt_id.iloc[rows] + '#' + copies.astype(str)), vectors[rows]
 
 # %% ../nbs/14_uncertainty.ipynb #9f7ac746
 def percentile_interval(draws:np.ndarray, # resampled statistics, resamples on axis 0
@@ -101,6 +114,13 @@ def as_estimate(units:int) -> np.ndarray:
     "The count matrix of the data as drawn: one row, each unit once"
     return np.ones((1, units), dtype=np.int64)
 
+def statistic_intervals(statistic, # maps a count matrix (resamples x units) to the statistics, resamples on axis 0
+                        counts:np.ndarray, # the bootstrap count matrix
+                        confidence:float=CONFIDENCE, # e.g. 0.95
+                       ) -> pd.DataFrame:
+    "`interval_frame` of a statistic: its value on the data as drawn and its percentile interval over `counts`"
+    return interval_frame(statistic(as_estimate(counts.shape[1]))[0], statistic(counts), confidence)
+
 # %% ../nbs/14_uncertainty.ipynb #2af42e61
 def cell_means(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                vectors:np.ndarray, # the embeddings, row for row
@@ -139,8 +159,7 @@ def share_intervals(responses:pd.DataFrame, # one row per response, with `model`
     "Percent of (model, prompt) cases at or above `threshold` with its interval: rows `Average`, then the models"
     means, models, prompts = cell_means(responses, vectors)
     counts = bootstrap_counts(len(prompts), resamples, seed)
-    table = interval_frame(share_draws(means, as_estimate(len(prompts)), threshold)[0],
-                           share_draws(means, counts, threshold), confidence)
+    table = statistic_intervals(lambda drawn: share_draws(means, drawn, threshold), counts, confidence)
     return table.assign(model=['Average', *models], threshold=threshold)[['model', 'threshold', *table.columns]]
 
 # %% ../nbs/14_uncertainty.ipynb #9a445d46
@@ -198,8 +217,7 @@ def bin_intervals(responses:pd.DataFrame, # one row per response, with `model` a
     "Table 6 with intervals, long: model (`Average` first), bin (highest first), estimate, low, high"
     means, models, prompts = cell_means(responses, vectors)
     counts = bootstrap_counts(len(prompts), resamples, seed)
-    estimate = bin_draws(means, as_estimate(len(prompts)), bins)[0]
-    table = interval_frame(estimate, bin_draws(means, counts, bins), confidence)
+    table = statistic_intervals(lambda drawn: bin_draws(means, drawn, bins), counts, confidence)
     names = np.repeat(['Average', *models], bins)
     return table.assign(model=names, bin=bin_labels(bins) * (len(models) + 1))[['model', 'bin', *table.columns]]
 
@@ -258,8 +276,7 @@ def neighbour_intervals(neighbours:pd.DataFrame, # from `similarity.neighbour_mo
     "Mean over prompts of the distinct source models among the j nearest, per j, with its interval"
     values = neighbours.to_numpy(dtype=float)
     counts, ones = bootstrap_counts(len(values), resamples, seed), np.ones_like(values)
-    table = interval_frame(ratio_draws(as_estimate(len(values)), values, ones)[0], ratio_draws(counts, values, ones),
-                           confidence)
+    table = statistic_intervals(lambda drawn: ratio_draws(drawn, values, ones), counts, confidence)
     return table.assign(j=list(neighbours.columns))[['j', *table.columns]]
 
 # %% ../nbs/14_uncertainty.ipynb #6f5c929a

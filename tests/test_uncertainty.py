@@ -7,7 +7,7 @@ from hivemind.similarity import cross_model_similarity, intra_model_similarity, 
 from hivemind.calibration import correlations, type_means
 from hivemind.uncertainty import (bootstrap_counts, bootstrap_indices, index_counts, percentile_interval, share_draws,
                                   correlation_draws, share_intervals, bin_intervals, cell_intervals, neighbour_intervals,
-                                  rho_intervals, within_prompt_means, weighted_pair_means, item_weights)
+                                  rho_intervals, within_prompt_means, weighted_pair_means, item_weights, resampled_run)
 
 REPETITIONS = 200  # simulated runs per coverage check; 95% nominal must land in [0.90, 0.99]
 
@@ -25,13 +25,7 @@ def simulated_run(models=3, prompts=6, samples=4, dims=12, seed=0):
     return pd.DataFrame(rows), vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def drawn_run(responses, vectors, positions):
-    "The run a resample stands for: the drawn prompts' responses, a prompt drawn twice present twice"
-    prompts = np.array(sorted(responses.prompt_id.unique()))
-    groups = responses.groupby('prompt_id').indices
-    rows = np.concatenate([groups[prompts[p]] for p in positions])
-    copies = np.concatenate([np.full(len(groups[prompts[p]]), k) for k, p in enumerate(positions)])
-    return responses.iloc[rows].assign(prompt_id=responses.prompt_id.iloc[rows] + '#' + copies.astype(str)), vectors[rows]
+drawn_run = resampled_run  # the reference: the run a resample stands for, re-run the plain way
 
 
 # ------------------------------------------------------------------ coverage with a known truth

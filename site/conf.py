@@ -1,5 +1,5 @@
 # Sphinx configuration of the hivemind documentation site.
-# `hivemind docs` (hivemind/site.py, from nbs/12_site.ipynb) copies this folder into a build folder, adds the pages
+# `hivemind docs` (hivemind/site.py, from nbs/core/f_site.ipynb) copies this folder into a build folder, adds the pages
 # (README as home page, the executed pipeline notebooks as chapters, the library notebooks as API pages, a figure
 # gallery) and runs sphinx-build there. Every page must work offline: nothing here may load from another host.
 from pathlib import Path

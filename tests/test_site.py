@@ -24,7 +24,7 @@ def test_site_shows_every_chapter_in_order_every_library_notebook_and_every_figu
     executed = sorted(p.stem for p in (folder/'runs'/'smoke'/'notebooks').glob('*.ipynb'))
     assert executed == sorted(p.stem for p in (Path(__file__).resolve().parents[1]/'nbs'/'pipeline').glob('[0-9][0-9]_*.ipynb'))
     assert listed_chapters(site) == executed
-    assert (site.out/'api'/'12_site.html').exists() and (site.out/'api'/'00_config.html').exists()
+    assert (site.out/'api'/'core'/'f_site.html').exists() and (site.out/'api'/'core'/'a_config.html').exists()
     pngs = sorted(p.name for p in (folder/'figures'/'smoke').glob('*.png'))
     gallery = (site.out/'gallery.html').read_text()
     assert pngs and all(name[:-4] in gallery for name in pngs)

@@ -6,22 +6,22 @@ from pathlib import Path
 import pytest
 from hivemind.config import load_settings
 from hivemind.similarity_figures import main_models
+from hivemind.site import STAGES, library_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = {  # in pipeline order; a module may import from its own stage and the ones before it
-    'core': {'config', 'runs', 'figures', 'sources', 'prompts', 'endpoints', 'sampling', 'embeddings', 'runner', 'site',
-             'answers', '__init__', '_modidx'},
-    'taxonomy': {'taxonomy', 'classify', 'taxonomy_figures'},
-    'similarity': {'similarity', 'similarity_figures'},
-    'human': {'human_data', 'disagreement', 'disagreement_figures'},
-    'scores': {'scorers'},
-    'calibration': {'calibration', 'calibration_figures'},
-    'beyond': {'uncertainty', 'embedder_comparison', 'lexical', 'corpus', 'decoding'},
-    'entry': {'cli', '__main__'},  # the command line: its commands may reach any stage (`hivemind corpus`)
-}
-ORDER = list(STAGES)
-STAGE_OF = {module: stage for stage, modules in STAGES.items() for module in modules}
-PIPELINE_STAGES = {'01': 'core', '02': 'core', '03': 'taxonomy', '04': 'similarity', '05': 'similarity', '06': 'similarity',
+LIBRARY = library_notebooks(ROOT/'nbs')  # nbs/<stage>/x_name.ipynb: the folder is the stage
+
+
+def exported_module(path:Path) -> str|None:
+    "The module a library notebook exports (its `#| default_exp`)"
+    cells = [''.join(c['source']) for c in json.loads(path.read_text())['cells'] if c['cell_type'] == 'code']
+    found = [m.group(1) for cell in cells if (m := re.search(r'^#\|\s*default_exp\s+(\S+)', cell, re.M))]
+    return found[0] if found else None
+
+
+ORDER = list(STAGES)  # in pipeline order; a module may import from its own stage and the ones before it
+STAGE_OF = {exported_module(p): p.parent.name for p in LIBRARY} | {'__init__': 'core', '_modidx': 'core'}
+PIPELINE_STAGES = {'01': 'sample', '02': 'embed', '03': 'taxonomy', '04': 'similarity', '05': 'similarity', '06': 'similarity',
                    '07': 'similarity', '08': 'human', '09': 'scores', '10': 'calibration', '11': 'beyond', '12': 'beyond',
                    '13': 'beyond', '14': 'beyond', '15': 'beyond'}
 MODULES = sorted((ROOT/'hivemind').glob('*.py'))
@@ -56,6 +56,14 @@ def violations(stage:str, imports:list[tuple[int, str]], where:str) -> list[str]
         elif ORDER.index(theirs) > ORDER.index(stage):
             lines.append(f'{where}:{line}: imports hivemind.{module} ({theirs} stage) from the {stage} stage')
     return lines
+
+
+def test_library_notebooks_live_in_stage_folders():
+    "Library notebooks are lettered inside a folder per stage; only the README's source lies in nbs/ itself"
+    assert sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb')) == ['index.ipynb']
+    folders = {p.name for p in (ROOT/'nbs').iterdir() if p.is_dir() and not p.name.startswith(('.', '_'))}
+    assert folders - set(STAGES) - {'pipeline', 'course', 'fixtures'} == set()
+    assert [p for p in LIBRARY if exported_module(p) is None] == []
 
 
 def test_every_module_and_pipeline_notebook_has_a_stage():

@@ -24,7 +24,7 @@ __all__ = ['CLASSIFIER_SYSTEM', 'CLASSIFIER_TEMPLATE', 'CLASSIFIER_PARAMS', 'CAL
            'micro_f1', 'calibrate_rule', 'OfflineClassifier', 'fit_offline_classifier', 'fold_of',
            'cross_validated_labels', 'agreement_table', 'subset_accuracy', 'base_forms', 'is_generic', 'content_words',
            'taxonomy_vocabulary', 'is_named', 'tfidf_weights', 'propose_new_category', 'new_category_records',
-           'new_category_rule', 'exemplar_arrays', 'predictions_to_records', 'classify_offline', 'run_text_embedder',
+           'new_category_rule', 'exemplar_arrays', 'predictions_to_records', 'classify_offline', 'text_embedder',
            'classify_prompts', 'offline_agreement', 'agreement_over_splits']
 
 # %% ../nbs/taxonomy/b_classify.ipynb #f08a6cfe
@@ -409,11 +409,11 @@ def classify_offline(prompts:pd.DataFrame, # prompts to classify: `prompt_id`, `
     return prompts[['prompt_id', 'prompt']].assign(categories=records)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #3e6b32f8
-def run_text_embedder(run, # a `hivemind.runs.Run`
+def text_embedder(run, # a `hivemind.runs.Run`
                      ):
     "A function texts -> unit vectors with the run's embedder, its model loaded once, vectors cached beside the runs"
-    from hivemind.embeddings import EmbeddingCache, default_cache_path, embed_texts, make_encoder, run_embedder
-    embedder, encoders = run_embedder(run), []
+    from hivemind.embeddings import EmbeddingCache, default_cache_path, embed_texts, make_encoder, embedder_section
+    embedder, encoders = embedder_section(run), []
     def encode(texts):
         if not encoders: encoders.append(make_encoder(embedder))
         return encoders[0](texts)
@@ -430,7 +430,7 @@ def classify_prompts(run, # a `hivemind.runs.Run`
                     ) -> pd.DataFrame:
     "`prompt_id`, `prompt`, `categories` of the prompts classified by the profile's classifier (failures left out, reported)"
     classifier = run.profile.classifier
-    if classifier == 'offline': return classify_offline(prompts, labelled, run_text_embedder(run), folds, run.profile.seed)
+    if classifier == 'offline': return classify_offline(prompts, labelled, text_embedder(run), folds, run.profile.seed)
     if classifier not in run.settings.models: raise ValueError(f"profile {run.profile.name}: classifier {classifier!r} is neither 'offline' nor a model: section")
     summary = classify_with_model(prompts, run, classifier, max_reasks)
     print(f"classifier {classifier}: {summary}")

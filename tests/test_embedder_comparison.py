@@ -7,7 +7,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 import hivemind.embeddings as embeddings
 from hivemind.config import Embedder
-from hivemind.embeddings import EmbeddingCache, embed_and_count, embed_run, embeddings_file
+from hivemind.embeddings import EmbeddingCache, embed_and_count, embed_responses, embeddings_file
 from hivemind.embedder_comparison import (aligned_vectors, embed_each, embedder_similarities, null_adjusted,
                                           rank_agreement, rank_correlations)
 from hivemind.runs import append_jsonl, load_embeddings, open_run, project_root
@@ -92,7 +92,7 @@ def smoke_run(tmp_path):
 def test_re_embedding_writes_a_second_file_and_leaves_responses_untouched(smoke_run):
     responses_before = smoke_run.store.path.read_bytes()
     minilm_before = embeddings_file(smoke_run).read_bytes()
-    path = embed_run(smoke_run, embedder='tfidf-chars')
+    path = embed_responses(smoke_run, embedder='tfidf-chars')
     assert path == smoke_run.dir/'embeddings'/'tfidf-chars.npz'
     assert smoke_run.store.path.read_bytes() == responses_before
     assert embeddings_file(smoke_run, 'minilm').read_bytes() == minilm_before
@@ -103,7 +103,7 @@ def test_re_embedding_writes_a_second_file_and_leaves_responses_untouched(smoke_
 
 def test_embed_each_reuses_a_file_that_covers_the_run(smoke_run, monkeypatch):
     calls = []
-    monkeypatch.setattr('hivemind.embedder_comparison.embed_run', lambda run, cache, embedder: calls.append(embedder))
+    monkeypatch.setattr('hivemind.embedder_comparison.embed_responses', lambda run, cache, embedder: calls.append(embedder))
     assert embed_each(smoke_run, ['minilm', 'tfidf-words']) == {}
     assert calls == ['tfidf-words']  # minilm's file covers the run's responses: not embedded again
 
@@ -118,7 +118,7 @@ def test_embed_each_skips_an_embedder_that_cannot_be_used_and_names_why(smoke_ru
 def test_aligned_vectors_drop_responses_that_some_embedder_maps_to_zero(smoke_run):
     first = smoke_run.responses().iloc[0]
     append_jsonl(smoke_run.store.path, [dict(first.to_dict(), text='!!')])  # no word of two letters
-    for name in ('tfidf-words', 'tfidf-chars'): embed_run(smoke_run, embedder=name)
+    for name in ('tfidf-words', 'tfidf-chars'): embed_responses(smoke_run, embedder=name)
     responses, by_name = aligned_vectors(smoke_run, ['tfidf-words', 'tfidf-chars'])
     assert responses.attrs['dropped'] == [first.id]
     assert len(responses) == len(smoke_run.responses()) - 1 and all(len(v) == len(responses) for v in by_name.values())

@@ -1,4 +1,4 @@
-"Embedding backends, retries, the SQLite cache and embed_run, against a fault-injecting local embeddings server"
+"Embedding backends, retries, the SQLite cache and embed_responses, against a fault-injecting local embeddings server"
 import hashlib, json, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import hivemind.embeddings as embeddings
 from hivemind.config import Embedder
-from hivemind.embeddings import (EmbeddingCache, EmbeddingError, embed_and_count, embed_run, embed_texts,
+from hivemind.embeddings import (EmbeddingCache, EmbeddingError, embed_and_count, embed_responses, embed_texts,
                                  embedder_identity, default_cache_path)
 from hivemind.runs import append_jsonl, load_embeddings, open_run, response_id
 
@@ -212,7 +212,7 @@ def test_packaged_minilm_embeds_offline(monkeypatch):
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
-# ------------------------------------------------------------------ embed_run
+# ------------------------------------------------------------------ embed_responses
 
 def hand_written_run(folder, settings_path=None, profile='smoke'):
     "A run folder with four ok responses (two identical texts) and one failed one"
@@ -228,14 +228,14 @@ def hand_written_run(folder, settings_path=None, profile='smoke'):
 def test_embed_run_writes_aligned_vectors_and_reports_counts(tmp_path, capsys):
     run, records = hand_written_run(tmp_path)
     encoder = CountingEncoder()
-    path = embed_run(run, encoder=encoder)
+    path = embed_responses(run, encoder=encoder)
     assert path == run.embeddings_path and path.name == 'minilm.npz'
     assert default_cache_path(run) == tmp_path/'runs'/'.cache'/'embeddings.sqlite' and default_cache_path(run).exists()
     ids, vectors = load_embeddings(path)
     assert ids == [r['id'] for r in records] and vectors.shape == (4, 6)
     np.testing.assert_array_equal(vectors[0], vectors[2])
     assert '4 responses, 3 distinct texts: 3 embedded now, 0 from the cache' in capsys.readouterr().out
-    embed_run(run, encoder=encoder)
+    embed_responses(run, encoder=encoder)
     assert len(encoder.calls) == 1 and '3 embedded now' not in capsys.readouterr().out
     responses, aligned = run.embedded_responses()
     np.testing.assert_array_equal(aligned, vectors)
@@ -243,7 +243,7 @@ def test_embed_run_writes_aligned_vectors_and_reports_counts(tmp_path, capsys):
 
 def test_embed_run_refuses_an_empty_run(tmp_path):
     run = open_run('smoke', tmp_path/'empty')
-    with pytest.raises(ValueError, match='no successful responses'): embed_run(run, encoder=CountingEncoder())
+    with pytest.raises(ValueError, match='no successful responses'): embed_responses(run, encoder=CountingEncoder())
 
 
 def test_embed_run_through_an_endpoint_writes_no_key(server, tmp_path):
@@ -253,7 +253,7 @@ def test_embed_run_through_an_endpoint_writes_no_key(server, tmp_path):
                         f"api_key_env = {KEY_ENV}\nbatch_size = 2\n")
     server.faults = [429]
     run, records = hand_written_run(tmp_path, settings, 'remote')
-    path = embed_run(run)
+    path = embed_responses(run)
     assert load_embeddings(path)[1].shape == (4, 4) and len(server.requests) == 3
     assert files_contain(tmp_path, API_KEY) == []
 

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from child_signals import default_signals, ignored_sigint
 import hivemind
-from hivemind import runner
+from hivemind import pipeline as pipeline_module
 from hivemind.cli import main
-from hivemind.runner import StepFailed, discover_steps, find_step, open_pipeline, select_steps
+from hivemind.pipeline import StepFailed, discover_steps, find_step, open_pipeline, select_steps
 
 DATA = Path(__file__).parent/'data'/'pipeline'
 SETTINGS = """
@@ -24,13 +24,13 @@ cell_timeout = 60
 """
 
 
-MODULES = sorted(runner.module_digests())  # the modules of the package (and its data), by dotted name
+MODULES = sorted(pipeline_module.module_digests())  # the modules of the package (and its data), by dotted name
 
 
 def fake_library(monkeypatch, **edited):
-    "Module digests that do not change while the tests run, except the `edited` ones (`hivemind_runner='v2'`)"
+    "Module digests that do not change while the tests run, except the `edited` ones (`hivemind_pipeline='v2'`)"
     digests = dict.fromkeys(MODULES, 'v1') | {name.replace('_', '.'): value for name, value in edited.items()}
-    monkeypatch.setattr(runner, 'module_digests', lambda package=None: digests)
+    monkeypatch.setattr(pipeline_module, 'module_digests', lambda package=None: digests)
 
 
 @pytest.fixture(autouse=True)
@@ -214,12 +214,12 @@ def test_an_input_change_reruns_its_readers_not_their_siblings(project):
 
 
 def test_a_module_edit_reruns_only_the_steps_that_import_it(project, monkeypatch, capsys):
-    "01 and 02 import nothing of hivemind, 03 imports hivemind.runner (which imports hivemind.config)"
+    "01 and 02 import nothing of hivemind, 03 imports hivemind.pipeline (which imports hivemind.config)"
     add_step(project, 'not_applicable.ipynb', '03_pairs.ipynb')
     pipeline_of(project).run()
     fake_library(monkeypatch, hivemind_similarity='v2')  # imported by none of them
     assert actions(pipeline_of(project).run()) == [('01_write', 'skipped'), ('02_combine', 'skipped'), ('03_pairs', 'skipped')]
-    fake_library(monkeypatch, hivemind_config='v2')  # imported by hivemind.runner
+    fake_library(monkeypatch, hivemind_config='v2')  # imported by hivemind.pipeline
     pipeline = pipeline_of(project)
     assert [pipeline.state(s) for s in pipeline.steps] == [('ok', ''), ('ok', ''), ('stale', 'module hivemind.config changed')]
     assert main(['status', *options(project)]) == 0

@@ -13,8 +13,9 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['Positive', 'NonNegative', 'Share', 'Seconds', 'EMBEDDER_BACKENDS', 'KEYWORDS', 'PATH_KEYS', 'SettingsError',
            'project_root', 'split_list', 'AtLeast', 'Within', 'convert_value', 'Choice', 'Decoding', 'Embedder',
-           'Model', 'Profile', 'read_section', 'Settings', 'is_path', 'resolved', 'with_resolved_paths',
-           'parse_settings', 'decoding_prompt_limits', 'read_utf8', 'settings_path', 'load_settings', 'as_dict']
+           'Model', 'Profile', 'read_section', 'model_decodings', 'Settings', 'is_path', 'resolved',
+           'with_resolved_paths', 'parse_settings', 'decoding_prompt_limits', 'read_utf8', 'settings_path',
+           'load_settings', 'as_dict']
 
 # %% ../nbs/core/a_config.ipynb #dabe843a
 class SettingsError(ValueError):
@@ -129,6 +130,11 @@ class Model:
     n_ctx:Positive = 2048 # context size of a local model
     mode:Choice('chat', 'completion') = 'chat' # `completion`: a base model, sent `template` through `/v1/completions`
     template:str = 'qa' # completion mode: the few-shot template's name (`hivemind.sampling.COMPLETION_TEMPLATES`)
+    decodings:list[str] = field(default_factory=list) # the profile's decodings this model gets (empty: all of them)
+    provider:str = '' # its row of `hivemind/data/providers.tsv` (default: found from `base_url`), for `hivemind plan`
+    supports_min_p:Choice('auto', 'true', 'false') = 'auto' # does the endpoint honour `min_p`? (`auto`: its provider's row)
+    price_input:Within(0) = None # USD per million prompt tokens (default: `hivemind/data/prices.tsv`)
+    price_output:Within(0) = None # USD per million output tokens (default: `hivemind/data/prices.tsv`)
 
 # %% ../nbs/core/a_config.ipynb #a47d0f49
 @dataclass(frozen=True)
@@ -176,6 +182,14 @@ def read_section(cls, # the dataclass describing the section kind
     if 'name' in allowed and not values.get('name'): values['name'] = name
     return cls(**values)
 
+# %% ../nbs/core/a_config.ipynb #8f7c6a7b
+def model_decodings(profile:Profile, # the run's profile
+                    model:Model|None=None, # the model's section (None: unknown, every decoding)
+                   ) -> list[str]:
+    "The profile's decodings that `model` gets: those its `decodings` key names, or all when it names none"
+    if model is None or not model.decodings: return list(profile.decodings)
+    return [name for name in profile.decodings if name in model.decodings]
+
 # %% ../nbs/core/a_config.ipynb #b04e2efa
 _KINDS = {'model': Model, 'embedder': Embedder, 'decoding': Decoding}
 
@@ -206,6 +220,14 @@ def _check_references(settings:Settings):
             kind = _KIND_OF.get(key, key.rstrip('s'))
             for missing in [n for n in names if n not in defined]:
                 raise SettingsError(f"{settings.source}: [{profile.name}] {key}: {missing!r} is not defined (no [{kind}:{missing}] section)")
+    _check_model_decodings(settings)
+
+def _check_model_decodings(settings:Settings):
+    "Raise if a model section's `decodings` names a decoding that is not defined"
+    for model in settings.models.values():
+        for missing in [name for name in model.decodings if name not in settings.decodings]:
+            raise SettingsError(f"{settings.source}: [model:{model.id}] decodings: {missing!r} is not defined "
+                                f"(no [decoding:{missing}] section)")
 
 # %% ../nbs/core/a_config.ipynb #ad8abae4
 KEYWORDS = {'builtin', 'simulated', 'offline'} # values of path-like keys that are not paths

@@ -16,7 +16,7 @@ import httpx
 import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .config import Decoding, Model, Profile, SettingsError, decoding_prompt_limits
+from .config import Decoding, Model, Profile, SettingsError, decoding_prompt_limits, model_decodings
 from .endpoints import Endpoint, count_tokens, open_endpoints, template_tokens
 from .runs import ResponseStore, Run, response_id
 
@@ -98,10 +98,10 @@ def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
                       decodings:dict[str, Decoding], # the decoding sections by name
                       models:dict[str, Model]|None=None, # model sections by name (`mode = completion`: few-shot)
                      ) -> list[Request]:
-    "Every response a profile asks for, as requests"
+    "Every response a profile asks for, as requests; a model section's `decodings` narrows the decodings it gets"
     requests, limits = [], decoding_prompt_limits(profile)
     for model in profile.models:
-        for name in profile.decodings:
+        for name in model_decodings(profile, (models or {}).get(model)):
             params, chosen = decoding_params(decodings[name], profile.max_tokens), prompts.head(limits.get(name, len(prompts)))
             for prompt_id, prompt in zip(chosen.prompt_id, chosen.prompt):
                 for index in range(profile.samples):

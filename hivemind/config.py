@@ -129,6 +129,7 @@ class Model:
     n_ctx:Positive = 2048 # context size of a local model
     mode:Choice('chat', 'completion') = 'chat' # `completion`: a base model, sent `template` through `/v1/completions`
     template:str = 'qa' # completion mode: the few-shot template's name (`hivemind.sampling.COMPLETION_TEMPLATES`)
+    batch:bool = False # `hivemind run --batch` sends its missing requests through the endpoint's batch API (`hivemind.batch`)
 
 # %% ../nbs/00_config.ipynb #a47d0f49
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from .pipeline import RunLocked, StepFailed, StepInterrupted, format_status, ope
 from .site import build_site, check_site, chromium_path
 
 # %% auto #0
-__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'parse_parameter', 'build_parser', 'incomplete_report',
-           'run_command', 'status_command', 'docs_command', 'corpus_command', 'stop_signals', 'main']
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'parse_parameter', 'add_run_arguments',
+           'add_docs_arguments', 'add_corpus_arguments', 'incomplete_report', 'run_command', 'status_command',
+           'docs_command', 'corpus_command', 'stop_signals', 'main']
 
 # %% ../nbs/commands/a_cli.ipynb #529962d6
 def parse_parameter(text:str, # `NAME=VALUE`
@@ -34,40 +35,36 @@ def _common(parser:argparse.ArgumentParser):
     parser.add_argument('--figures', type=Path, help='root of figure folders (default: figures); figures go to FIGURES/PROFILE')
     parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `hivemind` command line"
-    parser = argparse.ArgumentParser(prog='hivemind', description='Run the Artificial Hivemind pipeline notebooks with papermill.')
-    commands = parser.add_subparsers(dest='command', required=True, metavar='{run,status,docs,corpus}')
-    run = commands.add_parser('run', help='run the pipeline steps that changed', description='Run the pipeline notebooks in order; unchanged steps are skipped.')
-    _common(run)
-    selection = run.add_mutually_exclusive_group()
+def add_run_arguments(parser:argparse.ArgumentParser):
+    "The options of `hivemind run`"
+    _common(parser)
+    selection = parser.add_mutually_exclusive_group()
     selection.add_argument('--only', metavar='STEP', help='run just this step: 04, intra_model or 04_intra_model')
     selection.add_argument('--from', dest='start', metavar='STEP', help='run this step and the ones after it')
-    run.add_argument('--force', action='store_true', help='run the selected steps even when unchanged')
-    run.add_argument('-p', '--parameter', action='append', type=parse_parameter, default=[], metavar='NAME=VALUE',
-                     help='a notebook parameter (repeatable)')
-    run.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
-    status = commands.add_parser('status', help='list the steps with state, time and cache key', description='List the pipeline steps of a profile.')
-    _common(status)
-    docs = commands.add_parser('docs', help='build the documentation site of a run',
-                               description='Build a static site of a run that works offline (see hivemind.site).')
-    docs.add_argument('--profile', default='demo', help='profile whose run is shown (default: %(default)s)')
-    docs.add_argument('--runs', type=Path, help='root of run folders (default: runs)')
-    docs.add_argument('--figures', type=Path, help='root of figure folders (default: figures)')
-    docs.add_argument('--out', type=Path, help='the site folder (default: RUNS/PROFILE/site)')
-    docs.add_argument('--check', action='store_true',
-                      help='then open every page in headless Chromium, offline, and write screenshots')
-    corpus = commands.add_parser('corpus', help='how alike the texts of each group of any corpus are',
-                                 description='Within- and between-group similarity of any grouped texts (see hivemind.corpus).')
-    corpus.add_argument('file', type=Path, help='a CSV, JSONL, JSON or parquet file')
-    corpus.add_argument('--text', default='text', help='the column holding the texts (default: %(default)s)')
-    corpus.add_argument('--group', default='group', help="the column naming each text's group (default: %(default)s)")
-    corpus.add_argument('--embedder', default='minilm', help='an [embedder:NAME] section of the settings (default: %(default)s)')
-    corpus.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
-    corpus.add_argument('--out', type=Path, help='output folder (default: corpus-FILESTEM beside the file)')
-    corpus.add_argument('--resamples', type=int, default=1000, help='bootstrap resamples (default: %(default)s)')
-    corpus.add_argument('--seed', type=int, default=0, help='seed of the resamples (default: %(default)s)')
-    return parser
+    parser.add_argument('--force', action='store_true', help='run the selected steps even when unchanged')
+    parser.add_argument('-p', '--parameter', action='append', type=parse_parameter, default=[], metavar='NAME=VALUE',
+                        help='a notebook parameter (repeatable)')
+    parser.add_argument('--skip-plan', action='store_true', help="run even when the profile's plan fails (hivemind plan)")
+    parser.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
+
+def add_docs_arguments(parser:argparse.ArgumentParser):
+    "The options of `hivemind docs`"
+    parser.add_argument('--profile', default='demo', help='profile whose run is shown (default: %(default)s)')
+    parser.add_argument('--runs', type=Path, help='root of run folders (default: runs)')
+    parser.add_argument('--figures', type=Path, help='root of figure folders (default: figures)')
+    parser.add_argument('--out', type=Path, help='the site folder (default: RUNS/PROFILE/site)')
+    parser.add_argument('--check', action='store_true', help='then open every page in headless Chromium, offline, and write screenshots')
+
+def add_corpus_arguments(parser:argparse.ArgumentParser):
+    "The options of `hivemind corpus`"
+    parser.add_argument('file', type=Path, help='a CSV, JSONL, JSON or parquet file')
+    parser.add_argument('--text', default='text', help='the column holding the texts (default: %(default)s)')
+    parser.add_argument('--group', default='group', help="the column naming each text's group (default: %(default)s)")
+    parser.add_argument('--embedder', default='minilm', help='an [embedder:NAME] section of the settings (default: %(default)s)')
+    parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
+    parser.add_argument('--out', type=Path, help='output folder (default: corpus-FILESTEM beside the file)')
+    parser.add_argument('--resamples', type=int, default=1000, help='bootstrap resamples (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the resamples (default: %(default)s)')
 
 # %% ../nbs/commands/a_cli.ipynb #52d87d4e
 EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_LOCKED = 1, 2, 3, 4

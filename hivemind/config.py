@@ -135,6 +135,7 @@ class Model:
     supports_min_p:Choice('auto', 'true', 'false') = 'auto' # does the endpoint honour `min_p`? (`auto`: its provider's row)
     price_input:Within(0) = None # USD per million prompt tokens (default: `hivemind/data/prices.tsv`)
     price_output:Within(0) = None # USD per million output tokens (default: `hivemind/data/prices.tsv`)
+    batch:bool = False # `hivemind run --batch` sends its missing requests through the endpoint's batch API (`hivemind.batch`)
 
 # %% ../nbs/core/a_config.ipynb #a47d0f49
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`hivemind run` and `hivemind status`: run the pipeline notebooks of a profile and see where each step stands.
+"""`hivemind run`, `status`, `plan`, `docs` and `corpus`: run the pipeline notebooks of a profile, see where each
+step stands, see what a profile will cost before anything is sent, build the site of a run, measure any corpus.
 
 Docs: https://hivemind-companion.github.io/artificial-hivemind/commands/a_cli.html.md"""
 
@@ -11,11 +12,13 @@ from pathlib import Path
 from .config import SettingsError
 from .pipeline import RunLocked, StepFailed, StepInterrupted, format_status, open_pipeline
 from .site import build_site, check_site, chromium_path
+from .plan import add_plan_arguments, plan_command, plan_refusal
+from .batch import add_batch_arguments
 
 # %% auto #0
-__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'parse_parameter', 'add_run_arguments',
+__all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'COMMANDS', 'parse_parameter', 'add_run_arguments',
            'add_docs_arguments', 'add_corpus_arguments', 'incomplete_report', 'run_command', 'status_command',
-           'docs_command', 'corpus_command', 'stop_signals', 'main']
+           'docs_command', 'corpus_command', 'stop_signals', 'build_parser', 'main']
 
 # %% ../nbs/commands/a_cli.ipynb #529962d6
 def parse_parameter(text:str, # `NAME=VALUE`
@@ -44,6 +47,7 @@ def add_run_arguments(parser:argparse.ArgumentParser):
     parser.add_argument('--force', action='store_true', help='run the selected steps even when unchanged')
     parser.add_argument('-p', '--parameter', action='append', type=parse_parameter, default=[], metavar='NAME=VALUE',
                         help='a notebook parameter (repeatable)')
+    add_batch_arguments(parser)
     parser.add_argument('--skip-plan', action='store_true', help="run even when the profile's plan fails (hivemind plan)")
     parser.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
 
@@ -83,6 +87,10 @@ def incomplete_report(results:list, # the `StepResult`s of a run
 def run_command(args:argparse.Namespace) -> int:
     "Run the selected steps; the exit status"
     if args.verbose: logging.basicConfig(level=logging.INFO, format='%(message)s')
+    refusal = '' if args.skip_plan else plan_refusal(args.profile, args.settings)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return EXIT_USAGE
     pipeline, started = _pipeline(args), time.time()
     print(f"profile {args.profile}: {len(pipeline.steps)} pipeline steps in {pipeline.steps[0].path.parent}", flush=True)
     try: results = pipeline.run(args.only, args.start, args.force, progress=sys.stderr.isatty(), log_output=args.verbose,
@@ -144,12 +152,29 @@ def stop_signals() -> dict:
     try: return {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError: return {}  # not the main thread: leave the handlers to it
 
+COMMANDS = {  # name: (what it does, the function adding its options, the function running it)
+    'run': ('run the pipeline steps that changed', add_run_arguments, run_command),
+    'status': ('list the steps with state, time and cache key', _common, status_command),
+    'plan': ('requests, tokens, cost and capability checks of a profile; nothing is generated', add_plan_arguments,
+             plan_command),
+    'docs': ('build the documentation site of a run', add_docs_arguments, docs_command),
+    'corpus': ('how alike the texts of each group of any corpus are', add_corpus_arguments, corpus_command),
+}
+
+def build_parser() -> argparse.ArgumentParser:
+    "The `hivemind` command line: one subcommand per entry of `COMMANDS`"
+    parser = argparse.ArgumentParser(prog='hivemind', description='Rerun and extend the Artificial Hivemind paper.')
+    commands = parser.add_subparsers(dest='command', required=True, metavar='{' + ','.join(COMMANDS) + '}')
+    for name, (purpose, add_arguments, _) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=purpose, description=purpose[0].upper() + purpose[1:] + '.'))
+    return parser
+
 def main(argv:list[str]|None=None, # the arguments (default: the command line's)
         ) -> int:
     "The `hivemind` command: its exit status. SIGINT and SIGTERM stop a run like Ctrl-C, however it was started"
     args = build_parser().parse_args(argv)
     previous = stop_signals()
-    try: return {'run': run_command, 'status': status_command, 'docs': docs_command, 'corpus': corpus_command}[args.command](args)
+    try: return COMMANDS[args.command][2](args)
     except StepInterrupted as interruption:
         print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr); return 130
     except KeyboardInterrupt:

@@ -3,6 +3,8 @@
 Modules:
 
 - `hivemind.answers`: The answers themselves, side by side by model and decoding, with the ones cut at the length limit marked; and a per-model account of how sampling went.
+- `hivemind.bootstrap`: Seeded resamples as a count matrix, percentile intervals, and the estimate and interval of any statistic that maps a count matrix to its values: the machinery every stage's intervals share.
+- `hivemind.checks`: The refusal of bad input shared by every stage: `InputError`, and `require_rows` / `require_finite`, whose errors name the function, the input, the column and the first offending rows.
 - `hivemind.decoding`: Degeneration measures (empty answers, non-words, repeated n-grams), each answer's log-likelihood under another model, and per decoding setting the diversity and quality of the answers with bootstrap intervals over prompts: the diversity-quality curve that tells whether temperature adds diversity or only noise.
 - `hivemind.embedder_comparison`: Re-embed one run with several embedders, give each its own random-pair null, put similarities on a null-adjusted scale, and measure how far the embedders agree on the ranking of models and prompts.
 - `hivemind.lexical`: Whether answers share *words*, not just meaning: distinct-n, self-BLEU, compression ratio, the homogenization score of Shaib et al., the longest shared passage not copied from the prompt, and the Vendi score of each (model, prompt) and of each prompt's pooled answers.

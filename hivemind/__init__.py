@@ -3,6 +3,8 @@
 Modules:
 
 - `hivemind.answers`: The answers themselves, side by side by model and decoding, with the ones cut at the length limit marked; and a per-model account of how sampling went.
+- `hivemind.bootstrap`: Seeded resamples as a count matrix, percentile intervals, and the estimate and interval of any statistic that maps a count matrix to its values: the machinery every stage's intervals share.
+- `hivemind.checks`: The refusal of bad input shared by every stage: `InputError`, and `require_rows` / `require_finite`, whose errors name the function, the input, the column and the first offending rows.
 - `hivemind.cli`: `hivemind run`, `status`, `plan`, `docs` and `corpus`: run the pipeline notebooks of a profile, see where each step stands, see what a profile will cost before anything is sent, build the site of a run, measure any corpus.
 - `hivemind.decoding`: Degeneration measures (empty answers, non-words, repeated n-grams), each answer's log-likelihood under another model, and per decoding setting the diversity and quality of the answers with bootstrap intervals over prompts: the diversity-quality curve that tells whether temperature adds diversity or only noise.
 - `hivemind.embedder_comparison`: Re-embed one run with several embedders, give each its own random-pair null, put similarities on a null-adjusted scale, and measure how far the embedders agree on the ranking of models and prompts.

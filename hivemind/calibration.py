@@ -7,12 +7,15 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/calibration/a_cal
 # %% ../nbs/calibration/a_calibration.ipynb #120b460a
 from __future__ import annotations
 from pathlib import Path
+import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
+import scipy.sparse
 from .disagreement import ABSOLUTE_CLASSES, disagreement_table, disagreement_score, item_statistics
-from .similarity import InputError, first_names, require_finite, require_rows, row_labels
-from .scorers import scorer_inputs, scorer_types
+from .checks import InputError, first_names, require_finite, require_rows, row_labels
+from .scorers import SCORER_TYPES, scorer_inputs, scorer_types
+from .bootstrap import RESAMPLES, CONFIDENCE, BootstrapError, bootstrap_counts, as_estimate, interval_frame
 
 # %% auto #0
 __all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'FENCE_TOLERANCE', 'SUBSET_COLUMNS', 'MIN_ITEMS',
@@ -22,7 +25,8 @@ __all__ = ['TUKEY_KS', 'ENTROPY_PERCENTS', 'PAIRWISE_PERCENTS', 'SETTINGS', 'FEN
            'paper_type_means', 'paper_sizes', 'rho_label', 'printed_judge_mean', 'judge_mean_note', 'comparison_table',
            'centroid_keep', 'zscore_keep', 'distance_keep', 'tukey_target_keep', 'sliding_keep',
            'median_expansion_keep', 'gap_keep', 'similar_keep', 'paper_alternative_table', 'alternative_percents',
-           'alternative_masks', 'alternative_table']
+           'alternative_masks', 'alternative_table', 'tie_groups', 'group_ranks', 'weighted_ranks', 'weighted_pearson',
+           'weighted_spearman', 'correlation_draws', 'item_weights', 'rho_intervals']
 
 # %% ../nbs/calibration/a_calibration.ipynb #95a5ec5d
 TUKEY_KS = (3.0, 2.5, 2.0, 1.5, 1.0, 0.5)
@@ -427,3 +431,130 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
     rows[1]['note'] = f'judge full set as printed; {judge_mean_note()}'
     table = pd.DataFrame(rows, columns=['method', 'source', *paper.columns, *[f'n_{h}' for h in headers], 'note']).fillna({'note': ''})
     return table.astype({f'n_{h}': 'Int64' for h in headers})
+
+# %% ../nbs/calibration/a_calibration.ipynb #6f5c929a
+def tie_groups(values:np.ndarray, # one value per item (no NaN)
+              ) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
+    "The tie group of each item, groups numbered in increasing value, and the (items x groups) indicator"
+    distinct, group = np.unique(values, return_inverse=True)
+    shape = (len(values), len(distinct))
+    indicator = scipy.sparse.csr_matrix((np.ones(len(values)), (np.arange(len(values)), group)), shape=shape)
+    return group, indicator
+
+# %% ../nbs/calibration/a_calibration.ipynb #5ec39b9e
+def group_ranks(indicator:scipy.sparse.csr_matrix, # from `tie_groups`
+                weights:np.ndarray, # (resamples x items) how often each item is drawn (0: left out)
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Drawn copies per tie group and the mid-rank they share, per resample: two (resamples x groups) arrays"
+    totals = np.asarray((indicator.T @ weights.T).T)
+    return totals, np.cumsum(totals, axis=1) - totals + (totals + 1) / 2
+
+# %% ../nbs/calibration/a_calibration.ipynb #ff2b302f
+def weighted_ranks(values:np.ndarray, # one value per item (no NaN)
+                   weights:np.ndarray, # (resamples x items) how often each item is drawn (0: left out)
+                  ) -> np.ndarray:
+    "Mid-ranks of the items among the drawn copies, per resample (ties share the mean rank, as `rankdata`)"
+    group, indicator = tie_groups(values)
+    return group_ranks(indicator, weights)[1][:, group]
+
+# %% ../nbs/calibration/a_calibration.ipynb #292b1100
+def _correlation(sxx:np.ndarray, syy:np.ndarray, sxy:np.ndarray, scale:np.ndarray, distinct:np.ndarray) -> np.ndarray:
+    "r from centred sums; NaN where a side is constant (relative to `scale`) or fewer than 3 distinct items were drawn"
+    flat = (sxx <= 1e-10 * scale) | (syy <= 1e-10 * scale) | (distinct < MIN_ITEMS)
+    with np.errstate(invalid='ignore', divide='ignore'): return np.where(flat, np.nan, sxy / np.sqrt(np.abs(sxx * syy)))
+
+def weighted_pearson(x:np.ndarray, # one value per item
+                     y:np.ndarray, # one value per item
+                     weights:np.ndarray, # (resamples x items)
+                    ) -> np.ndarray:
+    "Pearson's r of x and y with the items repeated by their weights, per resample; NaN where a side is constant"
+    x, y = x - x.mean(), y - y.mean()  # centred once, for precision
+    total, sx, sy, sxx, syy, sxy = (weights @ np.column_stack([np.ones_like(x), x, y, x * x, y * y, x * y])).T
+    with np.errstate(invalid='ignore', divide='ignore'):
+        sxx, syy, sxy = sxx - sx * sx / total, syy - sy * sy / total, sxy - sx * sy / total
+    return _correlation(sxx, syy, sxy, np.maximum((weights @ (x * x)), (weights @ (y * y))), (weights > 0).sum(axis=1))
+
+# %% ../nbs/calibration/a_calibration.ipynb #cb317400
+def weighted_spearman(x:np.ndarray, # one value per item
+                      y:np.ndarray, # one value per item
+                      weights:np.ndarray, # (resamples x items)
+                     ) -> np.ndarray:
+    "Spearman's rho of x and y with the items repeated by their weights, per resample"
+    (gx, ix), (gy, iy) = tie_groups(x), tie_groups(y)
+    (tx, rx), (ty, ry) = group_ranks(ix, weights), group_ranks(iy, weights)
+    total = weights.sum(axis=1); centre = total * ((total + 1) / 2) ** 2
+    sxx, syy = (tx * rx * rx).sum(axis=1) - centre, (ty * ry * ry).sum(axis=1) - centre
+    sxy = (weights * rx[:, gx] * ry[:, gy]).sum(axis=1) - centre
+    return _correlation(sxx, syy, sxy, centre, (weights > 0).sum(axis=1))
+
+# %% ../nbs/calibration/a_calibration.ipynb #0f17b733
+def correlation_draws(x:np.ndarray, # scorer value per item (NaN: no score)
+                      y:np.ndarray, # mean human label per item
+                      weights:np.ndarray, # (resamples x items) how often each item is drawn
+                      method:str='spearman', # `spearman` or `pearson`
+                     ) -> np.ndarray:
+    "Spearman's (or Pearson's) correlation of x and y in each resample"
+    if method not in ('spearman', 'pearson'):
+        raise BootstrapError(f"method must be spearman or pearson, got {method!r}")
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    used = ~np.isnan(x) & ~np.isnan(y)
+    weights, x, y = np.asarray(weights, dtype=float)[:, used], x[used], y[used]
+    return (weighted_pearson if method == 'pearson' else weighted_spearman)(x, y, weights)
+
+# %% ../nbs/calibration/a_calibration.ipynb #0e213a2b
+def item_weights(prompts:pd.Series, # the prompt of each item
+                 unit:str='items', # `items` or `prompts`
+                 resamples:int=RESAMPLES, # B
+                 seed:int=0, # seed of the draws
+                ) -> np.ndarray:
+    "(resamples x items) how often each item is drawn, items drawn singly or by prompt"
+    if unit == 'items': return bootstrap_counts(len(prompts), resamples, seed)
+    if unit != 'prompts': raise BootstrapError(f"unit must be items or prompts, got {unit!r}")
+    codes, names = pd.factorize(prompts)
+    return bootstrap_counts(len(names), resamples, seed)[:, codes]
+
+# %% ../nbs/calibration/a_calibration.ipynb #b6213ad7
+def _rho_stack(items:pd.DataFrame, scores:pd.DataFrame, setting:str, weights:np.ndarray, method:str):
+    "Per subset and scorer: rho on the data as drawn and in each resample; the subsets, scorers and sizes"
+    statistics = item_statistics(items, SETTINGS[setting]['kind'])
+    masks, inputs = subset_masks(statistics, setting), scorer_inputs(items, scores)
+    y, ones = statistics.mean_label.to_numpy(dtype=float), as_estimate(len(items))
+    both = np.vstack([ones, weights])
+    rhos = np.array([[correlation_draws(inputs[s].to_numpy(), y, both * mask, method) for s in inputs.columns]
+                     for mask in masks.values()])  # subsets x scorers x (1 + resamples)
+    return rhos, list(masks), list(inputs.columns), [int(m.sum()) for m in masks.values()]
+
+# %% ../nbs/calibration/a_calibration.ipynb #8a7ec430
+def _type_stack(rhos:np.ndarray, kinds:list[str]) -> np.ndarray:
+    "Mean rho over the scorers of each type: subsets x types x (1 + resamples)"
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        means = [np.nanmean(rhos[:, [k == t for k in kinds]], axis=1) for t in SCORER_TYPES if t in kinds]
+    return np.stack(means, axis=1)
+
+# %% ../nbs/calibration/a_calibration.ipynb #456fda09
+def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the text columns
+                  scores:pd.DataFrame, # a checked scores table
+                  setting:str, # a key of `calibration.SETTINGS`
+                  resamples:int=RESAMPLES, # B
+                  seed:int=0, # seed of the draws
+                  confidence:float=CONFIDENCE, # e.g. 0.95
+                  method:str='spearman', # `spearman` or `pearson`
+                  unit:str='items', # `items` or `prompts`
+                 ) -> pd.DataFrame:
+    "rho per (subset, scorer) and per (subset, scorer type) with intervals, and subset minus full, paired"
+    weights = item_weights(items.prompt.reset_index(drop=True), unit, resamples, seed)
+    rhos, subsets, scorers, sizes = _rho_stack(items, scores, setting, weights, method)
+    types = scorer_types(scores); kinds = [types[s] for s in scorers]
+    bars = _type_stack(rhos, kinds); present = [t for t in SCORER_TYPES if t in kinds]
+    frames = []
+    for level, stack, names, name_types in (('scorer', rhos, scorers, kinds), ('type', bars, present, present)):
+        for statistic, values in (('rho', stack), ('difference', stack - stack[:1])):
+            table = interval_frame(values[..., 0], np.moveaxis(values[..., 1:], -1, 0), confidence)
+            frames.append(table.assign(setting=setting, level=level, statistic=statistic,
+                                       subset=np.repeat(subsets, len(names)), size=np.repeat(sizes, len(names)),
+                                       scorer=list(names) * len(subsets), scorer_type=list(name_types) * len(subsets)))
+    columns = ['setting', 'level', 'statistic', 'subset', 'size', 'scorer', 'scorer_type', 'estimate', 'low', 'high',
+               'defined', 'resamples']
+    table = pd.concat(frames, ignore_index=True)[columns]
+    return table.assign(unit=unit, method=method)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 from .figures import FONT, TITLE_BAND, palette, title_and_layout
 from .scorers import SCORER_TYPES
 from .calibration import SETTINGS, paper_sizes, paper_type_means, rho_label, type_means
 
 # %% auto #0
-__all__ = ['with_paper', 'calibration_figure', 'setting_figure', 'full_set_means']
+__all__ = ['with_paper', 'with_intervals', 'calibration_figure', 'setting_figure', 'full_set_means', 'rho_figure']
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #473519aa
 def with_paper(bars:pd.DataFrame, # from `type_means`
@@ -28,11 +29,12 @@ def with_paper(bars:pd.DataFrame, # from `type_means`
                        paper_size=pd.array([size.get(s) for s in bars.subset], dtype='Int64'))
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0020
-def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, colour='black'):
-    "Print each value just above its bar (just below a negative one)"
-    for x, rho in zip(positions, values):
-        below = rho == rho and rho < 0
-        ax.annotate(rho_label(rho), (x, rho if rho == rho else 0), xytext=(0, -2 if below else 2),
+def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, colour='black', anchors=None):
+    "Print each value just above its bar (just below a negative one), or above its `anchors` (an interval's end)"
+    anchors = values if anchors is None else anchors
+    for x, rho, anchor in zip(positions, values, anchors):
+        below = rho == rho and rho < 0; at = anchor if anchor == anchor else rho
+        ax.annotate(rho_label(rho), (x, at if at == at else 0), xytext=(0, -2 if below else 2),
                     textcoords='offset points', ha='center', va='top' if below else 'bottom', fontsize=FONT, c=colour)
 
 def _value_limits(values) -> tuple[float, float]:
@@ -41,17 +43,44 @@ def _value_limits(values) -> tuple[float, float]:
     low, high = values.min(), values.max(); pad = 0.22 * max(high - low, 0.1)
     return (low - pad if low < 0 else 0.0, high + pad)
 
+# %% ../nbs/calibration/b_calibration_figures.ipynb #908f4b85
+def with_intervals(data:pd.DataFrame, # bars, from `with_paper`
+                   intervals:pd.DataFrame|None, # from `calibration.rho_intervals`, one setting
+                  ) -> pd.DataFrame:
+    "`data` with each bar's interval (`low`, `high`) and its paired difference from the full set, with its interval"
+    if intervals is None: return data
+    bars = intervals[intervals.level == 'type'].set_index(['statistic', 'scorer_type', 'subset'])
+    keys = pd.MultiIndex.from_arrays([data.scorer_type, data.subset])
+    pick = lambda statistic, column: bars.loc[statistic][column].reindex(keys).to_numpy()
+    extra = {'low': pick('rho', 'low'), 'high': pick('rho', 'high'), 'difference': pick('difference', 'estimate'),
+             'difference_low': pick('difference', 'low'), 'difference_high': pick('difference', 'high')}
+    extra |= {c: pick('rho', c) for c in ('confidence', 'resamples', 'unit') if c in bars}
+    return data.assign(**extra)
+
 # %% ../nbs/calibration/b_calibration_figures.ipynb #bc01cfc5
 def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method:str):
     "One scorer type's bars: ours filled, the paper's hatched beside them, each with its value"
     width = 0.4 if with_paper else 0.7; ours = np.arange(len(group)) - (width / 2 if with_paper else 0)
-    ax.bar(ours, group.rho.fillna(0), width, color=colour); _bar_values(ax, ours, group.rho)
+    ax.bar(ours, group.rho.fillna(0), width, color=colour)
+    if 'low' in group:
+        errors = np.nan_to_num(np.vstack([group.rho - group.low, group.high - group.rho]))
+        ax.errorbar(ours, group.rho.fillna(0), yerr=errors, fmt='none', ecolor='black', elinewidth=0.8, capsize=2)
+    tops = np.where(group.rho < 0, group.low, group.high) if 'low' in group else None
+    _bar_values(ax, ours, group.rho, anchors=tops)
     if with_paper:
         ax.bar(ours + width, group.paper_rho.fillna(0), width, color='white', edgecolor=colour, hatch='////', lw=0.8)
         _bar_values(ax, ours + width, group.paper_rho, '0.35')
     ax.axhline(0, color='black', linewidth=0.6); ax.tick_params(labelsize=FONT)
     ax.set_title(f'{group.scorer_type.iloc[0]} ({group.scorers.max()} scorer(s))', loc='left', fontsize=8)
     ax.set_ylabel(f'mean {method.capitalize()} rho', fontsize=8)
+
+def _difference_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool):
+    "Under a type's bars: each subset's rho minus the full set's, paired, with its interval"
+    ours = np.arange(len(group)) - (0.2 if with_paper else 0)
+    errors = np.nan_to_num(np.vstack([group.difference - group.difference_low, group.difference_high - group.difference]))
+    ax.errorbar(ours, group.difference, yerr=errors, fmt='o', color=colour, markersize=3, capsize=2, elinewidth=0.8)
+    ax.axhline(0, color='#777777', linewidth=0.6); ax.tick_params(labelsize=FONT)
+    ax.set_ylabel('subset - full\n(paired)', fontsize=FONT)
 
 def _subset_labels(group:pd.DataFrame, with_paper:bool) -> list[str]:
     "Tick labels: the subset, our size, the paper's size"
@@ -65,15 +94,28 @@ def _missing_lines(data:pd.DataFrame, limit:int=8) -> list[str]:
     lines = [f"{kind} {', '.join(group.subset)}: {reason}" for (kind, reason), group in groups]
     return lines[:limit] + (['...'] if len(lines) > limit else [])
 
-def _paper_legend(ax:plt.Axes, colour, ours:str):
-    "Legend above the top panel, at its right: our filled bars, the paper's hatched ones"
+def _paper_legend(ax:plt.Axes, colour, ours:str, paper:bool=True, interval:str|None=None):
+    "Legend above the top panel, at its right: our filled bars, the paper's hatched ones, what a whisker is"
     from matplotlib.patches import Patch
-    handles = [Patch(color=colour, label=ours),
-               Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)')]
+    handles = [Patch(color=colour, label=ours)]
+    if paper: handles.append(Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)'))
+    if interval: handles.append(Line2D([], [], color='black', linewidth=0.8, marker='_', label=interval))
     ax.legend(handles=handles, fontsize=FONT, loc='lower right', bbox_to_anchor=(1, 1), ncol=2, frameon=False,
               borderaxespad=0.2)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0022
+def _panel_axes(kinds:list[str], size:tuple, intervals:bool) -> tuple[plt.Figure, list, list]:
+    "The figure, a bar panel per scorer type and (with intervals) a strip of differences under each"
+    if not intervals:
+        fig, axes = plt.subplots(len(kinds), 1, figsize=size, sharex=True, sharey=True, squeeze=False)
+        return fig, list(axes[:, 0]), []
+    fig, axes = plt.subplots(2 * len(kinds), 1, figsize=size, sharex=True, squeeze=False,
+                             gridspec_kw={'height_ratios': [1.9, 0.8] * len(kinds)})
+    bars, strips = list(axes[0::2, 0]), list(axes[1::2, 0])
+    for ax in bars[1:]: ax.sharey(bars[0])
+    for ax in strips[1:]: ax.sharey(strips[0])
+    return fig, bars, strips
+
 def calibration_figure(bars:pd.DataFrame, # from `type_means`
                        title:str, # figure title
                        look:str='colorblind', # figure look
@@ -81,22 +123,34 @@ def calibration_figure(bars:pd.DataFrame, # from `type_means`
                        paper:pd.DataFrame|None=None, # the paper's bars (`paper_type_means`), drawn beside ours
                        paper_sizes:list[int]|None=None, # the paper's subset sizes, `full` first
                        ours:str='ours', # legend text of our bars (e.g. `ours (simulated raters)`)
+                       intervals:pd.DataFrame|None=None, # from `calibration.rho_intervals` (one setting): whiskers
                       ) -> tuple[plt.Figure, pd.DataFrame]:
     "Bars of mean rho per subset, a row of them per scorer type, the paper's beside ours; the figure and its numbers"
-    data = with_paper(bars, paper, paper_sizes); kinds = [k for k in SCORER_TYPES if k in set(data.scorer_type)]
+    data = with_intervals(with_paper(bars, paper, paper_sizes), intervals)
+    kinds = [k for k in SCORER_TYPES if k in set(data.scorer_type)]
     lines, colour = _missing_lines(data), palette(look, 1, 'bars')[0]
     bottom = 0.2 + 0.125 * len(lines) if lines else 0.0
-    size = (max(5.0, 0.95 * data.subset.nunique() + 1.2), 1.9 * len(kinds) + 0.6 + TITLE_BAND + bottom)
-    fig, axes = plt.subplots(len(kinds), 1, figsize=size, sharex=True, sharey=True, squeeze=False)
-    for ax, kind in zip(axes[:, 0], kinds):
+    panel = 1.9 + (0.9 if intervals is not None else 0)
+    size = (max(5.0, 0.95 * data.subset.nunique() + 1.2), panel * len(kinds) + 0.6 + TITLE_BAND + bottom)
+    fig, bar_axes, strips = _panel_axes(kinds, size, intervals is not None)
+    for k, kind in enumerate(kinds):
         group = data[data.scorer_type == kind].reset_index(drop=True)
-        _type_panel(ax, group, colour, paper is not None, method)
-    axes[-1, 0].set_xticks(range(len(group)), _subset_labels(group, paper is not None))
-    axes[0, 0].set_ylim(*_value_limits([*data.rho, *data.paper_rho]))
-    if paper is not None: _paper_legend(axes[0, 0], colour, ours)
+        _type_panel(bar_axes[k], group, colour, paper is not None, method)
+        if strips: _difference_panel(strips[k], group, colour, paper is not None)
+    (strips or bar_axes)[-1].set_xticks(range(len(group)), _subset_labels(group, paper is not None))
+    ends = [*data.low, *data.high] if intervals is not None else []
+    bar_axes[0].set_ylim(*_value_limits([*data.rho, *data.paper_rho, *ends]))
+    level = _interval_note(data) if intervals is not None else None
+    if paper is not None or level: _paper_legend(bar_axes[0], colour, ours, paper is not None, level)
     if lines: fig.text(0.01, (bottom - 0.1) / size[1], 'n/a: ' + '\n'.join(lines), fontsize=FONT, va='top')
     title_and_layout(fig, title, bottom)
     return fig, data
+
+def _interval_note(data:pd.DataFrame) -> str:
+    "What a whisker is: `95% interval, 1000 resamples of the items`"
+    level = f"{100 * float(data.confidence.iloc[0]):g}% " if 'confidence' in data else ''
+    unit = data.unit.iloc[0] if 'unit' in data else 'items'
+    return f"{level}interval, {int(data.resamples.iloc[0])} resamples of the {unit}"
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #83fb6a5b
 def setting_figure(table:pd.DataFrame, # from `correlations` for `setting`
@@ -105,11 +159,12 @@ def setting_figure(table:pd.DataFrame, # from `correlations` for `setting`
                    look:str='colorblind', # figure look
                    method:str='spearman', # named on the y axis
                    ours:str='ours', # legend text of our bars
+                   intervals:pd.DataFrame|None=None, # from `calibration.rho_intervals` for `setting`
                   ) -> tuple[plt.Figure, pd.DataFrame]:
     "The figure of `setting`: our bars with the paper's beside them"
     prefix = f"{SETTINGS[setting]['figure']}: " if prefix is None else prefix
     return calibration_figure(type_means(table), prefix + SETTINGS[setting]['title'], look, method,
-                              paper_type_means(setting), paper_sizes(setting), ours)
+                              paper_type_means(setting), paper_sizes(setting), ours, intervals)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0031
 def _full_bars(table:pd.DataFrame, setting:str, source:str) -> dict:
@@ -125,3 +180,32 @@ def full_set_means(tables:dict, # setting -> its `correlations` table
     "Per setting, the full-set bar of each scorer type: ours, then the paper's"
     rows = [{'figure': SETTINGS[s]['figure'], 'setting': s, **_full_bars(t, s, source)} for s, t in tables.items()]
     return pd.DataFrame(rows)
+
+# %% ../nbs/calibration/b_calibration_figures.ipynb #9e7b2dae
+def rho_figure(table:pd.DataFrame, # from `rho_intervals`, one setting
+               title:str='', # figure title
+               look:str='colorblind', # the profile's look
+               paper:pd.DataFrame|None=None, # the paper's bars (`calibration.paper_type_means`): types x subsets
+              ) -> plt.Figure:
+    "Per scorer type: rho per subset with its interval (top) and subset minus full, paired (bottom)"
+    bars = table[table.level == 'type']; kinds = list(dict.fromkeys(bars.scorer_type))
+    subsets = list(dict.fromkeys(bars.subset)); colours = dict(zip(kinds, palette(look, max(3, len(kinds)), 'bars')))
+    fig, axes = plt.subplots(2, 1, figsize=(max(5.5, 0.75 * len(subsets) + 2), 5.2), sharex=True, layout='constrained')
+    width = 0.8 / max(len(kinds), 1)
+    for k, kind in enumerate(kinds):
+        for ax, statistic in zip(axes, ('rho', 'difference')):
+            rows = bars[(bars.scorer_type == kind) & (bars.statistic == statistic)].set_index('subset').reindex(subsets)
+            x = np.arange(len(subsets)) + (k - (len(kinds) - 1) / 2) * width
+            errors = np.nan_to_num(np.vstack([rows.estimate - rows.low, rows.high - rows.estimate]))
+            ax.errorbar(x, rows.estimate, yerr=errors, fmt='o', color=colours[kind], capsize=2, label=kind,
+                        markersize=4)
+            if statistic == 'rho' and paper is not None and kind in paper.index:
+                ax.scatter(x, [paper.loc[kind].get(s, np.nan) for s in subsets], marker='D', facecolors='none',
+                           edgecolors=colours[kind], s=22, zorder=3, label=f'{kind}, paper (hollow)')
+    sizes = bars.drop_duplicates('subset').set_index('subset')['size'].reindex(subsets)
+    axes[1].set_xticks(range(len(subsets)), [f'{s}\nn={n}' for s, n in sizes.items()], fontsize=7)
+    for ax, label in zip(axes, ('mean rho (95% interval)', 'subset - full (paired)')):
+        ax.axhline(0, color='#777777', linewidth=0.8); ax.set_ylabel(label, fontsize=8); ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7, ncol=4, loc='lower left', bbox_to_anchor=(0, 1), frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return fig

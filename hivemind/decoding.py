@@ -18,7 +18,8 @@ from .config import Decoding, Settings
 from .figures import palette
 from .lexical import words, ngrams, distinct_n
 from .scorers import make_scorers
-from .similarity import SimilarityError, require_rows, intra_model_similarity
+from .checks import require_rows
+from .similarity import SimilarityError, intra_model_similarity
 from .uncertainty import RESAMPLES, CONFIDENCE, bootstrap_counts, ratio_draws, statistic_intervals
 
 # %% auto #0

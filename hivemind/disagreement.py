@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import numpy as np
 import pandas as pd
-from .similarity import InputError, first_names, require_finite, require_rows
+from .checks import InputError, first_names, require_finite, require_rows
 
 # %% auto #0
 __all__ = ['ABSOLUTE_CLASSES', 'PAIRWISE_CLASSES', 'MEASURES', 'label_counts', 'checked_counts', 'shannon_entropy',

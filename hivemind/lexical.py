@@ -19,7 +19,8 @@ from scipy import stats
 from sacrebleu.metrics import BLEU
 from rouge_score.tokenize import tokenize as rouge_tokenize
 from .figures import palette
-from .similarity import SimilarityError, require_rows, response_units, intra_model_similarity, shared_passage
+from .checks import require_rows
+from .similarity import SimilarityError, response_units, intra_model_similarity, shared_passage
 
 # %% auto #0
 __all__ = ['WORD', 'SELF_BLEU', 'LEXICAL_MEASURES', 'POOLED_MEASURES', 'SUMMARY_MEASURES', 'FIGURE_MEASURES', 'words', 'ngrams',

@@ -8,81 +8,29 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/similarity/a_simi
 # %% ../nbs/similarity/a_similarity.ipynb #67c93eec
 from __future__ import annotations
 import re
+import warnings
 import string
 import numpy as np
 import pandas as pd
 import scipy.sparse, scipy.sparse.linalg
+from .checks import InputError, row_labels, first_names, require_rows, require_finite
+from .bootstrap import (RESAMPLES, CONFIDENCE, bootstrap_counts, index_counts, ratio_draws, as_estimate,
+                                 interval_frame, statistic_intervals)
 
 # %% auto #0
-__all__ = ['PUNCTUATION', 'FUNCTION_WORDS', 'InputError', 'SimilarityError', 'row_labels', 'first_names', 'require_rows',
-           'require_finite', 'unit_rows', 'response_units', 'sum_rows', 'group_sums', 'pair_means',
-           'intra_model_similarity', 'bin_labels', 'similarity_histogram', 'share_above', 'cross_model_similarity',
-           'ranked_neighbours', 'distinct_counts', 'neighbour_depths', 'neighbour_models', 'count_bounds',
-           'neighbour_bounds', 'top_components', 'pca_2d', 'squared_distances', 'farthest_first', 'kmeans_labels',
-           'cluster_representatives', 'baseline_members', 'random_pair_baseline', 'passage_words', 'run_lengths',
-           'new_word_counts', 'best_run', 'echo_length', 'shared_passage', 'cross_model_candidates',
-           'closest_cross_model_pairs']
+__all__ = ['PUNCTUATION', 'FUNCTION_WORDS', 'SimilarityError', 'unit_rows', 'response_units', 'sum_rows', 'group_sums',
+           'pair_means', 'intra_model_similarity', 'bin_labels', 'similarity_histogram', 'share_above',
+           'cross_model_similarity', 'ranked_neighbours', 'distinct_counts', 'neighbour_depths', 'neighbour_models',
+           'count_bounds', 'neighbour_bounds', 'top_components', 'pca_2d', 'squared_distances', 'farthest_first',
+           'kmeans_labels', 'cluster_representatives', 'baseline_members', 'random_pair_baseline', 'passage_words',
+           'run_lengths', 'new_word_counts', 'best_run', 'echo_length', 'shared_passage', 'cross_model_candidates',
+           'closest_cross_model_pairs', 'cell_means', 'share_draws', 'share_intervals', 'weighted_pair_means',
+           'within_prompt_means', 'bin_draws', 'bin_intervals', 'cross_pieces', 'cell_draws', 'cell_intervals',
+           'neighbour_intervals']
 
 # %% ../nbs/similarity/a_similarity.ipynb #8454185a
-class InputError(ValueError):
-    "Input that a statistic cannot be computed from: empty, missing or not finite"
-
 class SimilarityError(InputError):
     "Input that a similarity statistic cannot be computed from"
-
-# %% ../nbs/similarity/a_similarity.ipynb #e73bee18
-def row_labels(frame:pd.DataFrame) -> pd.Series:
-    "What names each row in errors: the `id` column, else `item_id`, else `index <label>`"
-    column = next((c for c in ('id', 'item_id') if c in frame), None)
-    return frame[column] if column else pd.Series([f'index {label}' for label in frame.index], index=frame.index)
-
-def first_names(names, # names (or positions) of the offending rows
-                shown:int=3, # how many to list
-               ) -> str:
-    "The first `shown` names, then how many more"
-    names = [str(name) for name in names]
-    more = f' and {len(names) - shown} more' if len(names) > shown else ''
-    return ', '.join(names[:shown]) + more
-
-# %% ../nbs/similarity/a_similarity.ipynb #fe6e6e1e
-def _unusable(values:pd.Series) -> np.ndarray:
-    "Where `values` are missing, or infinite in a numeric column"
-    bad = values.isna().to_numpy()
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        bad = bad | np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
-    return bad
-
-def require_rows(frame:pd.DataFrame, # the table a statistic reads
-                 columns:list[str], # the columns it needs, each filled on every row
-                 what:str, # the input as errors name it, e.g. `intra_model_similarity: responses`
-                 error:type=InputError, # the exception to raise
-                ) -> pd.DataFrame:
-    "`frame`, checked: at least one row, `columns` present, none of their values missing or infinite"
-    if len(frame) == 0: raise error(f"{what}: no rows (the table is empty)")
-    absent = [c for c in columns if c not in frame]
-    if absent: raise error(f"{what}: no column(s) {absent}; found {list(frame.columns)}")
-    for column in columns:
-        bad = _unusable(frame[column])
-        if bad.any(): raise error(f"{what}: {column} is missing or not finite in {bad.sum()} of {len(frame)} row(s): "
-                                  f"{first_names(row_labels(frame)[bad])}")
-    return frame
-
-# %% ../nbs/similarity/a_similarity.ipynb #8ad2dc89
-def require_finite(values:np.ndarray, # a vector, or a matrix with one row per item
-                   what:str, # the input as errors name it, e.g. `pca_2d: vectors`
-                   names=None, # the name of each row in errors (e.g. response ids); None: its position
-                   error:type=InputError, # the exception to raise
-                  ) -> np.ndarray:
-    "`values` as an array (not copied), checked: not empty, every entry a finite number"
-    values = np.asarray(values)
-    if values.size == 0: raise error(f"{what}: empty (shape {values.shape})")
-    rows = values.reshape(len(values), -1) if values.ndim else values.reshape(1, 1)
-    with np.errstate(over='ignore', invalid='ignore'): suspects = np.flatnonzero(~np.isfinite(rows.sum(axis=1)))
-    bad = suspects[~np.isfinite(rows[suspects]).all(axis=1)]  # a finite row whose sum overflowed is not bad
-    if not len(bad): return values
-    where = first_names(np.asarray(names)[bad]) if names is not None else 'row(s) ' + first_names(bad)
-    count = int((~np.isfinite(rows[bad])).sum())
-    raise error(f"{what}: {count} non-finite value(s) (NaN or inf) in {len(bad)} of {len(rows)} row(s): {where}")
 
 # %% ../nbs/similarity/a_similarity.ipynb #63052378
 def unit_rows(vectors:np.ndarray, # one embedding per row
@@ -524,3 +472,161 @@ def closest_cross_model_pairs(responses:pd.DataFrame, # one row per answer: `mod
                           'text_a': a.text, 'text_b': b.text})
     table.attrs['prompt_only'] = int(table.prompt_only.sum())
     return table
+
+# %% ../nbs/similarity/a_similarity.ipynb #2af42e61
+def cell_means(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+               vectors:np.ndarray, # the embeddings, row for row
+              ) -> tuple[np.ndarray, list, list]:
+    "Mean pairwise cosine per (model, prompt), models x prompts (NaN where fewer than 2 responses); models; prompts"
+    sums, counts, squares, models, prompts = group_sums(responses, vectors)
+    return pair_means(sums, counts, squares), models, prompts
+
+# %% ../nbs/similarity/a_similarity.ipynb #fd37f0b8
+def _weighted_sums(counts:np.ndarray, values:np.ndarray, resampled:bool=False) -> np.ndarray:
+    "Sum over prompts of counts times values (models x prompts [x k]), or of each resample's (B x models x prompts)"
+    return np.einsum('bp,bap...->ba...' if resampled else 'bp,ap...->ba...', counts, values)
+
+def share_draws(means:np.ndarray, # models x prompts cell means, or (resamples x models x prompts)
+                counts:np.ndarray, # (resamples x prompts) count matrix
+                threshold:float=0.8, # similarity threshold
+               ) -> np.ndarray:
+    "Percent of cases at or above `threshold`: (resamples x (1 + models)), the average over models first"
+    present = ~np.isnan(means)
+    above = present & (np.nan_to_num(means, nan=-np.inf) >= threshold)
+    resampled = means.ndim == 3
+    with np.errstate(invalid='ignore', divide='ignore'):
+        shares = 100 * _weighted_sums(counts, above, resampled) / _weighted_sums(counts, present, resampled)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.column_stack([np.nanmean(shares, axis=1), shares])
+
+# %% ../nbs/similarity/a_similarity.ipynb #b288aaa7
+def share_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                    vectors:np.ndarray, # the embeddings, row for row
+                    threshold:float=0.8, # similarity threshold
+                    resamples:int=RESAMPLES, # B
+                    seed:int=0, # seed of the draws
+                    confidence:float=CONFIDENCE, # e.g. 0.95
+                   ) -> pd.DataFrame:
+    "Percent of (model, prompt) cases at or above `threshold` with its interval: rows `Average`, then the models"
+    means, models, prompts = cell_means(responses, vectors)
+    counts = bootstrap_counts(len(prompts), resamples, seed)
+    table = statistic_intervals(lambda drawn: share_draws(means, drawn, threshold), counts, confidence)
+    return table.assign(model=['Average', *models], threshold=threshold)[['model', 'threshold', *table.columns]]
+
+# %% ../nbs/similarity/a_similarity.ipynb #9a445d46
+def weighted_pair_means(gram:np.ndarray, # one cell's cosine matrix (n x n)
+                        weights:np.ndarray, # (resamples x n) how often each response is drawn
+                       ) -> np.ndarray:
+    "Mean cosine over the pairs of distinct drawn responses, per resample (NaN when one response was drawn only)"
+    weights = weights.astype(float)
+    own = weights ** 2 @ np.diag(gram)
+    pairs = weights.sum(axis=1) ** 2 - (weights ** 2).sum(axis=1)
+    total = ((weights @ gram) * weights).sum(axis=1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(pairs > 0, (total - own) / np.where(pairs > 0, pairs, 1), np.nan)
+
+# %% ../nbs/similarity/a_similarity.ipynb #01441b3d
+def within_prompt_means(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                        vectors:np.ndarray, # the embeddings, row for row
+                        resamples:int=RESAMPLES, # B
+                        seed:int=0, # seed of the draws
+                       ) -> np.ndarray:
+    "Cell means with each (model, prompt)'s responses resampled, prompts fixed: (resamples x models x prompts)"
+    model_codes, models = pd.factorize(responses['model'], sort=True)
+    prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
+    vectors, rng = np.asarray(vectors, dtype=np.float64), np.random.default_rng(seed)
+    draws = np.full((resamples, len(models), len(prompts)), np.nan)
+    cells = pd.Series(np.arange(len(responses))).groupby([model_codes, prompt_codes]).indices
+    for (m, p), rows in sorted(cells.items()):
+        weights = index_counts(rng.integers(0, len(rows), size=(resamples, len(rows))), len(rows))
+        draws[:, m, p] = weighted_pair_means(vectors[rows] @ vectors[rows].T, weights)
+    return draws
+
+# %% ../nbs/similarity/a_similarity.ipynb #92f06c04
+def bin_draws(means:np.ndarray, # models x prompts cell means
+              counts:np.ndarray, # (resamples x prompts) count matrix
+              bins:int=10, # equal bins on [0, 1]
+             ) -> np.ndarray:
+    "Percent of each model's cases per bin, highest bin first: (resamples x (1 + models) x bins), the average first"
+    present = ~np.isnan(means)
+    index = np.clip(np.floor(np.nan_to_num(means) * bins).astype(int), 0, bins - 1)
+    hot = (index[..., None] == np.arange(bins)[::-1]) & present[..., None]  # models x prompts x bins
+    with np.errstate(invalid='ignore', divide='ignore'):
+        shares = 100 * _weighted_sums(counts, hot) / _weighted_sums(counts, present)[..., None]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.concatenate([np.nanmean(shares, axis=1, keepdims=True), shares], axis=1)
+
+# %% ../nbs/similarity/a_similarity.ipynb #b96722a5
+def bin_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                  vectors:np.ndarray, # the embeddings, row for row
+                  bins:int=10, # equal bins on [0, 1]
+                  resamples:int=RESAMPLES, # B
+                  seed:int=0, # seed of the draws
+                  confidence:float=CONFIDENCE, # e.g. 0.95
+                 ) -> pd.DataFrame:
+    "Table 6 with intervals, long: model (`Average` first), bin (highest first), estimate, low, high"
+    means, models, prompts = cell_means(responses, vectors)
+    counts = bootstrap_counts(len(prompts), resamples, seed)
+    table = statistic_intervals(lambda drawn: bin_draws(means, drawn, bins), counts, confidence)
+    names = np.repeat(['Average', *models], bins)
+    return table.assign(model=names, bin=bin_labels(bins) * (len(models) + 1))[['model', 'bin', *table.columns]]
+
+# %% ../nbs/similarity/a_similarity.ipynb #1155a072
+def cross_pieces(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                 vectors:np.ndarray, # the embeddings, row for row
+                 self_pairs:bool=False, # diagonal: include each response paired with itself (the authors' variant)
+                ) -> tuple[np.ndarray, np.ndarray, list]:
+    "Per prompt: mean cross cosine of every model pair and whether it is defined (prompts x models x models); models"
+    sums, counts, squares, models, _ = group_sums(responses, vectors)
+    by_prompt = sums.transpose(1, 0, 2)
+    dots = by_prompt @ by_prompt.transpose(0, 2, 1)
+    sizes = np.einsum('ap,bp->pab', counts, counts).astype(float)
+    diagonal = np.arange(len(models))
+    if not self_pairs:
+        dots[:, diagonal, diagonal] -= squares.T
+        sizes[:, diagonal, diagonal] -= counts.T
+    valid = sizes > 0
+    with np.errstate(invalid='ignore', divide='ignore'):
+        per_prompt = np.where(valid, dots / np.where(valid, sizes, 1), 0)
+    return per_prompt, valid, models
+
+# %% ../nbs/similarity/a_similarity.ipynb #90285322
+def cell_draws(per_prompt:np.ndarray, # prompts x models x models, from `cross_pieces`
+               valid:np.ndarray, # same shape: the prompt has pairs for the cell
+               counts:np.ndarray, # (resamples x prompts) count matrix
+              ) -> np.ndarray:
+    "Model x model mean similarity per resample: (resamples x models x models)"
+    prompts, models = per_prompt.shape[0], per_prompt.shape[1]
+    flat = ratio_draws(counts, per_prompt.reshape(prompts, -1), valid.reshape(prompts, -1).astype(float))
+    return flat.reshape(len(counts), models, models)
+
+# %% ../nbs/similarity/a_similarity.ipynb #90baf24e
+def cell_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                   vectors:np.ndarray, # the embeddings, row for row
+                   resamples:int=RESAMPLES, # B
+                   seed:int=0, # seed of the draws
+                   confidence:float=CONFIDENCE, # e.g. 0.95
+                   self_pairs:bool=False, # the authors' diagonal
+                  ) -> pd.DataFrame:
+    "Fig 6's lower triangle with intervals: model_a, model_b (a >= b), estimate, low, high"
+    per_prompt, valid, models = cross_pieces(responses, vectors, self_pairs)
+    counts = bootstrap_counts(len(per_prompt), resamples, seed)
+    rows, columns = np.tril_indices(len(models))
+    estimate = cell_draws(per_prompt, valid, as_estimate(len(per_prompt)))[0][rows, columns]
+    table = interval_frame(estimate, cell_draws(per_prompt, valid, counts)[:, rows, columns], confidence)
+    names = np.asarray(models, dtype=object)
+    return table.assign(model_a=names[rows], model_b=names[columns])[['model_a', 'model_b', *table.columns]]
+
+# %% ../nbs/similarity/a_similarity.ipynb #349e76f9
+def neighbour_intervals(neighbours:pd.DataFrame, # from `similarity.neighbour_models`: prompts x j
+                        resamples:int=RESAMPLES, # B
+                        seed:int=0, # seed of the draws
+                        confidence:float=CONFIDENCE, # e.g. 0.95
+                       ) -> pd.DataFrame:
+    "Mean over prompts of the distinct source models among the j nearest, per j, with its interval"
+    values = neighbours.to_numpy(dtype=float)
+    counts, ones = bootstrap_counts(len(values), resamples, seed), np.ones_like(values)
+    table = statistic_intervals(lambda drawn: ratio_draws(drawn, values, ones), counts, confidence)
+    return table.assign(j=list(neighbours.columns))[['j', *table.columns]]

@@ -20,13 +20,14 @@ from .similarity import share_above, pca_2d, count_bounds, cluster_representativ
 from .prompts import PromptError, select_prompts
 
 # %% auto #0
-__all__ = ['MAIN_MODELS', 'PAPER', 'LABEL_OFFSETS', 'LABEL_ARROW', 'LABEL_BOX', 'PCA_FIGURES', 'load_decoding', 'describe_pool',
-           'paper_table6', 'paper_average', 'reference_table', 'main_models', 'prose_value', 'paper_prose',
-           'table6_name', 'paper_share_above', 'comparison_row', 'comparison_table', 'intra_comparison',
-           'per_model_comparison', 'off_diagonal', 'cross_comparison', 'neighbour_comparison', 'heatmap_scale',
-           'histogram_heatmap', 'short_decimal', 'similarity_matrix_plot', 'neighbour_boxplot', 'snippet', 'label_box',
-           'label_points', 'pca_plot', 'pca_figure_name', 'pca_figure_label', 'present_prompts', 'pca_table',
-           'pca_title', 'long_histogram']
+__all__ = ['MAIN_MODELS', 'PAPER', 'INTERVAL_COLUMNS', 'LABEL_OFFSETS', 'LABEL_ARROW', 'LABEL_BOX', 'PCA_FIGURES',
+           'load_decoding', 'describe_pool', 'paper_table6', 'paper_average', 'reference_table', 'main_models',
+           'prose_value', 'paper_prose', 'table6_name', 'paper_share_above', 'comparison_row', 'comparison_table',
+           'intra_comparison', 'per_model_comparison', 'off_diagonal', 'cross_comparison', 'neighbour_comparison',
+           'short_decimal', 'level_text', 'interval_ends', 'cell_texts', 'heatmap_scale', 'histogram_heatmap',
+           'similarity_matrix_plot', 'neighbour_boxplot', 'snippet', 'label_box', 'label_points', 'pca_plot',
+           'pca_figure_name', 'pca_figure_label', 'present_prompts', 'pca_table', 'pca_title', 'long_histogram',
+           'matrix_table', 'neighbour_table', 'paper_shares', 'interval_plot']
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #6bde336b
 def load_decoding(run, # a `hivemind.runs.Run`
@@ -148,13 +149,17 @@ def intra_comparison(intra:pd.DataFrame, # from `intra_model_similarity`
 # %% ../nbs/similarity/b_similarity_figures.ipynb #cb1ed620
 def per_model_comparison(histogram:pd.DataFrame, # this run's Table 6 form, from `similarity_histogram`
                          threshold:float=0.8, # a bin edge
+                         shares:pd.DataFrame|None=None, # from `similarity.share_intervals` at `threshold`: adds its ends
                         ) -> pd.DataFrame:
     "Per model of the run: percent of prompts at or above `threshold`, here and in the paper's Table 6 (empty where the paper lacks the model)"
     kept = [c for c in histogram.columns if float(c.split('-')[0]) >= threshold - 1e-9]
     names = [table6_name(m) for m in histogram.index]
     paper = [paper_share_above(threshold, None if n == 'Average' else [n]) if n else np.nan for n in names]
-    return pd.DataFrame({'model': histogram.index, 'paper row': [n or '' for n in names],
-                         f'paper % >= {threshold}': paper, f'this run % >= {threshold}': histogram[kept].sum(axis=1).to_numpy()})
+    table = pd.DataFrame({'model': histogram.index, 'paper row': [n or '' for n in names],
+                          f'paper % >= {threshold}': paper, f'this run % >= {threshold}': histogram[kept].sum(axis=1).to_numpy()})
+    if shares is None: return table
+    ends = shares.set_index('model').reindex(histogram.index)
+    return table.assign(**{'this run low': ends.low.to_numpy(), 'this run high': ends.high.to_numpy()})
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #1d20fdc5
 def off_diagonal(matrix:pd.DataFrame) -> pd.Series:
@@ -198,6 +203,52 @@ def neighbour_comparison(neighbours:pd.DataFrame, # from `neighbour_models`: pro
         comparison_row('smallest possible count', floor, int(bounds.floor[j]), f'paper: {sizes[1]} answers per model'),
         comparison_row('highest prompt', top, float(neighbours[j].max()), top_note, 2)])
 
+# %% ../nbs/similarity/b_similarity_figures.ipynb #28e70564
+def short_decimal(value:float) -> str:
+    "Two decimals without the leading zero, as in Fig 6 (`.82`, `-.10`, `1.00`)"
+    text = f'{value:.2f}'
+    return text.replace('0.', '.', 1) if text.lstrip('-').startswith('0.') else text
+
+# %% ../nbs/similarity/b_similarity_figures.ipynb #0b914658
+INTERVAL_COLUMNS = ['low', 'high', 'confidence', 'resamples']  # what a CSV beside a figure carries of each interval
+
+def level_text(table:pd.DataFrame, # intervals, with `confidence` and `resamples` when known
+               unit:str='prompts', # what was resampled
+              ) -> str:
+    "`95% interval, 1000 resamples of the prompts` (the parts the table knows)"
+    level = f"{100 * float(table.confidence.iloc[0]):g}% " if 'confidence' in table else ''
+    count = f", {int(table.resamples.iloc[0])} resamples of the {unit}" if 'resamples' in table else ''
+    return f'{level}interval{count}'
+
+# %% ../nbs/similarity/b_similarity_figures.ipynb #2df756cb
+def interval_ends(intervals:pd.DataFrame|None, # long: one row per cell, with `low` and `high`
+                  data:pd.DataFrame, # the numbers drawn, whose index and columns name the cells
+                  row:str, # the column of `intervals` that names a cell's row of `data`
+                  column:str, # the column that names its column
+                 ) -> tuple:
+    "The low and high ends of each cell of `data` (NaN where `intervals` has none), or (None, None)"
+    if intervals is None: return None, None
+    wide = lambda end: intervals.pivot(index=row, columns=column, values=end).reindex(index=data.index, columns=data.columns)
+    return wide('low'), wide('high')
+
+def _number(value:float, digits:int|None) -> str:
+    "A number with `digits` decimals, or as Fig 6 writes it (`short_decimal`) when `digits` is None"
+    return short_decimal(value) if digits is None else f'{value:.{digits}f}'
+
+def cell_texts(data:pd.DataFrame, # the numbers drawn
+               lows:pd.DataFrame|None=None, # each cell's low end, labelled as `data` (NaN: no interval)
+               highs:pd.DataFrame|None=None, # each cell's high end
+               digits:int|None=1, # decimals of the value (None: Fig 6's `.82`)
+               span_digits:int|None=0, # decimals of the interval's ends (None: Fig 6's `.82`)
+              ) -> np.ndarray:
+    "Each cell's text: its value, and on a second line its interval `low–high` where it has one"
+    values, texts = data.to_numpy(dtype=float), np.empty(data.shape, dtype=object)
+    for (r, c), value in np.ndenumerate(values):
+        low, high = (np.nan, np.nan) if lows is None else (lows.iat[r, c], highs.iat[r, c])
+        span = f"\n{_number(low, span_digits)}–{_number(high, span_digits)}" if np.isfinite([low, high]).all() else ''
+        texts[r, c] = _number(value, digits) + span
+    return texts
+
 # %% ../nbs/similarity/b_similarity_figures.ipynb #fa67bf92
 def heatmap_scale(values:np.ndarray, # the numbers coloured
                  ) -> float:
@@ -205,47 +256,72 @@ def heatmap_scale(values:np.ndarray, # the numbers coloured
     return float(max(10, 10 * np.ceil(np.nanmax(values) / 10)))
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #7a315451
+def _share_panel(ax:plt.Axes, shares:pd.DataFrame, columns:list[str], paper:pd.Series|None, colour):
+    "Under Fig 4: each column's share of prompts at or above the threshold with its interval, the paper's hollow"
+    threshold = float(shares.threshold.iloc[0]); x = np.arange(len(columns)) + 0.5
+    rows = shares.set_index('model').reindex(columns)
+    errors = np.nan_to_num(np.vstack([rows.estimate - rows.low, rows.high - rows.estimate]))
+    ax.errorbar(x, rows.estimate, yerr=errors, fmt='o', color=colour, capsize=3, markersize=4)
+    if paper is not None:
+        share = paper[[b for b in paper.index if float(b.split('-')[0]) >= threshold - 1e-9]].sum()
+        ax.scatter([x[1]], [share], marker='D', facecolors='none', edgecolors='black', s=30, zorder=3)
+    ax.set_xlim(0, len(columns)); ax.set_ylim(-5, 105); ax.set_yticks([0, 50, 100])
+    ax.set_xticks(x, columns, rotation=60, ha='right', fontsize=8); ax.tick_params(axis='y', labelsize=7)
+    ax.set_ylabel(f'% >= {threshold:g}', fontsize=8)
+    paper_note = "; hollow diamond: the paper's" if paper is not None else ''
+    ax.set_title(f'% of prompts at or above {threshold:g}, with its {level_text(shares)}{paper_note}', fontsize=7, loc='left')
+    ax.grid(axis='y', color='#dddddd', linewidth=0.5)
+
 def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and models, columns bins highest first
                       look:str='colorblind', # the profile's look
                       title:str='', # figure title
                       paper:pd.Series|None=None, # the paper's average per bin (`paper_average()`), drawn beside ours
+                      intervals:pd.DataFrame|None=None, # from `similarity.bin_intervals`: each cell's interval under it
+                      shares:pd.DataFrame|None=None, # from `similarity.share_intervals`: a panel of shares under the map
                      ) -> plt.Figure:
     "Fig 4/5: bins as rows (0.9-1.0 on top), models as columns after `Average` (and the paper's), one decimal"
     data = histogram.T.copy()
     if paper is not None: data.insert(1, 'paper Average', paper.reindex(data.index).to_numpy())
     top = heatmap_scale(data.to_numpy())
-    fig, ax = plt.subplots(figsize=(1.8 + 0.6 * data.shape[1], 4.2), layout='constrained')
-    sns.heatmap(data, ax=ax, cmap=look_of(look, 'heatmap'), vmin=0, vmax=top, annot=True, fmt='.1f',
+    width, tall = 1.8 + (0.75 if intervals is not None else 0.6) * data.shape[1], 4.8 if intervals is not None else 4.2
+    fig = plt.figure(figsize=(width, tall + (1.9 if shares is not None else 0)), layout='constrained')
+    grid = fig.add_gridspec(2 if shares is not None else 1, 2, width_ratios=[1, 0.04],
+                            height_ratios=[tall, 1.9] if shares is not None else [1])
+    ax, bar = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    labels = cell_texts(data, *interval_ends(intervals, data, 'bin', 'model'), digits=1, span_digits=0)
+    sns.heatmap(data, ax=ax, cbar_ax=bar, cmap=look_of(look, 'heatmap'), vmin=0, vmax=top, annot=labels, fmt='',
                 annot_kws={'fontsize': 7}, cbar_kws={'label': f'% of prompts (colour scale 0 to {top:g})'},
                 linewidths=0.5, linecolor='white')
     ax.axvline(2 if paper is not None else 1, color='black', linewidth=1.2)
-    ax.set_xlabel(''); ax.set_ylabel('mean pairwise similarity')
+    ax.set_xlabel(f'under each share: its {level_text(intervals)}' if intervals is not None else '')
+    ax.xaxis.label.set_fontsize(7); ax.set_ylabel('mean pairwise similarity')
     ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
+    if shares is not None:
+        ax.tick_params(axis='x', labelbottom=False)
+        _share_panel(fig.add_subplot(grid[1, 0]), shares, list(data.columns), paper, palette(look, 1, 'bars')[0])
     ax.set_title(title, fontsize=10)
     return fig
-
-# %% ../nbs/similarity/b_similarity_figures.ipynb #28e70564
-def short_decimal(value:float) -> str:
-    "Two decimals without the leading zero, as in Fig 6 (`.82`, `-.10`, `1.00`)"
-    text = f'{value:.2f}'
-    return text.replace('0.', '.', 1) if text.lstrip('-').startswith('0.') else text
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #b0f5d062
 def similarity_matrix_plot(matrix:pd.DataFrame, # model x model, from `cross_model_similarity`
                            look:str='colorblind', # the profile's look
                            title:str='', # figure title
                            vmin:float=0.5, # colour scale bottom (the paper's: 0.5 to 1), lowered to fit a smaller cell
+                           intervals:pd.DataFrame|None=None, # from `similarity.cell_intervals`: each cell's under it
                           ) -> plt.Figure:
     "Fig 6: the lower triangle (diagonal included) of the model x model similarity matrix"
     size, low = len(matrix), min(vmin, np.floor(10 * np.nanmin(matrix.to_numpy()) + 1e-9) / 10)
     upper = np.triu(np.ones((size, size), dtype=bool), 1)
-    labels = np.vectorize(short_decimal)(matrix.to_numpy())
-    fig, ax = plt.subplots(figsize=(max(5.6, 2.4 + 0.45 * size), max(4.0, 1.8 + 0.4 * size)), layout='constrained')
+    labels = cell_texts(matrix, *interval_ends(intervals, matrix, 'model_a', 'model_b'), None, None)
+    step = 0.45 if intervals is None else 0.6
+    figsize = (max(5.6, 2.4 + step * size), max(4.0, 1.8 + (step - 0.05) * size))
+    fig, ax = plt.subplots(figsize=figsize, layout='constrained')
     sns.heatmap(matrix, mask=upper, ax=ax, cmap=look_of(look, 'heatmap'), vmin=low, vmax=1, annot=labels, fmt='',
                 annot_kws={'fontsize': 7}, square=True,
                 cbar_kws={'label': f'mean cosine (colour scale {low:g} to 1)'})
     ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
     ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
+    if intervals is not None: ax.set_xlabel(f'under each cell: its {level_text(intervals)}', fontsize=7)
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -255,6 +331,7 @@ def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompt
                       bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
                       look:str='colorblind', # the profile's look
                       title:str='', # figure title
+                      intervals:pd.DataFrame|None=None, # from `similarity.neighbour_intervals`: the mean per j
                      ) -> plt.Figure:
     "Fig 8: box plots over prompts of the distinct models among the j nearest, one per j, with the pool's bounds"
     depths = list(neighbours.columns); rows = np.arange(1, len(depths) + 1); bounds = bounds.loc[depths]
@@ -266,6 +343,11 @@ def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompt
     floor_label = 'smallest possible count (own model: only s - 1 others)'
     ax.scatter(bounds.floor, rows, color='#777777', label=floor_label, **mark)
     ax.scatter(bounds.ceiling, rows, color='#b2182b', label='largest possible count: min(j, models)', **mark)
+    if intervals is not None:
+        means = intervals.set_index('j').reindex(depths)
+        errors = np.nan_to_num(np.vstack([means.estimate - means.low, means.high - means.estimate]))
+        ax.errorbar(means.estimate, rows, xerr=errors, fmt='D', color='black', markersize=4, capsize=3, zorder=4,
+                    label=f'mean over prompts, {level_text(intervals)}')
     forced = [str(j) for j, row in bounds.iterrows() if row.floor == row.ceiling]
     under = ax.transAxes + ScaledTranslation(0, -0.5, fig.dpi_scale_trans)  # half an inch under the axes
     ax.legend(loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=under, fontsize=7, frameon=False,
@@ -391,6 +473,67 @@ def pca_title(responses:pd.DataFrame, # responses with `prompt_id`, `prompt`, `m
     return f"{pca_figure_label(prompt_id)}: {own.prompt.iloc[0]}\n{describe_pool(own, embedder)}"
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #b2a06bf1
-def long_histogram(histogram:pd.DataFrame) -> pd.DataFrame:
-    "A Table 6 form as the long CSV saved beside Fig 4/5: columns model, bin, percent"
-    return histogram.rename_axis(index='model').reset_index().melt(id_vars='model', var_name='bin', value_name='percent')
+def _with_intervals(table:pd.DataFrame, intervals:pd.DataFrame|None, keys:list[str]) -> pd.DataFrame:
+    "`table` with the interval columns of `intervals` matched on `keys`"
+    if intervals is None: return table
+    kept = [c for c in INTERVAL_COLUMNS if c in intervals]
+    return table.merge(intervals[keys + kept], on=keys, how='left')
+
+def long_histogram(histogram:pd.DataFrame, # Table 6 form
+                   intervals:pd.DataFrame|None=None, # from `similarity.bin_intervals`
+                  ) -> pd.DataFrame:
+    "A Table 6 form as the long CSV saved beside Fig 4/5: columns model, bin, percent (and the intervals)"
+    table = histogram.rename_axis(index='model').reset_index().melt(id_vars='model', var_name='bin', value_name='percent')
+    return _with_intervals(table, intervals, ['model', 'bin'])
+
+def matrix_table(matrix:pd.DataFrame, # from `cross_model_similarity`
+                 intervals:pd.DataFrame|None=None, # from `similarity.cell_intervals`
+                ) -> pd.DataFrame:
+    "The CSV beside Fig 6: the matrix (a row per model), or with intervals its lower triangle, one row per cell"
+    if intervals is None: return matrix.rename_axis(index='model').reset_index()
+    cells = intervals[['model_a', 'model_b']].assign(
+        similarity=[matrix.loc[a, b] for a, b in zip(intervals.model_a, intervals.model_b)])
+    return _with_intervals(cells, intervals, ['model_a', 'model_b'])
+
+def neighbour_table(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
+                    intervals:pd.DataFrame|None=None, # from `similarity.neighbour_intervals`
+                   ) -> pd.DataFrame:
+    "The CSV beside Fig 8: one row per (prompt, j), and with intervals the mean over prompts and its interval"
+    table = neighbours.reset_index().melt(id_vars='prompt_id', var_name='j', value_name='distinct_models')
+    if intervals is None: return table
+    means = intervals.rename(columns={'estimate': 'mean'})
+    return _with_intervals(table.merge(means[['j', 'mean']], on='j', how='left'), means, ['j'])
+
+# %% ../nbs/similarity/b_similarity_figures.ipynb #878eb762
+def paper_shares(models:list[str], # `Average` and model names of a run
+                 threshold:float=0.8, # a bin edge
+                ) -> list[float]:
+    "The paper's percent of cases at or above `threshold`: Average over its 25 main models, else the model's row"
+    rows = [MAIN_MODELS if m == 'Average' else ([table6_name(m)] if table6_name(m) else None) for m in models]
+    return [paper_share_above(threshold, r) if r else np.nan for r in rows]
+
+# %% ../nbs/similarity/b_similarity_figures.ipynb #9cc27d0a
+def interval_plot(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
+                  labels:list[str], # one label per row, drawn on the y axis top down
+                  xlabel:str, # what the numbers are
+                  title:str='', # figure title
+                  paper:list|None=None, # the paper's value per row (NaN: none), drawn as a hollow diamond
+                  look:str='colorblind', # the profile's look
+                  reference:float|None=None, # a vertical line (e.g. 0 for differences)
+                 ) -> plt.Figure:
+    "Estimates as dots with their intervals as horizontal bars, one row per statistic, the paper's beside them"
+    colour = palette(look, 1, 'bars')[0]; rows = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(6.4, 1.4 + 0.32 * len(table)), layout='constrained')
+    errors = np.vstack([table.estimate - table.low, table.high - table.estimate])
+    ax.errorbar(table.estimate, rows, xerr=np.nan_to_num(errors), fmt='o', color=colour, capsize=3,
+                label='this run, with its interval')
+    if paper is not None and np.isfinite(np.asarray(paper, dtype=float)).any():
+        ax.scatter(np.asarray(paper, dtype=float), rows, marker='D', facecolors='none', edgecolors='black', s=30,
+                   label='paper (Jiang et al. 2025)', zorder=3)
+    if reference is not None: ax.axvline(reference, color='#777777', linewidth=0.8)
+    ax.set_yticks(rows, labels, fontsize=8); ax.invert_yaxis(); ax.set_xlabel(xlabel, fontsize=8)
+    ax.tick_params(axis='x', labelsize=8)
+    under = ax.transAxes + ScaledTranslation(0, -0.42, fig.dpi_scale_trans)  # under the x label
+    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=under, ncol=2, frameon=False)
+    ax.set_title(title, fontsize=10)
+    return fig

@@ -412,3 +412,52 @@ def test_valid_results_do_not_change_with_an_id_column():
     pd.testing.assert_frame_equal(intra_model_similarity(frame, vectors), intra_model_similarity(plain, vectors))
     pd.testing.assert_frame_equal(cross_model_similarity(frame, vectors), cross_model_similarity(plain, vectors))
     pd.testing.assert_frame_equal(neighbour_models(frame, vectors), neighbour_models(plain, vectors))
+
+
+# ------------------------------------------------------------------ the validators' home, the intervals in the figures
+
+def test_the_validators_live_in_checks_and_similarity_re_exports_them():
+    import hivemind.checks as checks
+    import hivemind.similarity as similarity
+    for name in ('InputError', 'row_labels', 'first_names', 'require_rows', 'require_finite'):
+        assert getattr(similarity, name) is getattr(checks, name), name
+    assert issubclass(SimilarityError, checks.InputError)
+
+
+def test_figure_csvs_carry_each_interval_and_keep_their_form_without():
+    from hivemind.bootstrap import with_confidence
+    from hivemind.similarity import bin_intervals, cell_intervals, neighbour_intervals
+    from hivemind.similarity_figures import long_histogram, matrix_table, neighbour_table
+    frame, vectors = make_responses(models=3, prompts=6, samples=4)
+    histogram = similarity_histogram(intra_model_similarity(frame, vectors))
+    bins = with_confidence(bin_intervals(frame, vectors, resamples=50, seed=3), 0.9)
+    csv = long_histogram(histogram, bins)
+    assert list(csv.columns) == ['model', 'bin', 'percent', 'low', 'high', 'confidence', 'resamples']
+    expected = bins.set_index(['model', 'bin']).loc[list(zip(csv.model, csv.bin))]
+    np.testing.assert_allclose(csv[['percent', 'low', 'high']].to_numpy(), expected[['estimate', 'low', 'high']].to_numpy())
+    assert (csv.confidence == 0.9).all() and (csv.resamples == 50).all()
+    pd.testing.assert_frame_equal(long_histogram(histogram), csv[['model', 'bin', 'percent']])
+    matrix = cross_model_similarity(frame, vectors)
+    cells = with_confidence(cell_intervals(frame, vectors, resamples=50, seed=3))
+    table = matrix_table(matrix, cells)
+    np.testing.assert_allclose(table.similarity, cells.estimate)
+    assert list(matrix_table(matrix).columns) == ['model', *matrix.columns]
+    neighbours = neighbour_models(frame, vectors)
+    means = with_confidence(neighbour_intervals(neighbours, resamples=50, seed=3))
+    long = neighbour_table(neighbours, means)
+    np.testing.assert_allclose(long.groupby('j')['mean'].first(), neighbours.mean())
+    assert long[['low', 'high']].notna().all().all() and len(long) == neighbours.size
+
+
+def test_fig6_labels_each_cell_with_its_own_interval():
+    from hivemind.similarity import cell_intervals
+    from hivemind.similarity_figures import similarity_matrix_plot, short_decimal
+    frame, vectors = make_responses(models=3, prompts=6, samples=4)
+    matrix = cross_model_similarity(frame, vectors)
+    cells = cell_intervals(frame, vectors, resamples=50, seed=3)
+    fig = similarity_matrix_plot(matrix, intervals=cells)
+    expected = {f'{short_decimal(matrix.loc[a, b])}\n{short_decimal(low)}–{short_decimal(high)}'
+                for a, b, low, high in zip(cells.model_a, cells.model_b, cells.low, cells.high)}
+    assert {t.get_text() for t in fig.axes[0].texts} == expected
+    plain = similarity_matrix_plot(matrix)
+    assert {t.get_text() for t in plain.axes[0].texts} == {short_decimal(matrix.loc[a, b]) for a, b in zip(cells.model_a, cells.model_b)}

@@ -185,3 +185,45 @@ def test_bad_input_is_named():
     with pytest.raises(UncertaintyError, match='resamples must be at least 1'): bootstrap_indices(3, 0)
     with pytest.raises(UncertaintyError, match='strictly between 0 and 1'): percentile_interval(np.zeros((3, 1)), 1.0)
     with pytest.raises(UncertaintyError, match='spearman or pearson'): correlation_draws(np.ones(3), np.ones(3), np.ones((1, 3)), 'kendall')
+
+
+def test_uncertainty_keeps_every_name_as_the_stage_modules_define_it():
+    "The machinery moved beside its stages; `hivemind.uncertainty` still names each function, the same object"
+    import hivemind.uncertainty as uncertainty
+    import hivemind.bootstrap, hivemind.similarity, hivemind.calibration, hivemind.similarity_figures, hivemind.calibration_figures
+    homes = {'bootstrap': ['RESAMPLES', 'CONFIDENCE', 'bootstrap_indices', 'index_counts', 'bootstrap_counts', 'resampled_run',
+                           'percentile_interval', 'interval_frame', 'ratio_draws', 'as_estimate', 'statistic_intervals',
+                           'interval_text'],
+             'similarity': ['cell_means', 'share_draws', 'share_intervals', 'weighted_pair_means', 'within_prompt_means',
+                            'bin_draws', 'bin_intervals', 'cross_pieces', 'cell_draws', 'cell_intervals', 'neighbour_intervals'],
+             'calibration': ['tie_groups', 'group_ranks', 'weighted_ranks', 'weighted_pearson', 'weighted_spearman',
+                             'correlation_draws', 'item_weights', 'rho_intervals'],
+             'similarity_figures': ['paper_shares', 'interval_plot'], 'calibration_figures': ['rho_figure']}
+    for module, names in homes.items():
+        for name in names: assert getattr(uncertainty, name) is getattr(getattr(hivemind, module), name), name
+    assert uncertainty.UncertaintyError is hivemind.bootstrap.BootstrapError
+
+
+def simulated_items(n=60, seed=15):
+    "Absolute items of 6 prompts with 25 labels each, and an LM scorer that follows their latent quality"
+    rng = np.random.default_rng(seed)
+    quality = rng.normal(size=n)
+    items = pd.DataFrame({'item_id': [f'i{k}' for k in range(n)], 'prompt': [f'q{k % 6}' for k in range(n)],
+                          'response': [f'r{k}' for k in range(n)],
+                          'labels': [list(np.clip(np.round(3 + q + rng.normal(size=25)), 1, 5).astype(int)) for q in quality]})
+    scores = pd.DataFrame({'scorer': 'lm:x', 'scorer_type': 'lm', 'prompt': items.prompt, 'response': items.response,
+                           'score': quality + rng.normal(size=n)})
+    return items, scores
+
+
+def test_the_figures_intervals_are_chapter_11s():
+    "Same seed, same method: the intervals drawn in Fig 10's bars equal `rho_intervals`' bars"
+    from hivemind.calibration_figures import setting_figure
+    items, scores = simulated_items(n=40, seed=2)
+    table = rho_intervals(items, scores, 'absolute_disagreed', resamples=100, seed=2025)
+    _, data = setting_figure(correlations(items, scores, 'absolute_disagreed'), 'absolute_disagreed', intervals=table)
+    bars = table.query("level == 'type' and statistic == 'rho'").set_index(['scorer_type', 'subset'])
+    keyed = data.set_index(['scorer_type', 'subset'])
+    np.testing.assert_allclose(keyed.rho, bars.estimate.loc[keyed.index], equal_nan=True)
+    np.testing.assert_allclose(keyed[['low', 'high']].to_numpy(), bars[['low', 'high']].loc[keyed.index].to_numpy(), equal_nan=True)
+    assert (keyed.xs('full', level='subset').difference.dropna() == 0).all()

@@ -116,11 +116,11 @@ class Embedder:
 
 @dataclass(frozen=True)
 class Model:
-    "A generator behind an OpenAI-compatible endpoint, started by us (`llama-cpp`) or already running (`openai`)"
+    "A generator behind an OpenAI-compatible endpoint, started by us (`llama-cpp`, `vllm`) or already running (`openai`)"
     id:str
     name:str = '' # the model name sent to the endpoint (default: the section's name)
-    engine:Choice('openai', 'llama-cpp') = 'openai' # `llama-cpp`: hivemind serves `gguf` on loopback itself
-    base_url:str = '' # endpoint of an `openai` engine
+    engine:Choice('openai', 'llama-cpp', 'vllm') = 'openai' # `llama-cpp`/`vllm`: hivemind serves the model on loopback
+    base_url:str = '' # endpoint of an `openai` engine (a `vllm` model with a `base_url`: a vLLM server already running)
     api_key_env:str = '' # name of the environment variable holding the key (never the key itself)
     gguf:str = '' # `package:NAME` of a packaged model, or a path to a GGUF file
     concurrency:Positive = 4 # requests in flight at once
@@ -136,6 +136,10 @@ class Model:
     price_input:Within(0) = None # USD per million prompt tokens (default: `hivemind/data/prices.tsv`)
     price_output:Within(0) = None # USD per million output tokens (default: `hivemind/data/prices.tsv`)
     batch:bool = False # `hivemind run --batch` sends its missing requests through the endpoint's batch API (`hivemind.batch`)
+    tensor_parallel_size:Positive = 1 # vllm: GPUs each copy of the model is split across (`--tensor-parallel-size`)
+    pipeline_parallel_size:Positive = 1 # vllm: pipeline stages, e.g. one per node (`--pipeline-parallel-size`)
+    vllm_args:str = '' # vllm: more `vllm serve` arguments, as on a command line (`--max-model-len 8192`)
+    start_timeout:Seconds = 900.0 # vllm: seconds the server may take to load the model and answer
 
 # %% ../nbs/core/a_config.ipynb #a47d0f49
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/sample/b_endpoint
 
 # %% ../nbs/sample/b_endpoints.ipynb #fb4625fb
 from __future__ import annotations
-import atexit, contextlib, importlib.util, json, os, signal, socket, subprocess, sys, tempfile, time
+import atexit, contextlib, importlib.util, json, os, shlex, shutil, signal, socket, subprocess, sys, tempfile, time
 from dataclasses import dataclass
 from functools import lru_cache, wraps
 from pathlib import Path
@@ -15,10 +15,11 @@ from .config import Model
 from .runs import sha256_file
 
 # %% auto #0
-__all__ = ['QWEN_SHA256', 'GEMMA_SHA256', 'CONNECT_TIMEOUT', 'package_folder', 'cache_folder', 'join_qwen_parts',
-           'join_gemma_parts', 'packaged_gguf', 'gguf_path', 'Endpoint', 'free_port', 'llama_server_config',
-           'from_scratch', 'serve_llama', 'llama_server_command', 'wait_until_serving', 'stop_process',
-           'die_with_parent', 'llama_server', 'open_endpoints', 'count_tokens', 'template_tokens']
+__all__ = ['QWEN_SHA256', 'GEMMA_SHA256', 'CONNECT_TIMEOUT', 'VLLM_GRACE', 'package_folder', 'cache_folder', 'join_qwen_parts',
+           'join_gemma_parts', 'packaged_gguf', 'gguf_path', 'Endpoint', 'serves_locally', 'free_port',
+           'llama_server_config', 'from_scratch', 'serve_llama', 'llama_server_command', 'wait_until_serving',
+           'stop_process', 'die_with_parent', 'local_server', 'log_folder_of', 'llama_server', 'vllm_server_command',
+           'vllm_server', 'open_endpoints', 'count_tokens', 'template_tokens']
 
 # %% ../nbs/sample/b_endpoints.ipynb #cbfc810e
 QWEN_SHA256 = '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32'
@@ -103,12 +104,22 @@ class Endpoint:
         return key
 
     def client(self, asynchronous:bool=True, # an `AsyncOpenAI` client (else `OpenAI`)
+               connections:int|None=None, # connections kept alive (default: the model's `concurrency`)
               ):
         "An OpenAI client for this endpoint with the SDK's own retries off (hivemind retries itself)"
         import openai
         make = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         timeout = httpx.Timeout(self.model.timeout, connect=min(self.model.timeout, CONNECT_TIMEOUT))
-        return make(base_url=self.base_url, api_key=self.api_key(), max_retries=0, timeout=timeout)
+        limits = httpx.Limits(max_connections=max(1000, self.model.concurrency),
+                              max_keepalive_connections=connections or self.model.concurrency)
+        pooled = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
+        http = pooled(limits=limits, timeout=timeout)
+        return make(base_url=self.base_url, api_key=self.api_key(), max_retries=0, timeout=timeout, http_client=http)
+
+# %% ../nbs/sample/b_endpoints.ipynb #bdbfb514
+def serves_locally(model:Model) -> bool:
+    "Whether hivemind starts the model's server itself: a `llama-cpp` model, or a `vllm` model without a `base_url`"
+    return model.engine == 'llama-cpp' or (model.engine == 'vllm' and not model.base_url)
 
 # %% ../nbs/sample/b_endpoints.ipynb #32fa256f
 def free_port() -> int:
@@ -150,7 +161,9 @@ def llama_server_command(config:Path, # the server's configuration file
     return [sys.executable, '-c', serve, '--config_file', str(config)], {**os.environ, 'PYTHONPATH': python_path}
 
 # %% ../nbs/sample/b_endpoints.ipynb #46577557
-def wait_until_serving(base_url:str, process:subprocess.Popen, log:Path, timeout:float=180):
+def wait_until_serving(base_url:str, process:subprocess.Popen, log:Path, timeout:float=180,
+                       what:str='llama.cpp server', # named in the error
+                      ):
     "Poll `/models` until the server answers; raise with the log's tail if it dies or times out"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -159,7 +172,7 @@ def wait_until_serving(base_url:str, process:subprocess.Popen, log:Path, timeout
             if httpx.get(f'{base_url}/models', timeout=2).status_code == 200: return
         time.sleep(0.3)
     tail = log.read_text(errors='replace')[-2000:] if log.exists() else ''
-    raise RuntimeError(f"llama.cpp server at {base_url} did not start (exit code {process.poll()}); log {log}:\n{tail}")
+    raise RuntimeError(f"{what} at {base_url} did not start (exit code {process.poll()}); log {log}:\n{tail}")
 
 # %% ../nbs/sample/b_endpoints.ipynb #b26918a4
 def stop_process(process:subprocess.Popen, grace:float=10):
@@ -179,34 +192,85 @@ def die_with_parent():
 
 # %% ../nbs/sample/b_endpoints.ipynb #9538f374
 @contextlib.contextmanager
+def local_server(model:Model, # the model section served
+                 command:list[str], # the server's command line
+                 environment:dict, # its environment
+                 port:int, # the loopback port it serves on
+                 log:Path, # where its output goes
+                 what:str, # named in errors: `llama.cpp server`, `vLLM server`
+                 timeout:float=180, # seconds it may take to answer `/v1/models`
+                 grace:float=10, # seconds between SIGTERM and SIGKILL when stopping it
+                ):
+    "Run a server in a session of its own (dying with us) for the duration of the block; yields its `Endpoint`"
+    with open(log, 'wb') as out:
+        process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=die_with_parent)
+    stop = lambda: stop_process(process, grace)
+    atexit.register(stop)
+    try:
+        wait_until_serving(f'http://127.0.0.1:{port}/v1', process, log, timeout, what)
+        yield Endpoint(model, f'http://127.0.0.1:{port}/v1', model.id)
+    finally:
+        stop()
+        atexit.unregister(stop)
+
+def log_folder_of(log_folder:Path|None) -> Path:
+    "`log_folder`, created (default: a temporary folder)"
+    folder = Path(log_folder or tempfile.mkdtemp(prefix='hivemind-server-'))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+@contextlib.contextmanager
 def llama_server(model:Model, # an `engine = llama-cpp` model section
                  log_folder:Path|None=None, # where the server log goes (default: a temporary folder)
                 ):
     "Serve `model` with llama.cpp on a free loopback port for the duration of the block; yields its `Endpoint`"
-    folder = Path(log_folder or tempfile.mkdtemp(prefix='hivemind-llama-')); folder.mkdir(parents=True, exist_ok=True)
-    port = free_port(); config = folder/f'llama-{model.id}.json'; log = folder/f'llama-{model.id}.log'
+    folder, port = log_folder_of(log_folder), free_port()
+    config, log = folder/f'llama-{model.id}.json', folder/f'llama-{model.id}.log'
     config.write_text(json.dumps(llama_server_config(model, port)))
     command, environment = llama_server_command(config)
-    with open(log, 'wb') as out:
-        process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, preexec_fn=die_with_parent)
-    atexit.register(stop_process, process)
-    try:
-        wait_until_serving(f'http://127.0.0.1:{port}/v1', process, log)
-        yield Endpoint(model, f'http://127.0.0.1:{port}/v1', model.id)
-    finally: stop_process(process); atexit.unregister(stop_process)
+    with local_server(model, command, environment, port, log, 'llama.cpp server') as endpoint: yield endpoint
+
+# %% ../nbs/sample/b_endpoints.ipynb #cd662ee6
+VLLM_GRACE = 30.0 # seconds vLLM gets to stop its workers after SIGTERM, before SIGKILL
+
+def vllm_server_command(model:Model, # an `engine = vllm` model section
+                        port:int, # the loopback port to serve on
+                       ) -> list[str]:
+    "The `vllm serve` command line serving `model` under its section name on 127.0.0.1:`port`"
+    executable = shutil.which('vllm')
+    if executable is None:
+        raise FileNotFoundError(f"model {model.id!r} has engine = vllm but no `vllm` executable is on PATH: "
+                                f"install vLLM (pip install vllm, on a machine with a GPU), or give the section "
+                                f"the base_url of a running vLLM server")
+    parallel = ['--tensor-parallel-size', str(model.tensor_parallel_size),
+                '--pipeline-parallel-size', str(model.pipeline_parallel_size)]
+    return [executable, 'serve', model.name, '--host', '127.0.0.1', '--port', str(port),
+            '--served-model-name', model.id, *parallel, *shlex.split(model.vllm_args)]
+
+# %% ../nbs/sample/b_endpoints.ipynb #2ac47d9e
+@contextlib.contextmanager
+def vllm_server(model:Model, # an `engine = vllm` model section without a `base_url`
+                log_folder:Path|None=None, # where the server log goes (default: a temporary folder)
+               ):
+    "Serve `model` with `vllm serve` on a free loopback port for the duration of the block; yields its `Endpoint`"
+    port, log = free_port(), log_folder_of(log_folder)/f'vllm-{model.id}.log'
+    command = vllm_server_command(model, port)
+    with local_server(model, command, dict(os.environ), port, log, 'vLLM server', model.start_timeout,
+                      VLLM_GRACE) as endpoint: yield endpoint
 
 # %% ../nbs/sample/b_endpoints.ipynb #24cc19fe
 @contextlib.contextmanager
 def open_endpoints(models:list[Model], # the model sections to reach
                    log_folder:Path|None=None, # where local server logs go
                   ):
-    "Endpoints for `models`, starting a llama.cpp server for each local one; all are stopped when the block ends"
+    "Endpoints for `models`, starting a llama.cpp or vLLM server for each local one, all stopped when the block ends"
     with contextlib.ExitStack() as stack:
         endpoints = {}
         for model in models:
             if model.engine == 'llama-cpp': endpoints[model.id] = stack.enter_context(llama_server(model, log_folder))
-            elif not model.base_url: raise ValueError(f"model {model.id!r} has engine openai but no base_url")
+            elif serves_locally(model): endpoints[model.id] = stack.enter_context(vllm_server(model, log_folder))
+            elif not model.base_url: raise ValueError(f"model {model.id!r} has engine {model.engine} but no base_url")
             else: endpoints[model.id] = Endpoint(model, model.base_url.rstrip('/'), model.name)
         yield endpoints
 

@@ -6,7 +6,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/core/b_runs.html.
 
 # %% ../nbs/core/b_runs.ipynb #dd13addf
 from __future__ import annotations
-import hashlib, json, os, shutil, tempfile, time, warnings
+import hashlib, json, os, queue, shutil, tempfile, threading, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -15,8 +15,9 @@ from fastcore.basics import patch
 from .config import Profile, Settings, load_settings, project_root
 
 # %% auto #0
-__all__ = ['RESPONSE_FIELDS', 'FIXTURE', 'HUMAN_KINDS', 'response_id', 'StoreError', 'read_jsonl', 'append_jsonl',
-           'ResponseStore', 'normalise_rows', 'save_embeddings', 'load_embeddings', 'sha256_file', 'Run', 'open_run']
+__all__ = ['RESPONSE_FIELDS', 'FIXTURE', 'HUMAN_KINDS', 'response_id', 'StoreError', 'iter_jsonl', 'read_jsonl', 'append_jsonl',
+           'ResponseStore', 'StoreWriter', 'normalise_rows', 'save_embeddings', 'load_embeddings', 'sha256_file', 'Run',
+           'open_run']
 
 # %% ../nbs/core/b_runs.ipynb #7935597b
 def response_id(model:str, # name of the model section
@@ -37,18 +38,26 @@ class StoreError(ValueError):
     "A store file that cannot be read"
 
 # %% ../nbs/core/b_runs.ipynb #8c6091a1
+def iter_jsonl(path:Path, # a JSON-lines file
+              ):
+    "The records of `path`, one at a time; a torn line (cut by a crash) is skipped with a warning, another bad line named"
+    if not Path(path).exists(): return
+    with open(path, 'rb') as file:
+        for number, line in enumerate(file, 1):
+            if not line.strip(): continue
+            try: record = json.loads(line)
+            except json.JSONDecodeError as error:
+                torn = not line.rstrip().endswith(b'}')  # a write cut short never reached its closing brace
+                said = f"{path}:{number}: not valid JSON ({error.msg}); the file was edited or corrupted"
+                if not torn: raise StoreError(said) from None
+                warnings.warn(f"{path}:{number}: skipped a torn line (interrupted write)")
+                continue
+            yield record
+
 def read_jsonl(path:Path, # a JSON-lines file
               ) -> list[dict]:
-    "The records of `path`. A torn line (a write cut by a crash: it does not end with `}`) is skipped with a warning; any other bad line is an error naming the line"
-    if not Path(path).exists(): return []
-    records = []
-    for number, line in enumerate(Path(path).read_bytes().split(b'\n'), 1):
-        if not line.strip(): continue
-        try: records.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            if not line.rstrip().endswith(b'}'): warnings.warn(f"{path}:{number}: skipped a torn line (interrupted write)"); continue
-            raise StoreError(f"{path}:{number}: not valid JSON ({error.msg}); the file was edited or corrupted") from None
-    return records
+    "The records of `path` (as `iter_jsonl` reads them)"
+    return list(iter_jsonl(path))
 
 # %% ../nbs/core/b_runs.ipynb #0774bd63
 def _ends_with_newline(path):
@@ -70,14 +79,57 @@ class ResponseStore:
     "Append-only, crash-safe store of responses, keyed by `response_id`; the latest record of an id wins"
     def __init__(self, path:Path): self.path = Path(path)
     def add(self, records:list[dict]): append_jsonl(self.path, records)
-    def latest(self) -> dict[str, dict]: return {r['id']: r for r in read_jsonl(self.path)}
-    def done_ids(self) -> set[str]: return {i for i, r in self.latest().items() if r.get('status') == 'ok'}
+    def done_ids(self) -> set[str]: return {i for i, r in self.latest(['status']).items() if r.get('status') == 'ok'}
+
+    def latest(self, fields:list[str]|None=None, # keep only these fields of each record (None: all)
+              ) -> dict[str, dict]:
+        "The latest record of each id, read one line at a time"
+        if fields is None: return {r['id']: r for r in iter_jsonl(self.path)}
+        return {r['id']: {k: r[k] for k in fields if k in r} for r in iter_jsonl(self.path)}
 
     def frame(self, status:str|None='ok', # keep records with this status (None: all)
              ) -> pd.DataFrame:
         "The latest records as a table"
         rows = [r for r in self.latest().values() if status is None or r.get('status') == status]
         return pd.DataFrame(rows, columns=None if rows else RESPONSE_FIELDS)
+
+# %% ../nbs/core/b_runs.ipynb #b963be1a
+class StoreWriter:
+    "Append records to a store from a thread of its own; each write takes every record queued meanwhile"
+    def __init__(self, store:ResponseStore, # the store to append to
+                ):
+        self.store, self.queue, self.error = store, queue.SimpleQueue(), None
+        self.thread = threading.Thread(target=self.write_queued, name=f'writer of {store.path.name}')
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def put(self, record:dict):
+        "Queue `record` for the next write (raising the error of a write that failed)"
+        if self.error is not None: raise StoreError(f"{self.store.path}: cannot append: {self.error}") from self.error
+        self.queue.put(record)
+
+    def __exit__(self, *exc):
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise StoreError(f"{self.store.path}: cannot append: {self.error}") from self.error
+
+# %% ../nbs/core/b_runs.ipynb #a8432d08
+@patch
+def write_queued(self:StoreWriter):
+    "Until the end mark (None): take everything queued and append it in one write"
+    while True:
+        batch = [self.queue.get()]
+        while not self.queue.empty(): batch.append(self.queue.get())
+        records = [r for r in batch if r is not None]
+        try:
+            if records: self.store.add(records)
+        except OSError as error:
+            self.error = error
+            return
+        if len(records) < len(batch): return
 
 # %% ../nbs/core/b_runs.ipynb #d2f8bfeb
 def normalise_rows(vectors:np.ndarray) -> np.ndarray:

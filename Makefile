@@ -46,7 +46,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (hivemind)" >/dev/null
 	touch $(STAMP)
 
-# requirements.lock from pyproject.toml (with the dev extra) for Python 3.11, by pip-tools in a throwaway venv.
+# requirements.lock from pyproject.toml with the dev and local extras, for Python 3.11, by pip-tools in a throwaway venv
+# (it pins llama-cpp-python for the full set-up; an install without the local extra takes the lock as constraints).
 # Pins already in the lock are kept where pyproject.toml still allows them; UPGRADE=1 takes the newest of everything.
 # The lock names torch's release, not its build: `pip install` then takes the CPU build where pip finds one.
 lock:  ## refresh requirements.lock after editing pyproject.toml's dependencies (UPGRADE=1: newest versions)
@@ -54,8 +55,9 @@ lock:  ## refresh requirements.lock after editing pyproject.toml's dependencies 
 	tools="$$(mktemp -d)" && trap 'rm -rf "$$tools"' EXIT && \
 	$(PYTHON) -m venv "$$tools" && \
 	"$$tools/bin/pip" install --quiet $(if $(wildcard $(LOCK)),-c $(LOCK)) pip $(PIP_TOOLS) && \
-	CUSTOM_COMPILE_COMMAND="make lock" "$$tools/bin/pip-compile" --quiet --extra dev --allow-unsafe --strip-extras \
-	  --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade) --output-file $(LOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" "$$tools/bin/pip-compile" --quiet --extra dev --extra local --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade) \
+	  --output-file $(LOCK) pyproject.toml
 	sed -i -E 's/^(torch==[^+]+)\+cpu$$/\1/' $(LOCK)
 
 check-clean: $(STAMP)  ## committed notebooks are clean and exported, README matches nbs/index.ipynb

@@ -1,6 +1,6 @@
 """The sampler at the paper's scale: requests per second, client CPU per request, memory as the store grows, reload.
 
-It runs the real sampler (`hivemind.sampling.run_requests`: the `RequestRunner` that the pipeline uses, with the real
+It runs the real sampler (`hivemind.sampling.ask_requests`: the `Requester` that the pipeline uses, with the real
 `ResponseStore`) against a loopback OpenAI-compatible server in another process (a bare asyncio HTTP/1.1 server that
 answers every chat completion after `--latency` seconds, and with a 500 at `--fault-rate`; its own CPU time is
 measured and printed apart, so that the server is seen not to be the bottleneck). The model section has
@@ -128,7 +128,7 @@ def sample(options, base_url:str, store_path:Path) -> dict:
     from hivemind.config import Model
     from hivemind.endpoints import Endpoint
     from hivemind.runs import ResponseStore
-    from hivemind.sampling import run_requests
+    from hivemind.sampling import ask_requests
     model = Model('bench', base_url=base_url, concurrency=options.concurrency, supports_n='false',
                   timeout=options.latency + 60, max_retries=20)
     requests = bench_requests(options.requests)
@@ -137,7 +137,7 @@ def sample(options, base_url:str, store_path:Path) -> dict:
     watcher = threading.Thread(target=watch_memory, args=(store_path, memory, stop), daemon=True)
     server_before, cpu_before, started = server_cpu(base_url), time.process_time(), time.monotonic()
     watcher.start()
-    summary = run_requests(requests, ResponseStore(store_path), endpoints, progress=False, backoff_base=0.05)
+    summary = ask_requests(requests, ResponseStore(store_path), endpoints, progress=False, backoff_base=0.05)
     seconds, cpu = time.monotonic() - started, time.process_time() - cpu_before
     stop.set()
     server = server_cpu(base_url) - server_before

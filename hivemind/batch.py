@@ -15,7 +15,7 @@ from .config import Model, SettingsError
 from .endpoints import Endpoint, open_endpoints
 from .runs import Run, append_jsonl, read_jsonl
 from .sampling import (MalformedResponse, Request, choice_text, configured_secrets, is_retryable,
-                               model_batches, record_of, run_prompts, run_requests, sample_run, sampling_requests,
+                               model_batches, record_of, profile_prompts, ask_requests, sample_run, sampling_requests,
                                scrub_secrets, still_to_ask, summarize)
 
 # %% auto #0
@@ -327,7 +327,7 @@ def summary(self:BatchSampler, ids:list[str], # the ids of interest
 # %% ../nbs/sample/e_batch.ipynb #feb9576f
 def live_sample(run:Run, # the run
                 requests:list[Request], # the requests to ask live (those already stored are skipped)
-                **kwargs, # passed to `run_requests`
+                **kwargs, # passed to `ask_requests`
                ) -> list[str]:
     "Ask `requests` through the live sampler, model batch by model batch as `sample_run` does; the lines it said"
     notes = []
@@ -335,7 +335,7 @@ def live_sample(run:Run, # the run
         with open_endpoints([run.settings.models[m] for m in models], run.dir/'logs') as endpoints:
             chosen = [r for r in requests if r.model in models]
             label = f"sampling {', '.join(models)}"
-            notes += run_requests(chosen, run.store, endpoints, description=label, **kwargs)['notes']
+            notes += ask_requests(chosen, run.store, endpoints, description=label, **kwargs)['notes']
     return notes
 
 # %% ../nbs/sample/e_batch.ipynb #a992d25f
@@ -347,10 +347,10 @@ def sample_with_batches(run:Run, # the run to fill
                         rounds:int=3, # the most batches one request goes in (first try and re-asks)
                         max_lines:int=BATCH_LINES, # lines per input file
                         max_bytes:int=BATCH_BYTES, # bytes per input file
-                        **kwargs, # passed to `run_requests`
+                        **kwargs, # passed to `ask_requests`
                        ) -> dict:
     "Sample every missing response of a run, batch models through their batch APIs when `batch`; return a summary"
-    prompts = run_prompts(run) if prompts is None else prompts
+    prompts = profile_prompts(run) if prompts is None else prompts
     requests = sampling_requests(prompts, run.profile, run.settings.decodings, run.settings.models)
     sampler = BatchSampler(run, requests, rounds, max_lines, max_bytes)
     if not batch and not sampler.book.open(): return sample_run(run, prompts, **kwargs)

@@ -116,10 +116,10 @@ def classify_with_model(prompts:pd.DataFrame, # prompts with `prompt_id` and `pr
                        ) -> dict:
     "Classify `prompts` with `model` into the run's classification store; return the sampler's summary"
     from hivemind.endpoints import open_endpoints
-    from hivemind.sampling import run_requests
+    from hivemind.sampling import ask_requests
     store = ResponseStore(run.path('taxonomy', 'classifications.jsonl'))
     with open_endpoints([run.settings.models[model]]) as endpoints:
-        return run_requests(classification_requests(prompts, model), store, endpoints,
+        return ask_requests(classification_requests(prompts, model), store, endpoints,
                             validate=parse_classification, max_reasks=max_reasks)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #d18b8c9f

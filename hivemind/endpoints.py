@@ -15,11 +15,12 @@ from .config import Model
 from .runs import sha256_file
 
 # %% auto #0
-__all__ = ['QWEN_SHA256', 'GEMMA_SHA256', 'CONNECT_TIMEOUT', 'VLLM_GRACE', 'package_folder', 'cache_folder', 'join_qwen_parts',
-           'join_gemma_parts', 'packaged_gguf', 'gguf_path', 'Endpoint', 'serves_locally', 'free_port',
-           'llama_server_config', 'from_scratch', 'serve_llama', 'llama_server_command', 'wait_until_serving',
-           'stop_process', 'die_with_parent', 'local_server', 'log_folder_of', 'llama_server', 'vllm_server_command',
-           'vllm_server', 'open_endpoints', 'count_tokens', 'template_tokens']
+__all__ = ['QWEN_SHA256', 'GEMMA_SHA256', 'CONNECT_TIMEOUT', 'LOCAL_EXTRA', 'VLLM_GRACE', 'package_folder', 'cache_folder',
+           'join_qwen_parts', 'join_gemma_parts', 'packaged_gguf', 'gguf_path', 'Endpoint', 'serves_locally',
+           'free_port', 'llama_server_config', 'from_scratch', 'require_llama_cpp', 'serve_llama',
+           'llama_server_command', 'wait_until_serving', 'stop_process', 'die_with_parent', 'local_server',
+           'log_folder_of', 'llama_server', 'vllm_server_command', 'vllm_server', 'open_endpoints', 'count_tokens',
+           'template_tokens']
 
 # %% ../nbs/sample/b_endpoints.ipynb #cbfc810e
 QWEN_SHA256 = '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32'
@@ -144,9 +145,24 @@ def from_scratch(generate):
         return generate(self, tokens, *args, **kwargs)
     return generate_from_scratch
 
+# %% ../nbs/sample/b_endpoints.ipynb #b7d41f09
+LOCAL_EXTRA = 'pip install "artificial-hivemind[local]"'  # the extra that brings llama-cpp-python
+
+def require_llama_cpp(what:str='a local model (engine = llama-cpp)', # what needs it, for the message
+                      module:str='llama_cpp', # the module to look for
+                     ):
+    "Raise a `ModuleNotFoundError` naming the extra to install when llama-cpp-python is missing (found, not imported)"
+    try: found = importlib.util.find_spec(module) is not None
+    except ImportError: found = False
+    if found: return
+    raise ModuleNotFoundError(f"{what} needs llama-cpp-python, which is not installed: {LOCAL_EXTRA} (it compiles: "
+                              "needs a C/C++ compiler; `hivemind doctor` checks), or `make venv` for the full set-up",
+                              name=module)
+
 # %% ../nbs/sample/b_endpoints.ipynb #e46a2706
 def serve_llama():
     "Run llama-cpp-python's server (its arguments in `sys.argv`) with every prompt evaluated `from_scratch`"
+    require_llama_cpp('the llama.cpp server')
     import llama_cpp
     from llama_cpp.server.__main__ import main
     llama_cpp.Llama.generate = from_scratch(llama_cpp.Llama.generate)
@@ -225,6 +241,7 @@ def llama_server(model:Model, # an `engine = llama-cpp` model section
                  log_folder:Path|None=None, # where the server log goes (default: a temporary folder)
                 ):
     "Serve `model` with llama.cpp on a free loopback port for the duration of the block; yields its `Endpoint`"
+    require_llama_cpp(f'model {model.id!r} (engine = llama-cpp)')
     folder, port = log_folder_of(log_folder), free_port()
     config, log = folder/f'llama-{model.id}.json', folder/f'llama-{model.id}.log'
     config.write_text(json.dumps(llama_server_config(model, port)))

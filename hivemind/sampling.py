@@ -25,9 +25,9 @@ __all__ = ['COMPLETION_TEMPLATES', 'CONTEXT_EXCEEDED', 'POOL_WORKERS', 'POOL', '
            'decoding_params', 'completion_template', 'in_mode', 'sampling_requests', 'is_retryable',
            'MalformedResponse', 'is_unreachable', 'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds',
            'retry_after_of', 'call_endpoint', 'choice_text', 'known_n_support', 'group_key', 'record_of',
-           'scrub_secrets', 'configured_secrets', 'bars_disabled', 'RequestRunner', 'json_object', 'prompt_key',
-           'reask', 'make_groups', 'prompt_overflow', 'asked_alike', 'still_to_ask', 'run_sync', 'cancel_thread_run',
-           'summarize', 'run_requests', 'run_prompts', 'model_batches', 'sample_run']
+           'scrub_secrets', 'configured_secrets', 'bars_disabled', 'Requester', 'json_object', 'prompt_key', 'reask',
+           'make_groups', 'prompt_overflow', 'asked_alike', 'still_to_ask', 'until_done', 'cancel_thread_run',
+           'summarize', 'ask_requests', 'profile_prompts', 'model_batches', 'sample_run']
 
 # %% ../nbs/sample/c_sampling.ipynb #897038f6
 @dataclass
@@ -249,7 +249,7 @@ def bars_disabled() -> bool:
 POOL_WORKERS = 16 # workers sharing one HTTP client (httpcore looks through its whole pool for every request)
 POOL = contextvars.ContextVar('pool', default=0) # the pool of the worker running (a task's own copy)
 
-class RequestRunner:
+class Requester:
     "Run requests against endpoints with bounded concurrency, retries, `n` detection, validation and fail-fast"
     def __init__(self, endpoints:dict[str, Endpoint], # model name -> endpoint
                  store:ResponseStore, # where records go
@@ -285,7 +285,7 @@ class RequestRunner:
 
 # %% ../nbs/sample/c_sampling.ipynb #7d59db91
 @patch
-def validated(self:RequestRunner, text:str):
+def validated(self:Requester, text:str):
     "Return (ok, parsed, error) for an answer"
     if self.validate is None: return True, None, ''
     try: return True, self.validate(text), ''
@@ -313,19 +313,19 @@ def prompt_key(request:Request) -> str:
 
 # %% ../nbs/sample/c_sampling.ipynb #186897b4
 @patch
-def refusal(self:RequestRunner, request:Request) -> str:
+def refusal(self:Requester, request:Request) -> str:
     "Why `request` is not to be sent (its endpoint was given up, its prompt does not fit), or ''"
     return self.down.get(request.model) or self.unfit.get(prompt_key(request), '')
 
 @patch
-def say(self:RequestRunner, line:str):
+def say(self:Requester, line:str):
     "Print a line about the run now (above any progress bar) and keep it for the summary"
     self.notes.append(line)
     tqdm.write(line)
 
 # %% ../nbs/sample/c_sampling.ipynb #261cdb05
 @patch
-def give_up(self:RequestRunner, model:str, last_error:str):
+def give_up(self:Requester, model:str, last_error:str):
     "Send nothing more to a model's endpoint: its remaining requests fail at once; say so in one line"
     url, count = self.endpoints[model].base_url, self.max_connection_errors
     self.down[model] = (f"EndpointUnreachable: {url} unreachable after {count} consecutive connection errors or "
@@ -334,7 +334,7 @@ def give_up(self:RequestRunner, model:str, last_error:str):
              f"its {self.pending[model]} remaining requests are recorded as failed (a rerun asks again)")
 
 @patch
-def mark_unfit(self:RequestRunner, request:Request, why:str):
+def mark_unfit(self:Requester, request:Request, why:str):
     "Fail every request of this conversation to this model without sending it; say so in one line"
     name = request.meta.get('prompt_id', request.id)
     self.unfit[prompt_key(request)] = f"PromptTooLong: prompt {name} does not fit the context of {request.model}: {why}"
@@ -343,7 +343,7 @@ def mark_unfit(self:RequestRunner, request:Request, why:str):
 
 # %% ../nbs/sample/c_sampling.ipynb #8d7d738a
 @patch
-def note_failure(self:RequestRunner, request:Request, error:Exception, said:str):
+def note_failure(self:Requester, request:Request, error:Exception, said:str):
     "Learn from a failed call: count it toward giving the endpoint up, pause for Retry-After, mark a prompt too long"
     model = request.model
     self.connection_errors[model] = self.connection_errors[model] + 1 if is_unreachable(error) else 0
@@ -354,13 +354,13 @@ def note_failure(self:RequestRunner, request:Request, error:Exception, said:str)
         self.mark_unfit(request, f"with max_tokens {request.params.get('max_tokens')} the endpoint said {said}")
 
 @patch
-async def wait_turn(self:RequestRunner, model:str):
+async def wait_turn(self:Requester, model:str):
     "Wait while a model's endpoint has asked (by Retry-After) for a pause"
     if (pause := self.resume_at[model] - time.monotonic()) > 0: await asyncio.sleep(pause)
 
 # %% ../nbs/sample/c_sampling.ipynb #9be341d7
 @patch
-async def call_with_retries(self:RequestRunner, request:Request, n:int=1, timeout:float|None=None):
+async def call_with_retries(self:Requester, request:Request, n:int=1, timeout:float|None=None):
     "Call until success, a non-retryable error or a refusal; return (choices, usage, attempts, error, seconds in calls)"
     endpoint, attempts, seconds = self.endpoints[request.model], 0, 0.0
     while True:
@@ -383,7 +383,7 @@ async def call_with_retries(self:RequestRunner, request:Request, n:int=1, timeou
 
 # %% ../nbs/sample/c_sampling.ipynb #d532fd65
 @patch
-async def run_one(self:RequestRunner, request:Request) -> dict:
+async def ask_one(self:Requester, request:Request) -> dict:
     "Run a single request, re-asking after an invalid answer (telling the model what was wrong), and store its record"
     total_seconds, total_attempts, last_text, asked = 0.0, 0, None, request
     for _ in range(self.max_reasks + 1):
@@ -409,28 +409,28 @@ def reask(request:Request, # the original request
 
 # %% ../nbs/sample/c_sampling.ipynb #1f09196e
 @patch
-async def run_group(self:RequestRunner, group:list[Request]) -> list[dict]:
+async def ask_group(self:Requester, group:list[Request]) -> list[dict]:
     "Run requests that differ only by seed: one `n` request where the endpoint honours `n`, else one by one"
     model = group[0].model
     if len(group) > 1 and self.validate is None: await self.settle_n(group[0])
     if len(group) == 1 or not self.supports_n[model] or self.validate is not None:
-        return [await self.run_one(r) for r in group]
-    return await self.run_n(group)
+        return [await self.ask_one(r) for r in group]
+    return await self.ask_n(group)
 
 # %% ../nbs/sample/c_sampling.ipynb #6c8a7a80
 @patch
-def probe_lock(self:RequestRunner, model:str) -> asyncio.Lock:
+def probe_lock(self:Requester, model:str) -> asyncio.Lock:
     "Held while the one probe of a model finds out whether its endpoint honours `n`"
     return self.probe_locks.setdefault(model, asyncio.Lock())
 
 @patch
-async def settle_n(self:RequestRunner, request:Request):
+async def settle_n(self:Requester, request:Request):
     "Find out, once per model, whether its endpoint honours `n` (the model's other groups wait for this short probe)"
     async with self.probe_lock(request.model):
         if self.supports_n[request.model] is None: self.supports_n[request.model] = await self.probe_n(request)
 
 @patch
-async def probe_n(self:RequestRunner, request:Request) -> bool|None:
+async def probe_n(self:Requester, request:Request) -> bool|None:
     "Whether 2 one-token choices come back when 2 are asked (not stored); False if that fails, None if too long"
     probe = replace(request, params={**request.params, 'max_tokens': 1})
     timeout = min(self.endpoints[request.model].model.timeout, self.probe_timeout)
@@ -440,19 +440,19 @@ async def probe_n(self:RequestRunner, request:Request) -> bool|None:
 
 # %% ../nbs/sample/c_sampling.ipynb #0bae951a
 @patch
-async def run_n(self:RequestRunner, group:list[Request]) -> list[dict]:
+async def ask_n(self:Requester, group:list[Request]) -> list[dict]:
     "Ask for `len(group)` choices at once; ask one by one for those the endpoint did not return"
     choices, usage, attempts, error, seconds = await self.call_with_retries(group[0], n=len(group))
     if choices is None: return [self.finish(record_of(r, 'failed', None, attempts, seconds / len(group), error=error)) for r in group]
     share = {k: (v or 0) // len(choices) for k, v in (usage or {}).items() if isinstance(v, int)}
     done = [self.finish(record_of(r, 'ok', c['text'], attempts, seconds / len(choices), c['finish_reason'], share))
             for r, c in zip(group, choices)]
-    return done + [await self.run_one(r) for r in group[len(choices):]]
+    return done + [await self.ask_one(r) for r in group[len(choices):]]
 
 # %% ../nbs/sample/c_sampling.ipynb #82e522e7
 @patch
-def finish(self:RequestRunner, record:dict) -> dict:
-    "Store a finished record at once (its error scrubbed of keys; through the writer thread while `run_all` runs)"
+def finish(self:Requester, record:dict) -> dict:
+    "Store a finished record at once (its error scrubbed of keys; through the writer thread while `ask_all` runs)"
     record['error'] = scrub_secrets(record['error'], self.secrets)
     if self.writer is not None: self.writer.put(record)
     else: self.store.add([record])
@@ -490,7 +490,7 @@ def prompt_overflow(endpoint:Endpoint, # a local model's endpoint (`n_ctx` known
 
 # %% ../nbs/sample/c_sampling.ipynb #e327f3ee
 @patch
-async def check_fit(self:RequestRunner, todo:list[Request]):
+async def check_fit(self:Requester, todo:list[Request]):
     "Before any request: mark each conversation to a local model that cannot fit its context, one line each"
     firsts = {}
     for request in todo: firsts.setdefault(prompt_key(request), request)
@@ -516,7 +516,7 @@ def still_to_ask(requests:list[Request], # the requests
 
 # %% ../nbs/sample/c_sampling.ipynb #f724d0fd
 @patch
-async def run_groups(self:RequestRunner, groups:list[list[Request]]) -> int:
+async def ask_groups(self:Requester, groups:list[list[Request]]) -> int:
     "Run groups in order with a bounded number of tasks: per model, twice its concurrency of workers"
     by_model = defaultdict(list)
     for group in groups: by_model[group[0].model].append(group)
@@ -527,18 +527,18 @@ async def run_groups(self:RequestRunner, groups:list[list[Request]]) -> int:
     return sum(await asyncio.gather(*workers))
 
 @patch
-async def work_through(self:RequestRunner, groups, # an iterator of groups shared with other workers
+async def work_through(self:Requester, groups, # an iterator of groups shared with other workers
                        pool:int=0, # which of the model's HTTP clients this worker uses
                       ) -> int:
     "Run groups one after another until the shared iterator is spent; how many records were stored"
     POOL.set(pool)
     stored = 0
-    for group in groups: stored += len(await self.run_group(group))
+    for group in groups: stored += len(await self.ask_group(group))
     return stored
 
 # %% ../nbs/sample/c_sampling.ipynb #21a277cc
 @patch
-async def run_all(self:RequestRunner, requests:list[Request], description:str='requests') -> int:
+async def ask_all(self:Requester, requests:list[Request], description:str='requests') -> int:
     "Run every request not already stored as ok (asked the same way); return how many records were stored"
     todo = still_to_ask(requests, self.store)
     for model in {r.model for r in todo}: self.client(model)  # a missing key fails here, before any request
@@ -549,13 +549,13 @@ async def run_all(self:RequestRunner, requests:list[Request], description:str='r
     try:
         with StoreWriter(self.store) as writer:
             self.writer = writer
-            return await self.run_groups(make_groups(todo, self.group_size))
+            return await self.ask_groups(make_groups(todo, self.group_size))
     finally:
         self.writer = None
         if self.bar is not None: self.bar.close()
 
 # %% ../nbs/sample/c_sampling.ipynb #bdf98d47
-def run_sync(coroutine):
+def until_done(coroutine):
     "Run `coroutine` to completion from synchronous code, inside a running event loop or not; Ctrl-C cancels it first"
     try: asyncio.get_running_loop()
     except RuntimeError: return asyncio.run(coroutine)
@@ -579,10 +579,10 @@ def run_sync(coroutine):
     if 'error' in state: raise state['error']
     return state['value']
 
-def cancel_thread_run(state:dict, # what `run_sync`'s thread shares: its loop and task, once started
+def cancel_thread_run(state:dict, # what `until_done`'s thread shares: its loop and task, once started
                       started:threading.Event, # set once they are known (or the thread ended)
                      ):
-    "Cancel the coroutine that `run_sync` runs on its worker thread, from another thread"
+    "Cancel the coroutine that `until_done` runs on its worker thread, from another thread"
     started.wait()
     with contextlib.suppress(KeyError, RuntimeError): state['loop'].call_soon_threadsafe(state['task'].cancel)
 
@@ -600,21 +600,21 @@ def summarize(store:ResponseStore, # the store
                 completion_tokens=sum(r.get('completion_tokens') or 0 for r in records), notes=list(notes or []))
 
 # %% ../nbs/sample/c_sampling.ipynb #0f3388b9
-def run_requests(requests:list[Request], # what to ask
+def ask_requests(requests:list[Request], # what to ask
                  store:ResponseStore, # where answers go (ids already ok there are skipped)
                  endpoints:dict[str, Endpoint], # model name -> endpoint
                  validate:Callable|None=None, # parses an answer, raising ValueError when it is unusable
                  max_reasks:int=0, # re-asks after an invalid answer
                  description:str='requests', # progress bar label
-                 **kwargs, # passed to `RequestRunner` (backoff_base, group_size, progress, max_connection_errors, ...)
+                 **kwargs, # passed to `Requester` (backoff_base, group_size, progress, max_connection_errors, ...)
                 ) -> dict:
     "Run the missing requests and return a summary of the store for these ids"
-    runner = RequestRunner(endpoints, store, validate, max_reasks, **kwargs)
-    run_sync(runner.run_all(requests, description))
-    return summarize(store, [r.id for r in requests], runner.notes)
+    requester = Requester(endpoints, store, validate, max_reasks, **kwargs)
+    until_done(requester.ask_all(requests, description))
+    return summarize(store, [r.id for r in requests], requester.notes)
 
 # %% ../nbs/sample/c_sampling.ipynb #3baf1fa7
-def run_prompts(run:Run) -> pd.DataFrame:
+def profile_prompts(run:Run) -> pd.DataFrame:
     "The prompts of a run's profile"
     from hivemind.prompts import load_prompts
     return load_prompts(run.profile.prompts, run.profile.prompt_limit)
@@ -632,15 +632,15 @@ def model_batches(run:Run, # the run
 # %% ../nbs/sample/c_sampling.ipynb #6679fe66
 def sample_run(run:Run, # the run to fill
                prompts:pd.DataFrame|None=None, # prompt_id, prompt (default: the profile's prompts)
-               **kwargs, # passed to `run_requests`
+               **kwargs, # passed to `ask_requests`
               ) -> dict:
     "Sample every missing response of a run, model batch by model batch; return a summary"
-    prompts = run_prompts(run) if prompts is None else prompts
+    prompts = profile_prompts(run) if prompts is None else prompts
     requests, notes = sampling_requests(prompts, run.profile, run.settings.decodings, run.settings.models), []
     for batch in model_batches(run, requests):
         with open_endpoints([run.settings.models[m] for m in batch], run.dir/'logs') as endpoints:
             batch_requests = [r for r in requests if r.model in batch]
             label = f"sampling {', '.join(batch)}"
-            summary = run_requests(batch_requests, run.store, endpoints, description=label, **kwargs)
+            summary = ask_requests(batch_requests, run.store, endpoints, description=label, **kwargs)
             notes += summary['notes']
     return summarize(run.store, [r.id for r in requests], notes)

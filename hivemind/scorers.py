@@ -575,7 +575,7 @@ class JudgeScorer(Scorer):
                  model:Model, # the judge's model section
                  rubric:str='overall', # a key of `RUBRICS`
                  max_reasks:int=20, # re-asks after an answer that does not validate
-                 request_options:dict|None=None, # passed to `run_requests` (e.g. progress, clients)
+                 request_options:dict|None=None, # passed to `ask_requests` (e.g. progress, clients)
                  **kwargs, # cache_dir, chunk_size
                 ):
         if rubric not in RUBRICS: raise ValueError(f"{name}: unknown rubric {rubric!r}; rubrics: {', '.join(RUBRICS)}")
@@ -598,11 +598,11 @@ class JudgeScorer(Scorer):
                 for p, r in zip(prompts, responses)]
 
     def compute(self, prompts, responses):
-        from hivemind.sampling import run_requests
+        from hivemind.sampling import ask_requests
         from hivemind.endpoints import open_endpoints
         requests = self.requests(prompts, responses)
         with open_endpoints([self.model]) as endpoints:
-            self.summary = run_requests(requests, self.requests_store, endpoints, validate=partial(parse_judgement, rubric=self.rubric),
+            self.summary = ask_requests(requests, self.requests_store, endpoints, validate=partial(parse_judgement, rubric=self.rubric),
                                         max_reasks=self.max_reasks, description=self.name, **self.request_options)
         latest = self.requests_store.latest()
         return np.array([judgement_mean(latest[r.id]['parsed']) if latest.get(r.id, {}).get('status') == 'ok' else np.nan for r in requests])

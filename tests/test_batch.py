@@ -11,7 +11,7 @@ import hivemind.batch
 from hivemind.batch import BatchBook, batch_line, cancel_batches, sample_with_batches, unfinished
 from hivemind.config import SettingsError
 from hivemind.runs import RESPONSE_FIELDS, open_run
-from hivemind.sampling import run_prompts, sample_run, sampling_requests
+from hivemind.sampling import profile_prompts, sample_run, sampling_requests
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(wait=10, poll=0.01)
@@ -55,7 +55,7 @@ def fake_run(tmp_path, batch_url, **kwargs):
 
 
 def requests_of(run):
-    return sampling_requests(run_prompts(run), run.profile, run.settings.decodings, run.settings.models)
+    return sampling_requests(profile_prompts(run), run.profile, run.settings.decodings, run.settings.models)
 
 
 def ids_of(run): return [r.id for r in requests_of(run)]

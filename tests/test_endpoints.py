@@ -99,14 +99,14 @@ def test_a_prompt_too_long_for_the_context_is_failed_before_it_is_sent(smollm2, 
     "The 100 KB prompt of issue 9: counted by the server's own tokenizer, named in one line, never sent"
     from hivemind.endpoints import count_tokens
     from hivemind.runs import ResponseStore
-    from hivemind.sampling import Request, run_requests
+    from hivemind.sampling import Request, ask_requests
     texts = {'short': 'Say hi.', 'huge': 'word ' * 20_000}
     requests = [Request(f'smollm2/top_p/{name}/{i}', 'smollm2', [{'role': 'user', 'content': text}],
                         {'max_tokens': 4, 'seed': i}, {'prompt_id': name})
                 for name, text in texts.items() for i in range(2)]
     with open_endpoints([smollm2]) as endpoints:
         assert count_tokens(endpoints['smollm2'], 'Hello there') == 2
-        summary = run_requests(requests, ResponseStore(tmp_path/'responses.jsonl'), endpoints, progress=False)
+        summary = ask_requests(requests, ResponseStore(tmp_path/'responses.jsonl'), endpoints, progress=False)
     assert (summary['ok'], summary['failed'], summary['errors']) == (2, 2, {'PromptTooLong': 2})
     records = ResponseStore(tmp_path/'responses.jsonl').frame(status='failed')
     assert set(records.prompt_id) == {'huge'} and (records.attempts == 0).all()

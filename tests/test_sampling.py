@@ -7,8 +7,8 @@ from fault_server import FaultServer, refusing_url
 from hivemind.config import Model, SettingsError
 from hivemind.endpoints import Endpoint
 from hivemind.runs import open_run, ResponseStore
-from hivemind.sampling import (COMPLETION_TEMPLATES, Request, in_mode, prompt_overflow, run_requests, sample_run,
-                               run_prompts)
+from hivemind.sampling import (COMPLETION_TEMPLATES, Request, in_mode, prompt_overflow, ask_requests, sample_run,
+                               profile_prompts)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -267,7 +267,7 @@ def test_a_prompt_too_long_for_a_local_model_is_named_before_anything_is_sent(tm
                 for name, text in texts.items() for i in range(3)]
     with FaultServer(faults=()) as server:
         endpoints = {'local': Endpoint(Model('local', engine='llama-cpp', n_ctx=512, timeout=5), server.url, 'local')}
-        summary = run_requests(requests, ResponseStore(tmp_path/'responses.jsonl'), endpoints, progress=False)
+        summary = ask_requests(requests, ResponseStore(tmp_path/'responses.jsonl'), endpoints, progress=False)
     assert (summary['ok'], summary['failed'], summary['errors']) == (6, 3, {'PromptTooLong': 3})
     assert server.tokenized == [texts['medium'], texts['long']]  # a prompt whose bytes fit is not counted
     assert {entry['body']['messages'][0]['content'] for entry in server.log} == {texts['short'], texts['medium']}

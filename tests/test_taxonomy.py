@@ -11,7 +11,7 @@ import pytest
 from hivemind.config import Model
 from hivemind.endpoints import Endpoint
 from hivemind.runs import ResponseStore
-from hivemind.sampling import run_requests
+from hivemind.sampling import ask_requests
 from hivemind.taxonomy import (FIGURE_LABELS, OFFERED_LABELS, TaxonomyDataError, category_shares, load_taxonomy_dataset,
                                merge_substrings, new_category_frequencies, new_category_names, normalise_new_category,
                                share_table, unmatched_categories)
@@ -252,7 +252,7 @@ def test_reasks_then_failure_then_resume(tmp_path):
               'Tell me about cats.': ['{"categories": ']}
     client, store = ScriptedClient(script), ResponseStore(tmp_path/'classifications.jsonl')
     endpoints = {'fake': Endpoint(Model('fake'), 'http://127.0.0.1:9/v1', 'fake')}
-    summary = run_requests(classification_requests(prompts, 'fake'), store, endpoints, validate=parse_classification,
+    summary = ask_requests(classification_requests(prompts, 'fake'), store, endpoints, validate=parse_classification,
                            max_reasks=3, clients={'fake': client}, progress=False, backoff_base=0)
     assert (summary['ok'], summary['failed']) == (1, 1)
     assert client.calls == Counter({'Write a haiku about rain.': 3, 'Tell me about cats.': 4})   # 1 ask + 3 re-asks, then failed
@@ -262,7 +262,7 @@ def test_reasks_then_failure_then_resume(tmp_path):
     assert stored.loc['never', 'status'] == 'failed' and stored.loc['never', 'text'] == '{"categories": '   # raw answer kept
     assert stored.loc['good-late', 'categories'][0]['category'] == 'Alternative Writing Genres'
     script['Tell me about cats.'] = [answer()]
-    summary = run_requests(classification_requests(prompts, 'fake'), store, endpoints, validate=parse_classification,
+    summary = ask_requests(classification_requests(prompts, 'fake'), store, endpoints, validate=parse_classification,
                            max_reasks=3, clients={'fake': client}, progress=False, backoff_base=0)
     assert summary['ok'] == 2 and client.calls['Write a haiku about rain.'] == 3   # the classified prompt is not asked again
 

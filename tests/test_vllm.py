@@ -128,7 +128,7 @@ import asyncio, sys
 from hivemind.runs import open_run
 from hivemind.sampling import sample_run
 run = open_run('vllm', sys.argv[1], settings_path=sys.argv[2])
-if sys.argv[3] == 'kernel':   # as a notebook cell runs: inside a running event loop (run_sync's worker thread)
+if sys.argv[3] == 'kernel':   # as a notebook cell runs: inside a running event loop (until_done's worker thread)
     async def cell(): sample_run(run, progress=False)
     asyncio.new_event_loop().run_until_complete(cell())
 else: sample_run(run, progress=False)

@@ -1,5 +1,6 @@
-"""`hivemind run`, `status`, `plan`, `docs` and `corpus`: run the pipeline notebooks of a profile, see where each
-step stands, see what a profile will cost before anything is sent, build the site of a run, measure any corpus.
+"""`hivemind run`, `status`, `plan`, `docs`, `corpus`, `pack`, `unpack` and `doctor`: run the pipeline notebooks of
+a profile, see where each step stands, see what a profile will cost before anything is sent, build the site of a
+run, measure any corpus, carry a run to another machine, and check a machine.
 
 Docs: https://hivemind-companion.github.io/artificial-hivemind/commands/a_cli.html.md"""
 
@@ -14,6 +15,8 @@ from .pipeline import RunLocked, StepFailed, StepInterrupted, format_status, ope
 from .site import build_site, check_site, chromium_path
 from .plan import add_plan_arguments, plan_command, plan_refusal
 from .batch import add_batch_arguments
+from .pack import add_pack_arguments, add_unpack_arguments, pack_command, unpack_command
+from .doctor import add_doctor_arguments, doctor_command
 
 # %% auto #0
 __all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'COMMANDS', 'parse_parameter', 'add_run_arguments',
@@ -159,6 +162,11 @@ COMMANDS = {  # name: (what it does, the function adding its options, the functi
              plan_command),
     'docs': ('build the documentation site of a run', add_docs_arguments, docs_command),
     'corpus': ('how alike the texts of each group of any corpus are', add_corpus_arguments, corpus_command),
+    'pack': ('pack a run, its figures and site into one zip with a manifest and SHA-256 checksums', add_pack_arguments,
+             pack_command),
+    'unpack': ('check a packed run and lay it out here, sampling done', add_unpack_arguments, unpack_command),
+    'doctor': ('check that this machine is ready for a profile, and say what to fix', add_doctor_arguments,
+               doctor_command),
 }
 
 def build_parser() -> argparse.ArgumentParser:

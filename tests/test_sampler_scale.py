@@ -66,7 +66,7 @@ def test_records_are_written_in_few_writes_and_none_is_lost(tmp_path, monkeypatc
     assert len(store.done_ids()) == 400
 
 
-def test_run_sync_cancels_its_threads_coroutine_before_an_interrupt_goes_on():
+def test_until_done_cancels_its_threads_coroutine_before_an_interrupt_goes_on():
     "In a notebook (a running loop) until_done runs on a worker thread; Ctrl-C must stop it before the servers stop"
     state = {}
     async def forever():

@@ -321,6 +321,8 @@ def load_llama(path:Path|str, # a GGUF file
                n_threads:int|None=None, # CPU threads (None: `idle_cores()`)
               ):
     "A quiet llama.cpp model that keeps the logits of every token it evaluates"
+    from hivemind.endpoints import require_llama_cpp
+    require_llama_cpp('the lm: scorers (llama.cpp likelihoods)')
     from llama_cpp import Llama
     threads = n_threads or idle_cores()
     return Llama(model_path=str(path), logits_all=True, n_ctx=n_ctx, n_batch=n_batch, n_threads=threads,

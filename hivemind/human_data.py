@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
+from .config import project_root
 from .sources import READERS, hub_frame, is_saved_dataset, records_frame, source_records
 
 # %% auto #0
@@ -432,7 +433,6 @@ def pooled_rows(ratings:pd.DataFrame, # checked ratings of one kind
 def ratings_folder(source:str, # `ratings:FOLDER`
                   ) -> Path:
     "The folder of a `ratings:` source; a relative one is relative to the project (the folder of settings.ini)"
-    from hivemind.config import project_root
     folder = Path(source.removeprefix('ratings:')).expanduser()
     return folder if folder.is_absolute() else project_root()/folder
 

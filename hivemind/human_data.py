@@ -21,7 +21,7 @@ __all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'R
            'released_items', 'human_frame', 'load_human', 'write_items', 'read_items', 'Panel', 'response_traits',
            'simulate_absolute', 'simulate_pairwise', 'prompt_pairs', 'simulated_items', 'rater_code_problem',
            'check_rater_code', 'rating_label', 'check_rating', 'rater_ratings', 'rating_records', 'pooled_rows',
-           'ratings_folder', 'ratings_items', 'human_data_note', 'rated_responses', 'human_items']
+           'ratings_folder', 'ratings_items', 'rater_count', 'human_data_note', 'rated_responses', 'human_items']
 
 # %% ../nbs/30_human_data.ipynb #86962707
 @dataclass(frozen=True)
@@ -350,7 +350,8 @@ def check_rater_code(code:str, # what the rater typed, e.g. `r07`
     return cleaned
 
 # %% ../nbs/30_human_data.ipynb #8385b850
-RATING_FIELDS = {'absolute': ('item_id', 'prompt', 'response'), 'pairwise': ('item_id', 'prompt', 'response_1', 'response_2')}
+RATING_FIELDS = {'absolute': ('item_id', 'prompt', 'response'),
+                 'pairwise': ('item_id', 'prompt', 'response_1', 'response_2')}
 RATING_IDS = {'absolute': ('response_id',), 'pairwise': ('response_id_1', 'response_id_2')} # optional, carried along
 
 def rating_label(value, # the label as read: an int, a float or a string
@@ -373,19 +374,21 @@ def check_rating(record:dict, # one rating as read
     if kind not in HUMAN_SPECS: raise HumanDataError(f"{where}: field 'kind' is {kind!r}; use absolute or pairwise")
     for name in RATING_FIELDS[kind]:
         value = record.get(name)
-        if not isinstance(value, str) or not value.strip(): raise HumanDataError(f"{where}: field {name!r} is missing or empty")
+        if not isinstance(value, str) or not value.strip():
+            raise HumanDataError(f"{where}: field {name!r} is missing or empty")
     return record | {'label': rating_label(record.get('label'), kind, where)}
 
 # %% ../nbs/30_human_data.ipynb #c042fbd9
 def _numbered_records(path:Path) -> list[tuple[int, dict]]:
-    "(line number, record) of each line of a JSON-lines file; a torn line is skipped with a warning, bad JSON is an error"
+    "(line number, record) of each line of a JSON-lines file; a torn line is skipped with a warning, bad JSON raises"
     found = []
     for number, line in enumerate(path.read_bytes().split(b'\n'), 1):
         if not line.strip(): continue
         try: found.append((number, json.loads(line)))
         except json.JSONDecodeError as error:
-            if not line.rstrip().endswith(b'}'): warnings.warn(f"{path}: line {number}: skipped a torn line (interrupted write)"); continue
-            raise HumanDataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+            if line.rstrip().endswith(b'}'):
+                raise HumanDataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+            warnings.warn(f"{path}: line {number}: skipped a torn line (interrupted write)")
     return found
 
 def rater_ratings(path:Path|str, # one rater's `<code>.jsonl`
@@ -397,7 +400,8 @@ def rater_ratings(path:Path|str, # one rater's `<code>.jsonl`
     for number, record in _numbered_records(path):
         where = f"{path}: line {number}"
         if not isinstance(record, dict): raise HumanDataError(f"{where}: not a JSON object")
-        if record.get('rater', code) != code: raise HumanDataError(f"{where}: field 'rater' is {record['rater']!r}, not the file's code {code!r}")
+        if record.get('rater', code) != code:
+            raise HumanDataError(f"{where}: field 'rater' is {record['rater']!r}, not the file's code {code!r}")
         rating = check_rating(record, where) | {'rater': code, 'where': where}
         latest[rating['item_id']] = rating
     return list(latest.values())
@@ -407,7 +411,7 @@ def rating_records(folder:Path, # a folder of `<code>.jsonl` files
                   ) -> pd.DataFrame:
     "Every rater's checked ratings, one row each"
     files = sorted(folder.glob('*.jsonl')) if folder.is_dir() else []
-    if not files: raise HumanDataError(f"{folder}: no rater files (<code>.jsonl) there; rate with hivemind.ratings first")
+    if not files: raise HumanDataError(f"{folder}: no rater files (<code>.jsonl); rate with hivemind.ratings first")
     return pd.DataFrame([rating for path in files for rating in rater_ratings(path)])
 
 def _check_same_texts(ratings:pd.DataFrame, kind:str):
@@ -415,13 +419,15 @@ def _check_same_texts(ratings:pd.DataFrame, kind:str):
     texts = list(RATING_FIELDS[kind][1:])
     variants = ratings.drop_duplicates(['item_id', *texts])
     clash = variants[variants.item_id.duplicated(keep=False)]
-    if len(clash): raise HumanDataError(f"item {clash.item_id.iloc[0]!r} has different texts in {clash['where'].iloc[0]} "
-                                        f"and {clash['where'].iloc[1]}; the raters rated different runs")
+    if not len(clash): return
+    first, second = clash['where'].iloc[:2]
+    raise HumanDataError(f"item {clash.item_id.iloc[0]!r} has different texts in {first} and {second}; "
+                         "the raters rated different runs")
 
 def pooled_rows(ratings:pd.DataFrame, # checked ratings of one kind
                 kind:str, # `absolute` or `pairwise`
                ) -> pd.DataFrame:
-    "One row per item in the released data's columns (`human_labels` a list, one label per rater), plus `item_id`, `raters`"
+    "One row per item in the released data's columns (`human_labels`: one label per rater), plus `item_id`, `raters`"
     _check_same_texts(ratings, kind)
     ids = [c for c in RATING_IDS[kind] if c in ratings]
     grouped = ratings.groupby('item_id', sort=False)
@@ -453,11 +459,17 @@ def ratings_items(kind:str, # `absolute` or `pairwise`
     return items
 
 # %% ../nbs/30_human_data.ipynb #91e2a9b4
-def human_data_note(items:pd.DataFrame, # items as `human_items` returns them
+def rater_count(items:pd.DataFrame, # items as `human_items` or `read_items` return them
+               ) -> int:
+    "Distinct raters of the items: from their `raters` codes (ratings of one's own), else the load report (0: unknown)"
+    if 'raters' in items: return len({code for codes in items.raters for code in codes})
+    return getattr(items.attrs.get('load_report'), 'raters', 0)
+
+def human_data_note(items:pd.DataFrame, # items as `human_items` or `read_items` return them
                    ) -> str:
     "What the figures add to their titles about the raters: simulated, how many, or nothing (the released data)"
     if items.simulated.any(): return ' (simulated raters)'
-    raters = getattr(items.attrs.get('load_report'), 'raters', 0)
+    raters = rater_count(items)
     return f' ({raters} raters)' if raters else ''
 
 # %% ../nbs/30_human_data.ipynb #e814ea75
@@ -479,5 +491,6 @@ def human_items(human_data:str, # the profile's `human_data`
     if human_data == 'simulated':
         if responses is None: raise ValueError("human_data = simulated needs the run's responses")
         return simulated_items(responses, seed)
-    if human_data.startswith('ratings:'): return ratings_items('absolute', human_data), ratings_items('pairwise', human_data)
+    if human_data.startswith('ratings:'):
+        return ratings_items('absolute', human_data), ratings_items('pairwise', human_data)
     return load_human('absolute', human_data), load_human('pairwise', human_data)

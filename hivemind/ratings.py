@@ -54,7 +54,8 @@ def interleaved(first:pd.DataFrame, # one list of tasks
                 second:pd.DataFrame, # another
                ) -> pd.DataFrame:
     "The tasks of both, mixed evenly (each keeps its own order)"
-    position = np.r_[(np.arange(len(first)) + 0.5) / max(len(first), 1), (np.arange(len(second)) + 0.5) / max(len(second), 1)]
+    position = np.r_[(np.arange(len(first)) + 0.5) / max(len(first), 1),
+                     (np.arange(len(second)) + 0.5) / max(len(second), 1)]
     both = pd.concat([first, second], ignore_index=True)
     return both.iloc[np.argsort(position, kind='stable')].reset_index(drop=True)
 
@@ -112,7 +113,8 @@ def next_task(tasks:pd.DataFrame, # `rating_tasks`
 
 # %% ../nbs/human/d_ratings.ipynb #a55f0556
 CHOICES = {'absolute': [('1 poor', 1), ('2', 2), ('3', 3), ('4', 4), ('5 excellent', 5)],
-           'pairwise': [('A much better', 2), ('A better', 1), ('about the same', 0), ('B better', -1), ('B much better', -2)]}
+           'pairwise': [('A much better', 2), ('A better', 1), ('about the same', 0), ('B better', -1),
+                        ('B much better', -2)]}
 QUESTIONS = {'absolute': 'How good is this answer to the prompt? (1 poor, 5 excellent)',
              'pairwise': 'Which answer to the prompt is better?'}
 
@@ -146,7 +148,8 @@ class RatingForm:
         self.save = widgets.Button(description='save and next', button_style='primary', disabled=True)
         self.start.on_click(self.open)
         self.save.on_click(self.record)
-        self.widget = widgets.VBox([widgets.HBox([self.code, self.start]), self.status, self.item, *self.choices.values(), self.save])
+        parts = [widgets.HBox([self.code, self.start]), self.status, self.item, *self.choices.values(), self.save]
+        self.widget = widgets.VBox(parts)
         self.show(None, 'Type your rater code (a code such as r07, never your name) and press <i>start or resume</i>.')
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
@@ -209,8 +212,10 @@ def rating_form(run:Run|pd.DataFrame, # a run (its successful responses and seed
     return RatingForm(rating_tasks(responses, absolute, pairwise, seed), folder)
 
 # %% ../nbs/human/d_ratings.ipynb #3f04fd13
-SCALES = {'absolute': '1 poor .. 5 excellent', 'pairwise': '2 A much better, 1 A better, 0 same, -1 B better, -2 B much better'}
-SHEET_COLUMNS = ['item_id', 'kind', 'prompt', 'response_1', 'response_2', 'scale', 'label', 'response_id_1', 'response_id_2']
+SCALES = {'absolute': '1 poor .. 5 excellent',
+          'pairwise': '2 A much better, 1 A better, 0 same, -1 B better, -2 B much better'}
+SHEET_COLUMNS = ['item_id', 'kind', 'prompt', 'response_1', 'response_2', 'scale', 'label', 'response_id_1',
+                 'response_id_2']
 
 def sheet_separator(path:Path) -> str:
     "Tab for `.tsv` and `.tab` files, else comma"
@@ -234,11 +239,13 @@ def sheet_record(row:pd.Series, # one row of a sheet
                 ) -> dict:
     "The rating a sheet row stands for, in the rater file's fields"
     kind = row['kind'].strip()
-    texts = {'response': row['response_1']} if kind == 'absolute' else {'response_1': row['response_1'], 'response_2': row['response_2']}
+    pair = {'response_1': row['response_1'], 'response_2': row['response_2']}
+    texts = {'response': row['response_1']} if kind == 'absolute' else pair
     ids = ({'response_id': row['response_id_1']} if kind == 'absolute' else
            {'response_id_1': row['response_id_1'], 'response_id_2': row['response_id_2']})
     ids = {name: value for name, value in ids.items() if value.strip()}
-    return {'item_id': row['item_id'].strip(), 'kind': kind, 'prompt': row['prompt'], **texts, **ids, 'label': row['label']}
+    return {'item_id': row['item_id'].strip(), 'kind': kind, 'prompt': row['prompt'], **texts, **ids,
+            'label': row['label']}
 
 def read_sheet(path:Path|str, # a filled sheet (`.csv` or `.tsv`)
               ) -> list[dict]:
@@ -252,7 +259,8 @@ def read_sheet(path:Path|str, # a filled sheet (`.csv` or `.tsv`)
         where = f"{path}: row {index + 2}"
         if not row['label'].strip(): continue
         rating = check_rating(sheet_record(row), where)
-        if rating['item_id'] in seen: raise HumanDataError(f"{where}: field 'item_id' repeats row {seen[rating['item_id']]}")
+        if rating['item_id'] in seen:
+            raise HumanDataError(f"{where}: field 'item_id' repeats row {seen[rating['item_id']]}")
         seen[rating['item_id']] = index + 2
         ratings.append(rating)
     return ratings

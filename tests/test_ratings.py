@@ -1,4 +1,5 @@
-"Ratings of one's own (issue 13, item 3): the form driven as a person would, two raters, their ratings through the human-data loader into the items of Figs 7, 9, 10 and 11"
+"""Ratings of one's own (issue 13, item 3): the form driven as a person would, by two raters, and their ratings
+through the human-data loader into the items of Figs 7, 9, 10 and 11"""
 import json
 import warnings
 from pathlib import Path
@@ -103,11 +104,13 @@ def test_ratings_become_human_items_with_the_labels_given(rated, items):
     for kind, count in (('absolute', ABSOLUTE), ('pairwise', PAIRWISE)):
         table = items[kind]
         assert len(table) == count and not table.simulated.any()
-        assert {row.item_id: row.labels for row in table.itertuples()} == {i: [first[i], second[i]] for i in table.item_id}
+        given = {item: [first[item], second[item]] for item in table.item_id}
+        assert dict(zip(table.item_id, table.labels)) == given
         assert table.raters.map(tuple).unique().tolist() == [('r01', 'r02')]
         assert table.attrs['load_report'].raters == 2
         assert human_data_note(table) == ' (2 raters)'
-    assert items['pairwise'].response_id_1.str.split('/').str[2].eq(items['pairwise'].response_id_2.str.split('/').str[2]).all()
+    prompt_of = lambda ids: ids.str.split('/').str[2]
+    assert prompt_of(items['pairwise'].response_id_1).eq(prompt_of(items['pairwise'].response_id_2)).all()  # one prompt
 
 
 def test_the_items_feed_figs_7_and_9(items):
@@ -126,7 +129,7 @@ def test_the_items_feed_figs_10_and_11_through_the_items_files(run, items):
     scores = read_scores(run.scores_path)
     for kind in ('absolute', 'pairwise'): write_items(items[kind], run.human_items_path(kind))
     read = {kind: read_items(run.human_items_path(kind), kind) for kind in ('absolute', 'pairwise')}
-    assert not read['absolute'].simulated.any()
+    assert not read['absolute'].simulated.any() and human_data_note(read['pairwise']) == ' (2 raters)'
     for setting, spec in SETTINGS.items():
         table = correlations(read[spec['kind']], scores, setting)
         full = table[table.subset == 'full']

@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import pandas as pd
+from .config import project_root
 from .sources import READERS, hub_frame, is_saved_dataset, records_frame, source_records
 
 # %% auto #0
-__all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'HumanSpec', 'dataset_name', 'HumanDataError',
-           'is_blank', 'split_blanks', 'HumanLoadReport', 'check_human', 'released_items', 'human_frame', 'load_human',
-           'write_items', 'read_items', 'Panel', 'response_traits', 'simulate_absolute', 'simulate_pairwise',
-           'prompt_pairs', 'simulated_items', 'rated_responses', 'human_items']
+__all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'RATER_CODE', 'RATING_FIELDS', 'RATING_IDS',
+           'HumanSpec', 'dataset_name', 'HumanDataError', 'is_blank', 'split_blanks', 'HumanLoadReport', 'check_human',
+           'released_items', 'human_frame', 'load_human', 'write_items', 'read_items', 'Panel', 'response_traits',
+           'simulate_absolute', 'simulate_pairwise', 'prompt_pairs', 'simulated_items', 'rater_code_problem',
+           'check_rater_code', 'rating_label', 'check_rating', 'rater_ratings', 'rating_records', 'pooled_rows',
+           'ratings_folder', 'ratings_items', 'rater_count', 'human_data_note', 'rated_responses', 'human_items']
 
 # %% ../nbs/human/a_human_data.ipynb #86962707
 @dataclass(frozen=True)
@@ -83,9 +86,11 @@ class HumanLoadReport(NamedTuple):
     items_with_blanks:int # items that had at least one blank label
     items_below:int # items left with fewer than `min_labels` labels
     min_labels:int = 20 # the usual minimum number of labels per item
+    raters:int = 0 # distinct raters (0: not known, as in the released data, whose raters are anonymous)
 
     def __str__(self):
-        return (f"{self.source}: {self.items} {self.kind} items, {self.labels} labels; "
+        raters = f" from {self.raters} rater(s)" if self.raters else ""
+        return (f"{self.source}: {self.items} {self.kind} items, {self.labels} labels{raters}; "
                 f"{self.blank_labels} blank label(s) dropped from {self.items_with_blanks} item(s); "
                 f"{self.items_below} item(s) below {self.min_labels} labels")
 
@@ -322,6 +327,151 @@ def simulated_items(responses:pd.DataFrame, # the run's responses (`id`, `prompt
                              'response_id_2': responses.id.to_numpy()[second], 'polarising': polarising, 'quality': quality[first] - quality[second]})
     return absolute, pairwise
 
+# %% ../nbs/human/a_human_data.ipynb #630823c2
+RATER_CODE = re.compile(r'[a-z0-9_-]{2,16}')
+
+def rater_code_problem(code:str, # a rater code, lower case
+                      ) -> str:
+    "Why `code` is not a rater code ('' when it is one)"
+    if '@' in code: return 'it looks like an e-mail address'
+    if not RATER_CODE.fullmatch(code): return 'use 2 to 16 letters, digits, - or _'
+    if not re.search(r'\d', code): return 'it has no digit, so it could be a name'
+    if re.search(r'[a-z]{4}', code): return 'it has four letters in a row, so it could be a name'
+    return ''
+
+def check_rater_code(code:str, # what the rater typed, e.g. `r07`
+                     where:str='', # the file it came from, shown in the error
+                    ) -> str:
+    "The rater code in lower case; an error (not repeating it) when it looks like a name or an e-mail address"
+    cleaned = str(code).strip().lower()
+    problem = rater_code_problem(cleaned)
+    if problem: raise HumanDataError(f"{where + ': ' if where else ''}rater code refused: {problem}; "
+                                     "use a code such as r07, never a name or an e-mail address")
+    return cleaned
+
+# %% ../nbs/human/a_human_data.ipynb #8385b850
+RATING_FIELDS = {'absolute': ('item_id', 'prompt', 'response'),
+                 'pairwise': ('item_id', 'prompt', 'response_1', 'response_2')}
+RATING_IDS = {'absolute': ('response_id',), 'pairwise': ('response_id_1', 'response_id_2')} # optional, carried along
+
+def rating_label(value, # the label as read: an int, a float or a string
+                 kind:str, # `absolute` or `pairwise`
+                 where:str, # file and line (or row), shown in errors
+                ) -> int:
+    "The label as an int, or an error naming the field and the allowed labels"
+    allowed = HUMAN_SPECS[kind].labels
+    try: number = float(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError: number = None
+    if number is None or not number.is_integer() or int(number) not in allowed:
+        raise HumanDataError(f"{where}: field 'label' is {value!r}; a {kind} rating is one of {list(allowed)}")
+    return int(number)
+
+def check_rating(record:dict, # one rating as read
+                 where:str, # file and line (or row), shown in errors
+                ) -> dict:
+    "The rating, its label an int, checked: kind, texts and label; an error names the field"
+    kind = record.get('kind')
+    if kind not in HUMAN_SPECS: raise HumanDataError(f"{where}: field 'kind' is {kind!r}; use absolute or pairwise")
+    for name in RATING_FIELDS[kind]:
+        value = record.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise HumanDataError(f"{where}: field {name!r} is missing or empty")
+    return record | {'label': rating_label(record.get('label'), kind, where)}
+
+# %% ../nbs/human/a_human_data.ipynb #c042fbd9
+def _numbered_records(path:Path) -> list[tuple[int, dict]]:
+    "(line number, record) of each line of a JSON-lines file; a torn line is skipped with a warning, bad JSON raises"
+    found = []
+    for number, line in enumerate(path.read_bytes().split(b'\n'), 1):
+        if not line.strip(): continue
+        try: found.append((number, json.loads(line)))
+        except json.JSONDecodeError as error:
+            if line.rstrip().endswith(b'}'):
+                raise HumanDataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+            warnings.warn(f"{path}: line {number}: skipped a torn line (interrupted write)")
+    return found
+
+def rater_ratings(path:Path|str, # one rater's `<code>.jsonl`
+                 ) -> list[dict]:
+    "The checked ratings of one rater's file, the latest rating of each item kept, in the order first rated"
+    path = Path(path)
+    code = check_rater_code(path.stem, str(path))
+    latest = {}
+    for number, record in _numbered_records(path):
+        where = f"{path}: line {number}"
+        if not isinstance(record, dict): raise HumanDataError(f"{where}: not a JSON object")
+        if record.get('rater', code) != code:
+            raise HumanDataError(f"{where}: field 'rater' is {record['rater']!r}, not the file's code {code!r}")
+        rating = check_rating(record, where) | {'rater': code, 'where': where}
+        latest[rating['item_id']] = rating
+    return list(latest.values())
+
+# %% ../nbs/human/a_human_data.ipynb #dbc83a5c
+def rating_records(folder:Path, # a folder of `<code>.jsonl` files
+                  ) -> pd.DataFrame:
+    "Every rater's checked ratings, one row each"
+    files = sorted(folder.glob('*.jsonl')) if folder.is_dir() else []
+    if not files: raise HumanDataError(f"{folder}: no rater files (<code>.jsonl); rate with hivemind.ratings first")
+    return pd.DataFrame([rating for path in files for rating in rater_ratings(path)])
+
+def _check_same_texts(ratings:pd.DataFrame, kind:str):
+    "Raise when the raters of one item were shown different texts"
+    texts = list(RATING_FIELDS[kind][1:])
+    variants = ratings.drop_duplicates(['item_id', *texts])
+    clash = variants[variants.item_id.duplicated(keep=False)]
+    if not len(clash): return
+    first, second = clash['where'].iloc[:2]
+    raise HumanDataError(f"item {clash.item_id.iloc[0]!r} has different texts in {first} and {second}; "
+                         "the raters rated different runs")
+
+def pooled_rows(ratings:pd.DataFrame, # checked ratings of one kind
+                kind:str, # `absolute` or `pairwise`
+               ) -> pd.DataFrame:
+    "One row per item in the released data's columns (`human_labels`: one label per rater), plus `item_id`, `raters`"
+    _check_same_texts(ratings, kind)
+    ids = [c for c in RATING_IDS[kind] if c in ratings]
+    grouped = ratings.groupby('item_id', sort=False)
+    rows = grouped[list(RATING_FIELDS[kind][1:]) + ids].first().reset_index()
+    rows = rows.assign(human_labels=grouped.label.agg(list).tolist(), raters=grouped.rater.agg(list).tolist())
+    return rows.rename(columns={'prompt': 'user_query'})
+
+# %% ../nbs/human/a_human_data.ipynb #c2a78e2d
+def ratings_folder(source:str, # `ratings:FOLDER`
+                  ) -> Path:
+    "The folder of a `ratings:` source; a relative one is relative to the project (the folder of settings.ini)"
+    folder = Path(source.removeprefix('ratings:')).expanduser()
+    return folder if folder.is_absolute() else project_root()/folder
+
+def ratings_items(kind:str, # `absolute` or `pairwise`
+                  source:str, # `ratings:FOLDER`
+                 ) -> pd.DataFrame:
+    "The pooled ratings of `kind` as items, checked like the released data; `attrs['load_report']` counts the raters"
+    folder = ratings_folder(source)
+    records = rating_records(folder)
+    ratings = records[records.kind == kind]
+    if ratings.empty: raise HumanDataError(f"{folder}: no {kind} ratings in {records.rater.nunique()} rater file(s)")
+    rows = pooled_rows(ratings, kind)
+    items = released_items(check_human(rows, kind, f'ratings:{folder}', rows=None), kind)
+    extra = {c: list(rows[c]) for c in ('item_id', 'raters', *RATING_IDS[kind]) if c in rows}
+    report = items.attrs['load_report']._replace(raters=int(ratings.rater.nunique()))
+    items = items.assign(**extra)
+    items.attrs['load_report'] = report
+    return items
+
+# %% ../nbs/human/a_human_data.ipynb #91e2a9b4
+def rater_count(items:pd.DataFrame, # items as `human_items` or `read_items` return them
+               ) -> int:
+    "Distinct raters of the items: from their `raters` codes (ratings of one's own), else the load report (0: unknown)"
+    if 'raters' in items: return len({code for codes in items.raters for code in codes})
+    return getattr(items.attrs.get('load_report'), 'raters', 0)
+
+def human_data_note(items:pd.DataFrame, # items as `human_items` or `read_items` return them
+                   ) -> str:
+    "What the figures add to their titles about the raters: simulated, how many, or nothing (the released data)"
+    if items.simulated.any(): return ' (simulated raters)'
+    raters = rater_count(items)
+    return f' ({raters} raters)' if raters else ''
+
 # %% ../nbs/human/a_human_data.ipynb #e814ea75
 def rated_responses(responses:pd.DataFrame, # the run's responses
                     count:int=0, # how many to rate (0: all)
@@ -341,4 +491,6 @@ def human_items(human_data:str, # the profile's `human_data`
     if human_data == 'simulated':
         if responses is None: raise ValueError("human_data = simulated needs the run's responses")
         return simulated_items(responses, seed)
+    if human_data.startswith('ratings:'):
+        return ratings_items('absolute', human_data), ratings_items('pairwise', human_data)
     return load_human('absolute', human_data), load_human('pairwise', human_data)

@@ -59,7 +59,8 @@ def tukey_keep(means:np.ndarray, # mean human rating per item
               ) -> np.ndarray:
     "Boolean mask of the items inside the Tukey fences of the global quartiles"
     means = require_finite(np.asarray(means, dtype=float), 'tukey_keep: mean ratings')
-    q1, q3 = np.percentile(means, [25, 75]); spread = q3 - q1
+    q1, q3 = np.percentile(means, [25, 75])
+    spread = q3 - q1
     return (means >= q1 - k * spread - FENCE_TOLERANCE) & (means <= q3 + k * spread + FENCE_TOLERANCE)
 
 # %% ../nbs/calibration/a_calibration.ipynb #5bedd4a2
@@ -84,7 +85,8 @@ def first_ranked_keep(keys:np.ndarray, # sort key per item
     "Boolean mask of the first int(n p / 100) items after a stable sort on `keys`"
     keys = require_finite(np.asarray(keys, dtype=float), 'first_ranked_keep: keys')
     order = np.argsort(-keys if descending else keys, kind='stable')
-    keep = np.zeros(len(keys), dtype=bool); keep[order[:keep_count(len(keys), percent)]] = True
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[order[:keep_count(len(keys), percent)]] = True
     return keep
 
 # %% ../nbs/calibration/a_calibration.ipynb #39918ba7
@@ -117,7 +119,8 @@ def correlate(x:np.ndarray, # scorer values
     if len(x) != len(y): raise InputError(f"correlate: {len(x)} scorer values but {len(y)} human means")
     infinite = np.flatnonzero(np.isinf(x) | np.isinf(y))
     if len(infinite): raise InputError(f"correlate: infinite value(s) at position(s) {first_names(infinite)}")
-    used = ~np.isnan(x) & ~np.isnan(y); x, y = x[used], y[used]
+    used = ~np.isnan(x) & ~np.isnan(y)
+    x, y = x[used], y[used]
     if len(x) < MIN_ITEMS: return None, len(x), f'{len(x)} item(s) with a score: needs at least {MIN_ITEMS}'
     if np.ptp(x) == 0: return None, len(x), 'scores are constant on this subset'
     if np.ptp(y) == 0: return None, len(x), 'human means are constant on this subset'
@@ -241,7 +244,8 @@ def comparison_table(table:pd.DataFrame, # from `correlations`
                      source:str='ours', # label of our rows (e.g. `ours (simulated raters)`)
                     ) -> pd.DataFrame:
     "Our rho per scorer and type beside the paper's, in the layout of Tables 23-26"
-    columns = ['full', *SETTINGS[setting]['subsets']]; paper = paper_table(setting)
+    columns = ['full', *SETTINGS[setting]['subsets']]
+    paper = paper_table(setting)
     sizes = table.drop_duplicates('subset').set_index('subset')['size']
     rows = [dict(source=source, scorer_type='N', scorer='N', **sizes[columns].to_dict()),
             dict(source='paper', scorer_type='N', scorer='N', **paper[paper.type == 'N'].iloc[0][columns].to_dict())]
@@ -259,7 +263,8 @@ def comparison_table(table:pd.DataFrame, # from `correlations`
 # %% ../nbs/calibration/a_calibration.ipynb #dd3da04f
 def _rank_keep(distance:np.ndarray, count:int) -> np.ndarray:
     "Mask of the `count` items with the smallest `distance` (stable: file order breaks ties)"
-    keep = np.zeros(len(distance), dtype=bool); keep[np.argsort(distance, kind='stable')[:count]] = True
+    keep = np.zeros(len(distance), dtype=bool)
+    keep[np.argsort(distance, kind='stable')[:count]] = True
     return keep
 
 def centroid_keep(values:np.ndarray, # mean rating per item of one group
@@ -289,20 +294,24 @@ def tukey_target_keep(values:np.ndarray, # mean rating per item of one group
                       count:int, # items to keep
                      ) -> np.ndarray:
     "The Tukey fence of the group's quartiles widened or narrowed to keep `count` values: those nearest the midhinge"
-    values = np.asarray(values, dtype=float); q1, q3 = np.percentile(values, [25, 75])
+    values = np.asarray(values, dtype=float)
+    q1, q3 = np.percentile(values, [25, 75])
     return _rank_keep(np.maximum(q1 - values, values - q3), count)
 
 # %% ../nbs/calibration/a_calibration.ipynb #a25a6b32
 def _interval_keep(order:np.ndarray, low:int, high:int, size:int) -> np.ndarray:
     "Mask of the items at sorted positions low..high"
-    keep = np.zeros(size, dtype=bool); keep[order[low:high + 1]] = True
+    keep = np.zeros(size, dtype=bool)
+    keep[order[low:high + 1]] = True
     return keep
 
 def sliding_keep(values:np.ndarray, # mean rating per item of one group
                  count:int, # items to keep
                 ) -> np.ndarray:
     "The window of `count` consecutive sorted values with the smallest range, centred nearest the median on ties"
-    values = np.asarray(values, dtype=float); order = np.argsort(values, kind='stable'); ordered = values[order]
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind='stable')
+    ordered = values[order]
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
     ranges = ordered[count - 1:] - ordered[:len(values) - count + 1]
@@ -316,7 +325,9 @@ def median_expansion_keep(values:np.ndarray, # mean rating per item of one group
                           count:int, # items to keep
                          ) -> np.ndarray:
     "Grow from the (lower) median to the side whose next value is nearer, until `count` values are in"
-    values = np.asarray(values, dtype=float); order = np.argsort(values, kind='stable'); ordered = values[order]
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind='stable')
+    ordered = values[order]
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
     low = high = (len(values) - 1) // 2
@@ -331,7 +342,9 @@ def gap_keep(values:np.ndarray, # mean rating per item of one group
              count:int, # items to keep
             ) -> np.ndarray:
     "Shrink from the extremes, dropping the end whose gap to its neighbour is larger, until `count` values are left"
-    values = np.asarray(values, dtype=float); order = np.argsort(values, kind='stable'); ordered = values[order]
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind='stable')
+    ordered = values[order]
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
     low, high, median = 0, len(values) - 1, np.median(values)
@@ -389,7 +402,8 @@ def alternative_masks(items:pd.DataFrame, # absolute items with `prompt` and `la
                       number:int, # 19 or 20
                      ) -> dict[str, np.ndarray]:
     "Every subset of Table 19 or 20, named `method|percent`, after `full`"
-    statistics = item_statistics(items, 'absolute'); masks = {'full': np.ones(len(items), dtype=bool)}
+    statistics = item_statistics(items, 'absolute')
+    masks = {'full': np.ones(len(items), dtype=bool)}
     if number == 19:
         for method in _similar_methods():
             rule, scope = method[:-4], method[-2]
@@ -420,7 +434,8 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
     percent = dict(zip(headers, alternative_percents(number)))
     masks = alternative_masks(items, number)
     bars = type_means(mask_correlations(items, scores, masks, item_statistics(items, 'absolute').mean_label, method))
-    rho = bars.set_index(['subset', 'scorer_type']).rho; rows = []
+    rho = bars.set_index(['subset', 'scorer_type']).rho
+    rows = []
     for name in ['FULL(reference)', *(list(paper.index[1:]) if number == 20 else _similar_methods())]:
         subset = {h: 'full' if name == 'FULL(reference)' else f'{name}|{percent[h]}' for h in headers}
         ours = {c: rho.get((subset[c.split('_')[1]], PAPER_TYPES[c.split('_')[0]]), np.nan) for c in paper.columns}
@@ -482,7 +497,8 @@ def weighted_spearman(x:np.ndarray, # one value per item
     "Spearman's rho of x and y with the items repeated by their weights, per resample"
     (gx, ix), (gy, iy) = tie_groups(x), tie_groups(y)
     (tx, rx), (ty, ry) = group_ranks(ix, weights), group_ranks(iy, weights)
-    total = weights.sum(axis=1); centre = total * ((total + 1) / 2) ** 2
+    total = weights.sum(axis=1)
+    centre = total * ((total + 1) / 2) ** 2
     sxx, syy = (tx * rx * rx).sum(axis=1) - centre, (ty * ry * ry).sum(axis=1) - centre
     sxy = (weights * rx[:, gx] * ry[:, gy]).sum(axis=1) - centre
     return _correlation(sxx, syy, sxy, centre, (weights > 0).sum(axis=1))
@@ -545,8 +561,10 @@ def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the te
     "rho per (subset, scorer) and per (subset, scorer type) with intervals, and subset minus full, paired"
     weights = item_weights(items.prompt.reset_index(drop=True), unit, resamples, seed)
     rhos, subsets, scorers, sizes = _rho_stack(items, scores, setting, weights, method)
-    types = scorer_types(scores); kinds = [types[s] for s in scorers]
-    bars = _type_stack(rhos, kinds); present = [t for t in SCORER_TYPES if t in kinds]
+    types = scorer_types(scores)
+    kinds = [types[s] for s in scorers]
+    bars = _type_stack(rhos, kinds)
+    present = [t for t in SCORER_TYPES if t in kinds]
     frames = []
     for level, stack, names, name_types in (('scorer', rhos, scorers, kinds), ('type', bars, present, present)):
         for statistic, values in (('rho', stack), ('difference', stack - stack[:1])):

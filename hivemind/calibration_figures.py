@@ -24,7 +24,8 @@ def with_paper(bars:pd.DataFrame, # from `type_means`
               ) -> pd.DataFrame:
     "`bars` with the paper's bar value and subset size beside each of ours"
     if paper is None: return bars.assign(paper_rho=np.nan, paper_size=pd.NA)
-    subsets = list(dict.fromkeys(bars.subset)); size = dict(zip(subsets, sizes or []))
+    subsets = list(dict.fromkeys(bars.subset))
+    size = dict(zip(subsets, sizes or []))
     return bars.assign(paper_rho=[paper.loc[t, s] if t in paper.index and s in paper.columns else np.nan for t, s in zip(bars.scorer_type, bars.subset)],
                        paper_size=pd.array([size.get(s) for s in bars.subset], dtype='Int64'))
 
@@ -33,14 +34,16 @@ def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, colour='bl
     "Print each value just above its bar (just below a negative one), or above its `anchors` (an interval's end)"
     anchors = values if anchors is None else anchors
     for x, rho, anchor in zip(positions, values, anchors):
-        below = rho == rho and rho < 0; at = anchor if anchor == anchor else rho
+        below = rho == rho and rho < 0
+        at = anchor if anchor == anchor else rho
         ax.annotate(rho_label(rho), (x, at if at == at else 0), xytext=(0, -2 if below else 2),
                     textcoords='offset points', ha='center', va='top' if below else 'bottom', fontsize=FONT, c=colour)
 
 def _value_limits(values) -> tuple[float, float]:
     "y limits with room for the value labels above (and below) the bars"
     values = np.array([v for v in values if v == v] + [0.0], dtype=float)
-    low, high = values.min(), values.max(); pad = 0.22 * max(high - low, 0.1)
+    low, high = values.min(), values.max()
+    pad = 0.22 * max(high - low, 0.1)
     return (low - pad if low < 0 else 0.0, high + pad)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #908f4b85
@@ -60,7 +63,8 @@ def with_intervals(data:pd.DataFrame, # bars, from `with_paper`
 # %% ../nbs/calibration/b_calibration_figures.ipynb #bc01cfc5
 def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method:str):
     "One scorer type's bars: ours filled, the paper's hatched beside them, each with its value"
-    width = 0.4 if with_paper else 0.7; ours = np.arange(len(group)) - (width / 2 if with_paper else 0)
+    width = 0.4 if with_paper else 0.7
+    ours = np.arange(len(group)) - (width / 2 if with_paper else 0)
     ax.bar(ours, group.rho.fillna(0), width, color=colour)
     if 'low' in group:
         errors = np.nan_to_num(np.vstack([group.rho - group.low, group.high - group.rho]))
@@ -70,7 +74,8 @@ def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method
     if with_paper:
         ax.bar(ours + width, group.paper_rho.fillna(0), width, color='white', edgecolor=colour, hatch='////', lw=0.8)
         _bar_values(ax, ours + width, group.paper_rho, '0.35')
-    ax.axhline(0, color='black', linewidth=0.6); ax.tick_params(labelsize=FONT)
+    ax.axhline(0, color='black', linewidth=0.6)
+    ax.tick_params(labelsize=FONT)
     ax.set_title(f'{group.scorer_type.iloc[0]} ({group.scorers.max()} scorer(s))', loc='left', fontsize=8)
     ax.set_ylabel(f'mean {method.capitalize()} rho', fontsize=8)
 
@@ -79,7 +84,8 @@ def _difference_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool):
     ours = np.arange(len(group)) - (0.2 if with_paper else 0)
     errors = np.nan_to_num(np.vstack([group.difference - group.difference_low, group.difference_high - group.difference]))
     ax.errorbar(ours, group.difference, yerr=errors, fmt='o', color=colour, markersize=3, capsize=2, elinewidth=0.8)
-    ax.axhline(0, color='#777777', linewidth=0.6); ax.tick_params(labelsize=FONT)
+    ax.axhline(0, color='#777777', linewidth=0.6)
+    ax.tick_params(labelsize=FONT)
     ax.set_ylabel('subset - full\n(paired)', fontsize=FONT)
 
 def _subset_labels(group:pd.DataFrame, with_paper:bool) -> list[str]:
@@ -188,8 +194,10 @@ def rho_figure(table:pd.DataFrame, # from `rho_intervals`, one setting
                paper:pd.DataFrame|None=None, # the paper's bars (`calibration.paper_type_means`): types x subsets
               ) -> plt.Figure:
     "Per scorer type: rho per subset with its interval (top) and subset minus full, paired (bottom)"
-    bars = table[table.level == 'type']; kinds = list(dict.fromkeys(bars.scorer_type))
-    subsets = list(dict.fromkeys(bars.subset)); colours = dict(zip(kinds, palette(look, max(3, len(kinds)), 'bars')))
+    bars = table[table.level == 'type']
+    kinds = list(dict.fromkeys(bars.scorer_type))
+    subsets = list(dict.fromkeys(bars.subset))
+    colours = dict(zip(kinds, palette(look, max(3, len(kinds)), 'bars')))
     fig, axes = plt.subplots(2, 1, figsize=(max(5.5, 0.75 * len(subsets) + 2), 5.2), sharex=True, layout='constrained')
     width = 0.8 / max(len(kinds), 1)
     for k, kind in enumerate(kinds):
@@ -205,7 +213,9 @@ def rho_figure(table:pd.DataFrame, # from `rho_intervals`, one setting
     sizes = bars.drop_duplicates('subset').set_index('subset')['size'].reindex(subsets)
     axes[1].set_xticks(range(len(subsets)), [f'{s}\nn={n}' for s, n in sizes.items()], fontsize=7)
     for ax, label in zip(axes, ('mean rho (95% interval)', 'subset - full (paired)')):
-        ax.axhline(0, color='#777777', linewidth=0.8); ax.set_ylabel(label, fontsize=8); ax.tick_params(labelsize=7)
+        ax.axhline(0, color='#777777', linewidth=0.8)
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7, ncol=4, loc='lower left', bbox_to_anchor=(0, 1), frameon=False)
     fig.suptitle(title, fontsize=10)
     return fig

@@ -99,7 +99,8 @@ def run_command(args:argparse.Namespace) -> int:
     try: results = pipeline.run(args.only, args.start, args.force, progress=sys.stderr.isatty(), log_output=args.verbose,
                                 log=lambda line: print(line, flush=True))
     except RunLocked as locked:
-        print(f"hivemind: {locked}; nothing was run", file=sys.stderr); return EXIT_LOCKED
+        print(f"hivemind: {locked}; nothing was run", file=sys.stderr)
+        return EXIT_LOCKED
     except StepFailed as failure:
         kept = f"artifacts written before the failure are kept:\n{pipeline.summary()}"
         print(f"\nFAILED: {failure}\n{kept}", file=sys.stderr)
@@ -128,7 +129,8 @@ def docs_command(args:argparse.Namespace) -> int:
     for warning in site.warnings[:5]: print(' ', warning)
     if not args.check: return 0
     if chromium_path() is None:
-        print('hivemind: error: --check needs Chromium: apt-get install -y chromium', file=sys.stderr); return 2
+        print('hivemind: error: --check needs Chromium: apt-get install -y chromium', file=sys.stderr)
+        return 2
     check = check_site(site.out, site.out.parent/'site-screenshots')
     print(check.report())
     return 0 if check.ok else 1
@@ -184,12 +186,16 @@ def main(argv:list[str]|None=None, # the arguments (default: the command line's)
     previous = stop_signals()
     try: return COMMANDS[args.command][2](args)
     except StepInterrupted as interruption:
-        print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr); return 130
+        print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr); return 130
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     except PermissionError as error:
-        print(f"hivemind: error: {error}; nothing already stored was lost", file=sys.stderr); return EXIT_FAILED
+        print(f"hivemind: error: {error}; nothing already stored was lost", file=sys.stderr)
+        return EXIT_FAILED
     except (SettingsError, ValueError, FileNotFoundError) as error:
-        print(f"hivemind: error: {error}", file=sys.stderr); return 2
+        print(f"hivemind: error: {error}", file=sys.stderr)
+        return 2
     finally:
         for number, handler in previous.items(): signal.signal(number, handler)

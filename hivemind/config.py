@@ -178,7 +178,8 @@ def read_section(cls, # the dataclass describing the section kind
                 ):
     "Build `cls` from `section`, naming the file, section and key of any unknown key or bad value"
     types = _field_types(cls)
-    identity = next(iter(types)); allowed = [k for k in types if k != identity]
+    identity = next(iter(types))
+    allowed = [k for k in types if k != identity]
     values = {identity: name}
     for key, raw in section.items():
         if key not in allowed: raise SettingsError(f"{source}: [{section.name}] unknown key {key!r}; allowed: {', '.join(allowed)}")

@@ -25,7 +25,8 @@ def pick_examples(entropies:np.ndarray, # entropy per item
     "Positions of distinct items whose entropies are closest to `targets`"
     entropies, chosen = np.asarray(entropies, dtype=float), []
     for target in targets[:len(entropies)]:
-        distance = np.abs(entropies - target); distance[chosen] = np.inf
+        distance = np.abs(entropies - target)
+        distance[chosen] = np.inf
         chosen.append(int(np.argmin(distance)))
     return chosen
 
@@ -43,8 +44,10 @@ def _example_panel(ax:plt.Axes, item_id:str, counts:np.ndarray, entropy:float, c
     "One example item's label distribution (% of raters); returns its numbers"
     shares = 100 * counts / counts.sum()
     ax.bar([str(c) for c in classes], shares, color=colour)
-    ax.set_title(f'{item_id}\nH = {entropy:.2f} bits', fontsize=8); ax.tick_params(labelsize=FONT)
-    ax.set_xlabel('label', fontsize=8); ax.set_ylabel('% of raters', fontsize=8)
+    ax.set_title(f'{item_id}\nH = {entropy:.2f} bits', fontsize=8)
+    ax.tick_params(labelsize=FONT)
+    ax.set_xlabel('label', fontsize=8)
+    ax.set_ylabel('% of raters', fontsize=8)
     return pd.DataFrame({'panel': item_id, 'label': classes, 'percent': shares})
 
 def entropy_figure(items:pd.DataFrame, # items with `labels`
@@ -55,14 +58,18 @@ def entropy_figure(items:pd.DataFrame, # items with `labels`
                   ) -> tuple[plt.Figure, pd.DataFrame]:
     "Entropy histogram (% of items) and the label distribution of each example; returns the figure and its numbers"
     classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
-    counts = label_counts(list(items['labels']), classes); entropies = shannon_entropy(counts)
-    histogram = entropy_histogram(entropies); colour = palette(look, 2, 'bars')
+    counts = label_counts(list(items['labels']), classes)
+    entropies = shannon_entropy(counts)
+    histogram = entropy_histogram(entropies)
+    colour = palette(look, 2, 'bars')
     panels = 1 + len(examples)
     fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.5 + TITLE_BAND), squeeze=False)
     axes[0, 0].bar(histogram.bin_left, histogram.percent, width=histogram.bin_right - histogram.bin_left, align='edge',
                    color=colour[0], edgecolor='white')
-    axes[0, 0].set_title(f'{len(items)} {kind} items', fontsize=8); axes[0, 0].tick_params(labelsize=FONT)
-    axes[0, 0].set_xlabel('entropy (bits)', fontsize=8); axes[0, 0].set_ylabel('% of items', fontsize=8)
+    axes[0, 0].set_title(f'{len(items)} {kind} items', fontsize=8)
+    axes[0, 0].tick_params(labelsize=FONT)
+    axes[0, 0].set_xlabel('entropy (bits)', fontsize=8)
+    axes[0, 0].set_ylabel('% of items', fontsize=8)
     rows = [histogram.assign(panel='histogram')]
     rows += [_example_panel(ax, items.item_id.iloc[i], counts[i], entropies[i], classes, colour[1])
              for ax, i in zip(axes[0, 1:], examples)]

@@ -35,7 +35,8 @@ def package_folder(package:str) -> Path:
 def cache_folder() -> Path:
     "Where hivemind keeps files it derives once per machine (`HIVEMIND_CACHE`, default `~/.cache/hivemind`)"
     folder = Path(os.environ.get('HIVEMIND_CACHE', Path.home()/'.cache'/'hivemind'))
-    folder.mkdir(parents=True, exist_ok=True); return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 # %% ../nbs/sample/b_endpoints.ipynb #3958ce5a
 def join_qwen_parts(target:Path) -> Path:
@@ -45,7 +46,8 @@ def join_qwen_parts(target:Path) -> Path:
     with open(partial, 'wb') as out:
         for part in parts: out.write(part.read_bytes())
     if (digest := sha256_file(partial)) != QWEN_SHA256:
-        partial.unlink(); raise ValueError(f"joined Qwen GGUF has sha256 {digest}, expected {QWEN_SHA256}: refusing to use it")
+        partial.unlink()
+        raise ValueError(f"joined Qwen GGUF has sha256 {digest}, expected {QWEN_SHA256}: refusing to use it")
     return partial.replace(target)
 
 # %% ../nbs/sample/b_endpoints.ipynb #599d70a8
@@ -66,7 +68,8 @@ def join_gemma_parts(target:Path) -> Path:
 def _verified(target:Path, expected:str, join) -> Path:
     "`target` when its sha256 is `expected`, else joined again by `join`"
     if target.exists() and sha256_file(target) == expected: return target
-    target.unlink(missing_ok=True); return join(target)
+    target.unlink(missing_ok=True)
+    return join(target)
 
 @lru_cache(maxsize=None)
 def packaged_gguf(name:str, # `smollm2`, `qwen2.5-coder-0.5b` or `gemma3-270m` (a base model)
@@ -125,7 +128,9 @@ def serves_locally(model:Model) -> bool:
 # %% ../nbs/sample/b_endpoints.ipynb #32fa256f
 def free_port() -> int:
     "A TCP port on 127.0.0.1 that is free right now"
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 # %% ../nbs/sample/b_endpoints.ipynb #fcd761a0
 def llama_server_config(model:Model, # an `engine = llama-cpp` model section

@@ -108,15 +108,19 @@ def save_figure(fig:plt.Figure, # the figure
                 show:bool=True, # also display the PNG in the notebook that runs this
                ) -> SavedFiles:
     "Write `fig` as PDF and PNG (and `data` as CSV) with stable bytes, show it inline; return the paths written"
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if simulated: mark_simulated(fig); name = name if 'simulated' in name else f'{name}_simulated'
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if simulated:
+        mark_simulated(fig)
+        name = name if 'simulated' in name else f'{name}_simulated'
     if footer: add_footer(fig, footer + ('; SIMULATED raters' if simulated else ''))
     paths = SavedFiles([folder/f'{name}.pdf', folder/f'{name}.png'])
     with matplotlib.rc_context(STABLE_RC):
         fig.savefig(paths[0], metadata={'CreationDate': None, 'Producer': None, 'Creator': None}, bbox_inches='tight')
         fig.savefig(paths[1], metadata={'Software': None}, bbox_inches='tight')
     if data is not None:
-        paths.append(folder/f'{name}.csv'); data.to_csv(paths[-1], index=False, float_format='%.6g', lineterminator='\n')
+        paths.append(folder/f'{name}.csv')
+        data.to_csv(paths[-1], index=False, float_format='%.6g', lineterminator='\n')
     plt.close(fig)
     if show: show_png(paths[1])
     return paths
@@ -138,7 +142,8 @@ def save_table(table:pd.DataFrame, # the table
                simulated:bool=False, # built from simulated data? (adds `_simulated` to the name)
               ) -> Path:
     "Write `table` as a stable CSV and return its path"
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder/f"{name}{'_simulated' if simulated and 'simulated' not in name else ''}.csv"
     table.to_csv(path, index=False, float_format='%.6g', lineterminator='\n')
     return path
@@ -161,7 +166,8 @@ def _undrawn_ticklabels(fig:plt.Figure) -> set[int]:
     "Ids of the tick labels matplotlib keeps but does not draw (ticks outside the view)"
     undrawn = set()
     for axis in [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]:
-        low, high = sorted(axis.get_view_interval()); eps = 1e-9 * max(high - low, 1)
+        low, high = sorted(axis.get_view_interval())
+        eps = 1e-9 * max(high - low, 1)
         ticks = axis.get_major_ticks() + axis.get_minor_ticks()
         outside = [tick for tick in ticks if not low - eps <= tick.get_loc() <= high + eps]
         undrawn |= {id(label) for tick in outside for label in (tick.label1, tick.label2)}
@@ -170,7 +176,8 @@ def _undrawn_ticklabels(fig:plt.Figure) -> set[int]:
 def drawn_texts(fig:plt.Figure) -> list:
     "The texts of `fig` as drawn: titles, labels, tick labels, legends, annotations (visible and not empty)"
     from matplotlib.text import Text
-    fig.canvas.draw(); undrawn = _undrawn_ticklabels(fig)
+    fig.canvas.draw()
+    undrawn = _undrawn_ticklabels(fig)
     return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in undrawn]
 
 # %% ../nbs/core/c_figures.ipynb #a33b0016
@@ -178,7 +185,8 @@ def text_problems(fig:plt.Figure, # a figure
                   min_size:float=FONT, # smallest allowed type, points
                  ) -> list[str]:
     "Texts smaller than `min_size` and pairs of texts that overlap, each as one line"
-    texts = drawn_texts(fig); boxes = [t.get_window_extent().padded(-1) for t in texts]
+    texts = drawn_texts(fig)
+    boxes = [t.get_window_extent().padded(-1) for t in texts]
     small = [f'{t.get_text()!r}: {t.get_fontsize():g} pt' for t in texts if t.get_fontsize() < min_size]
     pairs = [(a, b) for a in range(len(texts)) for b in range(a + 1, len(texts)) if boxes[a].overlaps(boxes[b])]
     return small + [f'{texts[a].get_text()!r} overlaps {texts[b].get_text()!r}' for a, b in pairs]

@@ -195,9 +195,12 @@ def write_items(items:pd.DataFrame, # items of one kind
                 path:Path|str, # the `.jsonl` file
                ) -> Path:
     "Write items as JSON lines, atomically"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); partial = path.with_name(path.name + '.partial')
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + '.partial')
     lines = (json.dumps(record, ensure_ascii=False, default=lambda v: v.item() if hasattr(v, 'item') else str(v)) for record in items.to_dict('records'))
-    partial.write_text(''.join(line + '\n' for line in lines), encoding='utf-8'); os.replace(partial, path)
+    partial.write_text(''.join(line + '\n' for line in lines), encoding='utf-8')
+    os.replace(partial, path)
     return path
 
 def read_items(path:Path|str, # an items `.jsonl` file
@@ -243,7 +246,9 @@ def response_traits(texts:list[str], # response texts
 @dataclass
 class _Raters:
     "A pool of simulated raters"
-    tastes:np.ndarray; leniency:np.ndarray; camp:np.ndarray
+    tastes:np.ndarray
+    leniency:np.ndarray
+    camp:np.ndarray
 
 def _pool(panel:Panel, rng:np.random.Generator) -> _Raters:
     "Draw the rater pool"
@@ -302,7 +307,8 @@ def prompt_pairs(groups:np.ndarray, # prompt key per response
         members = rng.permutation(np.flatnonzero(groups == group))
         if len(members) < 2: continue
         count = 1 if len(members) == 2 else len(members)
-        firsts += list(members[:count]); seconds += list(np.roll(members, -1)[:count])
+        firsts += list(members[:count])
+        seconds += list(np.roll(members, -1)[:count])
     return np.array(firsts, dtype=int), np.array(seconds, dtype=int)
 
 # %% ../nbs/human/a_human_data.ipynb #2a1638f8
@@ -313,7 +319,8 @@ def simulated_items(responses:pd.DataFrame, # the run's responses (`id`, `prompt
     "(absolute, pairwise) items of the run's responses, labelled by the simulated panel"
     responses = responses[responses.text.str.strip() != ''].sort_values('id', ignore_index=True)
     if len(responses) == 0: raise ValueError("no non-empty responses to rate; run the sample step first")
-    rng = np.random.default_rng(seed); traits = response_traits(list(responses.text))
+    rng = np.random.default_rng(seed)
+    traits = response_traits(list(responses.text))
     quality = traits @ np.asarray(panel.trait_weights) + rng.normal(0, panel.quality_sd, len(responses))
     labels, polarising = simulate_absolute(list(responses.text), quality, traits, panel, rng)
     absolute = pd.DataFrame({'item_id': [f'sim-absolute-{i:04d}' for i in range(len(responses))], 'prompt': responses.prompt,

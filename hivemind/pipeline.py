@@ -306,7 +306,8 @@ def read_manifest(path:Path) -> dict|None:
 
 def write_manifest(path:Path, manifest:dict):
     "Write a manifest atomically"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + '.partial')
     partial.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + '\n')
     os.replace(partial, path)
@@ -676,8 +677,10 @@ def execute(self, step:Step, # the step to run
     key_parts, before, started = self.key_parts(step), self.snapshot(), time.time()
     previous = (self.manifest(step) or {}).get('outputs', {})
     self.record(step, 'running', started, key_parts, previous)
-    executed = self.executed_path(step); executed.parent.mkdir(parents=True, exist_ok=True)
-    report = self.report_path(step); report.unlink(missing_ok=True)
+    executed = self.executed_path(step)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    report = self.report_path(step)
+    report.unlink(missing_ok=True)
     try:
         with modified_env(**kernel_environment(self.settings, report)):
             papermill.execute_notebook(step.path, executed, parameters=self.parameters(step), kernel_name='python3', language='python',
@@ -753,7 +756,8 @@ def run_active(self) -> bool:
     probe = FileLock(self.lock_path)
     try: probe.acquire(timeout=0)
     except Timeout: return True
-    probe.release(); return False
+    probe.release()
+    return False
 
 # %% ../nbs/core/e_pipeline.ipynb #7cf56660
 @dataclass
@@ -795,7 +799,8 @@ def run_step(self, step:Step, # the step
     "Run one step of `run`, or skip it when unchanged"
     state, why = self.state(step)
     if state == 'ok' and not force:
-        log(f"{prefix}: unchanged, skipped"); return StepResult(step, 'skipped', key=self.key(step))
+        log(f"{prefix}: unchanged, skipped")
+        return StepResult(step, 'skipped', key=self.key(step))
     reason = f"{'forced' if state == 'ok' else state}{': ' + why if why and state in ('stale', 'incomplete') else ''}"
     log(f"{prefix}: running ({reason})")
     seconds = self.execute(step, progress, log_output)

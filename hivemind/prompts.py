@@ -138,7 +138,8 @@ def prompt_ids(pairs:list[tuple[str, dict]], # `(where, record)` pairs
         if _is_missing(value) or not str(value).strip(): raise PromptError(f"{where}: missing prompt_id")
         value = str(value).strip()
         if value in first_seen: raise PromptError(f"{where}: duplicate prompt_id {value!r} (first at {first_seen[value]})")
-        first_seen[value] = where; ids.append(value)
+        first_seen[value] = where
+        ids.append(value)
     return ids
 
 # %% ../nbs/sample/a_prompts.ipynb #10f6dfe5

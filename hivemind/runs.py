@@ -61,18 +61,22 @@ def read_jsonl(path:Path, # a JSON-lines file
 
 # %% ../nbs/core/b_runs.ipynb #0774bd63
 def _ends_with_newline(path):
-    with open(path, 'rb') as file: file.seek(-1, os.SEEK_END); return file.read(1) == b'\n'
+    with open(path, 'rb') as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b'\n'
 
 def append_jsonl(path:Path, # a JSON-lines file (created when missing)
                  records:list[dict], # records to append
                 ):
     "Append `records` to `path` durably: one line each, flushed and fsynced before returning"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     start_fresh = path.exists() and path.stat().st_size and not _ends_with_newline(path)
     with open(path, 'ab') as file:
         if start_fresh: file.write(b'\n')  # close a torn line before writing
         file.write(b''.join(json.dumps(r, ensure_ascii=False).encode() + b'\n' for r in records))
-        file.flush(); os.fsync(file.fileno())
+        file.flush()
+        os.fsync(file.fileno())
 
 # %% ../nbs/core/b_runs.ipynb #9c2f38b9
 class ResponseStore:
@@ -144,7 +148,8 @@ def save_embeddings(path:Path, # the `.npz` file to write
                    ):
     "Write normalised float32 vectors with their ids, atomically"
     vectors = normalise_rows(vectors)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + '.partial.npz')
     np.savez(partial, ids=np.asarray(ids, dtype=str), vectors=vectors)
     os.replace(partial, path)
@@ -178,7 +183,9 @@ class Run:
 
     def path(self, *parts:str) -> Path:
         "A path inside the run folder (its parent folder is created)"
-        path = self.dir.joinpath(*parts); path.parent.mkdir(parents=True, exist_ok=True); return path
+        path = self.dir.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
 # %% ../nbs/core/b_runs.ipynb #dba8d1f8
 @patch
@@ -214,7 +221,8 @@ def open_run(profile:str='smoke', # name of a profile in settings.ini
     if run_dir is None:
         run_dir = Path(tempfile.mkdtemp(prefix=f'hivemind-{profile}-'))/'run'
         shutil.copytree(project_root()/FIXTURE, run_dir)
-    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     figures = Path(figures_dir) if figures_dir is not None else run_dir/'figures'
     figures.mkdir(parents=True, exist_ok=True)
     return Run(settings.profile(profile), settings, run_dir.resolve(), figures.resolve())

@@ -105,7 +105,8 @@ def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
             params, chosen = decoding_params(decodings[name], profile.max_tokens), prompts.head(limits.get(name, len(prompts)))
             for prompt_id, prompt in zip(chosen.prompt_id, chosen.prompt):
                 for index in range(profile.samples):
-                    key = response_id(model, name, prompt_id, index); seed = sample_seed(profile.seed, key)
+                    key = response_id(model, name, prompt_id, index)
+                    seed = sample_seed(profile.seed, key)
                     meta = dict(prompt_id=prompt_id, prompt=prompt, decoding=name, sample_index=index, seed=seed,
                                 temperature=params['temperature'], top_p=params['top_p'],
                                 min_p=decodings[name].min_p, max_tokens=profile.max_tokens)
@@ -388,9 +389,11 @@ async def ask_one(self:Requester, request:Request) -> dict:
     total_seconds, total_attempts, last_text, asked = 0.0, 0, None, request
     for _ in range(self.max_reasks + 1):
         choices, usage, attempts, error, seconds = await self.call_with_retries(asked)
-        total_attempts += attempts; total_seconds += seconds
+        total_attempts += attempts
+        total_seconds += seconds
         if choices is None: break
-        last_text = choices[0]['text']; ok, parsed, error = self.validated(last_text)
+        last_text = choices[0]['text']
+        ok, parsed, error = self.validated(last_text)
         if ok: return self.finish(record_of(request, 'ok', last_text, total_attempts, total_seconds,
                                             choices[0]['finish_reason'], usage, parsed=parsed))
         asked = reask(request, last_text, error)

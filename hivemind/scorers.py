@@ -135,7 +135,8 @@ def tiny_chat_model(folder:Path|str, # where to save it
                          num_key_value_heads=2, max_position_embeddings=128, pad_token_id=0, bos_token_id=2, eos_token_id=3, num_labels=1)
     torch.manual_seed(seed)
     model = (LlamaForCausalLM if head == 'causal' else LlamaForSequenceClassification)(config)
-    model.save_pretrained(folder); tokenizer.save_pretrained(folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return Path(folder)
 
 # %% ../nbs/scores/a_scorers.ipynb #c3514843
@@ -182,7 +183,9 @@ def length_batches(lengths:list[int], # token count of each sequence
     "Group sequence indices, shortest first, so that each padded batch stays within `batch_tokens`"
     batches, current = [], []
     for index in np.argsort(lengths, kind='stable'):
-        if current and (len(current) + 1) * lengths[index] > batch_tokens: batches.append(current); current = []
+        if current and (len(current) + 1) * lengths[index] > batch_tokens:
+            batches.append(current)
+            current = []
         current.append(int(index))
     return batches + [current] if current else batches
 
@@ -193,8 +196,11 @@ def token_log_likelihoods(model, # a causal language model
     "log p(token t | tokens before t) for t = 1..n-1 of each sequence, in one right-padded forward pass"
     import torch
     length = max(len(s) for s in sequences)
-    ids = torch.zeros(len(sequences), length, dtype=torch.long); attention = torch.zeros_like(ids)
-    for row, sequence in enumerate(sequences): ids[row, :len(sequence)] = torch.as_tensor(sequence); attention[row, :len(sequence)] = 1
+    ids = torch.zeros(len(sequences), length, dtype=torch.long)
+    attention = torch.zeros_like(ids)
+    for row, sequence in enumerate(sequences):
+        ids[row, :len(sequence)] = torch.as_tensor(sequence)
+        attention[row, :len(sequence)] = 1
     device = next(model.parameters()).device
     with torch.no_grad():
         logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits[:, :-1].float()
@@ -372,7 +378,8 @@ def log_softmax_at(logits:np.ndarray, # (rows, vocabulary) logits
                   ) -> np.ndarray:
     "log softmax(logits[i])[targets[i]] for each row i (the sums in float64)"
     top = logits.max(1, keepdims=True)
-    shifted = logits - top; np.exp(shifted, out=shifted)   # in place: one (rows, vocabulary) array, not two
+    shifted = logits - top
+    np.exp(shifted, out=shifted)  # in place: one (rows, vocabulary) array, not two
     return logits[np.arange(len(targets)), targets] - top[:, 0] - np.log(shifted.sum(1, dtype=np.float64))
 
 # %% ../nbs/scores/a_scorers.ipynb #3321054e
@@ -433,7 +440,8 @@ class LMScorer(Scorer):
         self.target, self.settings, self.whole_conversation = target, settings, whole_conversation
         self.batch_tokens, self.engine = batch_tokens, lm_engine(target, settings, engine)
         self.n_ctx, self.n_threads = n_ctx, n_threads
-        self.model = self.tokenizer = None; self.load_seconds = 0.0
+        self.model = self.tokenizer = None
+        self.load_seconds = 0.0
         super().__init__(name, **kwargs)
 
     @property
@@ -465,7 +473,8 @@ class LMScorer(Scorer):
     def release(self):
         "Free the model (llama.cpp's memory at once)"
         if self.engine == 'llama-cpp' and self.model is not None: self.model.close()
-        self.model = self.tokenizer = None; gc.collect()
+        self.model = self.tokenizer = None
+        gc.collect()
 
 # %% ../nbs/scores/a_scorers.ipynb #568a646a
 def reward_scores(model, # a sequence classifier with one label
@@ -505,9 +514,12 @@ class RewardScorer(Scorer):
             self.load_seconds = time.perf_counter() - start
 
     def compute(self, prompts, responses):
-        self.load(); return reward_scores(self.model, self.tokenizer, prompts, responses, self.batch_size)
+        self.load()
+        return reward_scores(self.model, self.tokenizer, prompts, responses, self.batch_size)
 
-    def release(self): self.model = self.tokenizer = None; gc.collect()
+    def release(self):
+        self.model = self.tokenizer = None
+        gc.collect()
 
 # %% ../nbs/scores/a_scorers.ipynb #e48b0ffd
 RUBRICS = {
@@ -683,7 +695,8 @@ def check_scores(scores:pd.DataFrame, # the scores table
     if missing: raise ValueError(f"{source}: missing column(s) {missing}; expected {SCORE_COLUMNS}, found {list(scores.columns)}")
     bad = scores.index[~scores.scorer_type.isin(SCORER_TYPES)]
     if len(bad): raise ValueError(f"{source}: row {bad[0]}: scorer_type {scores.scorer_type[bad[0]]!r} is not one of {SCORER_TYPES}")
-    score = pd.to_numeric(scores.score, errors='coerce'); bad = scores.index[score.isna() & scores.score.notna()]
+    score = pd.to_numeric(scores.score, errors='coerce')
+    bad = scores.index[score.isna() & scores.score.notna()]
     if len(bad): raise ValueError(f"{source}: row {bad[0]}: score {scores.score[bad[0]]!r} is not a number")
     return scores.assign(score=score)
 
@@ -696,7 +709,8 @@ def write_scores(scores:pd.DataFrame, # from `score_pairs`
                  path:Path|str, # where to write, e.g. `Run.scores_path`
                 ) -> Path:
     "Check `scores` and write it as a stable CSV; return its path"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     check_scores(scores, str(path)).to_csv(path, index=False, float_format='%.6g', lineterminator='\n')
     return path
 

@@ -157,7 +157,9 @@ def cross_model_similarity(responses:pd.DataFrame, # one row per response, with 
     dots = by_prompt @ by_prompt.transpose(0, 2, 1)
     sizes = np.einsum('ap,bp->pab', counts, counts).astype(float)
     diagonal = np.arange(len(models))
-    if not self_pairs: dots[:, diagonal, diagonal] -= squares.T; sizes[:, diagonal, diagonal] -= counts.T
+    if not self_pairs:
+        dots[:, diagonal, diagonal] -= squares.T
+        sizes[:, diagonal, diagonal] -= counts.T
     valid = sizes > 0
     with np.errstate(invalid='ignore', divide='ignore'): per_prompt = np.where(valid, dots / np.where(valid, sizes, 1), 0)
     covered = valid.sum(axis=0)
@@ -193,7 +195,8 @@ def distinct_counts(neighbour_models:np.ndarray, # model code of each ranked nei
     rows, depth = neighbour_models.shape
     keys = (np.arange(rows)[:, None] * model_count + neighbour_models).ravel()  # (row, model) as one number
     _, first = np.unique(keys, return_index=True)  # where each model first appears in each row
-    new = np.zeros(keys.size, dtype=np.int32); new[first] = 1
+    new = np.zeros(keys.size, dtype=np.int32)
+    new[first] = 1
     return new.reshape(rows, depth).cumsum(axis=1)
 
 # %% ../nbs/similarity/a_similarity.ipynb #b6662f99
@@ -401,7 +404,8 @@ def best_run(runs:np.ndarray, # `run_lengths` of two texts
              counts:np.ndarray, # `new_word_counts` of the same runs (0 where a run is too short)
             ) -> tuple[int, int]:
     "First and last word (of the first text) of the run with the most new words; ties: the longer, then the earlier"
-    best = np.flatnonzero(counts == counts.max()); best = int(best[np.argmax(runs.ravel()[best])])
+    best = np.flatnonzero(counts == counts.max())
+    best = int(best[np.argmax(runs.ravel()[best])])
     end = best // runs.shape[1]
     return end - int(runs.ravel()[best]) + 1, end
 
@@ -420,13 +424,15 @@ def shared_passage(first:str, # a text
                    min_words:int=3, # the shortest run of words that counts as a passage
                   ) -> dict:
     "`longest`: the longest run of words both share; `passage`, `new_words`: the shared passage with most new words"
-    words, spans = passage_words(first); asked = passage_words(prompt)[0]
+    words, spans = passage_words(first)
+    asked = passage_words(prompt)[0]
     runs = run_lengths(words, passage_words(second)[0])
     counts = np.where(runs >= min_words, new_word_counts(words, runs, FUNCTION_WORDS | set(asked)), 0)
     result = {'longest': int(runs.max(initial=0)), 'passage': '', 'new_words': 0}
     if counts.max(initial=0) == 0: return result
     start, end = best_run(runs, counts)
-    start += echo_length(words[start:end + 1], asked); end -= echo_length(words[start:end + 1][::-1], asked[::-1])
+    start += echo_length(words[start:end + 1], asked)
+    end -= echo_length(words[start:end + 1][::-1], asked[::-1])
     passage = ' '.join(first[spans[start][0]:spans[end][1]].split()).strip(PUNCTUATION)
     return result | {'passage': passage, 'new_words': int(counts.max())}
 

@@ -189,9 +189,11 @@ def neighbour_comparison(neighbours:pd.DataFrame, # from `neighbour_models`: pro
                          bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
                         ) -> pd.DataFrame:
     "Paper vs run for Fig 8 at the largest j: distinct models as a count, as a share of the models pooled, the bounds"
-    j = max(neighbours.columns); mean = float(neighbours[j].mean())
+    j = max(neighbours.columns)
+    mean = float(neighbours[j].mean())
     models, paper_j = PAPER['models_fig8'][0], PAPER['largest_j_fig8'][0]
-    sizes = np.full(models, PAPER['samples'][0]); sizes[0] -= 1
+    sizes = np.full(models, PAPER['samples'][0])
+    sizes[0] -= 1
     (count, count_note), (top, top_note) = PAPER['distinct_models_j50'], PAPER['highest_prompt_j50']
     floor, ceiling = (int(v[0]) for v in count_bounds(sizes, np.array([paper_j])))
     return comparison_table([
@@ -258,15 +260,19 @@ def heatmap_scale(values:np.ndarray, # the numbers coloured
 # %% ../nbs/similarity/b_similarity_figures.ipynb #7a315451
 def _share_panel(ax:plt.Axes, shares:pd.DataFrame, columns:list[str], paper:pd.Series|None, colour):
     "Under Fig 4: each column's share of prompts at or above the threshold with its interval, the paper's hollow"
-    threshold = float(shares.threshold.iloc[0]); x = np.arange(len(columns)) + 0.5
+    threshold = float(shares.threshold.iloc[0])
+    x = np.arange(len(columns)) + 0.5
     rows = shares.set_index('model').reindex(columns)
     errors = np.nan_to_num(np.vstack([rows.estimate - rows.low, rows.high - rows.estimate]))
     ax.errorbar(x, rows.estimate, yerr=errors, fmt='o', color=colour, capsize=3, markersize=4)
     if paper is not None:
         share = paper[[b for b in paper.index if float(b.split('-')[0]) >= threshold - 1e-9]].sum()
         ax.scatter([x[1]], [share], marker='D', facecolors='none', edgecolors='black', s=30, zorder=3)
-    ax.set_xlim(0, len(columns)); ax.set_ylim(-5, 105); ax.set_yticks([0, 50, 100])
-    ax.set_xticks(x, columns, rotation=60, ha='right', fontsize=8); ax.tick_params(axis='y', labelsize=7)
+    ax.set_xlim(0, len(columns))
+    ax.set_ylim(-5, 105)
+    ax.set_yticks([0, 50, 100])
+    ax.set_xticks(x, columns, rotation=60, ha='right', fontsize=8)
+    ax.tick_params(axis='y', labelsize=7)
     ax.set_ylabel(f'% >= {threshold:g}', fontsize=8)
     paper_note = "; hollow diamond: the paper's" if paper is not None else ''
     ax.set_title(f'% of prompts at or above {threshold:g}, with its {level_text(shares)}{paper_note}', fontsize=7, loc='left')
@@ -294,7 +300,8 @@ def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and
                 linewidths=0.5, linecolor='white')
     ax.axvline(2 if paper is not None else 1, color='black', linewidth=1.2)
     ax.set_xlabel(f'under each share: its {level_text(intervals)}' if intervals is not None else '')
-    ax.xaxis.label.set_fontsize(7); ax.set_ylabel('mean pairwise similarity')
+    ax.xaxis.label.set_fontsize(7)
+    ax.set_ylabel('mean pairwise similarity')
     ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
     if shares is not None:
         ax.tick_params(axis='x', labelbottom=False)
@@ -334,7 +341,9 @@ def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompt
                       intervals:pd.DataFrame|None=None, # from `similarity.neighbour_intervals`: the mean per j
                      ) -> plt.Figure:
     "Fig 8: box plots over prompts of the distinct models among the j nearest, one per j, with the pool's bounds"
-    depths = list(neighbours.columns); rows = np.arange(1, len(depths) + 1); bounds = bounds.loc[depths]
+    depths = list(neighbours.columns)
+    rows = np.arange(1, len(depths) + 1)
+    bounds = bounds.loc[depths]
     fig, ax = plt.subplots(figsize=(5.5, 1.9 + 0.35 * len(depths)), layout='constrained')
     boxes = ax.boxplot([neighbours[j].to_numpy() for j in depths], orientation='horizontal', patch_artist=True,
                        widths=0.6, medianprops={'color': 'black'})
@@ -353,10 +362,12 @@ def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompt
     ax.legend(loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=under, fontsize=7, frameon=False,
               markerscale=0.5,
               title=f"forced (the bounds meet) at j = {', '.join(forced)}" if forced else None, title_fontsize=7)
-    ax.set_yticks(rows, [f'j = {j}' for j in depths]); ax.set_xlim(0.5, bounds.ceiling.max() + 0.5)
+    ax.set_yticks(rows, [f'j = {j}' for j in depths])
+    ax.set_xlim(0.5, bounds.ceiling.max() + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f'distinct source models among the j nearest responses (of {model_count})')
-    ax.invert_yaxis(); ax.set_title(title, fontsize=10)
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=10)
     return fig
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #ab29abb8
@@ -380,7 +391,9 @@ def label_box(ax:plt.Axes, # the axes
     "A boxed annotation of `point` (left out of the layout) and the window extent of its text, padded"
     label = ax.annotate(text, point, xytext=offset, textcoords='offset points', fontsize=fontsize, va='center',
                         ha='left' if offset[0] > 0 else 'right', arrowprops=LABEL_ARROW, bbox=LABEL_BOX)
-    renderer = ax.figure.canvas.get_renderer(); label.set_in_layout(False); label.update_positions(renderer)
+    renderer = ax.figure.canvas.get_renderer()
+    label.set_in_layout(False)
+    label.update_positions(renderer)
     return label, Text.get_window_extent(label, renderer).expanded(1.06, 1.4)  # the text's box, not its arrow
 
 def label_points(ax:plt.Axes, # a scatter whose limits are final
@@ -390,7 +403,8 @@ def label_points(ax:plt.Axes, # a scatter whose limits are final
                  fontsize:float=7, # label size (points)
                 ):
     "Label each point at the first offset (towards the middle first) inside the axes covering no label or point"
-    ax.figure.canvas.draw(); frame, middle = ax.get_window_extent(), np.mean(ax.get_xlim())
+    ax.figure.canvas.draw()
+    frame, middle = ax.get_window_extent(), np.mean(ax.get_xlim())
     dots = ax.transData.transform(points if avoid is None else avoid)
     taken = [Bbox.from_bounds(x - 3, y - 3, 6, 6) for x, y in dots]
     for point, text in zip(points, texts):
@@ -413,14 +427,18 @@ def pca_plot(coordinates:np.ndarray, # 2-D coordinates, one row per response, fr
              labels:int=4, # answers quoted (the points nearest k-means centres)
             ) -> plt.Figure:
     "Figs 1, 15-18: one prompt's answers in their first two principal components (equal scales), a colour per model"
-    names = sorted(set(models)); colours = dict(zip(names, palette(look, len(names))))
+    names = sorted(set(models))
+    colours = dict(zip(names, palette(look, len(names))))
     models = np.asarray(models)
     fig, ax = plt.subplots(figsize=(7.2, 5.0), layout='constrained')
     for name in names:
         points = coordinates[models == name]
         ax.scatter(points[:, 0], points[:, 1], s=18, color=colours[name], label=name, alpha=0.8, edgecolors='none')
     axis = lambda k: f'PC{k + 1}' + (f' ({100 * explained[k]:.0f}% of variance)' if explained is not None else '')
-    ax.set_xlabel(axis(0)); ax.set_ylabel(axis(1)); ax.set_aspect('equal', adjustable='datalim'); ax.margins(0.15)
+    ax.set_xlabel(axis(0))
+    ax.set_ylabel(axis(1))
+    ax.set_aspect('equal', adjustable='datalim')
+    ax.margins(0.15)
     fig.legend(loc='outside right center', fontsize=7, frameon=False)
     ax.set_title(title, fontsize=10)
     if texts is not None:
@@ -522,7 +540,8 @@ def interval_plot(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
                   reference:float|None=None, # a vertical line (e.g. 0 for differences)
                  ) -> plt.Figure:
     "Estimates as dots with their intervals as horizontal bars, one row per statistic, the paper's beside them"
-    colour = palette(look, 1, 'bars')[0]; rows = np.arange(len(table))
+    colour = palette(look, 1, 'bars')[0]
+    rows = np.arange(len(table))
     fig, ax = plt.subplots(figsize=(6.4, 1.4 + 0.32 * len(table)), layout='constrained')
     errors = np.vstack([table.estimate - table.low, table.high - table.estimate])
     ax.errorbar(table.estimate, rows, xerr=np.nan_to_num(errors), fmt='o', color=colour, capsize=3,
@@ -531,7 +550,9 @@ def interval_plot(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
         ax.scatter(np.asarray(paper, dtype=float), rows, marker='D', facecolors='none', edgecolors='black', s=30,
                    label='paper (Jiang et al. 2025)', zorder=3)
     if reference is not None: ax.axvline(reference, color='#777777', linewidth=0.8)
-    ax.set_yticks(rows, labels, fontsize=8); ax.invert_yaxis(); ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_yticks(rows, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(axis='x', labelsize=8)
     under = ax.transAxes + ScaledTranslation(0, -0.42, fig.dpi_scale_trans)  # under the x label
     ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=under, ncol=2, frameon=False)

@@ -95,7 +95,8 @@ def write_page(source:Path, # a notebook
     nb = json.loads(Path(source).read_text())
     nb['cells'] = [c for c in map(page_cell, nb['cells']) if c is not None]
     nb.setdefault('metadata', {}).setdefault('language_info', {'name': 'python', 'pygments_lexer': 'ipython3'})
-    dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text(json.dumps(nb, ensure_ascii=False))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(nb, ensure_ascii=False))
     return dest
 
 # %% ../nbs/core/f_site.ipynb #f541a058
@@ -278,7 +279,8 @@ _LOAD_RELS = {'stylesheet', 'preload', 'modulepreload', 'prefetch', 'preconnect'
 class PageLinks(html.parser.HTMLParser):
     "The ids, links (`<a href>`, navigation `<link>`) and loads (`src`, stylesheets, fonts, icons) of an HTML page"
     def __init__(self, text:str):
-        super().__init__(); self.ids, self.links, self.loads = set(), [], []
+        super().__init__()
+        self.ids, self.links, self.loads = set(), [], []
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
@@ -413,14 +415,16 @@ def _watch(context, check:SiteCheck):
     "Count the requests of `context`'s pages into `check`, aborting those to another host"
     def route(route):
         if _local(route.request.url): return route.continue_()
-        check.blocked.append(route.request.url); route.abort('blockedbyclient')
+        check.blocked.append(route.request.url)
+        route.abort('blockedbyclient')
     def failed(request):
         if _local(request.url): check.failed.append(f"{request.url}: {request.failure}")
     def answered(response):
         if response.status >= 400: check.failed.append(f"{response.url}: HTTP {response.status}")
     context.route('**/*', route)
     context.on('request', lambda request: setattr(check, 'requests', check.requests + 1))
-    context.on('requestfailed', failed); context.on('response', answered)
+    context.on('requestfailed', failed)
+    context.on('response', answered)
 
 # %% ../nbs/core/f_site.ipynb #4a276819
 _VIEWPORT = {'width': 1280, 'height': 900}
@@ -476,7 +480,8 @@ def _photograph(context, url:str, dest:Path, figure:bool=False) -> Path:
     page.goto(url, wait_until='networkidle')
     images = page.locator('.cell_output img')
     if figure and images.count(): images.first.scroll_into_view_if_needed()
-    page.screenshot(path=dest); page.close()
+    page.screenshot(path=dest)
+    page.close()
     return dest
 
 # %% ../nbs/core/f_site.ipynb #7a63e89b
@@ -486,7 +491,8 @@ def _browse(site:Path, base:str, check:SiteCheck, screenshots:Path|None, word:st
     with tempfile.TemporaryDirectory(prefix='hivemind-chromium-') as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(profile, executable_path=str(chromium or chromium_path()),
                                                        headless=True, args=CHROMIUM_ARGS, viewport=_VIEWPORT)
-        _watch(context, check); page = context.pages[0] if context.pages else context.new_page()
+        _watch(context, check)
+        page = context.pages[0] if context.pages else context.new_page()
         for path in site_pages(site): visit(page, base + path.relative_to(site).as_posix(), check)
         check.search_hits = search_hits(page, base, word)
         for name, path in (screenshot_pages(site) if screenshots else {}).items():

@@ -26,8 +26,11 @@ def bar_positions(top_levels:list[str], # each leaf's top-level category, in fig
     "The y of each leaf (top to bottom) and of each top-level heading, with one row of space per heading"
     leaf_y, headings, y = [], [], 0.0
     for i, top in enumerate(top_levels):
-        if i == 0 or top != top_levels[i - 1]: headings.append((y, top)); y += 1
-        leaf_y.append(y); y += 1
+        if i == 0 or top != top_levels[i - 1]:
+            headings.append((y, top))
+            y += 1
+        leaf_y.append(y)
+        y += 1
     return np.array(leaf_y), headings
 
 # %% ../nbs/taxonomy/c_taxonomy_figures.ipynb #beb19117
@@ -45,8 +48,10 @@ def taxonomy_share_figure(table:pd.DataFrame, # from `hivemind.taxonomy.share_ta
     _annotate_bars(ax, leaf_y, table)
     ax.set_yticks(list(leaf_y) + [y for y, _ in headings], list(table.name) + [top for _, top in headings], fontsize=8)
     for tick in ax.get_yticklabels()[len(leaf_y):]: tick.set_fontweight('bold')
-    ax.invert_yaxis(); ax.set_xlabel('% of classified prompts (a prompt may carry several labels)', fontsize=8)
-    ax.set_xlim(0, 1.15 * max(table.share.max(), table.paper_share.max(), 1)); ax.tick_params(axis='x', labelsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel('% of classified prompts (a prompt may carry several labels)', fontsize=8)
+    ax.set_xlim(0, 1.15 * max(table.share.max(), table.paper_share.max(), 1))
+    ax.tick_params(axis='x', labelsize=8)
     ax.spines[['top', 'right']].set_visible(False)
     _share_legend(ax, list(colours.values()), ours)
     if title: fig.suptitle(title, fontsize=10)
@@ -91,9 +96,12 @@ def new_category_cloud_figure(frequencies:dict[str, int], # word -> count, from 
                               caption:str='', # one or two lines under the cloud: where the words come from
                              ) -> plt.Figure:
     "Fig 3: word cloud of the words in the classifier's invented categories, the title above, the caption below"
-    top, bottom = 0.35 if title else 0.05, 0.4 if caption else 0.05; height = 4 + top + bottom
-    fig = plt.figure(figsize=(8, height)); ax = fig.add_axes((0, bottom / height, 1, 4 / height))
-    ax.imshow(cloud_image(frequencies, look), interpolation='bilinear'); ax.axis('off')
+    top, bottom = 0.35 if title else 0.05, 0.4 if caption else 0.05
+    height = 4 + top + bottom
+    fig = plt.figure(figsize=(8, height))
+    ax = fig.add_axes((0, bottom / height, 1, 4 / height))
+    ax.imshow(cloud_image(frequencies, look), interpolation='bilinear')
+    ax.axis('off')
     if title: fig.text(0.5, 1 - 0.08 / height, title, ha='center', va='top', fontsize=10)
     if caption: fig.text(0.5, 0.5 * bottom / height, caption, ha='center', va='center', fontsize=7, color='0.25')
     return fig

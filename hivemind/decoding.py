@@ -25,7 +25,7 @@ from .uncertainty import RESAMPLES, CONFIDENCE, bootstrap_counts, ratio_draws, s
 # %% auto #0
 __all__ = ['TOKEN', 'ORDINAL', 'LATIN_LETTERS', 'VOWELLESS_WORDS', 'RARE_PAIRS', 'NON_WORD_LIMIT', 'REPEAT_LIMIT', 'CELL_KEYS',
            'MEASURES', 'QUALITY_SIGNS', 'word_tokens', 'plain_letters', 'is_word', 'non_word_share',
-           'repeated_ngram_rate', 'is_empty', 'degeneration', 'other_models', 'log_likelihood_of',
+           'repeated_ngram_rate', 'is_empty', 'degeneration', 'other_models', 'chat_models', 'log_likelihood_of',
            'cross_log_likelihoods', 'cell_table', 'family_of', 'decoding_grid', 'prompt_matrix', 'mean_draws',
            'setting_table', 'difference_table', 'verdicts', 'verdict_sentence', 'curve_figure']
 
@@ -100,11 +100,23 @@ def degeneration(texts:pd.Series|list[str], # answers
 
 # %% ../nbs/beyond/e_decoding.ipynb #9e18cbb2
 def other_models(models:list[str], # the run's models, in the profile's order
+                 scorers:list[str]|None=None, # the models that may score (None: all of them)
                 ) -> dict[str, str]:
-    "The model that scores each model's answers: the next one in `models`, the last one's the first"
-    models = list(dict.fromkeys(models))
-    if len(models) < 2: raise ValueError(f"one model ({', '.join(models)}): no other model to score its answers")
-    return {model: models[(i + 1) % len(models)] for i, model in enumerate(models)}
+    "The model that scores each model's answers: the next scorer after it in `models`, wrapping around"
+    order = list(dict.fromkeys(models))
+    able = [m for m in order if scorers is None or m in scorers]
+    def next_scorer(model):
+        start = order.index(model)
+        later = [m for m in order[start + 1:] + order[:start] if m in able]
+        if not later: raise ValueError(f"{model}: no other model ({', '.join(able) or 'none'}) can score its answers")
+        return later[0]
+    return {model: next_scorer(model) for model in order}
+
+def chat_models(models:list[str], # the run's models
+                settings:Settings, # where their sections are
+               ) -> list[str]:
+    "The models with a chat template, which the `lm:` scorer reads answers through: base models cannot score"
+    return [m for m in models if settings.models[m].mode != 'completion']
 
 # %% ../nbs/beyond/e_decoding.ipynb #fb722f09
 def log_likelihood_of(scores:np.ndarray) -> np.ndarray:
@@ -118,7 +130,7 @@ def cross_log_likelihoods(responses:pd.DataFrame, # one row per answer: `model`,
                          ) -> pd.DataFrame:
     "Per answer (same index): the `scorer` model and the answer's mean token `log_likelihood` under it"
     require_rows(responses, ['model', 'prompt', 'text'], 'cross_log_likelihoods: responses', SimilarityError)
-    scorer_of = responses.model.map(other_models(models))
+    scorer_of = responses.model.map(other_models(models, chat_models(models, settings)))
     result = pd.DataFrame({'scorer': scorer_of, 'log_likelihood': np.nan}, index=responses.index)
     for scorer_model in scorer_of.dropna().unique():
         mine = responses[scorer_of == scorer_model]

@@ -113,10 +113,11 @@ def other_models(models:list[str], # the run's models, in the profile's order
     return {model: next_scorer(model) for model in order}
 
 def chat_models(models:list[str], # the run's models
-                settings:Settings, # where their sections are
+                settings:Settings, # where their sections are (a model without one is a chat model)
                ) -> list[str]:
     "The models with a chat template, which the `lm:` scorer reads answers through: base models cannot score"
-    return [m for m in models if settings.models[m].mode != 'completion']
+    base = {name for name, section in settings.models.items() if section.mode == 'completion'}
+    return [m for m in models if m not in base]  # a model without a section (a local folder) is a chat model
 
 # %% ../nbs/beyond/e_decoding.ipynb #fb722f09
 def log_likelihood_of(scores:np.ndarray) -> np.ndarray:

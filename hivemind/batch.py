@@ -12,17 +12,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from fastcore.basics import patch
 from .config import Model, SettingsError
-from .endpoints import Endpoint, open_endpoints
+from .endpoints import Endpoint
 from .runs import Run, append_jsonl, read_jsonl
-from .sampling import (MalformedResponse, Request, choice_text, configured_secrets, is_retryable,
-                               model_batches, record_of, profile_prompts, ask_requests, sample_run, sampling_requests,
-                               scrub_secrets, still_to_ask, summarize)
+from .sampling import (MalformedResponse, Request, choice_text, configured_secrets, is_retryable, live_sample,
+                               record_of, profile_requests, scrub_secrets, still_to_ask, summarize)
 
 # %% auto #0
 __all__ = ['BATCH_LINES', 'BATCH_BYTES', 'CLOSED', 'request_body', 'batch_url', 'batch_line', 'encoded', 'split_lines',
            'BatchBook', 'answered', 'error_message', 'failed_line', 'unanswered', 'line_record', 'batch_endpoint',
-           'made_from', 'file_lines', 'BatchSampler', 'live_sample', 'sample_with_batches', 'unfinished',
-           'cancel_batches', 'add_batch_arguments']
+           'made_from', 'file_lines', 'BatchSampler', 'sample_with_batches', 'unfinished', 'cancel_batches',
+           'add_batch_arguments']
 
 # %% ../nbs/sample/e_batch.ipynb #9b749286
 def request_body(request:Request, # a request of the live sampler
@@ -324,20 +323,6 @@ def summary(self:BatchSampler, ids:list[str], # the ids of interest
     waiting, batches = self.book.in_flight() & set(ids), [e.get('batch') or e['input'] for e in self.book.open()]
     return summarize(self.run.store, ids, [*notes, *self.notes]) | dict(in_batches=len(waiting), batches=batches)
 
-# %% ../nbs/sample/e_batch.ipynb #feb9576f
-def live_sample(run:Run, # the run
-                requests:list[Request], # the requests to ask live (those already stored are skipped)
-                **kwargs, # passed to `ask_requests`
-               ) -> list[str]:
-    "Ask `requests` through the live sampler, model batch by model batch as `sample_run` does; the lines it said"
-    notes = []
-    for models in model_batches(run, requests):
-        with open_endpoints([run.settings.models[m] for m in models], run.dir/'logs') as endpoints:
-            chosen = [r for r in requests if r.model in models]
-            label = f"sampling {', '.join(models)}"
-            notes += ask_requests(chosen, run.store, endpoints, description=label, **kwargs)['notes']
-    return notes
-
 # %% ../nbs/sample/e_batch.ipynb #a992d25f
 def sample_with_batches(run:Run, # the run to fill
                         prompts=None, # prompt_id, prompt (default: the profile's prompts)
@@ -350,16 +335,16 @@ def sample_with_batches(run:Run, # the run to fill
                         **kwargs, # passed to `ask_requests`
                        ) -> dict:
     "Sample every missing response of a run, batch models through their batch APIs when `batch`; return a summary"
-    prompts = profile_prompts(run) if prompts is None else prompts
-    requests = sampling_requests(prompts, run.profile, run.settings.decodings, run.settings.models)
+    requests = profile_requests(run, prompts)
     sampler = BatchSampler(run, requests, rounds, max_lines, max_bytes)
-    if not batch and not sampler.book.open(): return sample_run(run, prompts, **kwargs)
+    ids = [r.id for r in requests]
+    if not batch and not sampler.book.open(): return summarize(run.store, ids, live_sample(run, requests, **kwargs))
     waiting = sampler.book.in_flight()
     batched = {r.id for r in requests if batch and run.settings.models[r.model].batch}
     sampler.submit([r for r in still_to_ask(requests, run.store) if r.id in batched and r.id not in waiting])
     notes = live_sample(run, [r for r in requests if r.id not in batched and r.id not in waiting], **kwargs)
     sampler.wait(0.9 * run.profile.cell_timeout if wait is None else wait, poll)
-    return sampler.summary([r.id for r in requests], notes)
+    return sampler.summary(ids, notes)
 
 # %% ../nbs/sample/e_batch.ipynb #94ef2930
 def unfinished(summary:dict, # a summary of `sample_with_batches` or `sample_run`

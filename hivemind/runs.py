@@ -188,13 +188,41 @@ class Run:
         return path
 
 # %% ../nbs/core/b_runs.ipynb #dba8d1f8
+@patch(as_prop=True)
+def requested_path(self:Run) -> Path:
+    "The ids of the responses the profile asks for, one per line, as the sampling step last wrote them"
+    return self.dir/'requested.txt'
+
 @patch
-def responses(self:Run, decoding:str|None=None, # keep one decoding setting (None: all)
-         ) -> pd.DataFrame:
-    "The successful responses, sorted by model, decoding, prompt and sample"
-    frame = self.store.frame()
+def record_requested(self:Run, ids:list[str], # the ids of every response the profile asks for
+                    ):
+    "Write the ids the profile asks for, atomically, so that the chapters read only these"
+    partial = self.requested_path.with_name('requested.txt.partial')
+    partial.write_text(''.join(f'{i}\n' for i in ids))
+    os.replace(partial, self.requested_path)
+
+@patch
+def requested(self:Run) -> set[str]|None:
+    "The ids the profile asks for (None: not recorded, as in a run folder older than `requested.txt`)"
+    if not self.requested_path.exists(): return None
+    return set(self.requested_path.read_text().split())
+
+# %% ../nbs/core/b_runs.ipynb #83751c84
+@patch
+def records(self:Run, status:str|None='ok', # keep records with this status (None: all)
+            decoding:str|None=None, # keep one decoding setting (None: all)
+           ) -> pd.DataFrame:
+    "The latest records of the responses the profile asks for, sorted by model, decoding, prompt and sample"
+    frame, requested = self.store.frame(status), self.requested()
+    if requested is not None: frame = frame[frame.id.isin(requested)]
     if decoding is not None: frame = frame[frame.decoding == decoding]
     return frame.sort_values(['model', 'decoding', 'prompt_id', 'sample_index'], ignore_index=True)
+
+@patch
+def responses(self:Run, decoding:str|None=None, # keep one decoding setting (None: all)
+             ) -> pd.DataFrame:
+    "The successful responses the profile asks for, sorted by model, decoding, prompt and sample"
+    return self.records('ok', decoding)
 
 # %% ../nbs/core/b_runs.ipynb #358b385c
 @patch

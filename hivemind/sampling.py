@@ -27,7 +27,8 @@ __all__ = ['COMPLETION_TEMPLATES', 'CONTEXT_EXCEEDED', 'POOL_WORKERS', 'POOL', '
            'retry_after_of', 'call_endpoint', 'choice_text', 'known_n_support', 'group_key', 'record_of',
            'scrub_secrets', 'configured_secrets', 'bars_disabled', 'Requester', 'json_object', 'prompt_key', 'reask',
            'make_groups', 'prompt_overflow', 'asked_alike', 'still_to_ask', 'until_done', 'cancel_thread_run',
-           'summarize', 'ask_requests', 'profile_prompts', 'model_batches', 'sample_run']
+           'summarize', 'ask_requests', 'profile_prompts', 'model_batches', 'profile_requests', 'live_sample',
+           'sample_run']
 
 # %% ../nbs/sample/c_sampling.ipynb #897038f6
 @dataclass
@@ -633,17 +634,34 @@ def model_batches(run:Run, # the run
     return ([hosted] if hosted else []) + [[m.id] for m in models if serves_locally(m)]
 
 # %% ../nbs/sample/c_sampling.ipynb #6679fe66
+def profile_requests(run:Run, # the run
+                     prompts:pd.DataFrame|None=None, # prompt_id, prompt (default: the profile's prompts)
+                    ) -> list[Request]:
+    "Every request of a run's profile; their ids go to `run.requested_path`, so that the chapters read only these"
+    prompts = profile_prompts(run) if prompts is None else prompts
+    requests = sampling_requests(prompts, run.profile, run.settings.decodings, run.settings.models)
+    run.record_requested([r.id for r in requests])
+    return requests
+
+# %% ../nbs/sample/c_sampling.ipynb #cf8b4ae5
+def live_sample(run:Run, # the run
+                requests:list[Request], # the requests to ask (those already stored are skipped)
+                **kwargs, # passed to `ask_requests`
+               ) -> list[str]:
+    "Ask `requests` model batch by model batch (hosted models together, local ones one at a time); the lines it said"
+    notes = []
+    for models in model_batches(run, requests):
+        with open_endpoints([run.settings.models[m] for m in models], run.dir/'logs') as endpoints:
+            chosen = [r for r in requests if r.model in models]
+            label = f"sampling {', '.join(models)}"
+            notes += ask_requests(chosen, run.store, endpoints, description=label, **kwargs)['notes']
+    return notes
+
+# %% ../nbs/sample/c_sampling.ipynb #b3af73a5
 def sample_run(run:Run, # the run to fill
                prompts:pd.DataFrame|None=None, # prompt_id, prompt (default: the profile's prompts)
                **kwargs, # passed to `ask_requests`
               ) -> dict:
     "Sample every missing response of a run, model batch by model batch; return a summary"
-    prompts = profile_prompts(run) if prompts is None else prompts
-    requests, notes = sampling_requests(prompts, run.profile, run.settings.decodings, run.settings.models), []
-    for batch in model_batches(run, requests):
-        with open_endpoints([run.settings.models[m] for m in batch], run.dir/'logs') as endpoints:
-            batch_requests = [r for r in requests if r.model in batch]
-            label = f"sampling {', '.join(batch)}"
-            summary = ask_requests(batch_requests, run.store, endpoints, description=label, **kwargs)
-            notes += summary['notes']
-    return summarize(run.store, [r.id for r in requests], notes)
+    requests = profile_requests(run, prompts)
+    return summarize(run.store, [r.id for r in requests], live_sample(run, requests, **kwargs))

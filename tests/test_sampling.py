@@ -335,3 +335,18 @@ def test_a_text_prompt_too_long_for_a_local_base_model_is_counted_whole(tmp_path
     assert server.tokenized == [base.prompt]
     assert said == f"about {len(base.prompt) // 4 + 8} prompt tokens + max_tokens 64 > n_ctx 200; not sent " \
                    "(shorten the prompt, lower max_tokens or raise n_ctx)"
+
+
+def test_lowering_samples_or_prompts_in_place_keeps_the_answers_but_the_chapters_read_only_the_profiles(tmp_path):
+    with FaultServer(faults=()) as server:
+        run = fake_run(tmp_path, server, samples=4, prompts=3)
+        assert sample_run(run, progress=False)['ok'] == 12
+        asked = len(server.log)
+        lowered = fake_run(tmp_path, server, samples=2, prompts=2)
+        summary = sample_run(lowered, progress=False)
+        asked_again = len(server.log) - asked
+    assert (summary['requested'], summary['ok'], asked_again) == (4, 4, 0)  # nothing asked again
+    assert len(lowered.store.frame()) == 12  # every answer kept, for when the profile is raised again
+    responses = lowered.responses()
+    assert sorted(responses.id) == sorted(f'fake/top_p/p{p}/{s}' for p in range(2) for s in range(2))
+    assert lowered.records(None).id.tolist() == responses.id.tolist()

@@ -33,85 +33,146 @@ class SimilarityError(InputError):
     "Input that a similarity statistic cannot be computed from"
 
 # %% ../nbs/similarity/a_similarity.ipynb #63052378
+def _float_rows(vectors:np.ndarray, # one embedding per row
+               ) -> np.ndarray:
+    "`vectors` as a 2-D float array of at least 32 bits; any other shape is an error"
+    vectors = np.asarray(vectors)
+    if not np.issubdtype(vectors.dtype, np.floating) or vectors.itemsize < 4: vectors = vectors.astype(np.float64)
+    if vectors.ndim != 2:
+        raise SimilarityError(f"vectors must be 2-D (responses x dimensions), got shape {vectors.shape}")
+    return vectors
+
+def _row_norms(vectors:np.ndarray, # finite float rows
+              ) -> np.ndarray:
+    "The length of each row; a zero row is an error naming its index"
+    norms = np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
+    if (norms == 0).any():
+        raise SimilarityError(f"vector row {int(np.flatnonzero(norms == 0)[0])} is all zeros: no direction, no cosine")
+    return norms
+
 def unit_rows(vectors:np.ndarray, # one embedding per row
               tolerance:float=1e-5, # rows whose length is within this of 1 count as unit rows
              ) -> np.ndarray:
     "`vectors` with rows of length 1, in their float precision (not copied when already unit rows); a zero row is an error naming its index"
-    vectors = np.asarray(vectors)
-    if not np.issubdtype(vectors.dtype, np.floating) or vectors.itemsize < 4: vectors = vectors.astype(np.float64)
-    if vectors.ndim != 2: raise SimilarityError(f"vectors must be 2-D (responses x dimensions), got shape {vectors.shape}")
+    vectors = _float_rows(vectors)
     require_finite(vectors, 'vectors', error=SimilarityError)
-    norms = np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
-    if (norms == 0).any(): raise SimilarityError(f"vector row {int(np.flatnonzero(norms == 0)[0])} is all zeros: no direction, no cosine")
+    norms = _row_norms(vectors)
     if np.abs(norms - 1).max() <= tolerance: return vectors
     return vectors / norms[:, None].astype(vectors.dtype)
 
 # %% ../nbs/similarity/a_similarity.ipynb #2320291f
+def _require_vector_each(responses:pd.DataFrame, # one row per response
+                         vectors:np.ndarray, # the embeddings, row for row
+                         what:str, # the statistic, as errors name it
+                        ):
+    "An error unless there are as many vectors as responses"
+    if len(responses) != len(vectors):
+        raise SimilarityError(f"{what}: {len(responses)} responses but {len(vectors)} vectors")
+
 def response_units(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                    vectors:np.ndarray, # the embeddings, row for row
                    what:str, # the statistic, as errors name it
                   ) -> np.ndarray:
     "Unit rows of `vectors`, once every response has a model and a prompt and one finite vector"
     require_rows(responses, ['model', 'prompt_id'], f'{what}: responses', SimilarityError)
-    if len(responses) != len(vectors):
-        raise SimilarityError(f"{what}: {len(responses)} responses but {len(vectors)} vectors")
+    _require_vector_each(responses, vectors, what)
     require_finite(vectors, f'{what}: embeddings of responses', row_labels(responses).to_numpy(), SimilarityError)
     return unit_rows(vectors)
 
 # %% ../nbs/similarity/a_similarity.ipynb #73c5de93
+def _group_indicator(codes:np.ndarray, # the group of each row, 0 .. groups - 1
+                     groups:int, # number of groups
+                    ) -> scipy.sparse.csc_matrix:
+    "Sparse 0/1 matrix (groups x rows): 1 where the row belongs to the group"
+    rows = np.arange(len(codes))
+    return scipy.sparse.csc_matrix((np.ones(len(codes)), (codes, rows)), shape=(groups, len(codes)))
+
 def sum_rows(units:np.ndarray, # the rows to add up
              codes:np.ndarray, # the group of each row, 0 .. groups - 1
              groups:int, # number of groups
              chunk:int=8192, # rows converted to float64 at a time
             ) -> np.ndarray:
     "Float64 sum of the rows of each group: (groups x dims)"
-    indicator = scipy.sparse.csc_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(groups, len(codes)))
+    indicator = _group_indicator(codes, groups)
     sums = np.zeros((groups, units.shape[1]))
     for start in range(0, len(codes), chunk):
         sums += indicator[:, start:start + chunk] @ units[start:start + chunk].astype(np.float64)
     return sums
 
 # %% ../nbs/similarity/a_similarity.ipynb #6b68a52e
+def _cell_codes(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+               ) -> tuple[np.ndarray, tuple[int, int], list, list]:
+    "Each response's (model, prompt) cell as one code; the shape models x prompts; the models; the prompts"
+    model_codes, models = pd.factorize(responses['model'], sort=True)
+    prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
+    return model_codes * len(prompts) + prompt_codes, (len(models), len(prompts)), list(models), list(prompts)
+
+def _square_sums(units:np.ndarray, # the unit rows
+                 codes:np.ndarray, # the cell of each row, from `_cell_codes`
+                 shape:tuple[int, int], # models x prompts
+                ) -> np.ndarray:
+    "Float64 sum of the rows' squared lengths per cell: (models x prompts)"
+    squares = np.einsum('ij,ij->i', units, units, dtype=np.float64)
+    return np.bincount(codes, weights=squares, minlength=shape[0] * shape[1]).reshape(shape)
+
 def group_sums(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                vectors:np.ndarray, # the embeddings, row for row
                what:str='group_sums', # the statistic, as errors name it
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, list]:
     "Per (model, prompt): sums of unit vectors (models x prompts x dims), counts and sums of squared lengths (models x prompts); the models; the prompts"
     units = response_units(responses, vectors, what)
-    model_codes, models = pd.factorize(responses['model'], sort=True)
-    prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
-    shape, codes = (len(models), len(prompts)), model_codes * len(prompts) + prompt_codes
+    codes, shape, models, prompts = _cell_codes(responses)
     sums = sum_rows(units, codes, shape[0] * shape[1]).reshape(*shape, units.shape[1])
     counts = np.bincount(codes, minlength=shape[0] * shape[1]).reshape(shape)
-    squares = np.bincount(codes, weights=np.einsum('ij,ij->i', units, units, dtype=np.float64), minlength=counts.size).reshape(shape)
-    return sums, counts, squares, list(models), list(prompts)
+    return sums, counts, _square_sums(units, codes, shape), models, prompts
 
 # %% ../nbs/similarity/a_similarity.ipynb #0333e464
+def _ratio(numerator:np.ndarray, # what is divided
+           denominator:np.ndarray, # what it is divided by
+           fill:float=np.nan, # the result where the denominator is not positive
+          ) -> np.ndarray:
+    "`numerator / denominator` where the denominator is positive, else `fill`, without warnings"
+    positive = denominator > 0
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(positive, numerator / np.where(positive, denominator, 1), fill)
+
 def pair_means(sums:np.ndarray, # group sums of unit rows, from `group_sums`
                counts:np.ndarray, # group sizes
                squares:np.ndarray, # sums of the rows' squared lengths (= counts, up to rounding)
               ) -> np.ndarray:
     "Mean cosine over the distinct pairs of each group (NaN where a group has fewer than 2 members: callers turn that into an error or a documented drop)"
     pairs = counts * (counts - 1.0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(pairs > 0, (np.einsum('...d,...d->...', sums, sums) - squares) / np.where(pairs > 0, pairs, 1), np.nan)
+    return _ratio(np.einsum('...d,...d->...', sums, sums) - squares, pairs)
 
 # %% ../nbs/similarity/a_similarity.ipynb #eb0c74c4
+def _cell_table(models:list, # the models, as `group_sums` gives them
+                prompts:list, # the prompts
+                counts:np.ndarray, # responses per (model, prompt)
+                means:np.ndarray, # mean pairwise cosine per (model, prompt)
+               ) -> pd.DataFrame:
+    "One row per (model, prompt) with responses: model, prompt_id, responses, mean_similarity"
+    model_index, prompt_index = np.nonzero(counts)
+    return pd.DataFrame({'model': np.asarray(models, dtype=object)[model_index],
+                         'prompt_id': np.asarray(prompts, dtype=object)[prompt_index],
+                         'responses': counts[model_index, prompt_index],
+                         'mean_similarity': means[model_index, prompt_index]})
+
+def _single_message(single:pd.DataFrame, # the (model, prompt) rows with a single response
+                   ) -> str:
+    "The error for groups with a single response, naming the first"
+    first = single.iloc[0]
+    return (f"{len(single)} (model, prompt) groups have a single response, so no pair to compare "
+            f"(first: model {first.model!r}, prompt {first.prompt_id!r}); pass drop_single=True to leave them out")
+
 def intra_model_similarity(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                            vectors:np.ndarray, # the embeddings, row for row
                            drop_single:bool=False, # leave out (model, prompt) groups with one response instead of failing
                           ) -> pd.DataFrame:
     "Mean pairwise cosine of each (model, prompt)'s distinct responses: columns model, prompt_id, responses, mean_similarity"
     sums, counts, squares, models, prompts = group_sums(responses, vectors, 'intra_model_similarity')
-    model_index, prompt_index = np.nonzero(counts)
-    means = pair_means(sums, counts, squares)[model_index, prompt_index]
-    table = pd.DataFrame({'model': np.asarray(models, dtype=object)[model_index], 'prompt_id': np.asarray(prompts, dtype=object)[prompt_index],
-                          'responses': counts[model_index, prompt_index], 'mean_similarity': means})
+    table = _cell_table(models, prompts, counts, pair_means(sums, counts, squares))
     single = table[table.responses < 2]
-    if len(single) and not drop_single:
-        first = single.iloc[0]
-        raise SimilarityError(f"{len(single)} (model, prompt) groups have a single response, so no pair to compare "
-                              f"(first: model {first.model!r}, prompt {first.prompt_id!r}); pass drop_single=True to leave them out")
+    if len(single) and not drop_single: raise SimilarityError(_single_message(single))
     table = table[table.responses >= 2].reset_index(drop=True)
     table.attrs['dropped_single'] = len(single)
     return table
@@ -123,16 +184,28 @@ def bin_labels(bins:int=10) -> list[str]:
     return [f'{low:.1f}-{high:.1f}' for low, high in zip(edges[:-1], edges[1:])][::-1]
 
 # %% ../nbs/similarity/a_similarity.ipynb #2d67644a
+def _bin_index(values:np.ndarray, # similarities
+               bins:int, # equal bins on [0, 1]
+              ) -> np.ndarray:
+    "The bin of each value, the lowest 0; a value outside [0, 1] goes to the nearest end bin"
+    return np.clip(np.floor(values * bins).astype(int), 0, bins - 1)
+
+def _bin_shares(models:pd.Series, # the model of each value
+                index:np.ndarray, # the bin of each value, from `_bin_index`
+                bins:int, # number of bins
+               ) -> pd.DataFrame:
+    "Percent of each model's values per bin: a row per model, columns the bin labels, highest first"
+    counts = pd.crosstab(models, index).reindex(columns=range(bins), fill_value=0)
+    shares = 100 * counts.div(counts.sum(axis=1), axis=0)
+    return shares[shares.columns[::-1]].set_axis(bin_labels(bins), axis=1).rename_axis(index='model', columns=None)
+
 def similarity_histogram(intra:pd.DataFrame, # from `intra_model_similarity`
                          bins:int=10, # number of equal bins on [0, 1]
                         ) -> pd.DataFrame:
     "Percent of each model's prompts per similarity bin (Table 6 form): rows `Average` then models, columns highest bin first"
     require_rows(intra, ['model', 'mean_similarity'], 'similarity_histogram: intra', SimilarityError)
     values = intra.mean_similarity.to_numpy()
-    bin_index = np.clip(np.floor(values * bins).astype(int), 0, bins - 1)
-    counts = pd.crosstab(intra.model, bin_index).reindex(columns=range(bins), fill_value=0)
-    shares = 100 * counts.div(counts.sum(axis=1), axis=0)
-    shares = shares[shares.columns[::-1]].set_axis(bin_labels(bins), axis=1).rename_axis(index='model', columns=None)
+    shares = _bin_shares(intra.model, _bin_index(values, bins), bins)
     table = pd.concat([shares.mean().to_frame('Average').T, shares])
     table.attrs['clipped'] = int(((values < 0) | (values > 1)).sum())
     return table
@@ -147,57 +220,101 @@ def share_above(intra:pd.DataFrame, # from `intra_model_similarity`
     return float(100 * above.groupby(intra.model).mean().mean())
 
 # %% ../nbs/similarity/a_similarity.ipynb #b05c7cae
+def _drop_self_pairs(dots:np.ndarray, # per prompt: sums of cosines, prompts x models x models
+                     sizes:np.ndarray, # per prompt: numbers of pairs, same shape
+                     counts:np.ndarray, # group sizes, models x prompts
+                     squares:np.ndarray, # sums of squared lengths, models x prompts
+                    ):
+    "Take each response paired with itself out of the diagonals of `dots` and `sizes` (in place)"
+    diagonal = np.arange(len(counts))
+    dots[:, diagonal, diagonal] -= squares.T
+    sizes[:, diagonal, diagonal] -= counts.T
+
+def _cross_sums(sums:np.ndarray, # group sums, models x prompts x dims
+                counts:np.ndarray, # group sizes, models x prompts
+                squares:np.ndarray, # sums of squared lengths, models x prompts
+                self_pairs:bool, # keep each response paired with itself on the diagonal
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Per prompt: the sum of cosines and the number of pairs of every model pair (prompts x models x models)"
+    by_prompt = sums.transpose(1, 0, 2)
+    dots = by_prompt @ by_prompt.transpose(0, 2, 1)
+    sizes = np.einsum('ap,bp->pab', counts, counts).astype(float)
+    if not self_pairs: _drop_self_pairs(dots, sizes, counts, squares)
+    return dots, sizes
+
+def _require_covered(covered:np.ndarray, # prompts with pairs behind each cell, models x models
+                     models:list, # the models
+                    ):
+    "An error naming the first two models that have no prompt with pairs to compare"
+    if (covered == 0).any():
+        a, b = np.argwhere(covered == 0)[0]
+        raise SimilarityError(f"models {models[a]!r} and {models[b]!r} have no prompt with pairs to compare")
+
 def cross_model_similarity(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                            vectors:np.ndarray, # the embeddings, row for row
                            self_pairs:bool=False, # diagonal: include each response paired with itself (the authors' variant)
                           ) -> pd.DataFrame:
     "Model x model mean cross-response cosine, averaged over the prompts both models answered"
     sums, counts, squares, models, prompts = group_sums(responses, vectors, 'cross_model_similarity')
-    by_prompt = sums.transpose(1, 0, 2)
-    dots = by_prompt @ by_prompt.transpose(0, 2, 1)
-    sizes = np.einsum('ap,bp->pab', counts, counts).astype(float)
-    diagonal = np.arange(len(models))
-    if not self_pairs:
-        dots[:, diagonal, diagonal] -= squares.T
-        sizes[:, diagonal, diagonal] -= counts.T
-    valid = sizes > 0
-    with np.errstate(invalid='ignore', divide='ignore'): per_prompt = np.where(valid, dots / np.where(valid, sizes, 1), 0)
-    covered = valid.sum(axis=0)
-    if (covered == 0).any():
-        a, b = np.argwhere(covered == 0)[0]
-        raise SimilarityError(f"models {models[a]!r} and {models[b]!r} have no prompt with pairs to compare")
-    matrix = pd.DataFrame(per_prompt.sum(axis=0) / covered, index=models, columns=models)
+    dots, sizes = _cross_sums(sums, counts, squares, self_pairs)
+    covered = (sizes > 0).sum(axis=0)
+    _require_covered(covered, models)
+    matrix = pd.DataFrame(_ratio(dots, sizes, 0).sum(axis=0) / covered, index=models, columns=models)
     matrix.attrs['prompts'] = pd.DataFrame(covered, index=models, columns=models)
     return matrix
 
 # %% ../nbs/similarity/a_similarity.ipynb #54332378
+def _stable_ranking(similarity:np.ndarray, # rows x candidates
+                    depth:int, # how many to keep per row
+                   ) -> np.ndarray:
+    "Indices of the `depth` largest of each row, largest first, ties by lower index (a full stable sort)"
+    return np.argsort(-similarity, axis=1, kind='stable')[:, :depth]
+
+def _partial_ranking(similarity:np.ndarray, # rows x candidates
+                     depth:int, # how many to keep per row, fewer than the candidates
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    "Indices and values of the `depth` largest of each row, largest first, ties by lower index among those kept"
+    cut = similarity.shape[1] - depth
+    top = np.argpartition(similarity, cut, axis=1)[:, cut:]  # the `depth` largest, in no order
+    values = np.take_along_axis(similarity, top, axis=1)
+    order = np.lexsort((top, -values), axis=-1)  # by similarity, then by index
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+def _tied_at_cut(similarity:np.ndarray, # rows x candidates
+                 values:np.ndarray, # the values kept of each row, largest first
+                ) -> np.ndarray:
+    "Rows whose last kept value is tied with one left out: they are ranked again in full"
+    boundary = values[:, -1:]
+    return (similarity == boundary).sum(axis=1) > (values == boundary).sum(axis=1)
+
 def ranked_neighbours(units:np.ndarray, # unit rows of one prompt's pool
                       depth:int, # how many neighbours to keep per row
                      ) -> np.ndarray:
     "Indices of each row's `depth` most similar other rows, most similar first (ties: lower index first)"
     similarity = units @ units.T
     np.fill_diagonal(similarity, -np.inf)
-    if depth >= len(units) - 1: return np.argsort(-similarity, axis=1, kind='stable')[:, :depth]
-    top = np.argpartition(similarity, len(units) - depth, axis=1)[:, len(units) - depth:]  # the `depth` largest, in no order
-    values = np.take_along_axis(similarity, top, axis=1)
-    order = np.lexsort((top, -values), axis=-1)  # by similarity, then by index
-    top, values = np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
-    boundary = values[:, -1:]  # a row whose last kept value is tied with one left out is ranked again in full
-    ambiguous = (similarity == boundary).sum(axis=1) > (values == boundary).sum(axis=1)
-    if ambiguous.any(): top[ambiguous] = np.argsort(-similarity[ambiguous], axis=1, kind='stable')[:, :depth]
+    if depth >= len(units) - 1: return _stable_ranking(similarity, depth)
+    top, values = _partial_ranking(similarity, depth)
+    ambiguous = _tied_at_cut(similarity, values)
+    if ambiguous.any(): top[ambiguous] = _stable_ranking(similarity[ambiguous], depth)
     return top
 
 # %% ../nbs/similarity/a_similarity.ipynb #f50e7c8e
+def _first_marks(keys:np.ndarray, # one number per entry
+                ) -> np.ndarray:
+    "1 where a key appears for the first time, else 0 (int32)"
+    _, first = np.unique(keys, return_index=True)
+    marks = np.zeros(keys.size, dtype=np.int32)
+    marks[first] = 1
+    return marks
+
 def distinct_counts(neighbour_models:np.ndarray, # model code of each ranked neighbour: (responses x depth)
                     model_count:int, # number of distinct model codes
                    ) -> np.ndarray:
     "Number of distinct models among the first j neighbours, for j = 1..depth: (responses x depth)"
     rows, depth = neighbour_models.shape
     keys = (np.arange(rows)[:, None] * model_count + neighbour_models).ravel()  # (row, model) as one number
-    _, first = np.unique(keys, return_index=True)  # where each model first appears in each row
-    new = np.zeros(keys.size, dtype=np.int32)
-    new[first] = 1
-    return new.reshape(rows, depth).cumsum(axis=1)
+    return _first_marks(keys).reshape(rows, depth).cumsum(axis=1)  # where each model first appears in each row
 
 # %% ../nbs/similarity/a_similarity.ipynb #b6662f99
 def neighbour_depths(pool_size:int, # responses in the smallest pool
@@ -209,6 +326,36 @@ def neighbour_depths(pool_size:int, # responses in the smallest pool
     return kept or list(range(1, pool_size))
 
 # %% ../nbs/similarity/a_similarity.ipynb #fa9429b4
+def _prompt_pools(responses:pd.DataFrame, # one row per response, with `prompt_id`
+                 ) -> dict:
+    "Row positions of each prompt's responses, by prompt; an error when a prompt has a single response"
+    prompts = responses['prompt_id'].to_numpy()
+    pools = pd.Series(prompts).groupby(prompts).indices
+    single = [prompt for prompt, rows in pools.items() if len(rows) < 2]
+    if single: raise SimilarityError(f"prompt {single[0]!r} has a single response: no neighbour to count")
+    return pools
+
+def _checked_depths(depths:list[int]|None, # the j values asked for (None: `neighbour_depths`)
+                    smallest:int, # responses in the smallest pool
+                   ) -> list[int]:
+    "The j values to count at; an error when there are none or the largest needs a larger pool"
+    depths = neighbour_depths(smallest) if depths is None else list(depths)
+    if not depths: raise SimilarityError("neighbour_models: depths is empty: no j to count at")
+    if max(depths) > smallest - 1:
+        raise SimilarityError(f"j = {max(depths)} needs {max(depths) + 1} responses per prompt; "
+                              f"the smallest pool has {smallest}")
+    return depths
+
+def _pool_counts(units:np.ndarray, # unit rows of one prompt's pool
+                 model_codes:np.ndarray, # the model code of each row
+                 depths:list[int], # the j values
+                 model_count:int, # number of distinct model codes
+                ) -> np.ndarray:
+    "Mean over the pool of the distinct models among each row's j nearest, per j"
+    ranked = ranked_neighbours(units, max(depths))
+    counts = distinct_counts(model_codes[ranked], model_count)
+    return counts[:, np.asarray(depths) - 1].mean(axis=0)
+
 def neighbour_models(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                      vectors:np.ndarray, # the embeddings, row for row
                      depths:list[int]|None=None, # the j values (default: `neighbour_depths` of the smallest pool)
@@ -216,18 +363,10 @@ def neighbour_models(responses:pd.DataFrame, # one row per response, with `model
     "Mean number of distinct source models among each response's j nearest neighbours, per prompt (rows) and j (columns)"
     units = response_units(responses, vectors, 'neighbour_models')
     model_codes, models = pd.factorize(responses['model'], sort=True)
-    prompts = responses['prompt_id'].to_numpy()
-    pools = pd.Series(prompts).groupby(prompts).indices
-    smallest = min(len(rows) for rows in pools.values())
-    if smallest < 2: raise SimilarityError(f"prompt {next(p for p, r in pools.items() if len(r) < 2)!r} has a single response: no neighbour to count")
-    depths = neighbour_depths(smallest) if depths is None else list(depths)
-    if not depths: raise SimilarityError("neighbour_models: depths is empty: no j to count at")
-    if max(depths) > smallest - 1: raise SimilarityError(f"j = {max(depths)} needs {max(depths) + 1} responses per prompt; the smallest pool has {smallest}")
-    rows = {}
-    for prompt, members in sorted(pools.items()):
-        ranked = ranked_neighbours(units[members], max(depths))
-        counts = distinct_counts(model_codes[members][ranked], len(models))
-        rows[prompt] = counts[:, np.asarray(depths) - 1].mean(axis=0)
+    pools = _prompt_pools(responses)
+    depths = _checked_depths(depths, min(len(rows) for rows in pools.values()))
+    rows = {prompt: _pool_counts(units[members], model_codes[members], depths, len(models))
+            for prompt, members in sorted(pools.items())}
     return pd.DataFrame.from_dict(rows, orient='index', columns=depths).rename_axis(index='prompt_id', columns='j')
 
 # %% ../nbs/similarity/a_similarity.ipynb #9678e21e
@@ -239,6 +378,12 @@ def count_bounds(sizes:np.ndarray, # candidates per model for one response (its 
     return np.searchsorted(np.cumsum(ordered), depths) + 1, np.minimum(depths, len(ordered))
 
 # %% ../nbs/similarity/a_similarity.ipynb #6151e8c5
+def _pool_bounds(sizes:np.ndarray, # responses per model in one pool
+                 depths:np.ndarray, # the j values
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    "`count_bounds` for a response of each model of the pool (its own model less itself)"
+    return [count_bounds(sizes - own, depths) for own in np.eye(len(sizes), dtype=int)]
+
 def neighbour_bounds(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                      depths:list[int], # the j values
                     ) -> pd.DataFrame:
@@ -247,42 +392,74 @@ def neighbour_bounds(responses:pd.DataFrame, # one row per response, with `model
     if not len(depths): raise SimilarityError("neighbour_bounds: depths is empty: no j to bound")
     depths, bounds = np.asarray(depths), []
     for _, sizes in responses.groupby(['prompt_id', 'model']).size().groupby(level=0):
-        bounds += [count_bounds(sizes.to_numpy() - own, depths) for own in np.eye(len(sizes), dtype=int)]
+        bounds += _pool_bounds(sizes.to_numpy(), depths)
     floors, ceilings = np.array(bounds).transpose(1, 0, 2)
     return pd.DataFrame({'floor': floors.min(axis=0), 'ceiling': ceilings.max(axis=0)},
                         index=pd.Index(depths, name='j'))
 
 # %% ../nbs/similarity/a_similarity.ipynb #66e776cf
+def _small_square(centred:np.ndarray, # centred rows
+                 ) -> np.ndarray:
+    "The covariance (dims x dims) or the Gram matrix (rows x rows) of `centred`, whichever is smaller"
+    rows, dims = centred.shape
+    return centred.T @ centred if dims <= rows else centred @ centred.T
+
+def _top_eigen(square:np.ndarray, # a symmetric matrix
+               count:int, # eigenpairs wanted, at most its size
+              ) -> tuple[np.ndarray, np.ndarray]:
+    "The `count` largest eigenvalues, largest first, and their eigenvectors (columns); Lanczos on a large matrix"
+    if len(square) > count + 1:
+        values, vectors = scipy.sparse.linalg.eigsh(square, k=count, which='LA', v0=np.ones(len(square)))
+    else: values, vectors = np.linalg.eigh(square)
+    order = np.argsort(values)[::-1][:count]
+    return values[order], vectors[:, order]
+
+def _positive_largest(components:np.ndarray, # one vector per row
+                     ) -> np.ndarray:
+    "`components` with signs flipped so that each row's largest entry (in size) is positive"
+    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
+    return components * np.where(signs == 0, 1, signs)[:, None]
+
 def top_components(centred:np.ndarray, # centred rows
                    count:int=2, # components wanted
                   ) -> tuple[np.ndarray, np.ndarray]:
     "The leading singular values and right singular vectors (rows) of `centred`, signs fixed so each vector's largest entry is positive"
     rows, dims = centred.shape
-    small = centred.T @ centred if dims <= rows else centred @ centred.T  # covariance or Gram, whichever is smaller
-    count = min(count, len(small))
-    if len(small) > count + 1: values, vectors = scipy.sparse.linalg.eigsh(small, k=count, which='LA', v0=np.ones(len(small)))
-    else: values, vectors = np.linalg.eigh(small)
-    order = np.argsort(values)[::-1][:count]
-    singular, vectors = np.sqrt(np.maximum(values[order], 0)), vectors[:, order]
+    small = _small_square(centred)
+    values, vectors = _top_eigen(small, min(count, len(small)))
+    singular = np.sqrt(np.maximum(values, 0))
     components = vectors.T if dims <= rows else (centred.T @ vectors / np.where(singular > 0, singular, 1)).T
-    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
-    return singular, components * np.where(signs == 0, 1, signs)[:, None]
+    return singular, _positive_largest(components)
 
 # %% ../nbs/similarity/a_similarity.ipynb #cd76eff7
+def _pca_rows(vectors:np.ndarray, # one prompt's embeddings
+              names=None, # the name of each row in errors; None: its position
+             ) -> np.ndarray:
+    "`vectors` in float64, once there are at least 2 rows and all are finite"
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if len(vectors) < 2: raise SimilarityError(f"PCA needs at least 2 responses, got {len(vectors)}")
+    require_finite(vectors, 'pca_2d: vectors', names, SimilarityError)
+    return vectors
+
+def _explained_shares(centred:np.ndarray, # centred rows
+                      singular:np.ndarray, # the leading singular values, at most 2
+                     ) -> np.ndarray:
+    "The share of the total variance each of the two components explains (0 where there is none)"
+    explained = np.zeros(2)
+    total = np.einsum('ij,ij->', centred, centred)
+    if total > 0: explained[:len(singular)] = singular ** 2 / total
+    return explained
+
 def pca_2d(vectors:np.ndarray, # one prompt's embeddings
            names=None, # the name of each row in errors (e.g. response ids); None: its position
           ) -> tuple[np.ndarray, np.ndarray]:
     "2-D PCA coordinates of the rows, and the share of variance each of the two components explains"
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if len(vectors) < 2: raise SimilarityError(f"PCA needs at least 2 responses, got {len(vectors)}")
-    require_finite(vectors, 'pca_2d: vectors', names, SimilarityError)
+    vectors = _pca_rows(vectors, names)
     centred = vectors - vectors.mean(axis=0)
     singular, components = top_components(centred)
-    coordinates, explained = np.zeros((len(vectors), 2)), np.zeros(2)
+    coordinates = np.zeros((len(vectors), 2))
     coordinates[:, :len(components)] = centred @ components.T
-    total = np.einsum('ij,ij->', centred, centred)
-    if total > 0: explained[:len(singular)] = singular ** 2 / total
-    return coordinates, explained
+    return coordinates, _explained_shares(centred, singular)
 
 # %% ../nbs/similarity/a_similarity.ipynb #6f0f7502
 def squared_distances(points:np.ndarray, # rows
@@ -301,18 +478,33 @@ def farthest_first(points:np.ndarray, # rows
     return chosen
 
 # %% ../nbs/similarity/a_similarity.ipynb #508cd10c
+def _moved_centres(points:np.ndarray, # rows
+                   labels:np.ndarray, # the cluster of each point
+                   centres:np.ndarray, # the current centres
+                  ) -> np.ndarray:
+    "The mean of each cluster's points, or its current centre when it has none"
+    return np.stack([points[labels == k].mean(axis=0) if (labels == k).any() else centre
+                     for k, centre in enumerate(centres)])
+
 def kmeans_labels(points:np.ndarray, # rows
                   centres:np.ndarray, # starting centres
                   iterations:int=50, # k-means steps
                  ) -> tuple[np.ndarray, np.ndarray]:
     "The cluster of each point and the centres after `iterations` steps of k-means (Lloyd) from `centres`"
     for _ in range(iterations):
-        labels = squared_distances(points, centres).argmin(axis=1)
-        centres = np.stack([points[labels == k].mean(axis=0) if (labels == k).any() else centre
-                            for k, centre in enumerate(centres)])
+        centres = _moved_centres(points, squared_distances(points, centres).argmin(axis=1), centres)
     return squared_distances(points, centres).argmin(axis=1), centres
 
 # %% ../nbs/similarity/a_similarity.ipynb #de590e08
+def _biggest_first_nearest(points:np.ndarray, # rows
+                           labels:np.ndarray, # the cluster of each point
+                           centres:np.ndarray, # the clusters' centres
+                          ) -> list[int]:
+    "The point nearest each centre, largest cluster first, each point once"
+    nearest = squared_distances(points, centres).argmin(axis=0)
+    biggest_first = np.argsort(-np.bincount(labels, minlength=len(centres)), kind='stable')
+    return list(dict.fromkeys(int(k) for k in nearest[biggest_first]))
+
 def cluster_representatives(points:np.ndarray, # one row per point, e.g. 2-D PCA coordinates
                             count:int=4, # clusters (fewer when there are fewer distinct points)
                            ) -> list[int]:
@@ -321,24 +513,63 @@ def cluster_representatives(points:np.ndarray, # one row per point, e.g. 2-D PCA
     require_finite(points, 'cluster_representatives: points', error=SimilarityError)
     count = min(count, len(np.unique(points, axis=0)))
     labels, centres = kmeans_labels(points, points[farthest_first(points, count)])
-    nearest = squared_distances(points, centres).argmin(axis=0)
-    biggest_first = np.argsort(-np.bincount(labels, minlength=count), kind='stable')
-    return list(dict.fromkeys(int(k) for k in nearest[biggest_first]))
+    return _biggest_first_nearest(points, labels, centres)
 
 # %% ../nbs/similarity/a_similarity.ipynb #b8fb833c
+def _prompt_blocks(prompt_codes:np.ndarray, # prompt code of each response
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    "The responses ordered by prompt, and each prompt's code, first position and count in that order"
+    order = np.argsort(prompt_codes, kind='stable')
+    return order, *np.unique(prompt_codes[order], return_index=True, return_counts=True)
+
 def baseline_members(prompt_codes:np.ndarray, # prompt code of each of one model's responses
                      groups:int, # pseudo-groups to draw
                      size:int, # members per group
                      rng:np.random.Generator, # the random generator
                     ) -> np.ndarray:
     "Row indices (groups x size) of random responses, each member of a group answering a different prompt"
-    order = np.argsort(prompt_codes, kind='stable')
-    prompts, starts, lengths = np.unique(prompt_codes[order], return_index=True, return_counts=True)
+    order, prompts, starts, lengths = _prompt_blocks(prompt_codes)
     if len(prompts) < size: raise SimilarityError(f"groups of {size} need {size} prompts, have {len(prompts)}")
     chosen = rng.random((groups, len(prompts))).argsort(axis=1)[:, :size]
     return order[starts[chosen] + (rng.random(chosen.shape) * lengths[chosen]).astype(int)]
 
 # %% ../nbs/similarity/a_similarity.ipynb #6771436d
+def _baseline_size(frame:pd.DataFrame, # responses with `model` and `prompt_id`
+                   group_size:int|None, # members per group asked for (None: the median real group size)
+                   prompt_count:int, # prompts answered
+                  ) -> int:
+    "Members per pseudo-group: at least 2, at most the number of prompts"
+    size = int(frame.groupby(['model', 'prompt_id']).size().median()) if group_size is None else group_size
+    return max(2, min(size, prompt_count))
+
+def _group_means(gathered:np.ndarray, # unit rows of each group: groups x size x dims
+                ) -> np.ndarray:
+    "The mean pairwise cosine of each group of rows"
+    squares = np.einsum('gsd,gsd->g', gathered, gathered, dtype=np.float64)
+    return pair_means(gathered.sum(axis=1, dtype=np.float64), np.full(len(gathered), gathered.shape[1]), squares)
+
+def _baseline_frame(model:str, # the model
+                    means:np.ndarray, # the mean pairwise cosine of each of its pseudo-groups
+                    size:int, # members per group
+                   ) -> pd.DataFrame:
+    "The baseline's rows of one model: model, group, responses, mean_similarity"
+    return pd.DataFrame({'model': model, 'group': np.arange(len(means)), 'responses': size, 'mean_similarity': means})
+
+def _baseline_groups(units:np.ndarray, # unit rows, row for row with `frame`
+                     frame:pd.DataFrame, # responses with `model` and `prompt_id`, index 0..n-1
+                     groups:int, # pseudo-groups drawn per model
+                     size:int, # members per group
+                     rng:np.random.Generator, # the random generator
+                    ) -> list[pd.DataFrame]:
+    "The baseline's rows of each model that answered at least `size` different prompts"
+    rows = []
+    for model, own in frame.groupby('model').indices.items():
+        prompts = frame.prompt_id.iloc[own]
+        if prompts.nunique() < size: continue
+        members = own[baseline_members(pd.factorize(prompts)[0], groups, size, rng)]
+        rows.append(_baseline_frame(model, _group_means(units[members]), size))
+    return rows
+
 def random_pair_baseline(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                          vectors:np.ndarray, # the embeddings, row for row
                          groups_per_model:int=100, # pseudo-groups drawn per model
@@ -351,15 +582,8 @@ def random_pair_baseline(responses:pd.DataFrame, # one row per response, with `m
     frame = responses[['model', 'prompt_id']].reset_index(drop=True)
     prompt_count = frame.prompt_id.nunique()
     if prompt_count < 2: raise SimilarityError("the random-pair baseline needs responses to at least 2 prompts")
-    size = int(frame.groupby(['model', 'prompt_id']).size().median()) if group_size is None else group_size
-    size = max(2, min(size, prompt_count))
-    rows = []
-    for model, own in frame.groupby('model').indices.items():
-        if frame.prompt_id.iloc[own].nunique() < size: continue
-        members = own[baseline_members(pd.factorize(frame.prompt_id.iloc[own])[0], groups_per_model, size, rng)]
-        gathered = units[members]
-        means = pair_means(gathered.sum(axis=1, dtype=np.float64), np.full(groups_per_model, size), np.einsum('gsd,gsd->g', gathered, gathered, dtype=np.float64))
-        rows.append(pd.DataFrame({'model': model, 'group': np.arange(groups_per_model), 'responses': size, 'mean_similarity': means}))
+    size = _baseline_size(frame, group_size, prompt_count)
+    rows = _baseline_groups(units, frame, groups_per_model, size, rng)
     if not rows: raise SimilarityError(f"no model answered {size} different prompts")
     return pd.concat(rows, ignore_index=True)
 
@@ -379,12 +603,18 @@ def passage_words(text:str) -> tuple[list[str], list[tuple[int, int]]]:
     return [w for w, _ in found if w], [s for w, s in found if w]
 
 # %% ../nbs/similarity/a_similarity.ipynb #4f7480a9
+def _word_codes(first:list[str], # the words of one text
+                second:list[str], # the words of another
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Both texts' words as integer codes, the same word the same code"
+    codes = {word: code for code, word in enumerate(dict.fromkeys(first + second))}
+    return tuple(np.array([codes[w] for w in words], dtype=int) for words in (first, second))
+
 def run_lengths(first:list[str], # the words of one text
                 second:list[str], # the words of another
                ) -> np.ndarray:
     "Length of the common run of words ending at each pair of positions (len(first) x len(second)); 0: words differ"
-    codes = {word: code for code, word in enumerate(dict.fromkeys(first + second))}
-    a, b = (np.array([codes[w] for w in words], dtype=int) for words in (first, second))
+    a, b = _word_codes(first, second)
     runs = np.zeros((len(first) + 1, len(second) + 1), dtype=np.int32)
     for i in range(len(first)): runs[i + 1, 1:] = np.where(a[i] == b, runs[i, :-1] + 1, 0)
     return runs[1:, 1:]
@@ -418,6 +648,23 @@ def echo_length(words:list[str], # a run of words
     return next((k for k in range(min(len(words), len(asked)), 1, -1) if f" {' '.join(words[:k])} " in prompt), 0)
 
 # %% ../nbs/similarity/a_similarity.ipynb #1bdf9157
+def _passage_counts(words:list[str], # the words of the first text
+                    runs:np.ndarray, # `run_lengths` of these words against the second text's
+                    asked:list[str], # the prompt's words
+                    min_words:int, # the shortest run of words that counts as a passage
+                   ) -> np.ndarray:
+    "The new words of each common run of at least `min_words` words (0 for a shorter run)"
+    return np.where(runs >= min_words, new_word_counts(words, runs, FUNCTION_WORDS | set(asked)), 0)
+
+def _trimmed_run(words:list[str], # the words of the first text
+                 asked:list[str], # the prompt's words
+                 start:int, # the run's first word
+                 end:int, # the run's last word
+                ) -> tuple[int, int]:
+    "The first and last word of the run once an echo of the prompt is cut from either end"
+    start += echo_length(words[start:end + 1], asked)
+    return start, end - echo_length(words[start:end + 1][::-1], asked[::-1])
+
 def shared_passage(first:str, # a text
                    second:str, # another text
                    prompt:str='', # the prompt both answer: its words are not new
@@ -427,36 +674,80 @@ def shared_passage(first:str, # a text
     words, spans = passage_words(first)
     asked = passage_words(prompt)[0]
     runs = run_lengths(words, passage_words(second)[0])
-    counts = np.where(runs >= min_words, new_word_counts(words, runs, FUNCTION_WORDS | set(asked)), 0)
+    counts = _passage_counts(words, runs, asked, min_words)
     result = {'longest': int(runs.max(initial=0)), 'passage': '', 'new_words': 0}
     if counts.max(initial=0) == 0: return result
-    start, end = best_run(runs, counts)
-    start += echo_length(words[start:end + 1], asked)
-    end -= echo_length(words[start:end + 1][::-1], asked[::-1])
+    start, end = _trimmed_run(words, asked, *best_run(runs, counts))
     passage = ' '.join(first[spans[start][0]:spans[end][1]].split()).strip(PUNCTUATION)
     return result | {'passage': passage, 'new_words': int(counts.max())}
 
 # %% ../nbs/similarity/a_similarity.ipynb #dccf5650
+def _cross_mask(codes:np.ndarray, # the model code of each member of one pool
+               ) -> np.ndarray:
+    "Upper-triangle mask of the pairs whose two members come from different models"
+    return np.triu(codes[:, None] != codes[None, :], 1)
+
+def _top_flat(flat:np.ndarray, # values, -inf where not a candidate
+              kept:int, # how many to keep, at least 1
+             ) -> np.ndarray:
+    "Positions of the `kept` largest values, largest first, ties by position"
+    best = np.argpartition(flat, flat.size - kept)[flat.size - kept:]
+    return best[np.lexsort((best, -flat[best]))]  # by similarity, then position
+
+def _pool_candidates(units:np.ndarray, # unit rows of one prompt's pool
+                     members:np.ndarray, # the rows' positions in the whole table
+                     codes:np.ndarray, # the model code of each row of the pool
+                     top:int, # pairs wanted
+                    ) -> pd.DataFrame|None:
+    "The pool's `top` most similar pairs of different models (first, second, similarity); None when it has none"
+    similarity = units @ units.T
+    cross = _cross_mask(codes)
+    flat, kept = np.where(cross, similarity, -np.inf).ravel(), min(top, int(cross.sum()))
+    if not kept: return None
+    best = _top_flat(flat, kept)
+    first, second = np.unravel_index(best, similarity.shape)
+    return pd.DataFrame({'first': members[first], 'second': members[second], 'similarity': flat[best]})
+
 def cross_model_candidates(units:np.ndarray, # unit rows, row for row with `frame`
                            frame:pd.DataFrame, # responses with `model` and `prompt_id`, index 0..n-1
                            top:int, # pairs wanted
                           ) -> pd.DataFrame:
     "Row pairs (first, second, similarity) of the `top` most similar responses of different models to one prompt"
-    candidates, model_codes = [], pd.factorize(frame.model)[0]
-    for members in frame.groupby('prompt_id').indices.values():
-        similarity = units[members] @ units[members].T
-        cross = np.triu(model_codes[members][:, None] != model_codes[members][None, :], 1)
-        flat, kept = np.where(cross, similarity, -np.inf).ravel(), min(top, int(cross.sum()))
-        if not kept: continue
-        best = np.argpartition(flat, flat.size - kept)[flat.size - kept:]
-        best = best[np.lexsort((best, -flat[best]))]  # by similarity, then position
-        first, second = np.unravel_index(best, similarity.shape)
-        candidates.append(pd.DataFrame({'first': members[first], 'second': members[second], 'similarity': flat[best]}))
+    model_codes = pd.factorize(frame.model)[0]
+    pools = frame.groupby('prompt_id').indices.values()
+    found = [_pool_candidates(units[members], members, model_codes[members], top) for members in pools]
+    candidates = [pairs for pairs in found if pairs is not None]
     if not candidates: raise SimilarityError("no prompt has responses from two different models")
     pairs = pd.concat(candidates).sort_values('similarity', ascending=False, kind='stable')
     return pairs.head(top).reset_index(drop=True)
 
 # %% ../nbs/similarity/a_similarity.ipynb #6fbec01d
+def _pair_sides(frame:pd.DataFrame, # responses, index 0..n-1
+                pairs:pd.DataFrame, # from `cross_model_candidates`
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The responses of the first and of the second member of each pair, row for row"
+    return frame.loc[pairs['first']].reset_index(drop=True), frame.loc[pairs['second']].reset_index(drop=True)
+
+def _shared_passages(a:pd.DataFrame, # the first response of each pair, with `text` (and `prompt`)
+                     b:pd.DataFrame, # the second, row for row
+                     min_words:int, # the shortest run of words that counts as a passage
+                    ) -> pd.DataFrame:
+    "`shared_passage` of each pair (longest, passage, new_words), and whether it shares only the prompt"
+    prompts = a.prompt if 'prompt' in a else [''] * len(a)  # without prompts only the function words are not new
+    shared = pd.DataFrame([shared_passage(x, y, p, min_words) for x, y, p in zip(a.text, b.text, prompts)],
+                          columns=['longest', 'passage', 'new_words'])
+    return shared.assign(prompt_only=(shared.longest >= min_words) & (shared.passage == ''))
+
+def _pairs_table(a:pd.DataFrame, # the first response of each pair
+                 b:pd.DataFrame, # the second, row for row
+                 similarity:pd.Series, # the pairs' cosines
+                 shared:pd.DataFrame, # from `_shared_passages`
+                ) -> pd.DataFrame:
+    "One row per pair: the prompt, the two models, their similarity, what they share, and the two texts"
+    return pd.DataFrame({'prompt_id': a.prompt_id, 'model_a': a.model, 'model_b': b.model, 'similarity': similarity,
+                         'shared_words': shared.longest, 'passage': shared.passage, 'new_words': shared.new_words,
+                         'prompt_only': shared.prompt_only, 'text_a': a.text, 'text_b': b.text})
+
 def closest_cross_model_pairs(responses:pd.DataFrame, # one row per answer: `model`, `prompt_id`, `text` (and `prompt`)
                               vectors:np.ndarray, # the embeddings, row for row
                               top:int=10, # how many pairs to return
@@ -467,15 +758,8 @@ def closest_cross_model_pairs(responses:pd.DataFrame, # one row per answer: `mod
     require_rows(responses, texts, 'closest_cross_model_pairs: responses', SimilarityError)
     units, frame = response_units(responses, vectors, 'closest_cross_model_pairs'), responses.reset_index(drop=True)
     pairs = cross_model_candidates(units, frame, top)
-    a, b = frame.loc[pairs['first']].reset_index(drop=True), frame.loc[pairs['second']].reset_index(drop=True)
-    prompts = a.prompt if 'prompt' in a else [''] * len(a)  # without prompts only the function words are not new
-    shared = pd.DataFrame([shared_passage(x, y, p, min_words) for x, y, p in zip(a.text, b.text, prompts)],
-                          columns=['longest', 'passage', 'new_words'])
-    table = pd.DataFrame({'prompt_id': a.prompt_id, 'model_a': a.model, 'model_b': b.model,
-                          'similarity': pairs.similarity,
-                          'shared_words': shared.longest, 'passage': shared.passage, 'new_words': shared.new_words,
-                          'prompt_only': (shared.longest >= min_words) & (shared.passage == ''),
-                          'text_a': a.text, 'text_b': b.text})
+    a, b = _pair_sides(frame, pairs)
+    table = _pairs_table(a, b, pairs.similarity, _shared_passages(a, b, min_words))
     table.attrs['prompt_only'] = int(table.prompt_only.sum())
     return table
 
@@ -492,6 +776,13 @@ def _weighted_sums(counts:np.ndarray, values:np.ndarray, resampled:bool=False) -
     "Sum over prompts of counts times values (models x prompts [x k]), or of each resample's (B x models x prompts)"
     return np.einsum('bp,bap...->ba...' if resampled else 'bp,ap...->ba...', counts, values)
 
+def _with_average(shares:np.ndarray, # percents per resample: (resamples x models ...)
+                 ) -> np.ndarray:
+    "`shares` with their mean over the models (NaN left out, quietly) put first along axis 1"
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.concatenate([np.nanmean(shares, axis=1, keepdims=True), shares], axis=1)
+
 def share_draws(means:np.ndarray, # models x prompts cell means, or (resamples x models x prompts)
                 counts:np.ndarray, # (resamples x prompts) count matrix
                 threshold:float=0.8, # similarity threshold
@@ -500,13 +791,19 @@ def share_draws(means:np.ndarray, # models x prompts cell means, or (resamples x
     present = ~np.isnan(means)
     above = present & (np.nan_to_num(means, nan=-np.inf) >= threshold)
     resampled = means.ndim == 3
-    with np.errstate(invalid='ignore', divide='ignore'):
-        shares = 100 * _weighted_sums(counts, above, resampled) / _weighted_sums(counts, present, resampled)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        return np.column_stack([np.nanmean(shares, axis=1), shares])
+    shares = _ratio(100 * _weighted_sums(counts, above, resampled), _weighted_sums(counts, present, resampled))
+    return _with_average(shares)
 
 # %% ../nbs/similarity/a_similarity.ipynb #b288aaa7
+def _prompt_draws(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+                  vectors:np.ndarray, # the embeddings, row for row
+                  resamples:int, # B
+                  seed:int, # seed of the draws
+                 ) -> tuple[np.ndarray, list, np.ndarray]:
+    "The cell means, the models, and the count matrix of `resamples` draws of the prompts"
+    means, models, prompts = cell_means(responses, vectors)
+    return means, models, bootstrap_counts(len(prompts), resamples, seed)
+
 def share_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                     vectors:np.ndarray, # the embeddings, row for row
                     threshold:float=0.8, # similarity threshold
@@ -515,8 +812,7 @@ def share_intervals(responses:pd.DataFrame, # one row per response, with `model`
                     confidence:float=CONFIDENCE, # e.g. 0.95
                    ) -> pd.DataFrame:
     "Percent of (model, prompt) cases at or above `threshold` with its interval: rows `Average`, then the models"
-    means, models, prompts = cell_means(responses, vectors)
-    counts = bootstrap_counts(len(prompts), resamples, seed)
+    means, models, counts = _prompt_draws(responses, vectors, resamples, seed)
     table = statistic_intervals(lambda drawn: share_draws(means, drawn, threshold), counts, confidence)
     return table.assign(model=['Average', *models], threshold=threshold)[['model', 'threshold', *table.columns]]
 
@@ -529,23 +825,35 @@ def weighted_pair_means(gram:np.ndarray, # one cell's cosine matrix (n x n)
     own = weights ** 2 @ np.diag(gram)
     pairs = weights.sum(axis=1) ** 2 - (weights ** 2).sum(axis=1)
     total = ((weights @ gram) * weights).sum(axis=1)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(pairs > 0, (total - own) / np.where(pairs > 0, pairs, 1), np.nan)
+    return _ratio(total - own, pairs)
 
 # %% ../nbs/similarity/a_similarity.ipynb #01441b3d
+def _cell_rows(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
+              ) -> tuple[dict, int, int]:
+    "The row positions of each (model code, prompt code) cell, in order; the numbers of models and of prompts"
+    model_codes, models = pd.factorize(responses['model'], sort=True)
+    prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
+    cells = pd.Series(np.arange(len(responses))).groupby([model_codes, prompt_codes]).indices
+    return dict(sorted(cells.items())), len(models), len(prompts)
+
+def _drawn_weights(rng:np.random.Generator, # the random generator
+                   size:int, # responses in the cell
+                   resamples:int, # B
+                  ) -> np.ndarray:
+    "How often each of `size` responses is drawn in each of `resamples` draws with replacement: (resamples x size)"
+    return index_counts(rng.integers(0, size, size=(resamples, size)), size)
+
 def within_prompt_means(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                         vectors:np.ndarray, # the embeddings, row for row
                         resamples:int=RESAMPLES, # B
                         seed:int=0, # seed of the draws
                        ) -> np.ndarray:
     "Cell means with each (model, prompt)'s responses resampled, prompts fixed: (resamples x models x prompts)"
-    model_codes, models = pd.factorize(responses['model'], sort=True)
-    prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
+    cells, model_count, prompt_count = _cell_rows(responses)
     vectors, rng = np.asarray(vectors, dtype=np.float64), np.random.default_rng(seed)
-    draws = np.full((resamples, len(models), len(prompts)), np.nan)
-    cells = pd.Series(np.arange(len(responses))).groupby([model_codes, prompt_codes]).indices
-    for (m, p), rows in sorted(cells.items()):
-        weights = index_counts(rng.integers(0, len(rows), size=(resamples, len(rows))), len(rows))
+    draws = np.full((resamples, model_count, prompt_count), np.nan)
+    for (m, p), rows in cells.items():
+        weights = _drawn_weights(rng, len(rows), resamples)
         draws[:, m, p] = weighted_pair_means(vectors[rows] @ vectors[rows].T, weights)
     return draws
 
@@ -556,13 +864,10 @@ def bin_draws(means:np.ndarray, # models x prompts cell means
              ) -> np.ndarray:
     "Percent of each model's cases per bin, highest bin first: (resamples x (1 + models) x bins), the average first"
     present = ~np.isnan(means)
-    index = np.clip(np.floor(np.nan_to_num(means) * bins).astype(int), 0, bins - 1)
+    index = _bin_index(np.nan_to_num(means), bins)
     hot = (index[..., None] == np.arange(bins)[::-1]) & present[..., None]  # models x prompts x bins
-    with np.errstate(invalid='ignore', divide='ignore'):
-        shares = 100 * _weighted_sums(counts, hot) / _weighted_sums(counts, present)[..., None]
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        return np.concatenate([np.nanmean(shares, axis=1, keepdims=True), shares], axis=1)
+    shares = _ratio(100 * _weighted_sums(counts, hot), _weighted_sums(counts, present)[..., None])
+    return _with_average(shares)
 
 # %% ../nbs/similarity/a_similarity.ipynb #b96722a5
 def bin_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
@@ -573,8 +878,7 @@ def bin_intervals(responses:pd.DataFrame, # one row per response, with `model` a
                   confidence:float=CONFIDENCE, # e.g. 0.95
                  ) -> pd.DataFrame:
     "Table 6 with intervals, long: model (`Average` first), bin (highest first), estimate, low, high"
-    means, models, prompts = cell_means(responses, vectors)
-    counts = bootstrap_counts(len(prompts), resamples, seed)
+    means, models, counts = _prompt_draws(responses, vectors, resamples, seed)
     table = statistic_intervals(lambda drawn: bin_draws(means, drawn, bins), counts, confidence)
     names = np.repeat(['Average', *models], bins)
     return table.assign(model=names, bin=bin_labels(bins) * (len(models) + 1))[['model', 'bin', *table.columns]]
@@ -586,17 +890,8 @@ def cross_pieces(responses:pd.DataFrame, # one row per response, with `model` an
                 ) -> tuple[np.ndarray, np.ndarray, list]:
     "Per prompt: mean cross cosine of every model pair and whether it is defined (prompts x models x models); models"
     sums, counts, squares, models, _ = group_sums(responses, vectors)
-    by_prompt = sums.transpose(1, 0, 2)
-    dots = by_prompt @ by_prompt.transpose(0, 2, 1)
-    sizes = np.einsum('ap,bp->pab', counts, counts).astype(float)
-    diagonal = np.arange(len(models))
-    if not self_pairs:
-        dots[:, diagonal, diagonal] -= squares.T
-        sizes[:, diagonal, diagonal] -= counts.T
-    valid = sizes > 0
-    with np.errstate(invalid='ignore', divide='ignore'):
-        per_prompt = np.where(valid, dots / np.where(valid, sizes, 1), 0)
-    return per_prompt, valid, models
+    dots, sizes = _cross_sums(sums, counts, squares, self_pairs)
+    return _ratio(dots, sizes, 0), sizes > 0, models
 
 # %% ../nbs/similarity/a_similarity.ipynb #90285322
 def cell_draws(per_prompt:np.ndarray, # prompts x models x models, from `cross_pieces`
@@ -609,6 +904,12 @@ def cell_draws(per_prompt:np.ndarray, # prompts x models x models, from `cross_p
     return flat.reshape(len(counts), models, models)
 
 # %% ../nbs/similarity/a_similarity.ipynb #90baf24e
+def _lower_cells(draws:np.ndarray, # (draws x models x models)
+                ) -> np.ndarray:
+    "The lower triangle (diagonal included) of each draw, row by row: (draws x cells)"
+    rows, columns = np.tril_indices(draws.shape[1])
+    return draws[:, rows, columns]
+
 def cell_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                    vectors:np.ndarray, # the embeddings, row for row
                    resamples:int=RESAMPLES, # B
@@ -619,9 +920,9 @@ def cell_intervals(responses:pd.DataFrame, # one row per response, with `model` 
     "Fig 6's lower triangle with intervals: model_a, model_b (a >= b), estimate, low, high"
     per_prompt, valid, models = cross_pieces(responses, vectors, self_pairs)
     counts = bootstrap_counts(len(per_prompt), resamples, seed)
+    estimate = _lower_cells(cell_draws(per_prompt, valid, as_estimate(len(per_prompt))))[0]
+    table = interval_frame(estimate, _lower_cells(cell_draws(per_prompt, valid, counts)), confidence)
     rows, columns = np.tril_indices(len(models))
-    estimate = cell_draws(per_prompt, valid, as_estimate(len(per_prompt)))[0][rows, columns]
-    table = interval_frame(estimate, cell_draws(per_prompt, valid, counts)[:, rows, columns], confidence)
     names = np.asarray(models, dtype=object)
     return table.assign(model_a=names[rows], model_b=names[columns])[['model_a', 'model_b', *table.columns]]
 

@@ -30,30 +30,47 @@ __all__ = ['MAIN_MODELS', 'PAPER', 'INTERVAL_COLUMNS', 'LABEL_OFFSETS', 'LABEL_A
            'matrix_table', 'neighbour_table', 'paper_shares', 'interval_plot']
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #6bde336b
+def _no_responses_message(run, # a `hivemind.runs.Run`
+                          decoding:str, # the decoding setting asked for
+                         ) -> str:
+    "The error for a decoding setting without successful responses, naming the profile's decodings"
+    decodings = ', '.join(run.profile.decodings)
+    return f"{run.store.path}: no successful responses with decoding {decoding!r} (profile decodings: {decodings})"
+
 def load_decoding(run, # a `hivemind.runs.Run`
                   decoding:str, # a decoding setting of the profile, e.g. `top_p`
                  ) -> tuple[pd.DataFrame, np.ndarray]:
     "The successful responses of one decoding setting and their vectors; an error when the run has none"
     responses, vectors = run.embedded_responses(decoding)
-    if responses.empty:
-        raise ValueError(f"{run.store.path}: no successful responses with decoding {decoding!r} (profile decodings: {', '.join(run.profile.decodings)})")
+    if responses.empty: raise ValueError(_no_responses_message(run, decoding))
     return responses.reset_index(drop=True), vectors
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #800e4c6a
+def _counted(count:int, # how many
+             word:str, # what, in the singular
+            ) -> str:
+    "`1 model`, `3 models`"
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+def _size_range(sizes:pd.Series, # responses per group
+               ) -> str:
+    "`5` when every group has 5, else `3-5`"
+    return f'{sizes.min()}' if sizes.min() == sizes.max() else f'{sizes.min()}-{sizes.max()}'
+
 def describe_pool(responses:pd.DataFrame, # responses with `model`, `prompt_id`
                   embedder:str='', # the embedder's name
                  ) -> str:
     "A one-line description for figure titles: models x prompts x responses per (model, prompt), embedder"
     sizes = responses.groupby(['model', 'prompt_id']).size()
-    per_group = f'{sizes.min()}' if sizes.min() == sizes.max() else f'{sizes.min()}-{sizes.max()}'
     counts = [(responses.model.nunique(), 'model'), (responses.prompt_id.nunique(), 'prompt')]
-    text = ' x '.join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in counts)
-    return f"{text} x {per_group} responses" + (f", embedder {embedder}" if embedder else '')
+    text = ' x '.join(_counted(n, word) for n, word in counts)
+    return f"{text} x {_size_range(sizes)} responses" + (f", embedder {embedder}" if embedder else '')
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #57b384a5
 def paper_table6() -> pd.DataFrame:
     "The paper's Table 6: percent of the 100 prompts per similarity bin, rows `Average` and 79 models (top-p decoding)"
-    return pd.read_csv(files('hivemind')/'data'/'reference'/'table6_intra_model_similarity_histogram.tsv', sep='\t', index_col='model')
+    path = files('hivemind')/'data'/'reference'/'table6_intra_model_similarity_histogram.tsv'
+    return pd.read_csv(path, sep='\t', index_col='model')
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #c0a96fb9
 def paper_average() -> pd.Series:
@@ -97,16 +114,27 @@ def table6_name(model:str, # a model name of a run (a profile's `model:` section
     return model if model in table.index else by_short_name.get(model.split('/')[-1])
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #4b6d78e5
+def _bins_at_or_above(labels:list[str], # bin labels such as `0.8-0.9`
+                      threshold:float, # a bin edge
+                     ) -> list[str]:
+    "The labels of the bins that start at or above `threshold`"
+    return [label for label in labels if float(label.split('-')[0]) >= threshold - 1e-9]
+
 def paper_share_above(threshold:float=0.8, # a bin edge: 0.1, 0.2, ..., 0.9
                       models:list[str]|None=None, # Table 6 rows to average (default: all 79 models)
                      ) -> float:
     "Percent of (model, prompt) cases above `threshold` in the paper's Table 6, the mean over the rows of `models`"
     table = paper_table6().drop('Average')
     rows = table if models is None else table.loc[[table6_name(m, table) for m in models]]
-    kept = [c for c in table.columns if float(c.split('-')[0]) >= threshold - 1e-9]
-    return float(rows[kept].sum(axis=1).mean())
+    return float(rows[_bins_at_or_above(table.columns, threshold)].sum(axis=1).mean())
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #788ed268
+def _rounded(value, # a number or a text
+             digits:int, # decimals kept of a float
+            ):
+    "A float rounded to `digits`; anything else as it is"
+    return round(float(value), digits) if isinstance(value, (float, np.floating)) else value
+
 def comparison_row(statistic:str, # what is compared
                    paper, # the paper's value (number or text)
                    run, # this run's value
@@ -114,8 +142,7 @@ def comparison_row(statistic:str, # what is compared
                    digits:int=3, # decimals kept of a float (1 for percentages, 3 for similarities)
                   ) -> dict:
     "One row of a paper-vs-run table, floats rounded to `digits`"
-    rounded = lambda value: round(float(value), digits) if isinstance(value, (float, np.floating)) else value
-    return {'statistic': statistic, 'paper': rounded(paper), 'this run': rounded(run), 'note': note}
+    return {'statistic': statistic, 'paper': _rounded(paper, digits), 'this run': _rounded(run, digits), 'note': note}
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #01f7de0e
 def comparison_table(rows:list[dict], # from `comparison_row`
@@ -124,39 +151,68 @@ def comparison_table(rows:list[dict], # from `comparison_row`
     return pd.DataFrame(rows, dtype=object)
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #effe3456
+def _minp_row(intra:pd.DataFrame, # from `intra_model_similarity`, of the min-p run
+              threshold:float, # 0.8 or 0.7
+             ) -> dict:
+    "Paper (its text) vs run: percent of the min-p cases at or above `threshold`"
+    paper, source = PAPER[f'minp_share_above_{threshold}']
+    return comparison_row(f'% cases >= {threshold} (min-p)', paper, share_above(intra, threshold), source, 1)
+
+def _table6_row(intra:pd.DataFrame, # from `intra_model_similarity`
+                threshold:float, # a bin edge
+                models:list[str]|None, # the Table 6 rows compared (None: all)
+                label:str, # what those rows are
+               ) -> dict:
+    "Paper (Table 6, the rows of `models`) vs run: percent of cases at or above `threshold`"
+    paper, run = paper_share_above(threshold, models), share_above(intra, threshold)
+    return comparison_row(f'% cases >= {threshold}, {label}', paper, run, f'Table 6, {label}', 1)
+
+def _share_rows(intra:pd.DataFrame, # from `intra_model_similarity`
+                minp:bool, # is `intra` the min-p run?
+               ) -> list[dict]:
+    "The rows of the shares above 0.8 and 0.7: from the paper's text for min-p, else from its Table 6"
+    if minp: return [_minp_row(intra, 0.8), _minp_row(intra, 0.7)]
+    main, every = f'{len(MAIN_MODELS)} main models', f'{len(paper_table6()) - 1} models'
+    rows = [_table6_row(intra, 0.8, MAIN_MODELS, main), _table6_row(intra, 0.8, None, every),
+            _table6_row(intra, 0.7, None, every)]
+    rows[0]['note'] += f" (text: {PAPER['share_above_0.8'][0]:g}%)"
+    return rows
+
+def _baseline_rows(baseline:pd.DataFrame, # from `random_pair_baseline`
+                  ) -> list[dict]:
+    "Paper vs run for the random-pair baseline: the share of group means in the paper's range, the lowest, the highest"
+    low, high = PAPER['baseline_low'][0], PAPER['baseline_high'][0]
+    inside = 100 * baseline.mean_similarity.between(low, high, inclusive='left').mean()
+    note, similarities = f'paper: all in [{low}, {high})', baseline.mean_similarity
+    return [comparison_row(f'random-pair baseline: % of groups in {low}-{high}', 100.0, inside,
+                           PAPER['baseline_low'][1], 1),
+            comparison_row('random-pair baseline: lowest group mean', low, similarities.min(), note),
+            comparison_row('random-pair baseline: highest group mean', high, similarities.max(), note)]
+
 def intra_comparison(intra:pd.DataFrame, # from `intra_model_similarity`
                      baseline:pd.DataFrame, # from `random_pair_baseline`
                      minp:bool=False, # is `intra` the min-p run (Fig 5)?
                     ) -> pd.DataFrame:
     "Paper vs run for intra-model repetition: shares above 0.8 and 0.7 (one decimal), and the random-pair baseline"
-    low, high = PAPER['baseline_low'][0], PAPER['baseline_high'][0]
-    inside = 100 * baseline.mean_similarity.between(low, high, inclusive='left').mean()
-    main, every = f'{len(MAIN_MODELS)} main models', f'{len(paper_table6()) - 1} models'
-    run = lambda threshold: share_above(intra, threshold)
-    text = lambda key, t: comparison_row(f'% cases >= {t} (min-p)', PAPER[key][0], run(t), PAPER[key][1], 1)
-    table6 = lambda t, models, label: comparison_row(f'% cases >= {t}, {label}', paper_share_above(t, models), run(t),
-                                                     f'Table 6, {label}', 1)
-    if minp: rows = [text('minp_share_above_0.8', 0.8), text('minp_share_above_0.7', 0.7)]
-    else: rows = [table6(0.8, MAIN_MODELS, main), table6(0.8, None, every), table6(0.7, None, every)]
-    rows[0]['note'] += '' if minp else f" (text: {PAPER['share_above_0.8'][0]:g}%)"
-    note, similarities = f'paper: all in [{low}, {high})', baseline.mean_similarity
-    return comparison_table(rows + [
-        comparison_row(f'random-pair baseline: % of groups in {low}-{high}', 100.0, inside, PAPER['baseline_low'][1],
-                       1),
-        comparison_row('random-pair baseline: lowest group mean', low, similarities.min(), note),
-        comparison_row('random-pair baseline: highest group mean', high, similarities.max(), note)])
+    return comparison_table(_share_rows(intra, minp) + _baseline_rows(baseline))
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #cb1ed620
+def _paper_row_shares(names:list[str|None], # Table 6 rows (`Average`: all models; None: the paper lacks it)
+                      threshold:float, # a bin edge
+                     ) -> list[float]:
+    "The paper's percent of prompts at or above `threshold` of each row (NaN where it lacks one)"
+    return [paper_share_above(threshold, None if n == 'Average' else [n]) if n else np.nan for n in names]
+
 def per_model_comparison(histogram:pd.DataFrame, # this run's Table 6 form, from `similarity_histogram`
                          threshold:float=0.8, # a bin edge
                          shares:pd.DataFrame|None=None, # from `similarity.share_intervals` at `threshold`: adds its ends
                         ) -> pd.DataFrame:
     "Per model of the run: percent of prompts at or above `threshold`, here and in the paper's Table 6 (empty where the paper lacks the model)"
-    kept = [c for c in histogram.columns if float(c.split('-')[0]) >= threshold - 1e-9]
     names = [table6_name(m) for m in histogram.index]
-    paper = [paper_share_above(threshold, None if n == 'Average' else [n]) if n else np.nan for n in names]
+    run = histogram[_bins_at_or_above(histogram.columns, threshold)].sum(axis=1).to_numpy()
     table = pd.DataFrame({'model': histogram.index, 'paper row': [n or '' for n in names],
-                          f'paper % >= {threshold}': paper, f'this run % >= {threshold}': histogram[kept].sum(axis=1).to_numpy()})
+                          f'paper % >= {threshold}': _paper_row_shares(names, threshold),
+                          f'this run % >= {threshold}': run})
     if shares is None: return table
     ends = shares.set_index('model').reindex(histogram.index)
     return table.assign(**{'this run low': ends.low.to_numpy(), 'this run high': ends.high.to_numpy()})
@@ -169,40 +225,62 @@ def off_diagonal(matrix:pd.DataFrame) -> pd.Series:
     return pd.Series(matrix.to_numpy()[rows, columns], index=index)
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #f1e910f0
+def _extreme_rows(cells:pd.Series, # from `off_diagonal`
+                 ) -> list[dict]:
+    "Paper vs run: the lowest and the highest cell of different models, naming this run's two models"
+    (low, low_note), (high, high_note) = PAPER['cross_model_low'], PAPER['cross_model_high']
+    lowest, highest = (' / '.join(cells.idxmin()), ' / '.join(cells.idxmax()))
+    return [comparison_row('lowest cell, different models', low, cells.min(), f'{low_note}; this run: {lowest}'),
+            comparison_row('highest cell, different models', high, cells.max(), f'{high_note}; this run: {highest}')]
+
 def cross_comparison(matrix:pd.DataFrame, # from `cross_model_similarity`
                     ) -> pd.DataFrame:
     "Paper vs run for inter-model homogeneity: the range of similarities between different models"
     cells = off_diagonal(matrix)
     if cells.empty: raise ValueError("the matrix has a single model: no pair of different models to compare")
-    (low, low_note), (high, high_note) = PAPER['cross_model_low'], PAPER['cross_model_high']
-    lowest, highest = (' / '.join(cells.idxmin()), ' / '.join(cells.idxmax()))
-    return comparison_table([
-        comparison_row('lowest cell, different models', low, cells.min(), f'{low_note}; this run: {lowest}'),
-        comparison_row('highest cell, different models', high, cells.max(), f'{high_note}; this run: {highest}'),
+    return comparison_table(_extreme_rows(cells) + [
         comparison_row('mean of the diagonal (same model)', '', float(np.diag(matrix).mean()),
                        'distinct pairs only (the paper includes self-pairs)'),
         comparison_row('models', len(MAIN_MODELS), len(matrix), '')])
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #a40518ea
+def _paper_pool_sizes() -> np.ndarray:
+    "Candidates per model of one response of the paper's Fig 8 pool: its own model's samples less one"
+    sizes = np.full(PAPER['models_fig8'][0], PAPER['samples'][0])
+    sizes[0] -= 1
+    return sizes
+
+def _count_rows(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
+                model_count:int, # models pooled per prompt in this run
+               ) -> list[dict]:
+    "Paper vs run at the largest j: the distinct models as a count and as a share of the models pooled"
+    mean = float(neighbours[max(neighbours.columns)].mean())
+    models, (count, count_note) = PAPER['models_fig8'][0], PAPER['distinct_models_j50']
+    return [comparison_row('distinct models among the j nearest (mean over prompts)', count, mean, count_note, 2),
+            comparison_row('... as a share of the models pooled', count / models, mean / model_count,
+                           f'paper: {count:g} of {models}; this run: of {model_count}')]
+
+def _bound_rows(bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
+                j:int, # the largest j of this run
+               ) -> list[dict]:
+    "Paper vs run at the largest j: the largest and the smallest possible count"
+    sizes = _paper_pool_sizes()
+    floor, ceiling = (int(v[0]) for v in count_bounds(sizes, np.array([PAPER['largest_j_fig8'][0]])))
+    return [comparison_row('largest possible count, min(j, models)', ceiling, int(bounds.ceiling[j]),
+                           'set by the pool'),
+            comparison_row('smallest possible count', floor, int(bounds.floor[j]),
+                           f'paper: {sizes[1]} answers per model')]
+
 def neighbour_comparison(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
                          model_count:int, # models pooled per prompt in this run
                          bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
                         ) -> pd.DataFrame:
     "Paper vs run for Fig 8 at the largest j: distinct models as a count, as a share of the models pooled, the bounds"
     j = max(neighbours.columns)
-    mean = float(neighbours[j].mean())
-    models, paper_j = PAPER['models_fig8'][0], PAPER['largest_j_fig8'][0]
-    sizes = np.full(models, PAPER['samples'][0])
-    sizes[0] -= 1
-    (count, count_note), (top, top_note) = PAPER['distinct_models_j50'], PAPER['highest_prompt_j50']
-    floor, ceiling = (int(v[0]) for v in count_bounds(sizes, np.array([paper_j])))
+    (top, top_note) = PAPER['highest_prompt_j50']
     return comparison_table([
-        comparison_row('largest j', paper_j, j, 'capped by the smallest pool of this run'),
-        comparison_row('distinct models among the j nearest (mean over prompts)', count, mean, count_note, 2),
-        comparison_row('... as a share of the models pooled', count / models, mean / model_count,
-                       f'paper: {count:g} of {models}; this run: of {model_count}'),
-        comparison_row('largest possible count, min(j, models)', ceiling, int(bounds.ceiling[j]), 'set by the pool'),
-        comparison_row('smallest possible count', floor, int(bounds.floor[j]), f'paper: {sizes[1]} answers per model'),
+        comparison_row('largest j', PAPER['largest_j_fig8'][0], j, 'capped by the smallest pool of this run'),
+        *_count_rows(neighbours, model_count), *_bound_rows(bounds, j),
         comparison_row('highest prompt', top, float(neighbours[j].max()), top_note, 2)])
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #28e70564
@@ -223,6 +301,16 @@ def level_text(table:pd.DataFrame, # intervals, with `confidence` and `resamples
     return f'{level}interval{count}'
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #2df756cb
+def _wide_end(intervals:pd.DataFrame, # long: one row per cell, with `low` and `high`
+              end:str, # `low` or `high`
+              row:str, # the column that names a cell's row
+              column:str, # the column that names its column
+              data:pd.DataFrame, # the numbers drawn, whose index and columns name the cells
+             ) -> pd.DataFrame:
+    "One end of each cell's interval, laid out as `data` (NaN where there is none)"
+    wide = intervals.pivot(index=row, columns=column, values=end)
+    return wide.reindex(index=data.index, columns=data.columns)
+
 def interval_ends(intervals:pd.DataFrame|None, # long: one row per cell, with `low` and `high`
                   data:pd.DataFrame, # the numbers drawn, whose index and columns name the cells
                   row:str, # the column of `intervals` that names a cell's row of `data`
@@ -230,12 +318,18 @@ def interval_ends(intervals:pd.DataFrame|None, # long: one row per cell, with `l
                  ) -> tuple:
     "The low and high ends of each cell of `data` (NaN where `intervals` has none), or (None, None)"
     if intervals is None: return None, None
-    wide = lambda end: intervals.pivot(index=row, columns=column, values=end).reindex(index=data.index, columns=data.columns)
-    return wide('low'), wide('high')
+    return _wide_end(intervals, 'low', row, column, data), _wide_end(intervals, 'high', row, column, data)
 
 def _number(value:float, digits:int|None) -> str:
     "A number with `digits` decimals, or as Fig 6 writes it (`short_decimal`) when `digits` is None"
     return short_decimal(value) if digits is None else f'{value:.{digits}f}'
+
+def _span_text(low:float, # the interval's low end
+               high:float, # its high end
+               digits:int|None, # decimals of the ends (None: Fig 6's `.82`)
+              ) -> str:
+    "The interval `low–high` on a second line, or nothing when an end is missing"
+    return f"\n{_number(low, digits)}–{_number(high, digits)}" if np.isfinite([low, high]).all() else ''
 
 def cell_texts(data:pd.DataFrame, # the numbers drawn
                lows:pd.DataFrame|None=None, # each cell's low end, labelled as `data` (NaN: no interval)
@@ -247,8 +341,7 @@ def cell_texts(data:pd.DataFrame, # the numbers drawn
     values, texts = data.to_numpy(dtype=float), np.empty(data.shape, dtype=object)
     for (r, c), value in np.ndenumerate(values):
         low, high = (np.nan, np.nan) if lows is None else (lows.iat[r, c], highs.iat[r, c])
-        span = f"\n{_number(low, span_digits)}–{_number(high, span_digits)}" if np.isfinite([low, high]).all() else ''
-        texts[r, c] = _number(value, digits) + span
+        texts[r, c] = _number(value, digits) + _span_text(low, high, span_digits)
     return texts
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #fa67bf92
@@ -258,25 +351,92 @@ def heatmap_scale(values:np.ndarray, # the numbers coloured
     return float(max(10, 10 * np.ceil(np.nanmax(values) / 10)))
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #7a315451
+def _error_lengths(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
+                  ) -> np.ndarray:
+    "How far each interval reaches below and above its estimate (2 x rows; 0 where an end is missing)"
+    return np.nan_to_num(np.vstack([table.estimate - table.low, table.high - table.estimate]))
+
+def _paper_share(paper:pd.Series, # the paper's average per bin
+                 threshold:float, # a bin edge
+                ) -> float:
+    "The paper's percent of prompts at or above `threshold`"
+    return paper[_bins_at_or_above(paper.index, threshold)].sum()
+
+def _share_axes(ax:plt.Axes, # the panel of shares
+                columns:list[str], # the heatmap's columns, one dot under each
+                threshold:float, # a bin edge
+               ):
+    "The panel's limits, ticks (each column's name), label and grid"
+    ax.set_xlim(0, len(columns))
+    ax.set_ylim(-5, 105)
+    ax.set_yticks([0, 50, 100])
+    ax.set_xticks(np.arange(len(columns)) + 0.5, columns, rotation=60, ha='right', fontsize=8)
+    ax.tick_params(axis='y', labelsize=7)
+    ax.set_ylabel(f'% >= {threshold:g}', fontsize=8)
+    ax.grid(axis='y', color='#dddddd', linewidth=0.5)
+
+def _share_title(ax:plt.Axes, # the panel of shares
+                 shares:pd.DataFrame, # from `similarity.share_intervals`
+                 paper:bool, # is the paper's share drawn?
+                 threshold:float, # a bin edge
+                ):
+    "The panel's title: what the dots are, their interval, and the paper's diamond"
+    paper_note = "; hollow diamond: the paper's" if paper else ''
+    ax.set_title(f'% of prompts at or above {threshold:g}, with its {level_text(shares)}{paper_note}', fontsize=7,
+                 loc='left')
+
 def _share_panel(ax:plt.Axes, shares:pd.DataFrame, columns:list[str], paper:pd.Series|None, colour):
     "Under Fig 4: each column's share of prompts at or above the threshold with its interval, the paper's hollow"
     threshold = float(shares.threshold.iloc[0])
     x = np.arange(len(columns)) + 0.5
     rows = shares.set_index('model').reindex(columns)
-    errors = np.nan_to_num(np.vstack([rows.estimate - rows.low, rows.high - rows.estimate]))
-    ax.errorbar(x, rows.estimate, yerr=errors, fmt='o', color=colour, capsize=3, markersize=4)
+    ax.errorbar(x, rows.estimate, yerr=_error_lengths(rows), fmt='o', color=colour, capsize=3, markersize=4)
     if paper is not None:
-        share = paper[[b for b in paper.index if float(b.split('-')[0]) >= threshold - 1e-9]].sum()
-        ax.scatter([x[1]], [share], marker='D', facecolors='none', edgecolors='black', s=30, zorder=3)
-    ax.set_xlim(0, len(columns))
-    ax.set_ylim(-5, 105)
-    ax.set_yticks([0, 50, 100])
-    ax.set_xticks(x, columns, rotation=60, ha='right', fontsize=8)
-    ax.tick_params(axis='y', labelsize=7)
-    ax.set_ylabel(f'% >= {threshold:g}', fontsize=8)
-    paper_note = "; hollow diamond: the paper's" if paper is not None else ''
-    ax.set_title(f'% of prompts at or above {threshold:g}, with its {level_text(shares)}{paper_note}', fontsize=7, loc='left')
-    ax.grid(axis='y', color='#dddddd', linewidth=0.5)
+        ax.scatter([x[1]], [_paper_share(paper, threshold)], marker='D', facecolors='none', edgecolors='black', s=30,
+                   zorder=3)
+    _share_axes(ax, columns, threshold)
+    _share_title(ax, shares, paper is not None, threshold)
+
+def _heatmap_data(histogram:pd.DataFrame, # Table 6 form
+                  paper:pd.Series|None, # the paper's average per bin, or None
+                 ) -> pd.DataFrame:
+    "The numbers of the map: bins as rows; `Average` (then the paper's) and the models as columns"
+    data = histogram.T.copy()
+    if paper is not None: data.insert(1, 'paper Average', paper.reindex(data.index).to_numpy())
+    return data
+
+def _heatmap_figure(columns:int, # columns of the map
+                    intervals:bool, # does each cell carry an interval (wider, taller cells)?
+                    shares:bool, # is there a panel of shares under the map?
+                   ) -> tuple:
+    "The figure, the map's axes, the colour bar's, and the grid whose second row holds the share panel"
+    width, tall = 1.8 + (0.75 if intervals else 0.6) * columns, 4.8 if intervals else 4.2
+    fig = plt.figure(figsize=(width, tall + (1.9 if shares else 0)), layout='constrained')
+    grid = fig.add_gridspec(2 if shares else 1, 2, width_ratios=[1, 0.04], height_ratios=[tall, 1.9] if shares else [1])
+    return fig, fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), grid
+
+def _percent_map(ax:plt.Axes, # the map's axes
+                 bar:plt.Axes, # the colour bar's
+                 data:pd.DataFrame, # the percents
+                 labels:np.ndarray, # each cell's text
+                 look:str, # the profile's look
+                ):
+    "The map of percents, each cell with its text, coloured from 0 to `heatmap_scale`"
+    top = heatmap_scale(data.to_numpy())
+    sns.heatmap(data, ax=ax, cbar_ax=bar, cmap=look_of(look, 'heatmap'), vmin=0, vmax=top, annot=labels, fmt='',
+                annot_kws={'fontsize': 7}, cbar_kws={'label': f'% of prompts (colour scale 0 to {top:g})'},
+                linewidths=0.5, linecolor='white')
+
+def _heatmap_axes(ax:plt.Axes, # the map
+                  paper:bool, # is the paper's column drawn?
+                  intervals:pd.DataFrame|None, # the cells' intervals, or None
+                 ):
+    "The line after the averages, the labels, and the column names under the map"
+    ax.axvline(2 if paper else 1, color='black', linewidth=1.2)
+    ax.set_xlabel(f'under each share: its {level_text(intervals)}' if intervals is not None else '')
+    ax.xaxis.label.set_fontsize(7)
+    ax.set_ylabel('mean pairwise similarity')
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
 
 def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and models, columns bins highest first
                       look:str='colorblind', # the profile's look
@@ -286,23 +446,11 @@ def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and
                       shares:pd.DataFrame|None=None, # from `similarity.share_intervals`: a panel of shares under the map
                      ) -> plt.Figure:
     "Fig 4/5: bins as rows (0.9-1.0 on top), models as columns after `Average` (and the paper's), one decimal"
-    data = histogram.T.copy()
-    if paper is not None: data.insert(1, 'paper Average', paper.reindex(data.index).to_numpy())
-    top = heatmap_scale(data.to_numpy())
-    width, tall = 1.8 + (0.75 if intervals is not None else 0.6) * data.shape[1], 4.8 if intervals is not None else 4.2
-    fig = plt.figure(figsize=(width, tall + (1.9 if shares is not None else 0)), layout='constrained')
-    grid = fig.add_gridspec(2 if shares is not None else 1, 2, width_ratios=[1, 0.04],
-                            height_ratios=[tall, 1.9] if shares is not None else [1])
-    ax, bar = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    data = _heatmap_data(histogram, paper)
+    fig, ax, bar, grid = _heatmap_figure(data.shape[1], intervals is not None, shares is not None)
     labels = cell_texts(data, *interval_ends(intervals, data, 'bin', 'model'), digits=1, span_digits=0)
-    sns.heatmap(data, ax=ax, cbar_ax=bar, cmap=look_of(look, 'heatmap'), vmin=0, vmax=top, annot=labels, fmt='',
-                annot_kws={'fontsize': 7}, cbar_kws={'label': f'% of prompts (colour scale 0 to {top:g})'},
-                linewidths=0.5, linecolor='white')
-    ax.axvline(2 if paper is not None else 1, color='black', linewidth=1.2)
-    ax.set_xlabel(f'under each share: its {level_text(intervals)}' if intervals is not None else '')
-    ax.xaxis.label.set_fontsize(7)
-    ax.set_ylabel('mean pairwise similarity')
-    ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
+    _percent_map(ax, bar, data, labels, look)
+    _heatmap_axes(ax, paper is not None, intervals)
     if shares is not None:
         ax.tick_params(axis='x', labelbottom=False)
         _share_panel(fig.add_subplot(grid[1, 0]), shares, list(data.columns), paper, palette(look, 1, 'bars')[0])
@@ -310,6 +458,26 @@ def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and
     return fig
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #b0f5d062
+def _scale_bottom(matrix:pd.DataFrame, # model x model
+                  vmin:float, # the bottom asked for
+                 ) -> float:
+    "The colour scale's bottom: `vmin`, lowered to the tenth under the smallest cell"
+    return min(vmin, np.floor(10 * np.nanmin(matrix.to_numpy()) + 1e-9) / 10)
+
+def _matrix_figure(size:int, # models
+                   intervals:bool, # does each cell carry an interval (larger cells)?
+                  ) -> tuple[plt.Figure, plt.Axes]:
+    "A figure whose cells fit `size` models"
+    step = 0.45 if not intervals else 0.6
+    figsize = (max(5.6, 2.4 + step * size), max(4.0, 1.8 + (step - 0.05) * size))
+    return plt.subplots(figsize=figsize, layout='constrained')
+
+def _model_ticks(ax:plt.Axes, # a model x model map
+                ):
+    "The model names slanted under the map and level beside it"
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
+    ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
+
 def similarity_matrix_plot(matrix:pd.DataFrame, # model x model, from `cross_model_similarity`
                            look:str='colorblind', # the profile's look
                            title:str='', # figure title
@@ -317,22 +485,72 @@ def similarity_matrix_plot(matrix:pd.DataFrame, # model x model, from `cross_mod
                            intervals:pd.DataFrame|None=None, # from `similarity.cell_intervals`: each cell's under it
                           ) -> plt.Figure:
     "Fig 6: the lower triangle (diagonal included) of the model x model similarity matrix"
-    size, low = len(matrix), min(vmin, np.floor(10 * np.nanmin(matrix.to_numpy()) + 1e-9) / 10)
+    size, low = len(matrix), _scale_bottom(matrix, vmin)
     upper = np.triu(np.ones((size, size), dtype=bool), 1)
     labels = cell_texts(matrix, *interval_ends(intervals, matrix, 'model_a', 'model_b'), None, None)
-    step = 0.45 if intervals is None else 0.6
-    figsize = (max(5.6, 2.4 + step * size), max(4.0, 1.8 + (step - 0.05) * size))
-    fig, ax = plt.subplots(figsize=figsize, layout='constrained')
+    fig, ax = _matrix_figure(size, intervals is not None)
     sns.heatmap(matrix, mask=upper, ax=ax, cmap=look_of(look, 'heatmap'), vmin=low, vmax=1, annot=labels, fmt='',
                 annot_kws={'fontsize': 7}, square=True,
                 cbar_kws={'label': f'mean cosine (colour scale {low:g} to 1)'})
-    ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
-    ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
+    _model_ticks(ax)
     if intervals is not None: ax.set_xlabel(f'under each cell: its {level_text(intervals)}', fontsize=7)
     ax.set_title(title, fontsize=10)
     return fig
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #b32d429a
+def _under_axes(ax:plt.Axes, # the axes
+                inches:float, # how far under their bottom
+               ):
+    "The transform of the axes' coordinates moved `inches` down, to hang a legend from"
+    return ax.transAxes + ScaledTranslation(0, -inches, ax.figure.dpi_scale_trans)
+
+def _count_boxes(ax:plt.Axes, # the axes
+                 neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
+                 look:str, # the profile's look
+                ):
+    "One horizontal box per j of the counts over prompts, in the look's bar colour"
+    boxes = ax.boxplot([neighbours[j].to_numpy() for j in neighbours.columns], orientation='horizontal',
+                       patch_artist=True, widths=0.6, medianprops={'color': 'black'})
+    for patch in boxes['boxes']: patch.set_facecolor(palette(look, 1, 'bars')[0])
+
+def _bound_marks(ax:plt.Axes, # the axes
+                 bounds:pd.DataFrame, # floor and ceiling per j, in the order of the boxes
+                 rows:np.ndarray, # each box's position
+                ):
+    "The pool's floor (grey) and ceiling (red) of each j as a bar across its box"
+    mark = dict(marker='|', s=260, linewidths=2.2, zorder=3)
+    floor_label = 'smallest possible count (own model: only s - 1 others)'
+    ax.scatter(bounds.floor, rows, color='#777777', label=floor_label, **mark)
+    ax.scatter(bounds.ceiling, rows, color='#b2182b', label='largest possible count: min(j, models)', **mark)
+
+def _mean_marks(ax:plt.Axes, # the axes
+                intervals:pd.DataFrame, # from `similarity.neighbour_intervals`
+                depths:list[int], # the j of each box
+                rows:np.ndarray, # each box's position
+               ):
+    "The mean over prompts of each j as a diamond with its interval"
+    means = intervals.set_index('j').reindex(depths)
+    ax.errorbar(means.estimate, rows, xerr=_error_lengths(means), fmt='D', color='black', markersize=4, capsize=3,
+                zorder=4, label=f'mean over prompts, {level_text(intervals)}')
+
+def _forced_title(bounds:pd.DataFrame, # floor and ceiling per j
+                 ) -> str|None:
+    "The legend's title naming the j where the bounds meet, or None"
+    forced = [str(j) for j, row in bounds.iterrows() if row.floor == row.ceiling]
+    return f"forced (the bounds meet) at j = {', '.join(forced)}" if forced else None
+
+def _depth_axes(ax:plt.Axes, # the axes
+                depths:list[int], # the j of each box
+                ceiling:float, # the largest ceiling
+                model_count:int, # models pooled per prompt
+               ):
+    "A `j = ..` label per box, top down, and whole counts on the x axis up to the largest ceiling"
+    ax.set_yticks(np.arange(1, len(depths) + 1), [f'j = {j}' for j in depths])
+    ax.set_xlim(0.5, ceiling + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f'distinct source models among the j nearest responses (of {model_count})')
+    ax.invert_yaxis()
+
 def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
                       model_count:int, # models pooled per prompt
                       bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
@@ -345,28 +563,12 @@ def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompt
     rows = np.arange(1, len(depths) + 1)
     bounds = bounds.loc[depths]
     fig, ax = plt.subplots(figsize=(5.5, 1.9 + 0.35 * len(depths)), layout='constrained')
-    boxes = ax.boxplot([neighbours[j].to_numpy() for j in depths], orientation='horizontal', patch_artist=True,
-                       widths=0.6, medianprops={'color': 'black'})
-    for patch in boxes['boxes']: patch.set_facecolor(palette(look, 1, 'bars')[0])
-    mark = dict(marker='|', s=260, linewidths=2.2, zorder=3)
-    floor_label = 'smallest possible count (own model: only s - 1 others)'
-    ax.scatter(bounds.floor, rows, color='#777777', label=floor_label, **mark)
-    ax.scatter(bounds.ceiling, rows, color='#b2182b', label='largest possible count: min(j, models)', **mark)
-    if intervals is not None:
-        means = intervals.set_index('j').reindex(depths)
-        errors = np.nan_to_num(np.vstack([means.estimate - means.low, means.high - means.estimate]))
-        ax.errorbar(means.estimate, rows, xerr=errors, fmt='D', color='black', markersize=4, capsize=3, zorder=4,
-                    label=f'mean over prompts, {level_text(intervals)}')
-    forced = [str(j) for j, row in bounds.iterrows() if row.floor == row.ceiling]
-    under = ax.transAxes + ScaledTranslation(0, -0.5, fig.dpi_scale_trans)  # half an inch under the axes
-    ax.legend(loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=under, fontsize=7, frameon=False,
-              markerscale=0.5,
-              title=f"forced (the bounds meet) at j = {', '.join(forced)}" if forced else None, title_fontsize=7)
-    ax.set_yticks(rows, [f'j = {j}' for j in depths])
-    ax.set_xlim(0.5, bounds.ceiling.max() + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(f'distinct source models among the j nearest responses (of {model_count})')
-    ax.invert_yaxis()
+    _count_boxes(ax, neighbours, look)
+    _bound_marks(ax, bounds, rows)
+    if intervals is not None: _mean_marks(ax, intervals, depths, rows)
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=_under_axes(ax, 0.5), fontsize=7,
+              frameon=False, markerscale=0.5, title=_forced_title(bounds), title_fontsize=7)
+    _depth_axes(ax, depths, bounds.ceiling.max(), model_count)
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -396,6 +598,24 @@ def label_box(ax:plt.Axes, # the axes
     label.update_positions(renderer)
     return label, Text.get_window_extent(label, renderer).expanded(1.06, 1.4)  # the text's box, not its arrow
 
+def _fits(box:Bbox, # a label's box, in display coordinates
+          frame:Bbox, # the axes' box
+          blocking:list[Bbox], # boxes it must not overlap
+         ) -> bool:
+    "Is `box` inside `frame` and clear of every box of `blocking`?"
+    inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+    return inside and not any(box.overlaps(other) for other in blocking)
+
+def _candidate_labels(ax:plt.Axes, # the axes
+                      point:np.ndarray, # the point labelled
+                      text:str, # the label
+                      inward:int, # 1: labels go right first, -1: left first
+                      fontsize:float, # label size (points)
+                     ):
+    "The label at each offset in turn, twice over, with its padded box (`label_box`)"
+    for side, dy in LABEL_OFFSETS * 2:  # second round, for a crowded plot: avoid labels only
+        yield label_box(ax, point, text, (10 * side * inward, dy), fontsize)
+
 def label_points(ax:plt.Axes, # a scatter whose limits are final
                  points:np.ndarray, # the points labelled (data coordinates)
                  texts:list[str], # the label of each
@@ -409,15 +629,41 @@ def label_points(ax:plt.Axes, # a scatter whose limits are final
     taken = [Bbox.from_bounds(x - 3, y - 3, 6, 6) for x, y in dots]
     for point, text in zip(points, texts):
         inward = -1 if point[0] > middle else 1
-        for n, (side, dy) in enumerate(LABEL_OFFSETS * 2):  # second round, for a crowded plot: avoid labels only
-            label, box = label_box(ax, point, text, (10 * side * inward, dy), fontsize)
-            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+        for n, (label, box) in enumerate(_candidate_labels(ax, point, text, inward, fontsize)):
             blocking = taken if n < len(LABEL_OFFSETS) else taken[len(dots):]
-            if n == 2 * len(LABEL_OFFSETS) - 1 or (inside and not any(box.overlaps(other) for other in blocking)): break
+            if n == 2 * len(LABEL_OFFSETS) - 1 or _fits(box, frame, blocking): break
             label.remove()
         taken.append(box)
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #91eaddbd
+def _model_scatter(ax:plt.Axes, # the axes
+                   coordinates:np.ndarray, # 2-D coordinates, one row per response
+                   models:list[str], # the model of each response
+                   look:str, # the profile's look
+                  ):
+    "The responses as dots, a colour and a legend entry per model"
+    names = sorted(set(models))
+    colours = dict(zip(names, palette(look, len(names))))
+    models = np.asarray(models)
+    for name in names:
+        points = coordinates[models == name]
+        ax.scatter(points[:, 0], points[:, 1], s=18, color=colours[name], label=name, alpha=0.8, edgecolors='none')
+
+def _component_label(k:int, # the component, 0 or 1
+                     explained:np.ndarray|None, # variance share of the two components
+                    ) -> str:
+    "`PC1 (38% of variance)`, or `PC1` without the shares"
+    return f'PC{k + 1}' + (f' ({100 * explained[k]:.0f}% of variance)' if explained is not None else '')
+
+def _quote_representatives(ax:plt.Axes, # the scatter, its limits final
+                           coordinates:np.ndarray, # every point
+                           texts:list[str], # the answer of each point
+                           labels:int, # answers quoted
+                          ):
+    "Quote the start of the answers nearest the k-means centres beside their points"
+    chosen = cluster_representatives(coordinates, labels)
+    label_points(ax, coordinates[chosen], [snippet(texts[k]) for k in chosen], avoid=coordinates)
+
 def pca_plot(coordinates:np.ndarray, # 2-D coordinates, one row per response, from `pca_2d`
              models:list[str], # the model of each response
              explained:np.ndarray|None=None, # variance share of the two components (shown on the axes)
@@ -427,27 +673,20 @@ def pca_plot(coordinates:np.ndarray, # 2-D coordinates, one row per response, fr
              labels:int=4, # answers quoted (the points nearest k-means centres)
             ) -> plt.Figure:
     "Figs 1, 15-18: one prompt's answers in their first two principal components (equal scales), a colour per model"
-    names = sorted(set(models))
-    colours = dict(zip(names, palette(look, len(names))))
-    models = np.asarray(models)
     fig, ax = plt.subplots(figsize=(7.2, 5.0), layout='constrained')
-    for name in names:
-        points = coordinates[models == name]
-        ax.scatter(points[:, 0], points[:, 1], s=18, color=colours[name], label=name, alpha=0.8, edgecolors='none')
-    axis = lambda k: f'PC{k + 1}' + (f' ({100 * explained[k]:.0f}% of variance)' if explained is not None else '')
-    ax.set_xlabel(axis(0))
-    ax.set_ylabel(axis(1))
+    _model_scatter(ax, coordinates, models, look)
+    ax.set_xlabel(_component_label(0, explained))
+    ax.set_ylabel(_component_label(1, explained))
     ax.set_aspect('equal', adjustable='datalim')
     ax.margins(0.15)
     fig.legend(loc='outside right center', fontsize=7, frameon=False)
     ax.set_title(title, fontsize=10)
-    if texts is not None:
-        chosen = cluster_representatives(coordinates, labels)
-        label_points(ax, coordinates[chosen], [snippet(texts[k]) for k in chosen], avoid=coordinates)
+    if texts is not None: _quote_representatives(ax, coordinates, texts, labels)
     return fig
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #61db7dbf
-PCA_FIGURES = {'time-metaphor': 'fig01', 'meaning-of-life': 'fig15', 'sisu-cinema': 'fig16', 'toad-story': 'fig17', 'ev-joke': 'fig18'}
+PCA_FIGURES = {'time-metaphor': 'fig01', 'meaning-of-life': 'fig15', 'sisu-cinema': 'fig16', 'toad-story': 'fig17',
+               'ev-joke': 'fig18'}
 
 def pca_figure_name(prompt_id:str) -> str:
     "File stem of the PCA figure of `prompt_id`: `fig01_pca_time-metaphor`, ..., or `figpca_<id>` for other prompts"
@@ -501,7 +740,8 @@ def long_histogram(histogram:pd.DataFrame, # Table 6 form
                    intervals:pd.DataFrame|None=None, # from `similarity.bin_intervals`
                   ) -> pd.DataFrame:
     "A Table 6 form as the long CSV saved beside Fig 4/5: columns model, bin, percent (and the intervals)"
-    table = histogram.rename_axis(index='model').reset_index().melt(id_vars='model', var_name='bin', value_name='percent')
+    wide = histogram.rename_axis(index='model').reset_index()
+    table = wide.melt(id_vars='model', var_name='bin', value_name='percent')
     return _with_intervals(table, intervals, ['model', 'bin'])
 
 def matrix_table(matrix:pd.DataFrame, # from `cross_model_similarity`
@@ -523,14 +763,41 @@ def neighbour_table(neighbours:pd.DataFrame, # from `neighbour_models`: prompts 
     return _with_intervals(table.merge(means[['j', 'mean']], on='j', how='left'), means, ['j'])
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #878eb762
+def _paper_rows(model:str, # `Average` or a model name of a run
+               ) -> list[str]|None:
+    "The Table 6 rows behind `model`: the 25 main models for `Average`, else its own row (None when absent)"
+    if model == 'Average': return MAIN_MODELS
+    name = table6_name(model)
+    return [name] if name else None
+
 def paper_shares(models:list[str], # `Average` and model names of a run
                  threshold:float=0.8, # a bin edge
                 ) -> list[float]:
     "The paper's percent of cases at or above `threshold`: Average over its 25 main models, else the model's row"
-    rows = [MAIN_MODELS if m == 'Average' else ([table6_name(m)] if table6_name(m) else None) for m in models]
+    rows = [_paper_rows(m) for m in models]
     return [paper_share_above(threshold, r) if r else np.nan for r in rows]
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #9cc27d0a
+def _paper_marks(ax:plt.Axes, # the axes
+                 paper:list|None, # the paper's value per row (NaN: none)
+                 rows:np.ndarray, # each row's position
+                ):
+    "The paper's values as hollow diamonds, when there is at least one"
+    if paper is not None and np.isfinite(np.asarray(paper, dtype=float)).any():
+        ax.scatter(np.asarray(paper, dtype=float), rows, marker='D', facecolors='none', edgecolors='black', s=30,
+                   label='paper (Jiang et al. 2025)', zorder=3)
+
+def _statistic_axes(ax:plt.Axes, # the axes
+                    rows:np.ndarray, # each row's position
+                    labels:list[str], # one label per row, top down
+                    xlabel:str, # what the numbers are
+                   ):
+    "A label per row, top down, and the x axis's label, small"
+    ax.set_yticks(rows, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.tick_params(axis='x', labelsize=8)
+
 def interval_plot(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
                   labels:list[str], # one label per row, drawn on the y axis top down
                   xlabel:str, # what the numbers are
@@ -540,21 +807,14 @@ def interval_plot(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
                   reference:float|None=None, # a vertical line (e.g. 0 for differences)
                  ) -> plt.Figure:
     "Estimates as dots with their intervals as horizontal bars, one row per statistic, the paper's beside them"
-    colour = palette(look, 1, 'bars')[0]
     rows = np.arange(len(table))
     fig, ax = plt.subplots(figsize=(6.4, 1.4 + 0.32 * len(table)), layout='constrained')
-    errors = np.vstack([table.estimate - table.low, table.high - table.estimate])
-    ax.errorbar(table.estimate, rows, xerr=np.nan_to_num(errors), fmt='o', color=colour, capsize=3,
-                label='this run, with its interval')
-    if paper is not None and np.isfinite(np.asarray(paper, dtype=float)).any():
-        ax.scatter(np.asarray(paper, dtype=float), rows, marker='D', facecolors='none', edgecolors='black', s=30,
-                   label='paper (Jiang et al. 2025)', zorder=3)
+    ax.errorbar(table.estimate, rows, xerr=_error_lengths(table), fmt='o', color=palette(look, 1, 'bars')[0],
+                capsize=3, label='this run, with its interval')
+    _paper_marks(ax, paper, rows)
     if reference is not None: ax.axvline(reference, color='#777777', linewidth=0.8)
-    ax.set_yticks(rows, labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.tick_params(axis='x', labelsize=8)
-    under = ax.transAxes + ScaledTranslation(0, -0.42, fig.dpi_scale_trans)  # under the x label
-    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=under, ncol=2, frameon=False)
+    _statistic_axes(ax, rows, labels, xlabel)
+    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=_under_axes(ax, 0.42), ncol=2,
+              frameon=False)
     ax.set_title(title, fontsize=10)
     return fig

@@ -204,7 +204,8 @@ def mask_correlations(items:pd.DataFrame, # items with the text columns
                      ) -> pd.DataFrame:
     "rho of every scorer on every subset in `masks`: one row per (subset, scorer)"
     _check_correlation_inputs(items, scores, masks, mean_labels)
-    inputs, types, mean_labels = scorer_inputs(items, scores), scorer_types(scores), np.asarray(mean_labels, dtype=float)
+    inputs, types = scorer_inputs(items, scores), scorer_types(scores)
+    mean_labels = np.asarray(mean_labels, dtype=float)
     rows = []
     for subset, mask in masks.items():
         rows += _subset_rows(subset, mask, inputs, types, mean_labels, method)
@@ -328,7 +329,8 @@ def _paper_rows(paper:pd.DataFrame, # the paper's table (`paper_table`)
                ) -> list[dict]:
     "The paper's rows of the scorers we ran too, then its mean over the scorers of each type"
     matched = paper[paper.model.str.lower().isin({_paper_name(s) for s in scorers})]
-    rows = [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict()) for _, r in matched.iterrows()]
+    rows = [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict())
+            for _, r in matched.iterrows()]
     means = paper_type_means(setting)[columns]
     return rows + [dict(source='paper', scorer_type=t, scorer=f'paper mean over {t} scorers', **m.to_dict())
                    for t, m in means.iterrows()]
@@ -597,6 +599,22 @@ def _alternative_frame(rows:list[dict], # our row and the paper's, per method
     table = pd.DataFrame(rows, columns=['method', 'source', *columns, *sizes, 'note']).fillna({'note': ''})
     return table.astype({size: 'Int64' for size in sizes})
 
+def _header_percents(paper:pd.DataFrame, # the paper's Table 19 or 20, indexed by method
+                     number:int, # 19 or 20
+                    ) -> dict[str, int]:
+    "The kept percent behind each header of the paper's columns (`<type>_<header>`), in the columns' order"
+    headers = list(dict.fromkeys(c.split('_')[1] for c in paper.columns))
+    return dict(zip(headers, alternative_percents(number)))
+
+def _alternative_bars(items:pd.DataFrame, # absolute items
+                      scores:pd.DataFrame, # a checked scores table
+                      masks:dict, # the subsets of Table 19 or 20
+                      method:str, # `spearman` or `pearson`
+                     ) -> pd.DataFrame:
+    "Our bars (`type_means`) on every subset"
+    mean_labels = item_statistics(items, 'absolute').mean_label
+    return type_means(mask_correlations(items, scores, masks, mean_labels, method))
+
 def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `response`, `labels`
                       scores:pd.DataFrame, # a checked scores table
                       number:int, # 19 or 20
@@ -605,18 +623,16 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
                      ) -> pd.DataFrame:
     "Our mean rho per scorer type beside the paper's, in the layout of Table 19 or 20"
     paper = paper_alternative_table(number).set_index('method')
-    headers = list(dict.fromkeys(c.split('_')[1] for c in paper.columns))
-    percent = dict(zip(headers, alternative_percents(number)))
+    percent = _header_percents(paper, number)
     masks = alternative_masks(items, number)
-    mean_labels = item_statistics(items, 'absolute').mean_label
-    bars = type_means(mask_correlations(items, scores, masks, mean_labels, method))
+    bars = _alternative_bars(items, scores, masks, method)
     rows = []
     for name in ['FULL(reference)', *(list(paper.index[1:]) if number == 20 else _similar_methods())]:
-        subset = _method_subsets(name, headers, percent)
+        subset = _method_subsets(name, list(percent), percent)
         rows.append(_our_alternative_row(name, subset, list(paper.columns), bars, masks, source))
         rows.append(_paper_alternative_row(name, paper))
     rows[1]['note'] = f'judge full set as printed; {judge_mean_note()}'
-    return _alternative_frame(rows, list(paper.columns), headers)
+    return _alternative_frame(rows, list(paper.columns), list(percent))
 
 # %% ../nbs/calibration/a_calibration.ipynb #6f5c929a
 def tie_groups(values:np.ndarray, # one value per item (no NaN)
@@ -751,11 +767,16 @@ def _rho_stack(items:pd.DataFrame, scores:pd.DataFrame, setting:str, weights:np.
     return rhos, list(masks), list(inputs.columns), [int(m.sum()) for m in masks.values()]
 
 # %% ../nbs/calibration/a_calibration.ipynb #8a7ec430
+def _present_types(kinds:list[str], # the type of each scorer
+                  ) -> list[str]:
+    "The scorer types among `kinds`, in the order of `SCORER_TYPES`"
+    return [t for t in SCORER_TYPES if t in kinds]
+
 def _type_stack(rhos:np.ndarray, kinds:list[str]) -> np.ndarray:
     "Mean rho over the scorers of each type: subsets x types x (1 + resamples)"
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
-        means = [np.nanmean(rhos[:, [k == t for k in kinds]], axis=1) for t in SCORER_TYPES if t in kinds]
+        means = [np.nanmean(rhos[:, [k == t for k in kinds]], axis=1) for t in _present_types(kinds)]
     return np.stack(means, axis=1)
 
 # %% ../nbs/calibration/a_calibration.ipynb #456fda09
@@ -782,6 +803,14 @@ def _level_frames(stack:np.ndarray, # subsets x names x (1 + resamples) rho
         frames.append(table.assign(statistic=statistic, **keys))
     return frames
 
+def _levels(rhos:np.ndarray, # subsets x scorers x (1 + resamples) rho
+            scorers:list[str], # the scorers
+            kinds:list[str], # the type of each scorer
+           ) -> tuple:
+    "(level, rho stack, names, the type of each name) of the scorer level, then of the type level"
+    present = _present_types(kinds)
+    return (('scorer', rhos, scorers, kinds), ('type', _type_stack(rhos, kinds), present, present))
+
 def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the text columns
                   scores:pd.DataFrame, # a checked scores table
                   setting:str, # a key of `calibration.SETTINGS`
@@ -796,10 +825,8 @@ def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the te
     rhos, subsets, scorers, sizes = _rho_stack(items, scores, setting, weights, method)
     types = scorer_types(scores)
     kinds = [types[s] for s in scorers]
-    present = [t for t in SCORER_TYPES if t in kinds]
-    levels = (('scorer', rhos, scorers, kinds), ('type', _type_stack(rhos, kinds), present, present))
     frames = []
-    for level, stack, names, name_types in levels:
+    for level, stack, names, name_types in _levels(rhos, scorers, kinds):
         keys = _row_keys(subsets, sizes, names, name_types)
         frames += _level_frames(stack, confidence, setting=setting, level=level, **keys)
     table = pd.concat(frames, ignore_index=True)[_INTERVAL_COLUMNS]

@@ -170,6 +170,12 @@ def _missing_lines(data:pd.DataFrame, limit:int=8) -> list[str]:
     lines = [f"{kind} {', '.join(group.subset)}: {reason}" for (kind, reason), group in groups]
     return lines[:limit] + (['...'] if len(lines) > limit else [])
 
+def _paper_patch(colour, # edge and hatch colour
+                ):
+    "The legend entry of the paper's hatched bars"
+    from matplotlib.patches import Patch
+    return Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)')
+
 def _legend_handles(colour, # our bars' colour
                     ours:str, # legend text of our bars
                     paper:bool, # whether the paper's bars are drawn
@@ -178,7 +184,7 @@ def _legend_handles(colour, # our bars' colour
     "Legend entries: our filled bars, the paper's hatched ones, a whisker"
     from matplotlib.patches import Patch
     handles = [Patch(color=colour, label=ours)]
-    if paper: handles.append(Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)'))
+    if paper: handles.append(_paper_patch(colour))
     if interval: handles.append(Line2D([], [], color='black', linewidth=0.8, marker='_', label=interval))
     return handles
 

@@ -322,18 +322,25 @@ def _our_rows(table:pd.DataFrame, # from `correlations`
                  for t in means.index]
     return _wide(table, columns).assign(source=source).to_dict('records') + type_rows
 
+def _paper_scorer_rows(paper:pd.DataFrame, # the paper's table (`paper_table`)
+                       scorers:set[str], # our scorers
+                       columns:list[str], # `full` and the subsets
+                      ) -> list[dict]:
+    "The paper's rows of the scorers we ran too"
+    matched = paper[paper.model.str.lower().isin({_paper_name(s) for s in scorers})]
+    return [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict())
+            for _, r in matched.iterrows()]
+
 def _paper_rows(paper:pd.DataFrame, # the paper's table (`paper_table`)
                 scorers:set[str], # our scorers
                 setting:str, # a key of `SETTINGS`
                 columns:list[str], # `full` and the subsets
                ) -> list[dict]:
     "The paper's rows of the scorers we ran too, then its mean over the scorers of each type"
-    matched = paper[paper.model.str.lower().isin({_paper_name(s) for s in scorers})]
-    rows = [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict())
-            for _, r in matched.iterrows()]
     means = paper_type_means(setting)[columns]
-    return rows + [dict(source='paper', scorer_type=t, scorer=f'paper mean over {t} scorers', **m.to_dict())
-                   for t, m in means.iterrows()]
+    return _paper_scorer_rows(paper, scorers, columns) + [
+        dict(source='paper', scorer_type=t, scorer=f'paper mean over {t} scorers', **m.to_dict())
+        for t, m in means.iterrows()]
 
 def _printed_judge_row() -> dict:
     "The judges' full-set mean as Tables 19/20 print it, with the note on the paper's two judge means"
@@ -570,6 +577,14 @@ def _method_subsets(name:str, # a row of the table: a method, or `FULL(reference
     "The subset behind each header of one method's row"
     return {h: 'full' if name == 'FULL(reference)' else f'{name}|{percent[h]}' for h in headers}
 
+def _column_rho(bars:pd.DataFrame, # our bars (`type_means`) of every subset
+                subset:dict, # header -> the subset behind it (`_method_subsets`)
+                columns:list[str], # the paper's columns, `<type>_<header>`
+               ) -> dict:
+    "Our mean rho under each of the paper's columns (NaN where we have no such bar)"
+    rho = bars.set_index(['subset', 'scorer_type']).rho
+    return {c: rho.get((subset[c.split('_')[1]], PAPER_TYPES[c.split('_')[0]]), np.nan) for c in columns}
+
 def _our_alternative_row(name:str, # the method
                          subset:dict, # header -> the subset behind it (`_method_subsets`)
                          columns:list[str], # the paper's columns, `<type>_<header>`
@@ -578,10 +593,9 @@ def _our_alternative_row(name:str, # the method
                          source:str, # label of our rows
                         ) -> dict:
     "Our row of one method: mean rho per paper column, the size of each subset and why bars are missing"
-    rho = bars.set_index(['subset', 'scorer_type']).rho
-    ours = {c: rho.get((subset[c.split('_')[1]], PAPER_TYPES[c.split('_')[0]]), np.nan) for c in columns}
     sizes = {f'n_{h}': int(masks[s].sum()) for h, s in subset.items()}
-    return dict(method=name, source=source, **ours, **sizes, note=_row_note(bars, list(subset.values())))
+    return dict(method=name, source=source, **_column_rho(bars, subset, columns), **sizes,
+                note=_row_note(bars, list(subset.values())))
 
 def _paper_alternative_row(name:str, # the method
                            paper:pd.DataFrame, # the paper's table, indexed by method

@@ -93,20 +93,49 @@ def first_ranked_keep(keys:np.ndarray, # sort key per item
 SUBSET_COLUMNS = {'absolute_similar': 'mean_label', 'absolute_disagreed': 'entropy', 'pairwise_similar': 'neutral',
                   'pairwise_disagreed': 'agreement'}  # the statistic each setting's rule reads
 
+def _check_setting(setting:str, # a key of `SETTINGS`, it is hoped
+                  ):
+    "Raise when `setting` is not a key of `SETTINGS`, listing them"
+    if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; use one of {', '.join(SETTINGS)}")
+
+def _subset_keep(statistics:pd.DataFrame, # from `item_statistics`
+                 setting:str, # a key of `SETTINGS`
+                 subset:str, # one of its subsets: `k2.5`, `p10`, ...
+                ) -> np.ndarray:
+    "The mask of one subset of `setting`, by the setting's rule"
+    if setting == 'absolute_similar': return tukey_keep(statistics.mean_label, float(subset[1:]))
+    if setting == 'absolute_disagreed': return top_percent_keep(statistics.entropy, int(subset[1:]))
+    if setting == 'pairwise_similar': return first_ranked_keep(statistics.neutral, int(subset[1:]), descending=True)
+    return first_ranked_keep(statistics.agreement, int(subset[1:]))
+
 def subset_masks(statistics:pd.DataFrame, # from `item_statistics`
                  setting:str, # a key of `SETTINGS`
                 ) -> dict[str, np.ndarray]:
     "Every subset of `setting` as a boolean mask, `full` first"
-    if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; use one of {', '.join(SETTINGS)}")
+    _check_setting(setting)
     require_rows(statistics, [SUBSET_COLUMNS[setting]], f'subset_masks({setting!r}): statistics')
-    rule = {'absolute_similar': lambda s: tukey_keep(statistics.mean_label, float(s[1:])),
-            'absolute_disagreed': lambda s: top_percent_keep(statistics.entropy, int(s[1:])),
-            'pairwise_similar': lambda s: first_ranked_keep(statistics.neutral, int(s[1:]), descending=True),
-            'pairwise_disagreed': lambda s: first_ranked_keep(statistics.agreement, int(s[1:]))}[setting]
-    return {'full': np.ones(len(statistics), dtype=bool)} | {s: rule(s) for s in SETTINGS[setting]['subsets']}
+    subsets = {s: _subset_keep(statistics, setting, s) for s in SETTINGS[setting]['subsets']}
+    return {'full': np.ones(len(statistics), dtype=bool)} | subsets
 
 # %% ../nbs/calibration/a_calibration.ipynb #bf6e958d
 MIN_ITEMS = 3
+
+def _check_pair(x:np.ndarray, # scorer values
+                y:np.ndarray, # mean human labels
+               ):
+    "Raise when `x` and `y` differ in length or hold an infinite value"
+    if len(x) != len(y): raise InputError(f"correlate: {len(x)} scorer values but {len(y)} human means")
+    infinite = np.flatnonzero(np.isinf(x) | np.isinf(y))
+    if len(infinite): raise InputError(f"correlate: infinite value(s) at position(s) {first_names(infinite)}")
+
+def _undefined_reason(x:np.ndarray, # the scorer values used
+                      y:np.ndarray, # the mean human labels used
+                     ) -> str:
+    "Why rho is undefined on these items: too few, or a constant side ('' when it is defined)"
+    if len(x) < MIN_ITEMS: return f'{len(x)} item(s) with a score: needs at least {MIN_ITEMS}'
+    if np.ptp(x) == 0: return 'scores are constant on this subset'
+    if np.ptp(y) == 0: return 'human means are constant on this subset'
+    return ''
 
 def correlate(x:np.ndarray, # scorer values
               y:np.ndarray, # mean human labels
@@ -116,31 +145,56 @@ def correlate(x:np.ndarray, # scorer values
     if method not in ('spearman', 'pearson'):
         raise ValueError(f"correlate: unknown method {method!r}; use spearman or pearson")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) != len(y): raise InputError(f"correlate: {len(x)} scorer values but {len(y)} human means")
-    infinite = np.flatnonzero(np.isinf(x) | np.isinf(y))
-    if len(infinite): raise InputError(f"correlate: infinite value(s) at position(s) {first_names(infinite)}")
+    _check_pair(x, y)
     used = ~np.isnan(x) & ~np.isnan(y)
     x, y = x[used], y[used]
-    if len(x) < MIN_ITEMS: return None, len(x), f'{len(x)} item(s) with a score: needs at least {MIN_ITEMS}'
-    if np.ptp(x) == 0: return None, len(x), 'scores are constant on this subset'
-    if np.ptp(y) == 0: return None, len(x), 'human means are constant on this subset'
+    reason = _undefined_reason(x, y)
+    if reason: return None, len(x), reason
     function = {'spearman': stats.spearmanr, 'pearson': stats.pearsonr}[method]
     return float(function(x, y)[0]), len(x), ''
 
 # %% ../nbs/calibration/a_calibration.ipynb #4947dfe1
+def _check_mean_labels(items:pd.DataFrame, # the items
+                       mean_labels, # mean human label per item
+                      ):
+    "Raise unless there is one finite mean label per item"
+    if len(mean_labels) != len(items):
+        raise InputError(f"mask_correlations: {len(mean_labels)} mean labels for {len(items)} items")
+    require_finite(np.asarray(mean_labels, dtype=float), 'mask_correlations: mean labels', row_labels(items).to_numpy())
+
+def _check_mask(subset:str, # the subset's name
+                mask, # its mask
+                items:pd.DataFrame, # the items
+               ):
+    "Raise unless `mask` holds one boolean per item"
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (len(items),):
+        raise InputError(f"mask_correlations: subset {subset!r}: a mask must be {len(items)} booleans, "
+                         f"got {mask.dtype} {mask.shape}")
+
 def _check_correlation_inputs(items:pd.DataFrame, scores:pd.DataFrame, masks:dict, mean_labels):
     "Items with their texts, scores, one boolean mask per subset and one finite mean label per item, or an error"
     texts = ['prompt', 'response'] if 'response' in items else ['prompt', 'response_1', 'response_2']
     require_rows(items, texts, 'mask_correlations: items')
     require_rows(scores, ['scorer', 'scorer_type'], 'mask_correlations: scores')  # texts: '' reads as NaN
-    if len(mean_labels) != len(items):
-        raise InputError(f"mask_correlations: {len(mean_labels)} mean labels for {len(items)} items")
-    require_finite(np.asarray(mean_labels, dtype=float), 'mask_correlations: mean labels', row_labels(items).to_numpy())
+    _check_mean_labels(items, mean_labels)
     for subset, mask in masks.items():
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != (len(items),):
-            raise InputError(f"mask_correlations: subset {subset!r}: a mask must be {len(items)} booleans, "
-                             f"got {mask.dtype} {mask.shape}")
+        _check_mask(subset, mask, items)
+
+def _subset_rows(subset:str, # the subset's name
+                 mask:np.ndarray, # its mask over the items
+                 inputs:pd.DataFrame, # scorer values, one column per scorer (`scorer_inputs`)
+                 types:dict, # scorer -> its type
+                 mean_labels:np.ndarray, # mean human label per item
+                 method:str, # `spearman` or `pearson`
+                ) -> list[dict]:
+    "One row per scorer: its rho on one subset, the items used and why rho is missing"
+    rows = []
+    for scorer in inputs.columns:
+        rho, used, reason = correlate(inputs[scorer].to_numpy()[mask], mean_labels[mask], method)
+        rows.append(dict(subset=subset, size=int(mask.sum()), scorer=scorer, scorer_type=types[scorer], rho=rho,
+                         items=used, missing_reason=reason))
+    return rows
 
 def mask_correlations(items:pd.DataFrame, # items with the text columns
                       scores:pd.DataFrame, # a checked scores table
@@ -150,12 +204,11 @@ def mask_correlations(items:pd.DataFrame, # items with the text columns
                      ) -> pd.DataFrame:
     "rho of every scorer on every subset in `masks`: one row per (subset, scorer)"
     _check_correlation_inputs(items, scores, masks, mean_labels)
-    inputs, types, mean_labels = scorer_inputs(items, scores), scorer_types(scores), np.asarray(mean_labels, dtype=float)
+    inputs, types = scorer_inputs(items, scores), scorer_types(scores)
+    mean_labels = np.asarray(mean_labels, dtype=float)
     rows = []
     for subset, mask in masks.items():
-        for scorer in inputs.columns:
-            rho, used, reason = correlate(inputs[scorer].to_numpy()[mask], mean_labels[mask], method)
-            rows.append(dict(subset=subset, size=int(mask.sum()), scorer=scorer, scorer_type=types[scorer], rho=rho, items=used, missing_reason=reason))
+        rows += _subset_rows(subset, mask, inputs, types, mean_labels, method)
     return pd.DataFrame(rows).astype({'rho': float})
 
 # %% ../nbs/calibration/a_calibration.ipynb #4d871251
@@ -165,21 +218,26 @@ def correlations(items:pd.DataFrame, # items with `labels` and the text columns
                  method:str='spearman', # `spearman` or `pearson`
                 ) -> pd.DataFrame:
     "rho of every scorer on every subset of `setting`"
-    if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; use one of {', '.join(SETTINGS)}")
+    _check_setting(setting)
     statistics = item_statistics(items, SETTINGS[setting]['kind'])
     return mask_correlations(items, scores, subset_masks(statistics, setting), statistics.mean_label, method)
 
 # %% ../nbs/calibration/a_calibration.ipynb #f0e3534a
+def _type_bar(subset:str, # the subset
+              kind:str, # the scorer type
+              group:pd.DataFrame, # the rows of its scorers on the subset
+             ) -> dict:
+    "One bar: the mean rho of the type's scorers that have one, or why there is none"
+    defined = group.dropna(subset=['rho'])
+    reason = '' if len(defined) else '; '.join(sorted(set(group.missing_reason)))
+    return dict(subset=subset, size=group['size'].iloc[0], scorer_type=kind,
+                rho=defined.rho.mean() if len(defined) else np.nan, scorers=len(defined), missing_reason=reason)
+
 def type_means(table:pd.DataFrame, # from `correlations`
               ) -> pd.DataFrame:
     "The bar values: mean rho over the scorers of each type, per subset"
-    rows = []
-    for (subset, kind), group in table.groupby(['subset', 'scorer_type'], sort=False):
-        defined = group.dropna(subset=['rho'])
-        reason = '' if len(defined) else '; '.join(sorted(set(group.missing_reason)))
-        rows.append(dict(subset=subset, size=group['size'].iloc[0], scorer_type=kind,
-                         rho=defined.rho.mean() if len(defined) else np.nan, scorers=len(defined), missing_reason=reason))
-    return pd.DataFrame(rows)
+    groups = table.groupby(['subset', 'scorer_type'], sort=False)
+    return pd.DataFrame([_type_bar(subset, kind, group) for (subset, kind), group in groups])
 
 # %% ../nbs/calibration/a_calibration.ipynb #d7341074
 PAPER_TYPES = {'ppl': 'lm', 'rm': 'reward', 'judge': 'judge'}
@@ -229,35 +287,76 @@ def judge_mean_note() -> str:
     return f"the four judge rows of Tables 23/24 average {rho_label(rows)}; Tables 19/20 print {rho_label(printed)}"
 
 # %% ../nbs/calibration/a_calibration.ipynb #ac670100
+def _subset_reasons(group:pd.DataFrame, # the missing rho of one scorer
+                   ) -> str:
+    "`subset: reason` of each missing rho, joined by '; '"
+    return '; '.join(f'{s}: {r}' for s, r in zip(group.subset, group.missing_reason))
+
 def _wide(table:pd.DataFrame, columns:list[str]) -> pd.DataFrame:
     "Subsets as columns, one row per scorer"
     wide = table.pivot(index=['scorer_type', 'scorer'], columns='subset', values='rho')[columns].reset_index()
-    notes = table[table.missing_reason != ''].groupby(['scorer_type', 'scorer']).apply(
-        lambda g: '; '.join(f'{s}: {r}' for s, r in zip(g.subset, g.missing_reason)), include_groups=False)
+    missing = table[table.missing_reason != '']
+    notes = missing.groupby(['scorer_type', 'scorer']).apply(_subset_reasons, include_groups=False)
     return wide.assign(note=[notes.get((t, s), '') for t, s in zip(wide.scorer_type, wide.scorer)])
 
 def _paper_name(scorer:str) -> str: return scorer.split(':', 1)[-1].strip().lower()
 
 # %% ../nbs/calibration/a_calibration.ipynb #b1e6b127
+def _size_rows(table:pd.DataFrame, # from `correlations`
+               paper:pd.DataFrame, # the paper's table (`paper_table`)
+               columns:list[str], # `full` and the subsets
+               source:str, # label of our rows
+              ) -> list[dict]:
+    "The N rows: our subset sizes, then the paper's"
+    sizes = table.drop_duplicates('subset').set_index('subset')['size']
+    return [dict(source=source, scorer_type='N', scorer='N', **sizes[columns].to_dict()),
+            dict(source='paper', scorer_type='N', scorer='N', **paper[paper.type == 'N'].iloc[0][columns].to_dict())]
+
+def _our_rows(table:pd.DataFrame, # from `correlations`
+              columns:list[str], # `full` and the subsets
+              source:str, # label of our rows
+             ) -> list[dict]:
+    "Our row of each scorer, then our mean over the scorers of each type"
+    means = type_means(table).pivot(index='scorer_type', columns='subset', values='rho')[columns]
+    type_rows = [dict(source=source, scorer_type=t, scorer=f'mean over {t} scorers', **means.loc[t].to_dict())
+                 for t in means.index]
+    return _wide(table, columns).assign(source=source).to_dict('records') + type_rows
+
+def _paper_scorer_rows(paper:pd.DataFrame, # the paper's table (`paper_table`)
+                       scorers:set[str], # our scorers
+                       columns:list[str], # `full` and the subsets
+                      ) -> list[dict]:
+    "The paper's rows of the scorers we ran too"
+    matched = paper[paper.model.str.lower().isin({_paper_name(s) for s in scorers})]
+    return [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict())
+            for _, r in matched.iterrows()]
+
+def _paper_rows(paper:pd.DataFrame, # the paper's table (`paper_table`)
+                scorers:set[str], # our scorers
+                setting:str, # a key of `SETTINGS`
+                columns:list[str], # `full` and the subsets
+               ) -> list[dict]:
+    "The paper's rows of the scorers we ran too, then its mean over the scorers of each type"
+    means = paper_type_means(setting)[columns]
+    return _paper_scorer_rows(paper, scorers, columns) + [
+        dict(source='paper', scorer_type=t, scorer=f'paper mean over {t} scorers', **m.to_dict())
+        for t, m in means.iterrows()]
+
+def _printed_judge_row() -> dict:
+    "The judges' full-set mean as Tables 19/20 print it, with the note on the paper's two judge means"
+    return dict(source='paper (Tables 19/20 as printed)', scorer_type='judge', scorer='judge mean as printed',
+                full=printed_judge_mean(), note=judge_mean_note())
+
 def comparison_table(table:pd.DataFrame, # from `correlations`
                      setting:str, # a key of `SETTINGS`
-                     source:str='ours', # label of our rows (e.g. `ours (simulated raters)`)
+                     source:str='ours', # label of our rows
                     ) -> pd.DataFrame:
     "Our rho per scorer and type beside the paper's, in the layout of Tables 23-26"
     columns = ['full', *SETTINGS[setting]['subsets']]
     paper = paper_table(setting)
-    sizes = table.drop_duplicates('subset').set_index('subset')['size']
-    rows = [dict(source=source, scorer_type='N', scorer='N', **sizes[columns].to_dict()),
-            dict(source='paper', scorer_type='N', scorer='N', **paper[paper.type == 'N'].iloc[0][columns].to_dict())]
-    ours = _wide(table, columns).assign(source=source)
-    means = type_means(table).pivot(index='scorer_type', columns='subset', values='rho')[columns]
-    matched = paper[paper.model.str.lower().isin({_paper_name(s) for s in ours.scorer})]
-    rows += ours.to_dict('records') + [dict(source=source, scorer_type=t, scorer=f'mean over {t} scorers', **means.loc[t].to_dict()) for t in means.index]
-    rows += [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict()) for _, r in matched.iterrows()]
-    rows += [dict(source='paper', scorer_type=t, scorer=f'paper mean over {t} scorers', **m.to_dict()) for t, m in paper_type_means(setting)[columns].iterrows()]
-    if SETTINGS[setting]['kind'] == 'absolute':
-        rows.append(dict(source='paper (Tables 19/20 as printed)', scorer_type='judge', scorer='judge mean as printed',
-                         full=printed_judge_mean(), note=judge_mean_note()))
+    rows = _size_rows(table, paper, columns, source) + _our_rows(table, columns, source)
+    rows += _paper_rows(paper, set(table.scorer), setting, columns)
+    if SETTINGS[setting]['kind'] == 'absolute': rows.append(_printed_judge_row())
     return pd.DataFrame(rows, columns=['source', 'scorer_type', 'scorer', *columns, 'note']).fillna({'note': ''})
 
 # %% ../nbs/calibration/a_calibration.ipynb #dd3da04f
@@ -305,53 +404,74 @@ def _interval_keep(order:np.ndarray, low:int, high:int, size:int) -> np.ndarray:
     keep[order[low:high + 1]] = True
     return keep
 
+def _sorted_values(values:np.ndarray, # mean rating per item of one group
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "The values as floats, their stable sort order, and the values in that order"
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind='stable')
+    return values, order, values[order]
+
+def _narrowest_start(ordered:np.ndarray, # the sorted values
+                     count:int, # window length, 1..len(ordered)
+                     median:float, # the values' median
+                    ) -> int:
+    "Start of the window of `count` sorted values with the smallest range, centred nearest `median` on ties"
+    ranges = ordered[count - 1:] - ordered[:len(ordered) - count + 1]
+    starts = np.flatnonzero(ranges == ranges.min())
+    centres = (ordered[starts] + ordered[starts + count - 1]) / 2
+    return starts[np.argmin(np.abs(centres - median))]
+
 def sliding_keep(values:np.ndarray, # mean rating per item of one group
                  count:int, # items to keep
                 ) -> np.ndarray:
     "The window of `count` consecutive sorted values with the smallest range, centred nearest the median on ties"
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind='stable')
-    ordered = values[order]
+    values, order, ordered = _sorted_values(values)
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
-    ranges = ordered[count - 1:] - ordered[:len(values) - count + 1]
-    starts = np.flatnonzero(ranges == ranges.min())
-    centres = (ordered[starts] + ordered[starts + count - 1]) / 2
-    start = starts[np.argmin(np.abs(centres - np.median(values)))]
+    start = _narrowest_start(ordered, count, np.median(values))
     return _interval_keep(order, start, start + count - 1, len(values))
 
 # %% ../nbs/calibration/a_calibration.ipynb #0c3386d1
+def _grows_low(ordered:np.ndarray, # the sorted values
+               low:int, # first position of the window
+               high:int, # last position of the window
+              ) -> bool:
+    "Does the window grow downwards: is the next value below nearer? (equal gaps: alternate, below first)"
+    below = ordered[low] - ordered[low - 1] if low > 0 else np.inf
+    above = ordered[high + 1] - ordered[high] if high < len(ordered) - 1 else np.inf
+    return below < above or (below == above and (high - low) % 2 == 0)
+
 def median_expansion_keep(values:np.ndarray, # mean rating per item of one group
                           count:int, # items to keep
                          ) -> np.ndarray:
     "Grow from the (lower) median to the side whose next value is nearer, until `count` values are in"
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind='stable')
-    ordered = values[order]
+    values, order, ordered = _sorted_values(values)
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
     low = high = (len(values) - 1) // 2
     while high - low + 1 < count:
-        below = ordered[low] - ordered[low - 1] if low > 0 else np.inf
-        above = ordered[high + 1] - ordered[high] if high < len(values) - 1 else np.inf
-        grow_low = below < above or (below == above and (high - low) % 2 == 0)  # equal gaps: alternate, below first
-        low, high = (low - 1, high) if grow_low else (low, high + 1)
+        low, high = (low - 1, high) if _grows_low(ordered, low, high) else (low, high + 1)
     return _interval_keep(order, low, high, len(values))
+
+def _drops_low(ordered:np.ndarray, # the sorted values
+               low:int, # first position of the window
+               high:int, # last position of the window
+               median:float, # the values' median
+              ) -> bool:
+    "Does the window lose its lowest value: is its gap larger? (equal gaps: the end at least as far from the median)"
+    below, above = ordered[low + 1] - ordered[low], ordered[high] - ordered[high - 1]
+    return below > above or (below == above and median - ordered[low] >= ordered[high] - median)
 
 def gap_keep(values:np.ndarray, # mean rating per item of one group
              count:int, # items to keep
             ) -> np.ndarray:
     "Shrink from the extremes, dropping the end whose gap to its neighbour is larger, until `count` values are left"
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind='stable')
-    ordered = values[order]
+    values, order, ordered = _sorted_values(values)
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
     low, high, median = 0, len(values) - 1, np.median(values)
     while high - low + 1 > count:
-        below, above = ordered[low + 1] - ordered[low], ordered[high] - ordered[high - 1]
-        drop_low = below > above or (below == above and median - ordered[low] >= ordered[high] - median)
-        low, high = (low + 1, high) if drop_low else (low, high - 1)
+        low, high = (low + 1, high) if _drops_low(ordered, low, high, median) else (low, high - 1)
     return _interval_keep(order, low, high, len(values))
 
 # %% ../nbs/calibration/a_calibration.ipynb #cb9bd71e
@@ -361,17 +481,31 @@ DISAGREEMENT_ROWS = {'Entropy': 'entropy', 'Entropy Grouped': 'entropy_grouped',
                      'Pairwise Disagreement': 'pairwise_disagreement', 'Majority vs. Minority': 'minority_share',
                      'Fleiss Kappa Single': 'fleiss_kappa'}
 
+def _check_rule(rule:str, # a key of `SIMILAR_RULES`, it is hoped
+               ):
+    "Raise when `rule` is not a key of `SIMILAR_RULES`, listing them"
+    if rule not in SIMILAR_RULES:
+        raise ValueError(f"unknown similar-quality rule {rule!r}; use one of {', '.join(SIMILAR_RULES)}")
+
+def _checked_groups(groups:np.ndarray|None, # group per item; None: one group
+                    values:np.ndarray, # mean rating per item
+                    rule:str, # the rule, shown in errors
+                   ) -> np.ndarray:
+    "The group of each value, checked: one per value, none missing"
+    groups = np.zeros(len(values)) if groups is None else np.asarray(groups)
+    if groups.shape != values.shape: raise InputError(f"similar_keep: {len(groups)} groups for {len(values)} values")
+    require_rows(pd.DataFrame({'group': groups}), ['group'], f'similar_keep({rule!r}): groups')
+    return groups
+
 def similar_keep(values:np.ndarray, # mean rating per item
                  rule:str, # a key of `SIMILAR_RULES`
                  percent:int, # share of each group to keep
                  groups:np.ndarray|None=None, # group per item (local rules); None: one group (global)
                 ) -> np.ndarray:
     "Mask of the items that `rule` keeps, int(size p / 100) per group"
-    if rule not in SIMILAR_RULES: raise ValueError(f"unknown similar-quality rule {rule!r}; use one of {', '.join(SIMILAR_RULES)}")
+    _check_rule(rule)
     values = require_finite(np.asarray(values, dtype=float), f'similar_keep({rule!r}): values')
-    groups = np.zeros(len(values)) if groups is None else np.asarray(groups)
-    if groups.shape != values.shape: raise InputError(f"similar_keep: {len(groups)} groups for {len(values)} values")
-    require_rows(pd.DataFrame({'group': groups}), ['group'], f'similar_keep({rule!r}): groups')
+    groups = _checked_groups(groups, values, rule)
     keep = np.zeros(len(values), dtype=bool)
     for group in pd.unique(groups):
         where = np.flatnonzero(groups == group)
@@ -398,29 +532,102 @@ def _similar_methods() -> list[str]:
     paper = [m for m in paper_alternative_table(19).method if m.endswith((' (L)', ' (G)'))]
     return paper + [f'{r} ({s})' for r in SIMILAR_RULES for s in 'LG' if f'{r} ({s})' not in paper]
 
+def _similar_masks(items:pd.DataFrame, # absolute items with `prompt`
+                   mean_labels:pd.Series, # mean human label per item
+                  ) -> dict[str, np.ndarray]:
+    "Table 19's subsets: every rule, local (per prompt) and global, at every kept percent"
+    masks = {}
+    for method in _similar_methods():
+        rule, scope = method[:-4], method[-2]
+        groups = items.prompt.to_numpy() if scope == 'L' else None
+        masks |= {f'{method}|{p}': similar_keep(mean_labels, rule, p, groups) for p in alternative_percents(19)}
+    return masks
+
+def _disagreement_masks(items:pd.DataFrame, # absolute items with `labels`
+                       ) -> dict[str, np.ndarray]:
+    "Table 20's subsets: the items of highest disagreement by every measure, at every top percent"
+    table = disagreement_table(list(items['labels']), ABSOLUTE_CLASSES)
+    masks = {}
+    for method, measure in DISAGREEMENT_ROWS.items():
+        score = disagreement_score(table, measure)
+        masks |= {f'{method}|{p}': top_percent_keep(score, p) for p in alternative_percents(20)}
+    return masks
+
 def alternative_masks(items:pd.DataFrame, # absolute items with `prompt` and `labels`
                       number:int, # 19 or 20
                      ) -> dict[str, np.ndarray]:
     "Every subset of Table 19 or 20, named `method|percent`, after `full`"
     statistics = item_statistics(items, 'absolute')
-    masks = {'full': np.ones(len(items), dtype=bool)}
-    if number == 19:
-        for method in _similar_methods():
-            rule, scope = method[:-4], method[-2]
-            masks |= {f'{method}|{p}': similar_keep(statistics.mean_label, rule, p, items.prompt.to_numpy() if scope == 'L' else None)
-                      for p in alternative_percents(19)}
-        return masks
-    table = disagreement_table(list(items['labels']), ABSOLUTE_CLASSES)
-    for method, measure in DISAGREEMENT_ROWS.items():
-        masks |= {f'{method}|{p}': top_percent_keep(disagreement_score(table, measure), p) for p in alternative_percents(20)}
-    return masks
+    full = {'full': np.ones(len(items), dtype=bool)}
+    if number == 19: return full | _similar_masks(items, statistics.mean_label)
+    return full | _disagreement_masks(items)
 
 # %% ../nbs/calibration/a_calibration.ipynb #37d0cafa
 def _row_note(bars:pd.DataFrame, subsets:list[str]) -> str:
     "Why some of our bars in `subsets` are missing"
     types = set(PAPER_TYPES.values()) - set(bars.scorer_type)
     reasons = bars[bars.subset.isin(subsets) & (bars.missing_reason != '')]
-    return '; '.join([f'no {t} scorers' for t in sorted(types)] + sorted({f'{t}: {r}' for t, r in zip(reasons.scorer_type, reasons.missing_reason)}))
+    found = sorted({f'{t}: {r}' for t, r in zip(reasons.scorer_type, reasons.missing_reason)})
+    return '; '.join([f'no {t} scorers' for t in sorted(types)] + found)
+
+def _method_subsets(name:str, # a row of the table: a method, or `FULL(reference)`
+                    headers:list[str], # the kept-percent (or N) headers of the paper's columns
+                    percent:dict, # header -> kept percent
+                   ) -> dict[str, str]:
+    "The subset behind each header of one method's row"
+    return {h: 'full' if name == 'FULL(reference)' else f'{name}|{percent[h]}' for h in headers}
+
+def _column_rho(bars:pd.DataFrame, # our bars (`type_means`) of every subset
+                subset:dict, # header -> the subset behind it (`_method_subsets`)
+                columns:list[str], # the paper's columns, `<type>_<header>`
+               ) -> dict:
+    "Our mean rho under each of the paper's columns (NaN where we have no such bar)"
+    rho = bars.set_index(['subset', 'scorer_type']).rho
+    return {c: rho.get((subset[c.split('_')[1]], PAPER_TYPES[c.split('_')[0]]), np.nan) for c in columns}
+
+def _our_alternative_row(name:str, # the method
+                         subset:dict, # header -> the subset behind it (`_method_subsets`)
+                         columns:list[str], # the paper's columns, `<type>_<header>`
+                         bars:pd.DataFrame, # our bars (`type_means`) of every subset
+                         masks:dict, # the subsets' masks
+                         source:str, # label of our rows
+                        ) -> dict:
+    "Our row of one method: mean rho per paper column, the size of each subset and why bars are missing"
+    sizes = {f'n_{h}': int(masks[s].sum()) for h, s in subset.items()}
+    return dict(method=name, source=source, **_column_rho(bars, subset, columns), **sizes,
+                note=_row_note(bars, list(subset.values())))
+
+def _paper_alternative_row(name:str, # the method
+                           paper:pd.DataFrame, # the paper's table, indexed by method
+                          ) -> dict:
+    "The paper's row of one method, or a note that the paper has none"
+    if name in paper.index: return dict(method=name, source='paper', **paper.loc[name].to_dict(), note='')
+    return dict(method=name, source='paper', note='not in the paper')
+
+def _alternative_frame(rows:list[dict], # our row and the paper's, per method
+                       columns:list[str], # the paper's columns
+                       headers:list[str], # the kept-percent (or N) headers
+                      ) -> pd.DataFrame:
+    "The rows in the paper's columns, then our subset sizes (nullable ints) and the note"
+    sizes = [f'n_{h}' for h in headers]
+    table = pd.DataFrame(rows, columns=['method', 'source', *columns, *sizes, 'note']).fillna({'note': ''})
+    return table.astype({size: 'Int64' for size in sizes})
+
+def _header_percents(paper:pd.DataFrame, # the paper's Table 19 or 20, indexed by method
+                     number:int, # 19 or 20
+                    ) -> dict[str, int]:
+    "The kept percent behind each header of the paper's columns (`<type>_<header>`), in the columns' order"
+    headers = list(dict.fromkeys(c.split('_')[1] for c in paper.columns))
+    return dict(zip(headers, alternative_percents(number)))
+
+def _alternative_bars(items:pd.DataFrame, # absolute items
+                      scores:pd.DataFrame, # a checked scores table
+                      masks:dict, # the subsets of Table 19 or 20
+                      method:str, # `spearman` or `pearson`
+                     ) -> pd.DataFrame:
+    "Our bars (`type_means`) on every subset"
+    mean_labels = item_statistics(items, 'absolute').mean_label
+    return type_means(mask_correlations(items, scores, masks, mean_labels, method))
 
 def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `response`, `labels`
                       scores:pd.DataFrame, # a checked scores table
@@ -430,22 +637,16 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
                      ) -> pd.DataFrame:
     "Our mean rho per scorer type beside the paper's, in the layout of Table 19 or 20"
     paper = paper_alternative_table(number).set_index('method')
-    headers = list(dict.fromkeys(c.split('_')[1] for c in paper.columns))
-    percent = dict(zip(headers, alternative_percents(number)))
+    percent = _header_percents(paper, number)
     masks = alternative_masks(items, number)
-    bars = type_means(mask_correlations(items, scores, masks, item_statistics(items, 'absolute').mean_label, method))
-    rho = bars.set_index(['subset', 'scorer_type']).rho
+    bars = _alternative_bars(items, scores, masks, method)
     rows = []
     for name in ['FULL(reference)', *(list(paper.index[1:]) if number == 20 else _similar_methods())]:
-        subset = {h: 'full' if name == 'FULL(reference)' else f'{name}|{percent[h]}' for h in headers}
-        ours = {c: rho.get((subset[c.split('_')[1]], PAPER_TYPES[c.split('_')[0]]), np.nan) for c in paper.columns}
-        rows.append(dict(method=name, source=source, **ours, **{f'n_{h}': int(masks[subset[h]].sum()) for h in headers},
-                         note=_row_note(bars, list(subset.values()))))
-        rows.append(dict(method=name, source='paper', **(paper.loc[name].to_dict() if name in paper.index else {}),
-                         note='' if name in paper.index else 'not in the paper'))
+        subset = _method_subsets(name, list(percent), percent)
+        rows.append(_our_alternative_row(name, subset, list(paper.columns), bars, masks, source))
+        rows.append(_paper_alternative_row(name, paper))
     rows[1]['note'] = f'judge full set as printed; {judge_mean_note()}'
-    table = pd.DataFrame(rows, columns=['method', 'source', *paper.columns, *[f'n_{h}' for h in headers], 'note']).fillna({'note': ''})
-    return table.astype({f'n_{h}': 'Int64' for h in headers})
+    return _alternative_frame(rows, list(paper.columns), list(percent))
 
 # %% ../nbs/calibration/a_calibration.ipynb #6f5c929a
 def tie_groups(values:np.ndarray, # one value per item (no NaN)
@@ -476,7 +677,17 @@ def weighted_ranks(values:np.ndarray, # one value per item (no NaN)
 def _correlation(sxx:np.ndarray, syy:np.ndarray, sxy:np.ndarray, scale:np.ndarray, distinct:np.ndarray) -> np.ndarray:
     "r from centred sums; NaN where a side is constant (relative to `scale`) or fewer than 3 distinct items were drawn"
     flat = (sxx <= 1e-10 * scale) | (syy <= 1e-10 * scale) | (distinct < MIN_ITEMS)
-    with np.errstate(invalid='ignore', divide='ignore'): return np.where(flat, np.nan, sxy / np.sqrt(np.abs(sxx * syy)))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(flat, np.nan, sxy / np.sqrt(np.abs(sxx * syy)))
+
+def _centred_sums(x:np.ndarray, # one value per item, centred
+                  y:np.ndarray, # one value per item, centred
+                  weights:np.ndarray, # (resamples x items)
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Per resample: the weighted sums of squares of x and y and of their products, about their weighted means"
+    total, sx, sy, sxx, syy, sxy = (weights @ np.column_stack([np.ones_like(x), x, y, x * x, y * y, x * y])).T
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return sxx - sx * sx / total, syy - sy * sy / total, sxy - sx * sy / total
 
 def weighted_pearson(x:np.ndarray, # one value per item
                      y:np.ndarray, # one value per item
@@ -484,12 +695,18 @@ def weighted_pearson(x:np.ndarray, # one value per item
                     ) -> np.ndarray:
     "Pearson's r of x and y with the items repeated by their weights, per resample; NaN where a side is constant"
     x, y = x - x.mean(), y - y.mean()  # centred once, for precision
-    total, sx, sy, sxx, syy, sxy = (weights @ np.column_stack([np.ones_like(x), x, y, x * x, y * y, x * y])).T
-    with np.errstate(invalid='ignore', divide='ignore'):
-        sxx, syy, sxy = sxx - sx * sx / total, syy - sy * sy / total, sxy - sx * sy / total
-    return _correlation(sxx, syy, sxy, np.maximum((weights @ (x * x)), (weights @ (y * y))), (weights > 0).sum(axis=1))
+    sxx, syy, sxy = _centred_sums(x, y, weights)
+    scale = np.maximum((weights @ (x * x)), (weights @ (y * y)))
+    return _correlation(sxx, syy, sxy, scale, (weights > 0).sum(axis=1))
 
 # %% ../nbs/calibration/a_calibration.ipynb #cb317400
+def _squared_ranks(copies:np.ndarray, # (resamples x groups) drawn copies per tie group
+                   ranks:np.ndarray, # (resamples x groups) their shared mid-rank
+                   centre:np.ndarray, # n ((n + 1) / 2)^2 per resample
+                  ) -> np.ndarray:
+    "Per resample: the sum of the squared ranks of the drawn copies about their mean"
+    return (copies * ranks * ranks).sum(axis=1) - centre
+
 def weighted_spearman(x:np.ndarray, # one value per item
                       y:np.ndarray, # one value per item
                       weights:np.ndarray, # (resamples x items)
@@ -499,11 +716,20 @@ def weighted_spearman(x:np.ndarray, # one value per item
     (tx, rx), (ty, ry) = group_ranks(ix, weights), group_ranks(iy, weights)
     total = weights.sum(axis=1)
     centre = total * ((total + 1) / 2) ** 2
-    sxx, syy = (tx * rx * rx).sum(axis=1) - centre, (ty * ry * ry).sum(axis=1) - centre
+    sxx, syy = _squared_ranks(tx, rx, centre), _squared_ranks(ty, ry, centre)
     sxy = (weights * rx[:, gx] * ry[:, gy]).sum(axis=1) - centre
     return _correlation(sxx, syy, sxy, centre, (weights > 0).sum(axis=1))
 
 # %% ../nbs/calibration/a_calibration.ipynb #0f17b733
+def _scored_items(x:np.ndarray, # scorer value per item (NaN: no score)
+                  y:np.ndarray, # mean human label per item
+                  weights:np.ndarray, # (resamples x items)
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "x, y and the weights of the items that have both a score and a mean label"
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    used = ~np.isnan(x) & ~np.isnan(y)
+    return x[used], y[used], np.asarray(weights, dtype=float)[:, used]
+
 def correlation_draws(x:np.ndarray, # scorer value per item (NaN: no score)
                       y:np.ndarray, # mean human label per item
                       weights:np.ndarray, # (resamples x items) how often each item is drawn
@@ -512,12 +738,18 @@ def correlation_draws(x:np.ndarray, # scorer value per item (NaN: no score)
     "Spearman's (or Pearson's) correlation of x and y in each resample"
     if method not in ('spearman', 'pearson'):
         raise BootstrapError(f"method must be spearman or pearson, got {method!r}")
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    used = ~np.isnan(x) & ~np.isnan(y)
-    weights, x, y = np.asarray(weights, dtype=float)[:, used], x[used], y[used]
+    x, y, weights = _scored_items(x, y, weights)
     return (weighted_pearson if method == 'pearson' else weighted_spearman)(x, y, weights)
 
 # %% ../nbs/calibration/a_calibration.ipynb #0e213a2b
+def _prompt_weights(prompts:pd.Series, # the prompt of each item
+                    resamples:int, # B
+                    seed:int, # seed of the draws
+                   ) -> np.ndarray:
+    "(resamples x items) draws of whole prompts: each item drawn as often as its prompt"
+    codes, names = pd.factorize(prompts)
+    return bootstrap_counts(len(names), resamples, seed)[:, codes]
+
 def item_weights(prompts:pd.Series, # the prompt of each item
                  unit:str='items', # `items` or `prompts`
                  resamples:int=RESAMPLES, # B
@@ -526,29 +758,73 @@ def item_weights(prompts:pd.Series, # the prompt of each item
     "(resamples x items) how often each item is drawn, items drawn singly or by prompt"
     if unit == 'items': return bootstrap_counts(len(prompts), resamples, seed)
     if unit != 'prompts': raise BootstrapError(f"unit must be items or prompts, got {unit!r}")
-    codes, names = pd.factorize(prompts)
-    return bootstrap_counts(len(names), resamples, seed)[:, codes]
+    return _prompt_weights(prompts, resamples, seed)
 
 # %% ../nbs/calibration/a_calibration.ipynb #b6213ad7
+def _subset_draws(inputs:pd.DataFrame, # scorer values, one column per scorer
+                  y:np.ndarray, # mean human label per item
+                  both:np.ndarray, # (1 + resamples) x items: the data as drawn, then the resamples
+                  mask:np.ndarray, # the subset's mask over the items
+                  method:str, # `spearman` or `pearson`
+                 ) -> list[np.ndarray]:
+    "rho of every scorer on one subset: on the data as drawn, then in each resample"
+    return [correlation_draws(inputs[s].to_numpy(), y, both * mask, method) for s in inputs.columns]
+
 def _rho_stack(items:pd.DataFrame, scores:pd.DataFrame, setting:str, weights:np.ndarray, method:str):
     "Per subset and scorer: rho on the data as drawn and in each resample; the subsets, scorers and sizes"
     statistics = item_statistics(items, SETTINGS[setting]['kind'])
     masks, inputs = subset_masks(statistics, setting), scorer_inputs(items, scores)
     y, ones = statistics.mean_label.to_numpy(dtype=float), as_estimate(len(items))
     both = np.vstack([ones, weights])
-    rhos = np.array([[correlation_draws(inputs[s].to_numpy(), y, both * mask, method) for s in inputs.columns]
-                     for mask in masks.values()])  # subsets x scorers x (1 + resamples)
+    # subsets x scorers x (1 + resamples)
+    rhos = np.array([_subset_draws(inputs, y, both, mask, method) for mask in masks.values()])
     return rhos, list(masks), list(inputs.columns), [int(m.sum()) for m in masks.values()]
 
 # %% ../nbs/calibration/a_calibration.ipynb #8a7ec430
+def _present_types(kinds:list[str], # the type of each scorer
+                  ) -> list[str]:
+    "The scorer types among `kinds`, in the order of `SCORER_TYPES`"
+    return [t for t in SCORER_TYPES if t in kinds]
+
 def _type_stack(rhos:np.ndarray, kinds:list[str]) -> np.ndarray:
     "Mean rho over the scorers of each type: subsets x types x (1 + resamples)"
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
-        means = [np.nanmean(rhos[:, [k == t for k in kinds]], axis=1) for t in SCORER_TYPES if t in kinds]
+        means = [np.nanmean(rhos[:, [k == t for k in kinds]], axis=1) for t in _present_types(kinds)]
     return np.stack(means, axis=1)
 
 # %% ../nbs/calibration/a_calibration.ipynb #456fda09
+_INTERVAL_COLUMNS = ['setting', 'level', 'statistic', 'subset', 'size', 'scorer', 'scorer_type', 'estimate', 'low',
+                     'high', 'defined', 'resamples']
+
+def _row_keys(subsets:list[str], # the subsets
+              sizes:list[int], # their sizes
+              names:list[str], # the scorers (or types)
+              name_types:list[str], # the type of each name
+             ) -> dict:
+    "Subset, size, scorer and scorer type of each interval row: subsets outer, names inner"
+    return dict(subset=np.repeat(subsets, len(names)), size=np.repeat(sizes, len(names)),
+                scorer=list(names) * len(subsets), scorer_type=list(name_types) * len(subsets))
+
+def _level_frames(stack:np.ndarray, # subsets x names x (1 + resamples) rho
+                  confidence:float, # e.g. 0.95
+                  **keys, # setting, level and the `_row_keys` of the rows
+                 ) -> list[pd.DataFrame]:
+    "The interval rows of one level: rho, then subset minus full (paired)"
+    frames = []
+    for statistic, values in (('rho', stack), ('difference', stack - stack[:1])):
+        table = interval_frame(values[..., 0], np.moveaxis(values[..., 1:], -1, 0), confidence)
+        frames.append(table.assign(statistic=statistic, **keys))
+    return frames
+
+def _levels(rhos:np.ndarray, # subsets x scorers x (1 + resamples) rho
+            scorers:list[str], # the scorers
+            kinds:list[str], # the type of each scorer
+           ) -> tuple:
+    "(level, rho stack, names, the type of each name) of the scorer level, then of the type level"
+    present = _present_types(kinds)
+    return (('scorer', rhos, scorers, kinds), ('type', _type_stack(rhos, kinds), present, present))
+
 def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the text columns
                   scores:pd.DataFrame, # a checked scores table
                   setting:str, # a key of `calibration.SETTINGS`
@@ -563,16 +839,9 @@ def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the te
     rhos, subsets, scorers, sizes = _rho_stack(items, scores, setting, weights, method)
     types = scorer_types(scores)
     kinds = [types[s] for s in scorers]
-    bars = _type_stack(rhos, kinds)
-    present = [t for t in SCORER_TYPES if t in kinds]
     frames = []
-    for level, stack, names, name_types in (('scorer', rhos, scorers, kinds), ('type', bars, present, present)):
-        for statistic, values in (('rho', stack), ('difference', stack - stack[:1])):
-            table = interval_frame(values[..., 0], np.moveaxis(values[..., 1:], -1, 0), confidence)
-            frames.append(table.assign(setting=setting, level=level, statistic=statistic,
-                                       subset=np.repeat(subsets, len(names)), size=np.repeat(sizes, len(names)),
-                                       scorer=list(names) * len(subsets), scorer_type=list(name_types) * len(subsets)))
-    columns = ['setting', 'level', 'statistic', 'subset', 'size', 'scorer', 'scorer_type', 'estimate', 'low', 'high',
-               'defined', 'resamples']
-    table = pd.concat(frames, ignore_index=True)[columns]
+    for level, stack, names, name_types in _levels(rhos, scorers, kinds):
+        keys = _row_keys(subsets, sizes, names, name_types)
+        frames += _level_frames(stack, confidence, setting=setting, level=level, **keys)
+    table = pd.concat(frames, ignore_index=True)[_INTERVAL_COLUMNS]
     return table.assign(unit=unit, method=method)

@@ -18,26 +18,46 @@ from .calibration import SETTINGS, paper_sizes, paper_type_means, rho_label, typ
 __all__ = ['with_paper', 'with_intervals', 'calibration_figure', 'setting_figure', 'full_set_means', 'rho_figure']
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #473519aa
+def _paper_values(bars:pd.DataFrame, # from `type_means`
+                  paper:pd.DataFrame, # from `paper_type_means`: types x subsets
+                 ) -> list[float]:
+    "The paper's value of each bar, NaN where the paper has no such type or subset"
+    return [paper.loc[t, s] if t in paper.index and s in paper.columns else np.nan
+            for t, s in zip(bars.scorer_type, bars.subset)]
+
+def _paper_size_column(bars:pd.DataFrame, # from `type_means`
+                       sizes:list[int]|None, # the paper's subset sizes, `full` first
+                      ) -> pd.api.extensions.ExtensionArray:
+    "The paper's size of each bar's subset, the sizes matched to the subsets in their order of appearance"
+    size = dict(zip(dict.fromkeys(bars.subset), sizes or []))
+    return pd.array([size.get(s) for s in bars.subset], dtype='Int64')
+
 def with_paper(bars:pd.DataFrame, # from `type_means`
                paper:pd.DataFrame|None, # from `paper_type_means`: types x subsets
                sizes:list[int]|None=None, # the paper's subset sizes, `full` first
               ) -> pd.DataFrame:
     "`bars` with the paper's bar value and subset size beside each of ours"
     if paper is None: return bars.assign(paper_rho=np.nan, paper_size=pd.NA)
-    subsets = list(dict.fromkeys(bars.subset))
-    size = dict(zip(subsets, sizes or []))
-    return bars.assign(paper_rho=[paper.loc[t, s] if t in paper.index and s in paper.columns else np.nan for t, s in zip(bars.scorer_type, bars.subset)],
-                       paper_size=pd.array([size.get(s) for s in bars.subset], dtype='Int64'))
+    return bars.assign(paper_rho=_paper_values(bars, paper), paper_size=_paper_size_column(bars, sizes))
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0020
+def _bar_value(ax:plt.Axes, # the panel
+               x:float, # the bar's position
+               rho:float, # its value
+               anchor:float, # the height to print above (NaN: the value)
+               colour, # text colour
+              ):
+    "Print one value just above its anchor, or just below it when the value is negative"
+    below = rho == rho and rho < 0
+    at = anchor if anchor == anchor else rho
+    ax.annotate(rho_label(rho), (x, at if at == at else 0), xytext=(0, -2 if below else 2),
+                textcoords='offset points', ha='center', va='top' if below else 'bottom', fontsize=FONT, c=colour)
+
 def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, colour='black', anchors=None):
     "Print each value just above its bar (just below a negative one), or above its `anchors` (an interval's end)"
     anchors = values if anchors is None else anchors
     for x, rho, anchor in zip(positions, values, anchors):
-        below = rho == rho and rho < 0
-        at = anchor if anchor == anchor else rho
-        ax.annotate(rho_label(rho), (x, at if at == at else 0), xytext=(0, -2 if below else 2),
-                    textcoords='offset points', ha='center', va='top' if below else 'bottom', fontsize=FONT, c=colour)
+        _bar_value(ax, x, rho, anchor, colour)
 
 def _value_limits(values) -> tuple[float, float]:
     "y limits with room for the value labels above (and below) the bars"
@@ -47,6 +67,16 @@ def _value_limits(values) -> tuple[float, float]:
     return (low - pad if low < 0 else 0.0, high + pad)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #908f4b85
+_INTERVAL_COLUMNS = {'low': ('rho', 'low'), 'high': ('rho', 'high'), 'difference': ('difference', 'estimate'),
+                     'difference_low': ('difference', 'low'), 'difference_high': ('difference', 'high')}
+
+def _interval_columns(bars:pd.DataFrame, # type-level intervals indexed by statistic, scorer type and subset
+                      keys:pd.MultiIndex, # (scorer type, subset) of each bar
+                      wanted:dict, # new column -> (statistic, column of `bars`)
+                     ) -> dict:
+    "Each wanted column of `bars`, lined up with `keys`"
+    return {name: bars.loc[statistic][column].reindex(keys).to_numpy() for name, (statistic, column) in wanted.items()}
+
 def with_intervals(data:pd.DataFrame, # bars, from `with_paper`
                    intervals:pd.DataFrame|None, # from `calibration.rho_intervals`, one setting
                   ) -> pd.DataFrame:
@@ -54,35 +84,75 @@ def with_intervals(data:pd.DataFrame, # bars, from `with_paper`
     if intervals is None: return data
     bars = intervals[intervals.level == 'type'].set_index(['statistic', 'scorer_type', 'subset'])
     keys = pd.MultiIndex.from_arrays([data.scorer_type, data.subset])
-    pick = lambda statistic, column: bars.loc[statistic][column].reindex(keys).to_numpy()
-    extra = {'low': pick('rho', 'low'), 'high': pick('rho', 'high'), 'difference': pick('difference', 'estimate'),
-             'difference_low': pick('difference', 'low'), 'difference_high': pick('difference', 'high')}
-    extra |= {c: pick('rho', c) for c in ('confidence', 'resamples', 'unit') if c in bars}
-    return data.assign(**extra)
+    wanted = _INTERVAL_COLUMNS | {c: ('rho', c) for c in ('confidence', 'resamples', 'unit') if c in bars}
+    return data.assign(**_interval_columns(bars, keys, wanted))
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #bc01cfc5
-def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method:str):
-    "One scorer type's bars: ours filled, the paper's hatched beside them, each with its value"
+def _bar_positions(count:int, # bars in the panel
+                   with_paper:bool, # whether the paper's bars stand beside ours
+                  ) -> tuple[float, np.ndarray]:
+    "Bar width and the x of our bars: narrower and shifted left when the paper's stand beside them"
     width = 0.4 if with_paper else 0.7
-    ours = np.arange(len(group)) - (width / 2 if with_paper else 0)
-    ax.bar(ours, group.rho.fillna(0), width, color=colour)
-    if 'low' in group:
-        errors = np.nan_to_num(np.vstack([group.rho - group.low, group.high - group.rho]))
-        ax.errorbar(ours, group.rho.fillna(0), yerr=errors, fmt='none', ecolor='black', elinewidth=0.8, capsize=2)
+    return width, np.arange(count) - (width / 2 if with_paper else 0)
+
+def _whiskers(ax:plt.Axes, # the panel
+              positions:np.ndarray, # x of our bars
+              group:pd.DataFrame, # one type's bars, with `low` and `high`
+             ):
+    "Black whiskers from each bar's `low` to its `high`"
+    errors = np.nan_to_num(np.vstack([group.rho - group.low, group.high - group.rho]))
+    ax.errorbar(positions, group.rho.fillna(0), yerr=errors, fmt='none', ecolor='black', elinewidth=0.8, capsize=2)
+
+def _our_bars(ax:plt.Axes, # the panel
+              positions:np.ndarray, # x of our bars
+              group:pd.DataFrame, # one type's bars
+              width:float, # bar width
+              colour, # bar colour
+             ):
+    "Our filled bars, with whiskers when `group` has intervals, each with its value"
+    ax.bar(positions, group.rho.fillna(0), width, color=colour)
+    if 'low' in group: _whiskers(ax, positions, group)
     tops = np.where(group.rho < 0, group.low, group.high) if 'low' in group else None
-    _bar_values(ax, ours, group.rho, anchors=tops)
-    if with_paper:
-        ax.bar(ours + width, group.paper_rho.fillna(0), width, color='white', edgecolor=colour, hatch='////', lw=0.8)
-        _bar_values(ax, ours + width, group.paper_rho, '0.35')
+    _bar_values(ax, positions, group.rho, anchors=tops)
+
+def _paper_bars(ax:plt.Axes, # the panel
+                positions:np.ndarray, # x of the paper's bars
+                group:pd.DataFrame, # one type's bars, with `paper_rho`
+                width:float, # bar width
+                colour, # edge and hatch colour
+               ):
+    "The paper's bars, hatched, each with its value in grey"
+    ax.bar(positions, group.paper_rho.fillna(0), width, color='white', edgecolor=colour, hatch='////', lw=0.8)
+    _bar_values(ax, positions, group.paper_rho, '0.35')
+
+def _type_axes(ax:plt.Axes, # the panel
+               group:pd.DataFrame, # one type's bars
+               method:str, # named on the y axis
+              ):
+    "The zero line, tick size, title (the type and its scorer count) and y label of a type's panel"
     ax.axhline(0, color='black', linewidth=0.6)
     ax.tick_params(labelsize=FONT)
     ax.set_title(f'{group.scorer_type.iloc[0]} ({group.scorers.max()} scorer(s))', loc='left', fontsize=8)
     ax.set_ylabel(f'mean {method.capitalize()} rho', fontsize=8)
 
+def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method:str):
+    "One scorer type's bars: ours filled, the paper's hatched beside them, each with its value"
+    width, ours = _bar_positions(len(group), with_paper)
+    _our_bars(ax, ours, group, width, colour)
+    if with_paper: _paper_bars(ax, ours + width, group, width, colour)
+    _type_axes(ax, group, method)
+
+def _difference_errors(group:pd.DataFrame, # one type's bars, with the paired differences
+                      ) -> np.ndarray:
+    "Lengths of the whiskers below and above each paired difference (0 where missing)"
+    below = group.difference - group.difference_low
+    above = group.difference_high - group.difference
+    return np.nan_to_num(np.vstack([below, above]))
+
 def _difference_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool):
     "Under a type's bars: each subset's rho minus the full set's, paired, with its interval"
     ours = np.arange(len(group)) - (0.2 if with_paper else 0)
-    errors = np.nan_to_num(np.vstack([group.difference - group.difference_low, group.difference_high - group.difference]))
+    errors = _difference_errors(group)
     ax.errorbar(ours, group.difference, yerr=errors, fmt='o', color=colour, markersize=3, capsize=2, elinewidth=0.8)
     ax.axhline(0, color='#777777', linewidth=0.6)
     ax.tick_params(labelsize=FONT)
@@ -100,16 +170,37 @@ def _missing_lines(data:pd.DataFrame, limit:int=8) -> list[str]:
     lines = [f"{kind} {', '.join(group.subset)}: {reason}" for (kind, reason), group in groups]
     return lines[:limit] + (['...'] if len(lines) > limit else [])
 
-def _paper_legend(ax:plt.Axes, colour, ours:str, paper:bool=True, interval:str|None=None):
-    "Legend above the top panel, at its right: our filled bars, the paper's hatched ones, what a whisker is"
+def _paper_patch(colour, # edge and hatch colour
+                ):
+    "The legend entry of the paper's hatched bars"
+    from matplotlib.patches import Patch
+    return Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)')
+
+def _legend_handles(colour, # our bars' colour
+                    ours:str, # legend text of our bars
+                    paper:bool, # whether the paper's bars are drawn
+                    interval:str|None, # what a whisker is (None: no whiskers)
+                   ) -> list:
+    "Legend entries: our filled bars, the paper's hatched ones, a whisker"
     from matplotlib.patches import Patch
     handles = [Patch(color=colour, label=ours)]
-    if paper: handles.append(Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)'))
+    if paper: handles.append(_paper_patch(colour))
     if interval: handles.append(Line2D([], [], color='black', linewidth=0.8, marker='_', label=interval))
+    return handles
+
+def _paper_legend(ax:plt.Axes, colour, ours:str, paper:bool=True, interval:str|None=None):
+    "Legend above the top panel, at its right: our filled bars, the paper's hatched ones, what a whisker is"
+    handles = _legend_handles(colour, ours, paper, interval)
     ax.legend(handles=handles, fontsize=FONT, loc='lower right', bbox_to_anchor=(1, 1), ncol=2, frameon=False,
               borderaxespad=0.2)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0022
+def _share_y(axes:list, # panels
+            ):
+    "Make every panel of `axes` share the first one's y axis"
+    for ax in axes[1:]:
+        ax.sharey(axes[0])
+
 def _panel_axes(kinds:list[str], size:tuple, intervals:bool) -> tuple[plt.Figure, list, list]:
     "The figure, a bar panel per scorer type and (with intervals) a strip of differences under each"
     if not intervals:
@@ -118,9 +209,58 @@ def _panel_axes(kinds:list[str], size:tuple, intervals:bool) -> tuple[plt.Figure
     fig, axes = plt.subplots(2 * len(kinds), 1, figsize=size, sharex=True, squeeze=False,
                              gridspec_kw={'height_ratios': [1.9, 0.8] * len(kinds)})
     bars, strips = list(axes[0::2, 0]), list(axes[1::2, 0])
-    for ax in bars[1:]: ax.sharey(bars[0])
-    for ax in strips[1:]: ax.sharey(strips[0])
+    _share_y(bars)
+    _share_y(strips)
     return fig, bars, strips
+
+def _kinds_present(data:pd.DataFrame, # the bars
+                  ) -> list[str]:
+    "The scorer types with bars in `data`, in the order of `SCORER_TYPES`"
+    return [k for k in SCORER_TYPES if k in set(data.scorer_type)]
+
+def _note_band(lines:list[str], # the lines of the missing-bar note
+              ) -> float:
+    "Height (inches) kept under the panels for the missing-bar note"
+    return 0.2 + 0.125 * len(lines) if lines else 0.0
+
+def _figure_size(data:pd.DataFrame, # the bars
+                 kinds:list[str], # the scorer types drawn
+                 intervals:bool, # whether a strip of differences goes under each type
+                 bottom:float, # height kept for the note
+                ) -> tuple[float, float]:
+    "Width from the number of subsets; height from the panels per type, the title band and the note"
+    panel = 1.9 + (0.9 if intervals else 0)
+    return (max(5.0, 0.95 * data.subset.nunique() + 1.2), panel * len(kinds) + 0.6 + TITLE_BAND + bottom)
+
+def _draw_types(data:pd.DataFrame, # the bars
+                kinds:list[str], # the scorer types drawn
+                bar_axes:list, # a bar panel per type
+                strips:list, # a difference strip per type (or none)
+                colour, # bar colour
+                with_paper:bool, # whether the paper's bars stand beside ours
+                method:str, # named on the y axis
+               ) -> pd.DataFrame:
+    "Each type's bars (and difference strip); returns the last type's rows, whose subsets label the x axis"
+    for k, kind in enumerate(kinds):
+        group = data[data.scorer_type == kind].reset_index(drop=True)
+        _type_panel(bar_axes[k], group, colour, with_paper, method)
+        if strips: _difference_panel(strips[k], group, colour, with_paper)
+    return group
+
+def _shown_values(data:pd.DataFrame, # the bars
+                  intervals:bool, # whether they have intervals
+                 ) -> list[float]:
+    "Every value the bar panels show: ours, the paper's and the ends of the intervals"
+    ends = [*data.low, *data.high] if intervals else []
+    return [*data.rho, *data.paper_rho, *ends]
+
+def _missing_note(fig:plt.Figure, # the figure
+                  lines:list[str], # why bars are missing
+                  bottom:float, # height (inches) kept for the note
+                  height:float, # the figure's height (inches)
+                 ):
+    "The n/a note under the panels: why bars are missing"
+    fig.text(0.01, (bottom - 0.1) / height, 'n/a: ' + '\n'.join(lines), fontsize=FONT, va='top')
 
 def calibration_figure(bars:pd.DataFrame, # from `type_means`
                        title:str, # figure title
@@ -133,22 +273,17 @@ def calibration_figure(bars:pd.DataFrame, # from `type_means`
                       ) -> tuple[plt.Figure, pd.DataFrame]:
     "Bars of mean rho per subset, a row of them per scorer type, the paper's beside ours; the figure and its numbers"
     data = with_intervals(with_paper(bars, paper, paper_sizes), intervals)
-    kinds = [k for k in SCORER_TYPES if k in set(data.scorer_type)]
+    kinds = _kinds_present(data)
     lines, colour = _missing_lines(data), palette(look, 1, 'bars')[0]
-    bottom = 0.2 + 0.125 * len(lines) if lines else 0.0
-    panel = 1.9 + (0.9 if intervals is not None else 0)
-    size = (max(5.0, 0.95 * data.subset.nunique() + 1.2), panel * len(kinds) + 0.6 + TITLE_BAND + bottom)
+    bottom = _note_band(lines)
+    size = _figure_size(data, kinds, intervals is not None, bottom)
     fig, bar_axes, strips = _panel_axes(kinds, size, intervals is not None)
-    for k, kind in enumerate(kinds):
-        group = data[data.scorer_type == kind].reset_index(drop=True)
-        _type_panel(bar_axes[k], group, colour, paper is not None, method)
-        if strips: _difference_panel(strips[k], group, colour, paper is not None)
+    group = _draw_types(data, kinds, bar_axes, strips, colour, paper is not None, method)
     (strips or bar_axes)[-1].set_xticks(range(len(group)), _subset_labels(group, paper is not None))
-    ends = [*data.low, *data.high] if intervals is not None else []
-    bar_axes[0].set_ylim(*_value_limits([*data.rho, *data.paper_rho, *ends]))
+    bar_axes[0].set_ylim(*_value_limits(_shown_values(data, intervals is not None)))
     level = _interval_note(data) if intervals is not None else None
     if paper is not None or level: _paper_legend(bar_axes[0], colour, ours, paper is not None, level)
-    if lines: fig.text(0.01, (bottom - 0.1) / size[1], 'n/a: ' + '\n'.join(lines), fontsize=FONT, va='top')
+    if lines: _missing_note(fig, lines, bottom, size[1])
     title_and_layout(fig, title, bottom)
     return fig, data
 
@@ -159,6 +294,13 @@ def _interval_note(data:pd.DataFrame) -> str:
     return f"{level}interval, {int(data.resamples.iloc[0])} resamples of the {unit}"
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #83fb6a5b
+def _setting_title(setting:str, # a key of `SETTINGS`
+                   prefix:str|None, # title prefix (None: the paper's figure number, e.g. `Fig 10a: `)
+                  ) -> str:
+    "The title of `setting`'s figure, after its prefix"
+    prefix = f"{SETTINGS[setting]['figure']}: " if prefix is None else prefix
+    return prefix + SETTINGS[setting]['title']
+
 def setting_figure(table:pd.DataFrame, # from `correlations` for `setting`
                    setting:str, # a key of `SETTINGS`
                    prefix:str|None=None, # title prefix (None: the paper's figure number, e.g. `Fig 10a: `)
@@ -168,8 +310,7 @@ def setting_figure(table:pd.DataFrame, # from `correlations` for `setting`
                    intervals:pd.DataFrame|None=None, # from `calibration.rho_intervals` for `setting`
                   ) -> tuple[plt.Figure, pd.DataFrame]:
     "The figure of `setting`: our bars with the paper's beside them"
-    prefix = f"{SETTINGS[setting]['figure']}: " if prefix is None else prefix
-    return calibration_figure(type_means(table), prefix + SETTINGS[setting]['title'], look, method,
+    return calibration_figure(type_means(table), _setting_title(setting, prefix), look, method,
                               paper_type_means(setting), paper_sizes(setting), ours, intervals)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0031
@@ -188,6 +329,71 @@ def full_set_means(tables:dict, # setting -> its `correlations` table
     return pd.DataFrame(rows)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #9e7b2dae
+def _rho_axes_pair(subsets:list, # the subsets on the x axis
+                  ) -> tuple[plt.Figure, np.ndarray]:
+    "A figure of two panels sharing x, wide enough for `subsets`"
+    size = (max(5.5, 0.75 * len(subsets) + 2), 5.2)
+    return plt.subplots(2, 1, figsize=size, sharex=True, layout='constrained')
+
+def _statistic_rows(bars:pd.DataFrame, # the type-level rows of `rho_intervals`
+                    kind:str, # a scorer type
+                    statistic:str, # `rho` or `difference`
+                    subsets:list, # the subsets, in order
+                   ) -> pd.DataFrame:
+    "One scorer type's rows of one statistic, a row per subset in order"
+    rows = bars[(bars.scorer_type == kind) & (bars.statistic == statistic)]
+    return rows.set_index('subset').reindex(subsets)
+
+def _estimate_points(ax:plt.Axes, # the panel
+                     x:np.ndarray, # positions of the points
+                     rows:pd.DataFrame, # `estimate`, `low`, `high` per subset
+                     colour, # point colour
+                     kind:str, # the scorer type, the legend text
+                    ):
+    "Each estimate as a point, its interval as whiskers"
+    errors = np.nan_to_num(np.vstack([rows.estimate - rows.low, rows.high - rows.estimate]))
+    ax.errorbar(x, rows.estimate, yerr=errors, fmt='o', color=colour, capsize=2, label=kind, markersize=4)
+
+def _paper_points(ax:plt.Axes, # the rho panel
+                  x:np.ndarray, # positions of the points
+                  values:list[float], # the paper's bar per subset
+                  colour, # edge colour
+                  kind:str, # the scorer type
+                 ):
+    "The paper's values as hollow diamonds"
+    ax.scatter(x, values, marker='D', facecolors='none', edgecolors=colour, s=22, zorder=3,
+               label=f'{kind}, paper (hollow)')
+
+def _kind_points(axes:np.ndarray, # the rho and the difference panels
+                 bars:pd.DataFrame, # the type-level rows of `rho_intervals`
+                 kind:str, # a scorer type
+                 x:np.ndarray, # positions of its points
+                 subsets:list, # the subsets, in order
+                 colour, # its colour
+                 paper:pd.DataFrame|None, # the paper's bars: types x subsets
+                ):
+    "One scorer type's points in both panels, the paper's beside its rho"
+    for ax, statistic in zip(axes, ('rho', 'difference')):
+        _estimate_points(ax, x, _statistic_rows(bars, kind, statistic, subsets), colour, kind)
+        if statistic == 'rho' and paper is not None and kind in paper.index:
+            _paper_points(ax, x, [paper.loc[kind].get(s, np.nan) for s in subsets], colour, kind)
+
+def _size_ticks(ax:plt.Axes, # the bottom panel
+                bars:pd.DataFrame, # the type-level rows of `rho_intervals`
+                subsets:list, # the subsets, in order
+               ):
+    "x tick labels: each subset with its size"
+    sizes = bars.drop_duplicates('subset').set_index('subset')['size'].reindex(subsets)
+    ax.set_xticks(range(len(subsets)), [f'{s}\nn={n}' for s, n in sizes.items()], fontsize=7)
+
+def _rho_axes_labels(axes:np.ndarray, # the rho and the difference panels
+                    ):
+    "Zero line, y label and tick size of both panels"
+    for ax, label in zip(axes, ('mean rho (95% interval)', 'subset - full (paired)')):
+        ax.axhline(0, color='#777777', linewidth=0.8)
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+
 def rho_figure(table:pd.DataFrame, # from `rho_intervals`, one setting
                title:str='', # figure title
                look:str='colorblind', # the profile's look
@@ -198,24 +404,13 @@ def rho_figure(table:pd.DataFrame, # from `rho_intervals`, one setting
     kinds = list(dict.fromkeys(bars.scorer_type))
     subsets = list(dict.fromkeys(bars.subset))
     colours = dict(zip(kinds, palette(look, max(3, len(kinds)), 'bars')))
-    fig, axes = plt.subplots(2, 1, figsize=(max(5.5, 0.75 * len(subsets) + 2), 5.2), sharex=True, layout='constrained')
+    fig, axes = _rho_axes_pair(subsets)
     width = 0.8 / max(len(kinds), 1)
     for k, kind in enumerate(kinds):
-        for ax, statistic in zip(axes, ('rho', 'difference')):
-            rows = bars[(bars.scorer_type == kind) & (bars.statistic == statistic)].set_index('subset').reindex(subsets)
-            x = np.arange(len(subsets)) + (k - (len(kinds) - 1) / 2) * width
-            errors = np.nan_to_num(np.vstack([rows.estimate - rows.low, rows.high - rows.estimate]))
-            ax.errorbar(x, rows.estimate, yerr=errors, fmt='o', color=colours[kind], capsize=2, label=kind,
-                        markersize=4)
-            if statistic == 'rho' and paper is not None and kind in paper.index:
-                ax.scatter(x, [paper.loc[kind].get(s, np.nan) for s in subsets], marker='D', facecolors='none',
-                           edgecolors=colours[kind], s=22, zorder=3, label=f'{kind}, paper (hollow)')
-    sizes = bars.drop_duplicates('subset').set_index('subset')['size'].reindex(subsets)
-    axes[1].set_xticks(range(len(subsets)), [f'{s}\nn={n}' for s, n in sizes.items()], fontsize=7)
-    for ax, label in zip(axes, ('mean rho (95% interval)', 'subset - full (paired)')):
-        ax.axhline(0, color='#777777', linewidth=0.8)
-        ax.set_ylabel(label, fontsize=8)
-        ax.tick_params(labelsize=7)
+        x = np.arange(len(subsets)) + (k - (len(kinds) - 1) / 2) * width
+        _kind_points(axes, bars, kind, x, subsets, colours[kind], paper)
+    _size_ticks(axes[1], bars, subsets)
+    _rho_axes_labels(axes)
     axes[0].legend(fontsize=7, ncol=4, loc='lower left', bbox_to_anchor=(0, 1), frameon=False)
     fig.suptitle(title, fontsize=10)
     return fig

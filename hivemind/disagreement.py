@@ -20,6 +20,13 @@ __all__ = ['ABSOLUTE_CLASSES', 'PAIRWISE_CLASSES', 'MEASURES', 'label_counts', '
 ABSOLUTE_CLASSES = (1, 2, 3, 4, 5)
 PAIRWISE_CLASSES = (-2, -1, 0, 1, 2)
 
+def _unknown_label(row:int, # position of the item
+                   label, # the label it holds
+                   classes:Sequence[int], # the label classes
+                  ) -> str:
+    "The message for a label that is not one of `classes`"
+    return f"item {row}: label {label!r} is not one of {list(classes)}"
+
 def label_counts(labels:Sequence[Sequence[int]], # one list of labels per item
                  classes:Sequence[int], # the label classes, in order
                 ) -> np.ndarray:
@@ -28,25 +35,38 @@ def label_counts(labels:Sequence[Sequence[int]], # one list of labels per item
     counts = np.zeros((len(labels), len(classes)), dtype=np.int64)
     for row, item in enumerate(labels):
         for label in item:
-            if label not in index: raise ValueError(f"item {row}: label {label!r} is not one of {list(classes)}")
+            if label not in index: raise ValueError(_unknown_label(row, label, classes))
             counts[row, index[label]] += 1
     return counts
 
 # %% ../nbs/human/b_disagreement.ipynb #8f4109d2
+def _check_not_negative(counts:np.ndarray, # float items x classes counts
+                       ):
+    "Raise an `InputError` naming the items with a negative count"
+    negative = np.flatnonzero((counts < 0).any(axis=1))
+    if len(negative): raise InputError(f"label counts: negative count(s) in item(s) {first_names(negative)}")
+
 def checked_counts(counts:np.ndarray, # items x classes label counts
                   ) -> np.ndarray:
     "`counts` as a float matrix (items x classes), checked: at least one item, every count finite and not negative"
     counts = require_finite(np.atleast_2d(np.asarray(counts, dtype=float)), 'label counts')
-    negative = np.flatnonzero((counts < 0).any(axis=1))
-    if len(negative): raise InputError(f"label counts: negative count(s) in item(s) {first_names(negative)}")
+    _check_not_negative(counts)
     return counts
 
 # %% ../nbs/human/b_disagreement.ipynb #a80aed1e
+def _first_item_below(totals:np.ndarray, # labels per item
+                      least:int, # the fewest labels an item needs
+                     ) -> int|None:
+    "Position of the first item with fewer than `least` labels, None when every item has enough"
+    short = np.flatnonzero(np.ravel(totals) < least)
+    return int(short[0]) if len(short) else None
+
 def _shares(counts:np.ndarray) -> np.ndarray:
     "Each row's counts as shares of its total"
     counts = checked_counts(counts)
     totals = counts.sum(axis=1, keepdims=True)
-    if (totals == 0).any(): raise ValueError(f"item {int(np.flatnonzero(totals == 0)[0])} has no labels")
+    empty = _first_item_below(totals, 1)
+    if empty is not None: raise ValueError(f"item {empty} has no labels")
     return counts / totals
 
 def shannon_entropy(counts:np.ndarray, # items x classes label counts
@@ -57,12 +77,17 @@ def shannon_entropy(counts:np.ndarray, # items x classes label counts
     return -(shares * logs).sum(axis=1) + 0.0
 
 # %% ../nbs/human/b_disagreement.ipynb #9b7c56dc
+def _check_odd_classes(counts:np.ndarray, # items x classes counts
+                      ):
+    "Raise unless `counts` has an odd number of classes, so that one class lies in the middle"
+    if counts.shape[1] % 2 == 0: raise ValueError(f"{counts.shape[1]} classes: grouping needs an odd number")
+
 def grouped_counts(counts:np.ndarray, # items x classes counts, an odd number of classes
                   ) -> np.ndarray:
     "Counts merged into (below the middle class, the middle class, above it)"
     checked_counts(counts)
     counts = np.atleast_2d(np.asarray(counts))
-    if counts.shape[1] % 2 == 0: raise ValueError(f"{counts.shape[1]} classes: grouping needs an odd number")
+    _check_odd_classes(counts)
     middle = counts.shape[1] // 2
     return np.stack([counts[:, :middle].sum(1), counts[:, middle], counts[:, middle+1:].sum(1)], axis=1)
 
@@ -82,7 +107,8 @@ def _rater_pairs_agreeing(counts:np.ndarray) -> np.ndarray:
     "Share of pairs of distinct raters that gave the same label"
     counts = checked_counts(counts)
     totals = counts.sum(axis=1)
-    if (totals < 2).any(): raise ValueError(f"item {int(np.flatnonzero(totals < 2)[0])} has fewer than 2 raters")
+    lonely = _first_item_below(totals, 2)
+    if lonely is not None: raise ValueError(f"item {lonely} has fewer than 2 raters")
     return (counts * (counts - 1)).sum(axis=1) / (totals * (totals - 1))
 
 def pairwise_disagreement(counts:np.ndarray, # items x classes counts
@@ -97,20 +123,33 @@ def minority_share(counts:np.ndarray, # items x classes counts
     return 1 - _shares(counts).max(axis=1)
 
 # %% ../nbs/human/b_disagreement.ipynb #8997e9b7
+def _chance_agreement(counts:np.ndarray, # checked items x classes counts
+                      chance_shares:np.ndarray|None, # class shares expected by chance (None: over all rows)
+                     ) -> float:
+    "Probability that two raters agree by chance: the sum of the squared class shares"
+    shares = counts.sum(axis=0) / counts.sum() if chance_shares is None else np.asarray(chance_shares, dtype=float)
+    return (shares ** 2).sum()
+
 def fleiss_kappa_single(counts:np.ndarray, # items x classes counts
                         chance_shares:np.ndarray|None=None, # class shares expected by chance (default: over all rows)
                        ) -> np.ndarray:
     "Fleiss kappa of each item against chance shares pooled over the items"
     counts = checked_counts(counts)
-    shares = counts.sum(axis=0) / counts.sum() if chance_shares is None else np.asarray(chance_shares, dtype=float)
-    expected = (shares ** 2).sum()
-    if np.isclose(expected, 1): raise ValueError("every label falls in one class: chance agreement is 1 and kappa is undefined")
+    expected = _chance_agreement(counts, chance_shares)
+    if np.isclose(expected, 1):
+        raise ValueError("every label falls in one class: chance agreement is 1 and kappa is undefined")
     return (_rater_pairs_agreeing(counts) - expected) / (1 - expected)
 
 # %% ../nbs/human/b_disagreement.ipynb #6304f652
 MEASURES = {'entropy': shannon_entropy, 'entropy_grouped': grouped_entropy, 'gini': gini_impurity,
             'pairwise_disagreement': pairwise_disagreement, 'minority_share': minority_share,
             'fleiss_kappa': fleiss_kappa_single}
+
+def _mean_labels(counts:np.ndarray, # items x classes label counts
+                 classes:Sequence[int], # the label classes, in order
+                ) -> np.ndarray:
+    "The mean label of each item"
+    return counts @ np.asarray(classes, dtype=float) / counts.sum(axis=1)
 
 def disagreement_table(labels:Sequence[Sequence[int]], # one list of labels per item
                        classes:Sequence[int], # the label classes
@@ -120,15 +159,20 @@ def disagreement_table(labels:Sequence[Sequence[int]], # one list of labels per 
     counts = label_counts(labels, classes)
     table = pd.DataFrame({name: measure(counts) for name, measure in MEASURES.items()})
     table.insert(0, 'raters', counts.sum(axis=1))
-    table.insert(1, 'mean_label', counts @ np.asarray(classes, dtype=float) / counts.sum(axis=1))
+    table.insert(1, 'mean_label', _mean_labels(counts, classes))
     return table
 
 # %% ../nbs/human/b_disagreement.ipynb #3a1e7d49
+def _unknown_measure(measure:str, # the measure asked for
+                    ) -> str:
+    "The message for a measure that is not one of `MEASURES`"
+    return f"unknown measure {measure!r}; use one of {', '.join(MEASURES)}"
+
 def disagreement_score(table:pd.DataFrame, # a `disagreement_table`
                        measure:str='entropy', # a column of it
                       ) -> pd.Series:
     "The measure oriented so that larger means more disagreement"
-    if measure not in MEASURES: raise ValueError(f"unknown measure {measure!r}; use one of {', '.join(MEASURES)}")
+    if measure not in MEASURES: raise ValueError(_unknown_measure(measure))
     return -table[measure] if measure == 'fleiss_kappa' else table[measure]
 
 # %% ../nbs/human/b_disagreement.ipynb #a32192ea
@@ -140,14 +184,26 @@ def pairwise_agreement(counts:np.ndarray, # items x 5 counts of the labels -2..2
     return np.maximum(plus + zero / 2, minus + zero / 2) / counts.sum(1)
 
 # %% ../nbs/human/b_disagreement.ipynb #1ff5ec65
+def _kind_classes(kind:str, # `absolute` or `pairwise`
+                 ) -> tuple:
+    "The label classes of items of `kind`"
+    return ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
+
+def _pairwise_columns(result:pd.DataFrame, # the statistics so far, changed in place
+                      counts:np.ndarray, # items x 5 counts of the labels -2..2
+                     ):
+    "Add the neutral count and the agreement of pairwise items to `result`"
+    result['neutral'] = counts[:, 2]
+    result['agreement'] = pairwise_agreement(counts)
+
 def item_statistics(items:pd.DataFrame, # items with a `labels` column
                     kind:str, # `absolute` or `pairwise`
                    ) -> pd.DataFrame:
     "Mean label, entropy and (pairwise) neutral count and agreement per item"
     require_rows(items, ['labels'], 'item_statistics: items')
-    classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
+    classes = _kind_classes(kind)
     counts = label_counts(list(items['labels']), classes)
-    result = pd.DataFrame({'mean_label': counts @ np.asarray(classes, dtype=float) / counts.sum(1),
-                           'entropy': shannon_entropy(counts)}, index=items.index)
-    if kind == 'pairwise': result['neutral'], result['agreement'] = counts[:, 2], pairwise_agreement(counts)
+    result = pd.DataFrame({'mean_label': _mean_labels(counts, classes), 'entropy': shannon_entropy(counts)},
+                          index=items.index)
+    if kind == 'pairwise': _pairwise_columns(result, counts)
     return result

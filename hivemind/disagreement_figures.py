@@ -19,15 +19,22 @@ __all__ = ['ABSOLUTE_EXAMPLE_ENTROPIES', 'PAIRWISE_EXAMPLE_ENTROPIES', 'pick_exa
 ABSOLUTE_EXAMPLE_ENTROPIES = (1.70, 1.83, 1.00, 2.26)  # the example items of the paper's Fig 9
 PAIRWISE_EXAMPLE_ENTROPIES = (2.26, 2.28, 1.02)  # and of its Fig 7
 
+def _closest_unchosen(entropies:np.ndarray, # entropy per item
+                      target:float, # the wanted entropy
+                      chosen:list[int], # positions already taken
+                     ) -> int:
+    "Position of the item closest to `target` among those not yet chosen"
+    distance = np.abs(entropies - target)
+    distance[chosen] = np.inf
+    return int(np.argmin(distance))
+
 def pick_examples(entropies:np.ndarray, # entropy per item
                   targets:tuple=ABSOLUTE_EXAMPLE_ENTROPIES, # wanted entropies
                  ) -> list[int]:
     "Positions of distinct items whose entropies are closest to `targets`"
     entropies, chosen = np.asarray(entropies, dtype=float), []
     for target in targets[:len(entropies)]:
-        distance = np.abs(entropies - target)
-        distance[chosen] = np.inf
-        chosen.append(int(np.argmin(distance)))
+        chosen.append(_closest_unchosen(entropies, target, chosen))
     return chosen
 
 # %% ../nbs/human/c_disagreement_figures.ipynb #105f9152
@@ -37,18 +44,50 @@ def entropy_histogram(entropies:np.ndarray, # entropy per item
     "Histogram of entropies as % of items: bin_left, bin_right, items, percent"
     entropies = np.asarray(entropies, dtype=float)
     counts, edges = np.histogram(entropies, bins=bins)
-    return pd.DataFrame({'bin_left': edges[:-1], 'bin_right': edges[1:], 'items': counts, 'percent': 100 * counts / len(entropies)})
+    percent = 100 * counts / len(entropies)
+    return pd.DataFrame({'bin_left': edges[:-1], 'bin_right': edges[1:], 'items': counts, 'percent': percent})
 
 # %% ../nbs/human/c_disagreement_figures.ipynb #39bfae83
+def _label_axes(ax:plt.Axes, # the panel
+                title:str, # its title
+                xlabel:str, # label of the x axis
+                ylabel:str, # label of the y axis
+               ):
+    "Title, tick size and axis labels of one panel, in the figure's small type"
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=FONT)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+
 def _example_panel(ax:plt.Axes, item_id:str, counts:np.ndarray, entropy:float, classes:tuple, colour) -> pd.DataFrame:
     "One example item's label distribution (% of raters); returns its numbers"
     shares = 100 * counts / counts.sum()
     ax.bar([str(c) for c in classes], shares, color=colour)
-    ax.set_title(f'{item_id}\nH = {entropy:.2f} bits', fontsize=8)
-    ax.tick_params(labelsize=FONT)
-    ax.set_xlabel('label', fontsize=8)
-    ax.set_ylabel('% of raters', fontsize=8)
+    _label_axes(ax, f'{item_id}\nH = {entropy:.2f} bits', 'label', '% of raters')
     return pd.DataFrame({'panel': item_id, 'label': classes, 'percent': shares})
+
+def _histogram_panel(ax:plt.Axes, # the first panel
+                     histogram:pd.DataFrame, # an `entropy_histogram`
+                     title:str, # the panel's title
+                     colour, # bar colour
+                    ):
+    "The entropy histogram as bars, % of items per bin"
+    widths = histogram.bin_right - histogram.bin_left
+    ax.bar(histogram.bin_left, histogram.percent, width=widths, align='edge', color=colour, edgecolor='white')
+    _label_axes(ax, title, 'entropy (bits)', '% of items')
+
+def _item_entropies(items:pd.DataFrame, # items with `labels`
+                    kind:str, # `absolute` or `pairwise`
+                   ) -> tuple:
+    "The label classes of `kind`, the label counts of each item and their entropies"
+    classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
+    counts = label_counts(list(items['labels']), classes)
+    return classes, counts, shannon_entropy(counts)
+
+def _figure_row(panels:int, # number of panels
+               ) -> tuple[plt.Figure, np.ndarray]:
+    "A figure of one row of `panels` panels, 2.4 inches wide each, and its axes"
+    return plt.subplots(1, panels, figsize=(2.4 * panels, 2.5 + TITLE_BAND), squeeze=False)
 
 def entropy_figure(items:pd.DataFrame, # items with `labels`
                    kind:str, # `absolute` or `pairwise`
@@ -57,19 +96,11 @@ def entropy_figure(items:pd.DataFrame, # items with `labels`
                    title:str='', # figure title
                   ) -> tuple[plt.Figure, pd.DataFrame]:
     "Entropy histogram (% of items) and the label distribution of each example; returns the figure and its numbers"
-    classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
-    counts = label_counts(list(items['labels']), classes)
-    entropies = shannon_entropy(counts)
+    classes, counts, entropies = _item_entropies(items, kind)
     histogram = entropy_histogram(entropies)
     colour = palette(look, 2, 'bars')
-    panels = 1 + len(examples)
-    fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.5 + TITLE_BAND), squeeze=False)
-    axes[0, 0].bar(histogram.bin_left, histogram.percent, width=histogram.bin_right - histogram.bin_left, align='edge',
-                   color=colour[0], edgecolor='white')
-    axes[0, 0].set_title(f'{len(items)} {kind} items', fontsize=8)
-    axes[0, 0].tick_params(labelsize=FONT)
-    axes[0, 0].set_xlabel('entropy (bits)', fontsize=8)
-    axes[0, 0].set_ylabel('% of items', fontsize=8)
+    fig, axes = _figure_row(1 + len(examples))
+    _histogram_panel(axes[0, 0], histogram, f'{len(items)} {kind} items', colour[0])
     rows = [histogram.assign(panel='histogram')]
     rows += [_example_panel(ax, items.item_id.iloc[i], counts[i], entropies[i], classes, colour[1])
              for ax, i in zip(axes[0, 1:], examples)]

@@ -19,9 +19,10 @@ from .sources import READERS, hub_frame, is_saved_dataset, records_frame, source
 __all__ = ['HUMAN_SPECS', 'LABEL_COLUMN', 'OPTIONAL_COLUMNS', 'ITEM_COLUMNS', 'RATER_CODE', 'RATING_FIELDS', 'RATING_IDS',
            'HumanSpec', 'dataset_name', 'HumanDataError', 'is_blank', 'split_blanks', 'HumanLoadReport', 'check_human',
            'released_items', 'human_frame', 'load_human', 'write_items', 'read_items', 'Panel', 'response_traits',
-           'simulate_absolute', 'simulate_pairwise', 'prompt_pairs', 'simulated_items', 'rater_code_problem',
-           'check_rater_code', 'rating_label', 'check_rating', 'rater_ratings', 'rating_records', 'pooled_rows',
-           'ratings_folder', 'ratings_items', 'rater_count', 'human_data_note', 'rated_responses', 'human_items']
+           'simulate_absolute', 'simulate_pairwise', 'prompt_pairs', 'nonempty_responses', 'simulated_items',
+           'rater_code_problem', 'check_rater_code', 'rating_label', 'check_rating', 'rater_ratings', 'rating_records',
+           'pooled_rows', 'ratings_folder', 'ratings_items', 'rater_count', 'human_data_note', 'rated_responses',
+           'human_items']
 
 # %% ../nbs/human/a_human_data.ipynb #86962707
 @dataclass(frozen=True)
@@ -48,14 +49,29 @@ def dataset_name(kind:str, # `absolute` or `pairwise`
 class HumanDataError(ValueError):
     "Released human data that does not have the expected shape"
 
-def _labels_of(value, source:str, row:int, allowed:tuple) -> list[int]:
-    "The labels of one row as ints, raising with the row named when one is bad"
+def _label_list(value, # one row's `human_labels`
+                source:str, # dataset or file name shown in errors
+                row:int, # the row, shown in errors
+               ) -> list:
+    "The row's labels as a list; raises when the value is no list (None, a string)"
     values = list(value) if value is not None and not isinstance(value, (str, bytes)) else None
     if values is None: raise HumanDataError(f"{source}: row {row}: {LABEL_COLUMN} is {value!r}, not a list of labels")
+    return values
+
+def _is_label(label, # one label as read
+              allowed:tuple, # the allowed label values
+             ) -> bool:
+    "Is `label` a whole number (int or float) among `allowed`?"
+    number = isinstance(label, (int, float, np.integer, np.floating))
+    return number and float(label).is_integer() and int(label) in allowed
+
+def _labels_of(value, source:str, row:int, allowed:tuple) -> list[int]:
+    "The labels of one row as ints, raising with the row named when one is bad"
     labels = []
-    for label in values:
-        if not (isinstance(label, (int, float, np.integer, np.floating)) and float(label).is_integer() and int(label) in allowed):
-            raise HumanDataError(f"{source}: row {row}: {LABEL_COLUMN} holds {label!r}; allowed labels are {list(allowed)}")
+    for label in _label_list(value, source, row):
+        if not _is_label(label, allowed):
+            raise HumanDataError(f"{source}: row {row}: {LABEL_COLUMN} holds {label!r}; "
+                                 f"allowed labels are {list(allowed)}")
         labels.append(int(label))
     return labels
 
@@ -95,12 +111,19 @@ class HumanLoadReport(NamedTuple):
                 f"{self.items_below} item(s) below {self.min_labels} labels")
 
 # %% ../nbs/human/a_human_data.ipynb #62eacea0
+def _check_column(frame:pd.DataFrame, # the rows as loaded
+                  column:str, # a column the loader uses
+                  source:str, # dataset or file name shown in errors
+                 ):
+    "Raise when `column` is missing, listing the columns found"
+    if column not in frame.columns:
+        found = list(frame.columns)
+        raise HumanDataError(f"{source}: column {column!r} expected but missing; columns found: {found}")
+
 def _check_columns(frame:pd.DataFrame, spec:HumanSpec, source:str, expected:int|None):
     "Raise when a column the loader uses is missing or the row count is not `expected`"
     for column in (*spec.text_columns, LABEL_COLUMN):
-        if column not in frame.columns:
-            found = list(frame.columns)
-            raise HumanDataError(f"{source}: column {column!r} expected but missing; columns found: {found}")
+        _check_column(frame, column, source)
     if expected is not None and len(frame) != expected:
         raise HumanDataError(f"{source}: {len(frame)} rows, expected {expected}")
 
@@ -127,6 +150,25 @@ def _warn_sizes(sizes:np.ndarray, spec:HumanSpec, source:str):
     warnings.warn(f"{source}: {len(odd)} row(s) have fewer than {low} or more than {high} labels"
                   f" (first: row {odd[0]}, {sizes[odd[0]]} labels)")
 
+def _split_labels(frame:pd.DataFrame, # the rows as loaded
+                  spec:HumanSpec, # what the dataset must look like
+                  source:str, # dataset or file name shown in errors
+                 ) -> tuple[list, np.ndarray]:
+    "Each row's validated labels, blanks dropped, and how many blank labels each row had"
+    split = [split_blanks(value) for value in frame[LABEL_COLUMN]]
+    labels = [_labels_of(values, source, row, spec.labels) for row, (values, _) in enumerate(split)]
+    return labels, np.array([count for _, count in split], dtype=int)
+
+def _load_report(source:str, # dataset or file name
+                 kind:str, # `absolute` or `pairwise`
+                 sizes:np.ndarray, # labels kept per item
+                 blanks:np.ndarray, # blank labels dropped per item
+                 low:int, # the usual minimum number of labels per item
+                ) -> HumanLoadReport:
+    "What the load kept, dropped and flagged"
+    return HumanLoadReport(source, kind, len(sizes), int(sizes.sum()), int(blanks.sum()), int((blanks > 0).sum()),
+                           int((sizes < low).sum()), low)
+
 def check_human(frame:pd.DataFrame, # the rows as loaded
                 kind:str, # `absolute` or `pairwise`
                 source:str, # dataset or file name shown in errors
@@ -135,40 +177,58 @@ def check_human(frame:pd.DataFrame, # the rows as loaded
     "The rows with validated labels (lists of ints, blanks dropped) and `attrs['load_report']`; raises `HumanDataError`"
     spec = HUMAN_SPECS[kind]
     _check_columns(frame, spec, source, spec.rows if rows == -1 else rows)
-    split = [split_blanks(value) for value in frame[LABEL_COLUMN]]
-    labels = [_labels_of(values, source, row, spec.labels) for row, (values, _) in enumerate(split)]
-    blanks = np.array([count for _, count in split], dtype=int)
+    labels, blanks = _split_labels(frame, spec, source)
     sizes = np.array([len(item) for item in labels], dtype=int)
     _check_not_all_blank(blanks, sizes, source)
     _warn_blanks(blanks, source)
     _warn_sizes(sizes, spec, source)
     checked = frame.assign(**{LABEL_COLUMN: labels})
-    low = spec.raters[0]
-    checked.attrs['load_report'] = HumanLoadReport(source, kind, len(labels), int(sizes.sum()), int(blanks.sum()),
-                                                   int((blanks > 0).sum()), int((sizes < low).sum()), low)
+    checked.attrs['load_report'] = _load_report(source, kind, sizes, blanks, spec.raters[0])
     return checked
 
 # %% ../nbs/human/a_human_data.ipynb #f8077d10
 ITEM_COLUMNS = {'absolute': ['item_id', 'prompt', 'response', 'labels', 'simulated'],
                 'pairwise': ['item_id', 'prompt', 'response_1', 'response_2', 'labels', 'simulated']}
 
+def _item_texts(frame:pd.DataFrame, # validated rows (`check_human`)
+                kind:str, # `absolute` or `pairwise`
+               ) -> dict:
+    "The prompt and the response column(s) of the rows, as lists, named as in the items"
+    texts = {'prompt': frame.user_query} | {c: frame[c] for c in HUMAN_SPECS[kind].text_columns[1:]}
+    return {name: list(values) for name, values in texts.items()}
+
 def released_items(frame:pd.DataFrame, # validated rows (`check_human`)
                    kind:str, # `absolute` or `pairwise`
                   ) -> pd.DataFrame:
     "Released rows as items: ids `absolute-0000`, ..., in file order (the rows' `attrs`, with the load report, kept)"
-    texts = {'prompt': frame.user_query} | {c: frame[c] for c in HUMAN_SPECS[kind].text_columns[1:]}
-    items = pd.DataFrame({'item_id': [f'{kind}-{i:04d}' for i in range(len(frame))], **{k: list(v) for k, v in texts.items()},
-                          'labels': list(frame[LABEL_COLUMN]), 'simulated': False})
+    ids = [f'{kind}-{i:04d}' for i in range(len(frame))]
+    items = pd.DataFrame({'item_id': ids, **_item_texts(frame, kind), 'labels': list(frame[LABEL_COLUMN]),
+                          'simulated': False})
     items = items.assign(**{c: list(frame[c]) for c in ('form_id', 'question_id') if c in frame})
     items.attrs.update(frame.attrs)
     return items
 
 # %% ../nbs/human/a_human_data.ipynb #9475461a
+def _is_kind_source(path:Path, # a file or folder
+                    kind:str, # `absolute` or `pairwise`
+                   ) -> bool:
+    "Does `path` hold data of `kind`: its name contains `kind` and it is a saved dataset or a readable file"
+    return kind in path.name and (is_saved_dataset(path) or path.suffix.lower() in READERS)
+
 def _find_kind(folder:Path, kind:str) -> Path:
     "The file or saved dataset inside `folder` whose name contains `kind`"
-    found = sorted(p for p in folder.iterdir() if kind in p.name and (is_saved_dataset(p) or p.suffix.lower() in READERS))
-    if not found: raise HumanDataError(f"{folder}: no file or folder with {kind!r} in its name; found {sorted(p.name for p in folder.iterdir())}")
+    found = sorted(p for p in folder.iterdir() if _is_kind_source(p, kind))
+    if not found:
+        names = sorted(p.name for p in folder.iterdir())
+        raise HumanDataError(f"{folder}: no file or folder with {kind!r} in its name; found {names}")
     return found[0]
+
+def _local_path(source:str, # a saved dataset folder, a data file, or a folder holding both kinds
+                kind:str, # `absolute` or `pairwise`
+               ) -> Path:
+    "The file or saved dataset of `kind` that `source` names: itself, or the one of `kind` in its folder"
+    path = Path(source).expanduser()
+    return _find_kind(path, kind) if path.is_dir() and not is_saved_dataset(path) else path
 
 def human_frame(kind:str, # `absolute` or `pairwise`
                 source:str, # `hf:OWNER`, a saved dataset folder, a data file, or a folder holding both kinds
@@ -177,8 +237,7 @@ def human_frame(kind:str, # `absolute` or `pairwise`
     if source.startswith('hf:'):
         name = dataset_name(kind, source[3:])
         return name, hub_frame(name, HumanDataError, 'human_data')
-    path = Path(source).expanduser()
-    path = _find_kind(path, kind) if path.is_dir() and not is_saved_dataset(path) else path
+    path = _local_path(source, kind)
     return str(path), records_frame(source_records(path, HumanDataError, 'human_data'))
 
 # %% ../nbs/human/a_human_data.ipynb #69c3de92
@@ -191,27 +250,51 @@ def load_human(kind:str, # `absolute` or `pairwise`
     return released_items(check_human(frame, kind, name, rows), kind)
 
 # %% ../nbs/human/a_human_data.ipynb #4853266e
+def _json_value(value, # a value `json` cannot write
+               ):
+    "A numpy scalar as its Python value, anything else as its text"
+    return value.item() if hasattr(value, 'item') else str(value)
+
+def _write_atomically(path:Path, # the file
+                      text:str, # its new content
+                     ):
+    "Write `text` to `path` through a `.partial` file, so that a reader never sees half of it"
+    partial = path.with_name(path.name + '.partial')
+    partial.write_text(text, encoding='utf-8')
+    os.replace(partial, path)
+
 def write_items(items:pd.DataFrame, # items of one kind
                 path:Path|str, # the `.jsonl` file
                ) -> Path:
     "Write items as JSON lines, atomically"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + '.partial')
-    lines = (json.dumps(record, ensure_ascii=False, default=lambda v: v.item() if hasattr(v, 'item') else str(v)) for record in items.to_dict('records'))
-    partial.write_text(''.join(line + '\n' for line in lines), encoding='utf-8')
-    os.replace(partial, path)
+    lines = (json.dumps(record, ensure_ascii=False, default=_json_value) for record in items.to_dict('records'))
+    _write_atomically(path, ''.join(line + '\n' for line in lines))
     return path
+
+def _check_items_file(path:Path, # an items `.jsonl` file
+                     ):
+    "Raise when the items file does not exist, naming the step that writes it"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no items file; run the human-data step (pipeline/08_human_data) first")
+
+def _check_item_columns(items:pd.DataFrame, # items as read
+                        kind:str, # `absolute` or `pairwise`
+                        path:Path, # their file, shown in the error
+                       ):
+    "Raise when a column of `ITEM_COLUMNS` is missing, listing the columns found"
+    missing = [c for c in ITEM_COLUMNS[kind] if c not in items.columns]
+    if missing: raise HumanDataError(f"{path}: missing column(s) {missing}; found {list(items.columns)}")
 
 def read_items(path:Path|str, # an items `.jsonl` file
                kind:str, # `absolute` or `pairwise`
               ) -> pd.DataFrame:
     "Items of `kind`, with the contract's columns checked"
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no items file; run the human-data step (pipeline/08_human_data) first")
+    _check_items_file(path)
     items = pd.read_json(path, lines=True, dtype=False)
-    missing = [c for c in ITEM_COLUMNS[kind] if c not in items.columns]
-    if missing: raise HumanDataError(f"{path}: missing column(s) {missing}; found {list(items.columns)}")
+    _check_item_columns(items, kind, path)
     labels = [_labels_of(v, str(path), row, HUMAN_SPECS[kind].labels) for row, v in enumerate(items.labels)]
     return items.assign(labels=labels, simulated=items.simulated.astype(bool))
 
@@ -233,14 +316,26 @@ class Panel:
     cuts:tuple = (-1.5, -0.5, 0.5, 1.5) # thresholds from latent score to label
 
 # %% ../nbs/human/a_human_data.ipynb #d435aca6
+_LIST_MARK = re.compile(r'\n|^\s*(?:[-*•]|\d+[.)])\s', flags=re.M)  # a line break or a list marker
+
+def _raw_traits(text:str, # a response text
+                words:list[str], # its words, lower case
+               ) -> list[float]:
+    "(log word count, line breaks and list markers, share of distinct words) of one text"
+    return [np.log1p(len(words)), len(_LIST_MARK.findall(text)), len(set(words)) / len(words) if words else 0.0]
+
+def _standardised(raw:np.ndarray, # texts x traits
+                 ) -> np.ndarray:
+    "Each column minus its mean, over its spread; a constant column all zeros"
+    spread = raw.std(axis=0)
+    return np.where(spread > 0, (raw - raw.mean(axis=0)) / np.where(spread > 0, spread, 1), 0.0)
+
 def response_traits(texts:list[str], # response texts
                    ) -> np.ndarray:
     "Standardised (length, structure, lexical variety) per text; a constant trait is all zeros"
     words = [re.findall(r"\w+", text.lower()) for text in texts]
-    raw = np.array([[np.log1p(len(w)), len(re.findall(r'\n|^\s*(?:[-*•]|\d+[.)])\s', text, flags=re.M)),
-                     len(set(w)) / len(w) if w else 0.0] for text, w in zip(texts, words)], dtype=float).reshape(-1, 3)
-    spread = raw.std(axis=0)
-    return np.where(spread > 0, (raw - raw.mean(axis=0)) / np.where(spread > 0, spread, 1), 0.0)
+    raw = np.array([_raw_traits(text, w) for text, w in zip(texts, words)], dtype=float).reshape(-1, 3)
+    return _standardised(raw)
 
 # %% ../nbs/human/a_human_data.ipynb #03f206b5
 @dataclass
@@ -257,8 +352,34 @@ def _pool(panel:Panel, rng:np.random.Generator) -> _Raters:
 
 def _assign(panel:Panel, items:int, rng:np.random.Generator) -> np.ndarray:
     "items x raters_per_item indices into the pool, without replacement within an item"
-    if panel.raters_per_item > panel.pool: raise ValueError(f"raters_per_item {panel.raters_per_item} exceeds the pool of {panel.pool}")
+    if panel.raters_per_item > panel.pool:
+        raise ValueError(f"raters_per_item {panel.raters_per_item} exceeds the pool of {panel.pool}")
     return np.argsort(rng.random((items, panel.pool)), axis=1)[:, :panel.raters_per_item]
+
+def _panel_draw(panel:Panel, # panel parameters
+                items:int, # how many items
+                rng:np.random.Generator, # random source
+               ) -> tuple[_Raters, np.ndarray, np.ndarray]:
+    "The rater pool, which items are polarising, and the raters of each item"
+    raters = _pool(panel, rng)
+    polarising = rng.random(items) < panel.polarising_share
+    return raters, polarising, _assign(panel, items, rng)
+
+def _taste_pull(raters:_Raters, # the pool
+                chosen:np.ndarray, # items x raters indices into the pool
+                traits:np.ndarray, # standardised traits per item
+               ) -> np.ndarray:
+    "Each chosen rater's own liking of the item's traits"
+    return np.einsum('ijk,ik->ij', raters.tastes[chosen], traits)
+
+def _camp_pull(polarising:np.ndarray, # whether each item is polarising
+               raters:_Raters, # the pool
+               chosen:np.ndarray, # items x raters indices into the pool
+               panel:Panel, # panel parameters
+               rng:np.random.Generator, # random source
+              ) -> np.ndarray:
+    "Each chosen rater's camp reaction on a polarising item, zero on the others"
+    return polarising[:, None] * _reaction(raters.camp[chosen], panel, rng)
 
 def _reaction(camp:np.ndarray, panel:Panel, rng:np.random.Generator) -> np.ndarray:
     "Each rater's reaction to a polarising item: their camp's pull plus extra noise"
@@ -276,10 +397,9 @@ def simulate_absolute(texts:list[str], # response texts, one item each
                       rng:np.random.Generator, # random source
                      ) -> tuple[list[list[int]], np.ndarray]:
     "Simulated 1..5 labels per text and whether each item is polarising"
-    raters, polarising = _pool(panel, rng), rng.random(len(texts)) < panel.polarising_share
-    chosen = _assign(panel, len(texts), rng)
-    latent = (panel.centre + quality[:, None] + np.einsum('ijk,ik->ij', raters.tastes[chosen], traits) + raters.leniency[chosen]
-              + polarising[:, None] * _reaction(raters.camp[chosen], panel, rng) + rng.normal(0, panel.noise_sd, chosen.shape))
+    raters, polarising, chosen = _panel_draw(panel, len(texts), rng)
+    shared = panel.centre + quality[:, None] + _taste_pull(raters, chosen, traits) + raters.leniency[chosen]
+    latent = shared + _camp_pull(polarising, raters, chosen, panel, rng) + rng.normal(0, panel.noise_sd, chosen.shape)
     return _labels(latent, panel, 1), polarising
 
 # %% ../nbs/human/a_human_data.ipynb #d38ee602
@@ -291,13 +411,19 @@ def simulate_pairwise(first:np.ndarray, # index of response 1 of each pair
                       rng:np.random.Generator, # random source
                      ) -> tuple[list[list[int]], np.ndarray]:
     "Simulated -2..2 labels per pair and whether each pair is polarising"
-    raters, polarising = _pool(panel, rng), rng.random(len(first)) < panel.polarising_share
-    chosen = _assign(panel, len(first), rng)
-    latent = ((quality[first] - quality[second])[:, None] + np.einsum('ijk,ik->ij', raters.tastes[chosen], traits[first] - traits[second])
-              + polarising[:, None] * _reaction(raters.camp[chosen], panel, rng) + rng.normal(0, panel.noise_sd * np.sqrt(2), chosen.shape))
+    raters, polarising, chosen = _panel_draw(panel, len(first), rng)
+    shared = (quality[first] - quality[second])[:, None] + _taste_pull(raters, chosen, traits[first] - traits[second])
+    noise_sd = panel.noise_sd * np.sqrt(2)
+    latent = shared + _camp_pull(polarising, raters, chosen, panel, rng) + rng.normal(0, noise_sd, chosen.shape)
     return _labels(latent, panel, -2), polarising
 
 # %% ../nbs/human/a_human_data.ipynb #63a67d3b
+def _ring_pairs(members:np.ndarray, # one prompt's responses, shuffled
+               ) -> tuple[list, list]:
+    "(firsts, seconds): each response paired with the next, in a ring; two responses make one pair"
+    count = 1 if len(members) == 2 else len(members)
+    return list(members[:count]), list(np.roll(members, -1)[:count])
+
 def prompt_pairs(groups:np.ndarray, # prompt key per response
                  rng:np.random.Generator, # random source
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -306,33 +432,65 @@ def prompt_pairs(groups:np.ndarray, # prompt key per response
     for group in pd.unique(groups):
         members = rng.permutation(np.flatnonzero(groups == group))
         if len(members) < 2: continue
-        count = 1 if len(members) == 2 else len(members)
-        firsts += list(members[:count])
-        seconds += list(np.roll(members, -1)[:count])
+        first, second = _ring_pairs(members)
+        firsts += first
+        seconds += second
     return np.array(firsts, dtype=int), np.array(seconds, dtype=int)
 
 # %% ../nbs/human/a_human_data.ipynb #2a1638f8
+def nonempty_responses(responses:pd.DataFrame, # the run's responses (`id`, `prompt`, `text`)
+                      ) -> pd.DataFrame:
+    "The responses whose text is not blank, sorted by id; raises when there are none"
+    responses = responses[responses.text.str.strip() != ''].sort_values('id', ignore_index=True)
+    if len(responses) == 0: raise ValueError("no non-empty responses to rate; run the sample step first")
+    return responses
+
+def _quality(traits:np.ndarray, # standardised traits per response
+             panel:Panel, # panel parameters
+             rng:np.random.Generator, # random source
+            ) -> np.ndarray:
+    "Each response's shared quality: its traits weighted, plus quality the traits do not explain"
+    return traits @ np.asarray(panel.trait_weights) + rng.normal(0, panel.quality_sd, len(traits))
+
+def _absolute_items(responses:pd.DataFrame, # the non-empty responses, sorted by id
+                    labels:list[list[int]], # simulated labels per response
+                    polarising:np.ndarray, # whether each item is polarising
+                    quality:np.ndarray, # shared quality per response
+                   ) -> pd.DataFrame:
+    "The simulated absolute items: one per response"
+    ids = [f'sim-absolute-{i:04d}' for i in range(len(responses))]
+    return pd.DataFrame({'item_id': ids, 'prompt': responses.prompt, 'response': responses.text, 'labels': labels,
+                         'simulated': True, 'response_id': responses.id, 'polarising': polarising, 'quality': quality})
+
+def _pairwise_items(responses:pd.DataFrame, # the non-empty responses, sorted by id
+                    first:np.ndarray, # index of response 1 of each pair
+                    second:np.ndarray, # index of response 2
+                    labels:list[list[int]], # simulated labels per pair
+                    polarising:np.ndarray, # whether each pair is polarising
+                    quality:np.ndarray, # shared quality per response
+                   ) -> pd.DataFrame:
+    "The simulated pairwise items: one per pair (`first`, `second`) of responses"
+    texts, ids = responses.text.to_numpy(), responses.id.to_numpy()
+    return pd.DataFrame({'item_id': [f'sim-pairwise-{i:04d}' for i in range(len(first))],
+                         'prompt': responses.prompt.to_numpy()[first], 'response_1': texts[first],
+                         'response_2': texts[second], 'labels': labels, 'simulated': True,
+                         'response_id_1': ids[first], 'response_id_2': ids[second], 'polarising': polarising,
+                         'quality': quality[first] - quality[second]})
+
 def simulated_items(responses:pd.DataFrame, # the run's responses (`id`, `prompt`, `text`)
                     seed:int, # seed of the panel
                     panel:Panel=Panel(), # panel parameters
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "(absolute, pairwise) items of the run's responses, labelled by the simulated panel"
-    responses = responses[responses.text.str.strip() != ''].sort_values('id', ignore_index=True)
-    if len(responses) == 0: raise ValueError("no non-empty responses to rate; run the sample step first")
+    responses = nonempty_responses(responses)
     rng = np.random.default_rng(seed)
     traits = response_traits(list(responses.text))
-    quality = traits @ np.asarray(panel.trait_weights) + rng.normal(0, panel.quality_sd, len(responses))
+    quality = _quality(traits, panel, rng)
     labels, polarising = simulate_absolute(list(responses.text), quality, traits, panel, rng)
-    absolute = pd.DataFrame({'item_id': [f'sim-absolute-{i:04d}' for i in range(len(responses))], 'prompt': responses.prompt,
-                             'response': responses.text, 'labels': labels, 'simulated': True, 'response_id': responses.id,
-                             'polarising': polarising, 'quality': quality})
+    absolute = _absolute_items(responses, labels, polarising, quality)
     first, second = prompt_pairs(responses.prompt.to_numpy(), rng)
     labels, polarising = simulate_pairwise(first, second, quality, traits, panel, rng)
-    pairwise = pd.DataFrame({'item_id': [f'sim-pairwise-{i:04d}' for i in range(len(first))], 'prompt': responses.prompt.to_numpy()[first],
-                             'response_1': responses.text.to_numpy()[first], 'response_2': responses.text.to_numpy()[second],
-                             'labels': labels, 'simulated': True, 'response_id_1': responses.id.to_numpy()[first],
-                             'response_id_2': responses.id.to_numpy()[second], 'polarising': polarising, 'quality': quality[first] - quality[second]})
-    return absolute, pairwise
+    return absolute, _pairwise_items(responses, first, second, labels, polarising, quality)
 
 # %% ../nbs/human/a_human_data.ipynb #630823c2
 RATER_CODE = re.compile(r'[a-z0-9_-]{2,16}')
@@ -346,14 +504,20 @@ def rater_code_problem(code:str, # a rater code, lower case
     if re.search(r'[a-z]{4}', code): return 'it has four letters in a row, so it could be a name'
     return ''
 
+def _refusal(problem:str, # why the code was refused
+             where:str, # the file it came from ('' when none)
+            ) -> str:
+    "The message refusing a rater code, naming the file when there is one"
+    return (f"{where + ': ' if where else ''}rater code refused: {problem}; "
+            "use a code such as r07, never a name or an e-mail address")
+
 def check_rater_code(code:str, # what the rater typed, e.g. `r07`
                      where:str='', # the file it came from, shown in the error
                     ) -> str:
     "The rater code in lower case; an error (not repeating it) when it looks like a name or an e-mail address"
     cleaned = str(code).strip().lower()
     problem = rater_code_problem(cleaned)
-    if problem: raise HumanDataError(f"{where + ': ' if where else ''}rater code refused: {problem}; "
-                                     "use a code such as r07, never a name or an e-mail address")
+    if problem: raise HumanDataError(_refusal(problem, where))
     return cleaned
 
 # %% ../nbs/human/a_human_data.ipynb #8385b850
@@ -361,17 +525,33 @@ RATING_FIELDS = {'absolute': ('item_id', 'prompt', 'response'),
                  'pairwise': ('item_id', 'prompt', 'response_1', 'response_2')}
 RATING_IDS = {'absolute': ('response_id',), 'pairwise': ('response_id_1', 'response_id_2')} # optional, carried along
 
+def _label_number(value, # the label as read
+                 ) -> float|None:
+    "The label as a float; None for a bool or for text that is no number"
+    if isinstance(value, bool): return None
+    try: return float(str(value).strip())
+    except ValueError: return None
+
 def rating_label(value, # the label as read: an int, a float or a string
                  kind:str, # `absolute` or `pairwise`
                  where:str, # file and line (or row), shown in errors
                 ) -> int:
     "The label as an int, or an error naming the field and the allowed labels"
     allowed = HUMAN_SPECS[kind].labels
-    try: number = float(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError: number = None
+    number = _label_number(value)
     if number is None or not number.is_integer() or int(number) not in allowed:
         raise HumanDataError(f"{where}: field 'label' is {value!r}; a {kind} rating is one of {list(allowed)}")
     return int(number)
+
+def _check_rating_texts(record:dict, # one rating as read
+                        kind:str, # its kind
+                        where:str, # file and line (or row), shown in errors
+                       ):
+    "Raise naming the first text field of `kind` that is missing or empty"
+    for name in RATING_FIELDS[kind]:
+        value = record.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise HumanDataError(f"{where}: field {name!r} is missing or empty")
 
 def check_rating(record:dict, # one rating as read
                  where:str, # file and line (or row), shown in errors
@@ -379,24 +559,38 @@ def check_rating(record:dict, # one rating as read
     "The rating, its label an int, checked: kind, texts and label; an error names the field"
     kind = record.get('kind')
     if kind not in HUMAN_SPECS: raise HumanDataError(f"{where}: field 'kind' is {kind!r}; use absolute or pairwise")
-    for name in RATING_FIELDS[kind]:
-        value = record.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise HumanDataError(f"{where}: field {name!r} is missing or empty")
+    _check_rating_texts(record, kind, where)
     return record | {'label': rating_label(record.get('label'), kind, where)}
 
 # %% ../nbs/human/a_human_data.ipynb #c042fbd9
+def _parsed_line(path:Path, # the file
+                 number:int, # the line's number
+                 line:bytes, # the line
+                ) -> list[tuple[int, dict]]:
+    "[(number, record)] of one line; [] with a warning for a torn line (an interrupted write); bad JSON raises"
+    try: return [(number, json.loads(line))]
+    except json.JSONDecodeError as error:
+        if line.rstrip().endswith(b'}'):
+            raise HumanDataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+        warnings.warn(f"{path}: line {number}: skipped a torn line (interrupted write)")
+        return []
+
 def _numbered_records(path:Path) -> list[tuple[int, dict]]:
     "(line number, record) of each line of a JSON-lines file; a torn line is skipped with a warning, bad JSON raises"
     found = []
     for number, line in enumerate(path.read_bytes().split(b'\n'), 1):
-        if not line.strip(): continue
-        try: found.append((number, json.loads(line)))
-        except json.JSONDecodeError as error:
-            if line.rstrip().endswith(b'}'):
-                raise HumanDataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
-            warnings.warn(f"{path}: line {number}: skipped a torn line (interrupted write)")
+        if line.strip(): found += _parsed_line(path, number, line)
     return found
+
+def _rater_record(record, # one line of the file, parsed
+                  code:str, # the file's rater code
+                  where:str, # file and line, shown in errors
+                 ) -> dict:
+    "The line's rating, checked (a JSON object, of the file's rater), with its `rater` and `where`"
+    if not isinstance(record, dict): raise HumanDataError(f"{where}: not a JSON object")
+    if record.get('rater', code) != code:
+        raise HumanDataError(f"{where}: field 'rater' is {record['rater']!r}, not the file's code {code!r}")
+    return check_rating(record, where) | {'rater': code, 'where': where}
 
 def rater_ratings(path:Path|str, # one rater's `<code>.jsonl`
                  ) -> list[dict]:
@@ -405,11 +599,7 @@ def rater_ratings(path:Path|str, # one rater's `<code>.jsonl`
     code = check_rater_code(path.stem, str(path))
     latest = {}
     for number, record in _numbered_records(path):
-        where = f"{path}: line {number}"
-        if not isinstance(record, dict): raise HumanDataError(f"{where}: not a JSON object")
-        if record.get('rater', code) != code:
-            raise HumanDataError(f"{where}: field 'rater' is {record['rater']!r}, not the file's code {code!r}")
-        rating = check_rating(record, where) | {'rater': code, 'where': where}
+        rating = _rater_record(record, code, f"{path}: line {number}")
         latest[rating['item_id']] = rating
     return list(latest.values())
 
@@ -421,24 +611,33 @@ def rating_records(folder:Path, # a folder of `<code>.jsonl` files
     if not files: raise HumanDataError(f"{folder}: no rater files (<code>.jsonl); rate with hivemind.ratings first")
     return pd.DataFrame([rating for path in files for rating in rater_ratings(path)])
 
+def _clash_message(clash:pd.DataFrame, # ratings of one item that show different texts
+                  ) -> str:
+    "The message naming the item and two of the lines that disagree"
+    first, second = clash['where'].iloc[:2]
+    return (f"item {clash.item_id.iloc[0]!r} has different texts in {first} and {second}; "
+            "the raters rated different runs")
+
 def _check_same_texts(ratings:pd.DataFrame, kind:str):
     "Raise when the raters of one item were shown different texts"
     texts = list(RATING_FIELDS[kind][1:])
     variants = ratings.drop_duplicates(['item_id', *texts])
     clash = variants[variants.item_id.duplicated(keep=False)]
-    if not len(clash): return
-    first, second = clash['where'].iloc[:2]
-    raise HumanDataError(f"item {clash.item_id.iloc[0]!r} has different texts in {first} and {second}; "
-                         "the raters rated different runs")
+    if len(clash): raise HumanDataError(_clash_message(clash))
+
+def _pooled_columns(ratings:pd.DataFrame, # checked ratings of one kind
+                    kind:str, # `absolute` or `pairwise`
+                   ) -> list[str]:
+    "The columns taken once per item: the texts, then the response ids the ratings carry"
+    return list(RATING_FIELDS[kind][1:]) + [c for c in RATING_IDS[kind] if c in ratings]
 
 def pooled_rows(ratings:pd.DataFrame, # checked ratings of one kind
                 kind:str, # `absolute` or `pairwise`
                ) -> pd.DataFrame:
     "One row per item in the released data's columns (`human_labels`: one label per rater), plus `item_id`, `raters`"
     _check_same_texts(ratings, kind)
-    ids = [c for c in RATING_IDS[kind] if c in ratings]
     grouped = ratings.groupby('item_id', sort=False)
-    rows = grouped[list(RATING_FIELDS[kind][1:]) + ids].first().reset_index()
+    rows = grouped[_pooled_columns(ratings, kind)].first().reset_index()
     rows = rows.assign(human_labels=grouped.label.agg(list).tolist(), raters=grouped.rater.agg(list).tolist())
     return rows.rename(columns={'prompt': 'user_query'})
 
@@ -449,21 +648,36 @@ def ratings_folder(source:str, # `ratings:FOLDER`
     folder = Path(source.removeprefix('ratings:')).expanduser()
     return folder if folder.is_absolute() else project_root()/folder
 
+def _kind_ratings(records:pd.DataFrame, # every rater's checked ratings
+                  kind:str, # `absolute` or `pairwise`
+                  folder:Path, # their folder, shown in the error
+                 ) -> pd.DataFrame:
+    "The ratings of `kind`; raises when the raters gave none"
+    ratings = records[records.kind == kind]
+    if ratings.empty: raise HumanDataError(f"{folder}: no {kind} ratings in {records.rater.nunique()} rater file(s)")
+    return ratings
+
+def _with_raters(items:pd.DataFrame, # the pooled rows as items
+                 rows:pd.DataFrame, # the pooled rows (`pooled_rows`)
+                 kind:str, # `absolute` or `pairwise`
+                 raters:int, # distinct raters
+                ) -> pd.DataFrame:
+    "The items with the rows' item ids, rater codes and response ids, the load report counting the raters"
+    extra = {c: list(rows[c]) for c in ('item_id', 'raters', *RATING_IDS[kind]) if c in rows}
+    report = items.attrs['load_report']._replace(raters=raters)
+    items = items.assign(**extra)
+    items.attrs['load_report'] = report
+    return items
+
 def ratings_items(kind:str, # `absolute` or `pairwise`
                   source:str, # `ratings:FOLDER`
                  ) -> pd.DataFrame:
     "The pooled ratings of `kind` as items, checked like the released data; `attrs['load_report']` counts the raters"
     folder = ratings_folder(source)
-    records = rating_records(folder)
-    ratings = records[records.kind == kind]
-    if ratings.empty: raise HumanDataError(f"{folder}: no {kind} ratings in {records.rater.nunique()} rater file(s)")
+    ratings = _kind_ratings(rating_records(folder), kind, folder)
     rows = pooled_rows(ratings, kind)
     items = released_items(check_human(rows, kind, f'ratings:{folder}', rows=None), kind)
-    extra = {c: list(rows[c]) for c in ('item_id', 'raters', *RATING_IDS[kind]) if c in rows}
-    report = items.attrs['load_report']._replace(raters=int(ratings.rater.nunique()))
-    items = items.assign(**extra)
-    items.attrs['load_report'] = report
-    return items
+    return _with_raters(items, rows, kind, int(ratings.rater.nunique()))
 
 # %% ../nbs/human/a_human_data.ipynb #91e2a9b4
 def rater_count(items:pd.DataFrame, # items as `human_items` or `read_items` return them
@@ -480,24 +694,33 @@ def human_data_note(items:pd.DataFrame, # items as `human_items` or `read_items`
     return f' ({raters} raters)' if raters else ''
 
 # %% ../nbs/human/a_human_data.ipynb #e814ea75
+def _check_panel_items(count:int, # how many responses to rate
+                      ):
+    "Raise when the count is negative"
+    if count < 0: raise ValueError(f"panel_items = {count}: use 0 (all responses) or a positive count")
+
 def rated_responses(responses:pd.DataFrame, # the run's responses
                     count:int=0, # how many to rate (0: all)
                     seed:int=1234, # seed of the draw
                    ) -> pd.DataFrame:
     "The responses the simulated panel rates: all of them, or `count` drawn at random"
-    if count < 0: raise ValueError(f"panel_items = {count}: use 0 (all responses) or a positive count")
+    _check_panel_items(count)
     if count == 0 or count >= len(responses): return responses
     return responses.sample(count, random_state=seed).sort_values('id', ignore_index=True)
 
 # %% ../nbs/human/a_human_data.ipynb #cd291bb6
+def _simulated_panel(responses:pd.DataFrame|None, # the run's responses
+                     seed:int, # the panel's seed
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "(absolute, pairwise) items of the simulated panel; raises without responses"
+    if responses is None: raise ValueError("human_data = simulated needs the run's responses")
+    return simulated_items(responses, seed)
+
 def human_items(human_data:str, # the profile's `human_data`
                 responses:pd.DataFrame|None=None, # the run's responses (for `simulated`)
                 seed:int=1234, # the panel's seed (for `simulated`)
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "(absolute, pairwise) items for a profile's `human_data` setting"
-    if human_data == 'simulated':
-        if responses is None: raise ValueError("human_data = simulated needs the run's responses")
-        return simulated_items(responses, seed)
-    if human_data.startswith('ratings:'):
-        return ratings_items('absolute', human_data), ratings_items('pairwise', human_data)
-    return load_human('absolute', human_data), load_human('pairwise', human_data)
+    if human_data == 'simulated': return _simulated_panel(responses, seed)
+    read = ratings_items if human_data.startswith('ratings:') else load_human
+    return read('absolute', human_data), read('pairwise', human_data)

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from fastcore.basics import patch
 from .runs import Run, append_jsonl
 from .human_data import (HUMAN_SPECS, RATING_FIELDS, RATING_IDS, HumanDataError, check_rater_code, check_rating,
-                                 prompt_pairs, rater_ratings)
+                                 nonempty_responses, prompt_pairs, rater_ratings)
 
 # %% auto #0
 __all__ = ['TASK_COLUMNS', 'CHOICES', 'QUESTIONS', 'SCALES', 'SHEET_COLUMNS', 'absolute_tasks', 'pairwise_tasks', 'interleaved',
@@ -26,15 +26,31 @@ __all__ = ['TASK_COLUMNS', 'CHOICES', 'QUESTIONS', 'SCALES', 'SHEET_COLUMNS', 'a
 TASK_COLUMNS = ['item_id', 'kind', 'prompt', 'response', 'response_1', 'response_2', 'response_id', 'response_id_1',
                 'response_id_2']
 
+def _drawn(responses:pd.DataFrame, # the responses to draw from
+           count:int, # how many
+           rng:np.random.Generator, # random source
+          ) -> pd.DataFrame:
+    "`count` responses drawn at random, in a random order"
+    chosen = responses.iloc[np.sort(rng.permutation(len(responses))[:count])]
+    return chosen.iloc[rng.permutation(len(chosen))]
+
 def absolute_tasks(responses:pd.DataFrame, # non-empty responses (`id`, `prompt`, `text`), sorted by id
                    count:int, # how many
                    rng:np.random.Generator, # random source
                   ) -> pd.DataFrame:
     "`count` answers drawn at random, as absolute rating tasks"
-    chosen = responses.iloc[np.sort(rng.permutation(len(responses))[:count])]
-    chosen = chosen.iloc[rng.permutation(len(chosen))]
+    chosen = _drawn(responses, count, rng)
     return pd.DataFrame({'item_id': 'absolute:' + chosen.id, 'kind': 'absolute', 'prompt': chosen.prompt,
                          'response': chosen.text, 'response_id': chosen.id})
+
+def _pair_tasks(one:pd.DataFrame, # the first answer of each pair
+                two:pd.DataFrame, # the second answer of each pair
+               ) -> pd.DataFrame:
+    "The pairwise rating tasks of the pairs (`one[i]`, `two[i]`)"
+    return pd.DataFrame({'item_id': 'pairwise:' + one.id.to_numpy() + '|' + two.id.to_numpy(), 'kind': 'pairwise',
+                         'prompt': one.prompt.to_numpy(), 'response_1': one.text.to_numpy(),
+                         'response_2': two.text.to_numpy(), 'response_id_1': one.id.to_numpy(),
+                         'response_id_2': two.id.to_numpy()})
 
 def pairwise_tasks(responses:pd.DataFrame, # non-empty responses, sorted by id
                    count:int, # how many
@@ -43,19 +59,19 @@ def pairwise_tasks(responses:pd.DataFrame, # non-empty responses, sorted by id
     "`count` pairs of answers to one prompt, drawn at random, as pairwise rating tasks"
     first, second = prompt_pairs(responses.prompt.to_numpy(), rng)
     keep = rng.permutation(len(first))[:count]
-    one, two = responses.iloc[first[keep]], responses.iloc[second[keep]]
-    return pd.DataFrame({'item_id': 'pairwise:' + one.id.to_numpy() + '|' + two.id.to_numpy(), 'kind': 'pairwise',
-                         'prompt': one.prompt.to_numpy(), 'response_1': one.text.to_numpy(),
-                         'response_2': two.text.to_numpy(), 'response_id_1': one.id.to_numpy(),
-                         'response_id_2': two.id.to_numpy()})
+    return _pair_tasks(responses.iloc[first[keep]], responses.iloc[second[keep]])
 
 # %% ../nbs/human/d_ratings.ipynb #14afbda3
+def _even_positions(count:int, # how many tasks
+                   ) -> np.ndarray:
+    "Positions in (0, 1) that spread `count` tasks evenly, in their order"
+    return (np.arange(count) + 0.5) / max(count, 1)
+
 def interleaved(first:pd.DataFrame, # one list of tasks
                 second:pd.DataFrame, # another
                ) -> pd.DataFrame:
     "The tasks of both, mixed evenly (each keeps its own order)"
-    position = np.r_[(np.arange(len(first)) + 0.5) / max(len(first), 1),
-                     (np.arange(len(second)) + 0.5) / max(len(second), 1)]
+    position = np.r_[_even_positions(len(first)), _even_positions(len(second))]
     both = pd.concat([first, second], ignore_index=True)
     return both.iloc[np.argsort(position, kind='stable')].reset_index(drop=True)
 
@@ -65,8 +81,7 @@ def rating_tasks(responses:pd.DataFrame, # the run's responses (`id`, `prompt`, 
                  seed:int=1234, # the same seed gives every rater the same items in the same order
                 ) -> pd.DataFrame:
     "The items every rater is shown, in order: columns `TASK_COLUMNS` (empty where a kind has no such field)"
-    answers = responses[responses.text.str.strip() != ''].sort_values('id', ignore_index=True)
-    if answers.empty: raise ValueError("no non-empty responses to rate; run the sample step first")
+    answers = nonempty_responses(responses)
     rng = np.random.default_rng(seed)
     tasks = interleaved(absolute_tasks(answers, absolute, rng), pairwise_tasks(answers, pairwise, rng))
     return tasks.reindex(columns=TASK_COLUMNS).fillna('')
@@ -78,14 +93,19 @@ def rater_file(folder:Path|str, # the ratings folder
     "The JSON-lines file of rater `code` (the code checked)"
     return Path(folder)/f'{check_rater_code(code)}.jsonl'
 
+def _task_fields(task:pd.Series, # one row of `rating_tasks`
+                ) -> dict:
+    "The texts and response ids of the task's kind that it fills in"
+    names = (*RATING_FIELDS[task['kind']], *RATING_IDS[task['kind']])
+    return {name: task[name] for name in names if task.get(name, '') != ''}
+
 def rating_record(task:pd.Series, # one row of `rating_tasks`
                   label:int, # the rating
                   code:str, # the rater code
                  ) -> dict:
     "The line saved for one rating: rater, item, kind, the texts and response ids of its kind, label"
-    kind = task['kind']
-    fields = {name: task[name] for name in (*RATING_FIELDS[kind], *RATING_IDS[kind]) if task.get(name, '') != ''}
-    return check_rating({'rater': code, 'kind': kind, **fields, 'label': label}, f"rating of {task['item_id']}")
+    record = {'rater': code, 'kind': task['kind'], **_task_fields(task), 'label': label}
+    return check_rating(record, f"rating of {task['item_id']}")
 
 def save_rating(folder:Path|str, # the ratings folder
                 code:str, # the rater code
@@ -117,24 +137,33 @@ CHOICES = {'absolute': [('1 poor', 1), ('2', 2), ('3', 3), ('4', 4), ('5 excelle
                         ('B much better', -2)]}
 QUESTIONS = {'absolute': 'How good is this answer to the prompt? (1 poor, 5 excellent)',
              'pairwise': 'Which answer to the prompt is better?'}
+_BOX_STYLE = 'flex:1; border:1px solid #999; padding:6px; margin:2px; white-space:pre-wrap'
 
 def answer_box(text:str, # an answer
                title:str='', # a heading above it
               ) -> str:
     "HTML of one answer in a box, its line breaks kept, its text escaped"
     heading = f'<b>{html.escape(title)}</b><br>' if title else ''
-    return (f'<div style="flex:1; border:1px solid #999; padding:6px; margin:2px; white-space:pre-wrap">'
-            f'{heading}{html.escape(text)}</div>')
+    return f'<div style="{_BOX_STYLE}">{heading}{html.escape(text)}</div>'
+
+def _task_boxes(task:pd.Series, # one row of `rating_tasks`
+               ) -> str:
+    "HTML of the task's answer, or of its two answers headed A and B"
+    if task['kind'] == 'absolute': return answer_box(task['response'])
+    return answer_box(task['response_1'], 'A') + answer_box(task['response_2'], 'B')
 
 def task_html(task:pd.Series, # one row of `rating_tasks`
              ) -> str:
     "HTML of an item: the prompt, then its answer or its two answers side by side"
-    boxes = (answer_box(task['response']) if task['kind'] == 'absolute' else
-             answer_box(task['response_1'], 'A') + answer_box(task['response_2'], 'B'))
+    boxes = _task_boxes(task)
     return (f"<p><b>Prompt:</b> {html.escape(task['prompt'])}</p><div style='display:flex'>{boxes}</div>"
             f"<p><i>{QUESTIONS[task['kind']]}</i></p>")
 
 # %% ../nbs/human/d_ratings.ipynb #c8cc6615
+def _choice_buttons() -> dict:
+    "One row of rating buttons per kind of item, none chosen"
+    return {kind: widgets.ToggleButtons(options=options, value=None) for kind, options in CHOICES.items()}
+
 class RatingForm:
     "A form that shows `tasks` one at a time and saves each rating to `folder/<code>.jsonl`"
     def __init__(self, tasks:pd.DataFrame, # `rating_tasks`
@@ -142,19 +171,35 @@ class RatingForm:
                 ):
         self.tasks, self.folder, self.rater, self.current = tasks.reset_index(drop=True), Path(folder), None, None
         self.code = widgets.Text(description='rater code', placeholder='e.g. r07 (not your name)')
-        self.start = widgets.Button(description='start or resume')
         self.status, self.item = widgets.HTML(), widgets.HTML()
-        self.choices = {kind: widgets.ToggleButtons(options=options, value=None) for kind, options in CHOICES.items()}
+        self.choices = _choice_buttons()
+        self._buttons()
+        self.widget = self._layout()
+        self.show(None, 'Type your rater code (a code such as r07, never your name) and press <i>start or resume</i>.')
+
+    def _buttons(self):
+        "The start button, which opens the rater's items, and the save button, which records a rating"
+        self.start = widgets.Button(description='start or resume')
         self.save = widgets.Button(description='save and next', button_style='primary', disabled=True)
         self.start.on_click(self.open)
         self.save.on_click(self.record)
+
+    def _layout(self) -> widgets.VBox:
+        "The form's widgets, top to bottom: code and start, status, item, the rating buttons, save"
         parts = [widgets.HBox([self.code, self.start]), self.status, self.item, *self.choices.values(), self.save]
-        self.widget = widgets.VBox(parts)
-        self.show(None, 'Type your rater code (a code such as r07, never your name) and press <i>start or resume</i>.')
+        return widgets.VBox(parts)
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
 # %% ../nbs/human/d_ratings.ipynb #8a0c9f00
+def _show_choices(form:RatingForm, # the form
+                  task:pd.Series|None, # the item shown (None: none)
+                 ):
+    "Clear the rating buttons and show only those of the task's kind"
+    for kind, choice in form.choices.items():
+        choice.value = None
+        choice.layout.display = None if task is not None and task['kind'] == kind else 'none'
+
 @patch
 def show(self:RatingForm, task:pd.Series|None, # the item to show (None: none)
          message:str='', # the status line
@@ -162,9 +207,7 @@ def show(self:RatingForm, task:pd.Series|None, # the item to show (None: none)
     "Show `task` with the buttons of its kind, or only `message`"
     self.current, self.status.value = task, message
     self.item.value = task_html(task) if task is not None else ''
-    for kind, choice in self.choices.items():
-        choice.value = None
-        choice.layout.display = None if task is not None and task['kind'] == kind else 'none'
+    _show_choices(self, task)
     self.save.disabled = task is None
 
 @patch
@@ -189,17 +232,37 @@ def advance(self:RatingForm):
     self.show(task, self.progress() + ('' if task is not None else '. All done: thank you!'))
 
 @patch
+def _started(self:RatingForm) -> bool:
+    "Whether a rater code was accepted and an item is shown"
+    return self.current is not None and self.rater is not None
+
+@patch
 def record(self:RatingForm, _=None):
     "Save the chosen rating of the item shown and show the next one"
-    if self.current is None or self.rater is None: return self.show(None, 'Press <i>start or resume</i> first.')
+    if not self._started(): return self.show(None, 'Press <i>start or resume</i> first.')
     label = self.choices[self.current['kind']].value
-    if label is None:
-        self.status.value = self.progress() + '. <b>Choose a rating first.</b>'
-        return
+    if label is None: return self._ask_for_rating()
     save_rating(self.folder, self.rater, self.current, label)
     self.advance()
 
+@patch
+def _ask_for_rating(self:RatingForm):
+    "Ask, in the status line, for a rating before saving"
+    self.status.value = self.progress() + '. <b>Choose a rating first.</b>'
+
 # %% ../nbs/human/d_ratings.ipynb #5675018a
+def _form_seed(run:Run|pd.DataFrame, # a run, or responses
+               seed:int|None, # the items' seed asked for (None: the run's)
+              ) -> int:
+    "The seed of the items: `seed`, else the run's, else 1234"
+    if seed is not None: return seed
+    return run.profile.seed if isinstance(run, Run) else 1234
+
+def _run_responses(run:Run|pd.DataFrame, # a run, or responses
+                  ) -> pd.DataFrame:
+    "The run's responses, or `run` itself when it holds responses"
+    return run.responses() if isinstance(run, Run) else run
+
 def rating_form(run:Run|pd.DataFrame, # a run (its successful responses and seed), or responses
                 folder:Path|str='ratings', # where the raters' files go (one `<code>.jsonl` each)
                 absolute:int=20, # answers to rate on their own
@@ -207,9 +270,8 @@ def rating_form(run:Run|pd.DataFrame, # a run (its successful responses and seed
                 seed:int|None=None, # the items' seed (default: the run's)
                ) -> RatingForm:
     "The rating form of a run's answers: one line in a notebook"
-    responses = run.responses() if isinstance(run, Run) else run
-    seed = seed if seed is not None else run.profile.seed if isinstance(run, Run) else 1234
-    return RatingForm(rating_tasks(responses, absolute, pairwise, seed), folder)
+    tasks = rating_tasks(_run_responses(run), absolute, pairwise, _form_seed(run, seed))
+    return RatingForm(tasks, folder)
 
 # %% ../nbs/human/d_ratings.ipynb #3f04fd13
 SCALES = {'absolute': '1 poor .. 5 excellent',
@@ -221,66 +283,115 @@ def sheet_separator(path:Path) -> str:
     "Tab for `.tsv` and `.tab` files, else comma"
     return '\t' if path.suffix.lower() in ('.tsv', '.tab') else ','
 
+def _sheet_rows(tasks:pd.DataFrame, # `rating_tasks`
+               ) -> pd.DataFrame:
+    "The tasks in the sheet's columns: an absolute task's answer as `response_1`, its scale, `label` empty"
+    absolute = tasks.kind == 'absolute'
+    sheet = tasks.assign(response_1=tasks.response.where(absolute, tasks.response_1),
+                         response_id_1=tasks.response_id.where(absolute, tasks.response_id_1),
+                         scale=tasks.kind.map(SCALES), label='')
+    return sheet[SHEET_COLUMNS]
+
 def blank_sheet(tasks:pd.DataFrame, # `rating_tasks`
                 path:Path|str, # the `.csv` or `.tsv` file to write
                ) -> Path:
     "Write the items as a sheet to fill in, one row each, `label` empty"
     path = Path(path)
-    absolute = tasks.kind == 'absolute'
-    sheet = tasks.assign(response_1=tasks.response.where(absolute, tasks.response_1),
-                         response_id_1=tasks.response_id.where(absolute, tasks.response_id_1),
-                         scale=tasks.kind.map(SCALES), label='')
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet[SHEET_COLUMNS].to_csv(path, sep=sheet_separator(path), index=False)
+    _sheet_rows(tasks).to_csv(path, sep=sheet_separator(path), index=False)
     return path
 
 # %% ../nbs/human/d_ratings.ipynb #ea97e197
+def _sheet_texts(row:pd.Series, # one row of a sheet
+                 kind:str, # its kind
+                ) -> dict:
+    "The answer texts of a sheet row, named as in the rater file"
+    if kind == 'absolute': return {'response': row['response_1']}
+    return {'response_1': row['response_1'], 'response_2': row['response_2']}
+
+def _sheet_ids(row:pd.Series, # one row of a sheet
+               kind:str, # its kind
+              ) -> dict:
+    "The response ids a sheet row fills in, named as in the rater file"
+    ids = ({'response_id': row['response_id_1']} if kind == 'absolute' else
+           {'response_id_1': row['response_id_1'], 'response_id_2': row['response_id_2']})
+    return {name: value for name, value in ids.items() if value.strip()}
+
 def sheet_record(row:pd.Series, # one row of a sheet
                 ) -> dict:
     "The rating a sheet row stands for, in the rater file's fields"
     kind = row['kind'].strip()
-    pair = {'response_1': row['response_1'], 'response_2': row['response_2']}
-    texts = {'response': row['response_1']} if kind == 'absolute' else pair
-    ids = ({'response_id': row['response_id_1']} if kind == 'absolute' else
-           {'response_id_1': row['response_id_1'], 'response_id_2': row['response_id_2']})
-    ids = {name: value for name, value in ids.items() if value.strip()}
-    return {'item_id': row['item_id'].strip(), 'kind': kind, 'prompt': row['prompt'], **texts, **ids,
-            'label': row['label']}
+    return {'item_id': row['item_id'].strip(), 'kind': kind, 'prompt': row['prompt'], **_sheet_texts(row, kind),
+            **_sheet_ids(row, kind), 'label': row['label']}
+
+def _check_sheet_columns(sheet:pd.DataFrame, # a sheet as read
+                         path:Path, # its file, for the error
+                        ):
+    "Raise when a column of `SHEET_COLUMNS` is missing, listing the columns found"
+    missing = [c for c in SHEET_COLUMNS if c not in sheet.columns]
+    if missing: raise HumanDataError(f"{path}: column(s) {missing} missing; columns found: {list(sheet.columns)}")
+
+def _read_table(path:Path, # a `.csv` or `.tsv` sheet
+               ) -> pd.DataFrame:
+    "The sheet as text, empty cells as ''; raises when a column of `SHEET_COLUMNS` is missing"
+    sheet = pd.read_csv(path, sep=sheet_separator(path), dtype=str, keep_default_na=False)
+    _check_sheet_columns(sheet, path)
+    return sheet
+
+def _check_new_item(rating:dict, # a checked rating
+                    seen:dict, # sheet row of each item id met so far
+                    where:str, # the file and row, for errors
+                   ):
+    "Raise when the rating's item was already rated on an earlier row"
+    if rating['item_id'] in seen:
+        raise HumanDataError(f"{where}: field 'item_id' repeats row {seen[rating['item_id']]}")
+
+def _filled_rows(path:Path, # a filled sheet
+                ):
+    "Each row whose label is filled in, with its line in the file (for errors)"
+    for index, row in _read_table(path).iterrows():
+        if row['label'].strip(): yield index + 2, row
 
 def read_sheet(path:Path|str, # a filled sheet (`.csv` or `.tsv`)
               ) -> list[dict]:
     "The checked ratings of a sheet's rows whose label is filled in; errors name the file, row and field"
     path = Path(path)
-    sheet = pd.read_csv(path, sep=sheet_separator(path), dtype=str, keep_default_na=False)
-    missing = [c for c in SHEET_COLUMNS if c not in sheet.columns]
-    if missing: raise HumanDataError(f"{path}: column(s) {missing} missing; columns found: {list(sheet.columns)}")
     ratings, seen = [], {}
-    for index, row in sheet.iterrows():
-        where = f"{path}: row {index + 2}"
-        if not row['label'].strip(): continue
+    for line, row in _filled_rows(path):
+        where = f"{path}: row {line}"
         rating = check_rating(sheet_record(row), where)
-        if rating['item_id'] in seen:
-            raise HumanDataError(f"{where}: field 'item_id' repeats row {seen[rating['item_id']]}")
-        seen[rating['item_id']] = index + 2
+        _check_new_item(rating, seen, where)
+        seen[rating['item_id']] = line
         ratings.append(rating)
     return ratings
+
+def _sheet_code(path:Path|str, # a filled sheet
+                code:str|None, # the rater code asked for (None: the sheet's file name)
+               ) -> str:
+    "The checked rater code of a sheet; a code taken from the file name is checked naming the file"
+    if code is not None: return check_rater_code(code, '')
+    return check_rater_code(Path(path).stem, str(path))
 
 def import_sheet(path:Path|str, # a filled sheet
                  folder:Path|str, # the ratings folder
                  code:str|None=None, # the rater code (default: the sheet's file name, e.g. `r07.csv`)
                 ) -> Path:
     "Add a filled sheet's ratings to the rater's file (the sheet checked first, so nothing half-imported)"
-    code = check_rater_code(code if code is not None else Path(path).stem, '' if code is not None else str(path))
+    code = _sheet_code(path, code)
     ratings = read_sheet(path)
     target = rater_file(folder, code)
     append_jsonl(target, [{'rater': code, **rating} for rating in ratings])
     return target
 
 # %% ../nbs/human/d_ratings.ipynb #ea96b736
+def _all_ratings(folder:Path|str, # the ratings folder
+                ) -> pd.DataFrame:
+    "Rater and kind of every rating in the folder's files"
+    files = sorted(Path(folder).glob('*.jsonl'))
+    return pd.DataFrame([r for path in files for r in rater_ratings(path)], columns=['rater', 'kind'])
+
 def rating_counts(folder:Path|str, # the ratings folder
                  ) -> pd.DataFrame:
     "Items rated per rater code and kind"
-    files = sorted(Path(folder).glob('*.jsonl'))
-    ratings = pd.DataFrame([r for path in files for r in rater_ratings(path)], columns=['rater', 'kind'])
-    counts = ratings.groupby(['rater', 'kind']).size().unstack(fill_value=0)
+    counts = _all_ratings(folder).groupby(['rater', 'kind']).size().unstack(fill_value=0)
     return counts.reindex(columns=list(HUMAN_SPECS), fill_value=0).rename_axis(columns=None)

@@ -61,31 +61,53 @@ def classification_messages(prompt:str, # the prompt to classify
 # %% ../nbs/taxonomy/b_classify.ipynb #a85015bf
 _CANONICAL = {label.lower(): label for label in OFFERED_LABELS}
 
-def _checked_entry(entry, index:int) -> dict:
-    "One category entry, validated, with a predefined label in its canonical spelling"
-    where = f"categories[{index}]"
+def _check_fields(entry, where:str):
+    "Raise unless the entry is an object with `category`, `type` and `justification`"
     if not isinstance(entry, dict): raise ValueError(f"{where}: expected an object")
     for key in ('category', 'type', 'justification'):
         if key not in entry: raise ValueError(f"{where}: missing field {key!r}")
-    category, kind = entry['category'], entry['type']
-    if not isinstance(category, str) or not category.strip(): raise ValueError(f"{where}.category: empty or not a string")
+
+def _check_kind(category, kind, where:str):
+    "Raise unless the category is a non-blank string and the type is predefined or new"
+    if not isinstance(category, str) or not category.strip():
+        raise ValueError(f"{where}.category: empty or not a string")
     if kind not in ('predefined', 'new'): raise ValueError(f"{where}.type = {kind!r}: expected 'predefined' or 'new'")
-    if kind == 'predefined':
-        if category.strip().lower() not in _CANONICAL: raise ValueError(f"{where}: unknown predefined label {category!r}")
-        category = _CANONICAL[category.strip().lower()]
+
+def _canonical_label(category:str, where:str) -> str:
+    "The offered label `category` names, in its canonical spelling"
+    if category.strip().lower() not in _CANONICAL: raise ValueError(f"{where}: unknown predefined label {category!r}")
+    return _CANONICAL[category.strip().lower()]
+
+def _checked_entry(entry, index:int) -> dict:
+    "One category entry, validated, with a predefined label in its canonical spelling"
+    where = f"categories[{index}]"
+    _check_fields(entry, where)
+    category, kind = entry['category'], entry['type']
+    _check_kind(category, kind, where)
+    if kind == 'predefined': category = _canonical_label(category, where)
     return {'category': category.strip(), 'type': kind, 'justification': str(entry['justification'])}
 
 # %% ../nbs/taxonomy/b_classify.ipynb #628ab6e2
+def _check_answer(answer:dict):
+    "Raise unless the answer has a non-empty list of `categories`"
+    if 'categories' not in answer:
+        raise ValueError(f"missing field 'categories'; fields found: {', '.join(answer) or 'none'}")
+    if not isinstance(answer['categories'], list) or not answer['categories']:
+        raise ValueError("'categories' must be a non-empty list")
+
+def _unique_entries(entries:list[dict]) -> list[dict]:
+    "The entries without repeats of the same (category, type), the first kept"
+    unique = {}
+    for entry in entries: unique.setdefault((entry['category'], entry['type']), entry)
+    return list(unique.values())
+
 def parse_classification(text:str, # the model's answer
                         ) -> dict:
     "The validated classification `{query, categories}` in `text`; ValueError naming what is wrong"
     answer = json_object(text)
-    if 'categories' not in answer: raise ValueError(f"missing field 'categories'; fields found: {', '.join(answer) or 'none'}")
-    if not isinstance(answer['categories'], list) or not answer['categories']: raise ValueError("'categories' must be a non-empty list")
+    _check_answer(answer)
     entries = [_checked_entry(entry, i) for i, entry in enumerate(answer['categories'])]
-    unique = {}
-    for entry in entries: unique.setdefault((entry['category'], entry['type']), entry)
-    return {'query': answer.get('query'), 'categories': list(unique.values())}
+    return {'query': answer.get('query'), 'categories': _unique_entries(entries)}
 
 # %% ../nbs/taxonomy/b_classify.ipynb #e597acec
 CLASSIFIER_PARAMS = {'temperature': 0.0, 'max_tokens': 400, 'seed': 0}
@@ -97,16 +119,20 @@ def classification_id(model:str, # the classifier's model section
     return f"classify/{model}/{prompt_id}"
 
 # %% ../nbs/taxonomy/b_classify.ipynb #355a9c22
+def _classification_request(row, model:str, params:dict):
+    "The `Request` that asks `model` to classify one prompt row"
+    from hivemind.sampling import Request
+    meta = {'prompt_id': row.prompt_id, 'prompt': row.prompt, 'classifier': model}
+    return Request(id=classification_id(model, row.prompt_id), model=model, messages=classification_messages(row.prompt),
+                   params=params, meta=meta)
+
 def classification_requests(prompts:pd.DataFrame, # prompts with `prompt_id` and `prompt`
                             model:str, # the classifier's model section
                             params:dict|None=None, # decoding parameters (default: `CLASSIFIER_PARAMS`)
                            ) -> list:
     "One `hivemind.sampling.Request` per prompt"
-    from hivemind.sampling import Request
     params = {**CLASSIFIER_PARAMS, **(params or {})}
-    return [Request(id=classification_id(model, row.prompt_id), model=model, messages=classification_messages(row.prompt),
-                    params=params, meta={'prompt_id': row.prompt_id, 'prompt': row.prompt, 'classifier': model})
-            for row in prompts.itertuples(index=False)]
+    return [_classification_request(row, model, params) for row in prompts.itertuples(index=False)]
 
 # %% ../nbs/taxonomy/b_classify.ipynb #3c6f6598
 def classify_with_model(prompts:pd.DataFrame, # prompts with `prompt_id` and `prompt`
@@ -117,20 +143,26 @@ def classify_with_model(prompts:pd.DataFrame, # prompts with `prompt_id` and `pr
     "Classify `prompts` with `model` into the run's classification store; return the sampler's summary"
     from hivemind.endpoints import open_endpoints
     from hivemind.sampling import ask_requests
-    store = ResponseStore(run.path('taxonomy', 'classifications.jsonl'))
+    requests = classification_requests(prompts, model)
     with open_endpoints([run.settings.models[model]]) as endpoints:
-        return ask_requests(classification_requests(prompts, model), store, endpoints,
-                            validate=parse_classification, max_reasks=max_reasks)
+        return ask_requests(requests, _classification_store(run), endpoints, validate=parse_classification,
+                            max_reasks=max_reasks)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #d18b8c9f
+_CLASSIFICATION_COLUMNS = ['prompt_id', 'prompt', 'classifier', 'status', 'categories', 'text']
+
+def _classification_row(record:dict) -> dict:
+    "One stored classification as a table row (no categories when it failed)"
+    return dict(prompt_id=record.get('prompt_id'), prompt=record.get('prompt'),
+                classifier=record.get('classifier', record.get('model')), status=record.get('status'),
+                categories=(record.get('parsed') or {}).get('categories', []), text=record.get('text'))
+
 def stored_classifications(store, # the `ResponseStore` of classifications
                            model:str|None=None, # keep one classifier (None: all)
                           ) -> pd.DataFrame:
     "The stored classifications: `prompt_id`, `prompt`, `classifier`, `status`, `categories` (empty when failed), `text`"
-    rows = [dict(prompt_id=r.get('prompt_id'), prompt=r.get('prompt'), classifier=r.get('classifier', r.get('model')),
-                 status=r.get('status'), categories=(r.get('parsed') or {}).get('categories', []), text=r.get('text'))
-            for r in store.latest().values()]
-    frame = pd.DataFrame(rows, columns=['prompt_id', 'prompt', 'classifier', 'status', 'categories', 'text'])
+    rows = [_classification_row(record) for record in store.latest().values()]
+    frame = pd.DataFrame(rows, columns=_CLASSIFICATION_COLUMNS)
     return frame if model is None else frame[frame.classifier == model].reset_index(drop=True)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #7045d35a
@@ -147,7 +179,8 @@ def label_matrix(label_lists, # per prompt, its label strings
     "Boolean prompts x labels matrix"
     index = {label: j for j, label in enumerate(labels)}
     matrix = np.zeros((len(label_lists), len(labels)), dtype=bool)
-    for i, row in enumerate(label_lists): matrix[i, [index[label] for label in row if label in index]] = True
+    for i, row in enumerate(label_lists):
+        matrix[i, [index[label] for label in row if label in index]] = True
     return matrix
 
 # %% ../nbs/taxonomy/b_classify.ipynb #06f7a7ec
@@ -185,13 +218,16 @@ def micro_f1(truth:np.ndarray, # prompts x labels, boolean
 # %% ../nbs/taxonomy/b_classify.ipynb #8d273f45
 CALIBRATION_GRID = dict(max_labels=(1, 2, 3), z_threshold=tuple(np.round(np.arange(-1.0, 3.01, 0.25), 2)))
 
+def _rule_candidates(scores:np.ndarray, truth:np.ndarray, grid:dict) -> list[tuple]:
+    "(micro F1, -max_labels, z_threshold) of every rule in the grid"
+    return [(micro_f1(truth, decide(scores, k, t)), -k, t) for k in grid['max_labels'] for t in grid['z_threshold']]
+
 def calibrate_rule(scores:np.ndarray, # calibration prompts x labels, standardised
                    truth:np.ndarray, # their hand labels, boolean
                    grid:dict=CALIBRATION_GRID, # candidate `max_labels` and `z_threshold`
                   ) -> tuple[int, float]:
     "The (`max_labels`, `z_threshold`) with the best micro F1 (ties: fewer labels, then the higher threshold)"
-    candidates = [(micro_f1(truth, decide(scores, k, t)), -k, t) for k in grid['max_labels'] for t in grid['z_threshold']]
-    _, negative_k, threshold = max(candidates)
+    _, negative_k, threshold = max(_rule_candidates(scores, truth, grid))
     return -negative_k, float(threshold)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #ac947a21
@@ -215,6 +251,10 @@ class OfflineClassifier:
         return decide(self.scores(vectors), self.max_labels, self.z_threshold)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #a46542ce
+def _standardisation(raw:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Per label, the mean and the (floored) standard deviation of the raw cosines"
+    return raw.mean(axis=0), np.maximum(raw.std(axis=0), 1e-6)
+
 def fit_offline_classifier(vectors:np.ndarray, # calibration prompts x dimensions, unit rows
                            truth:np.ndarray, # calibration prompts x labels, boolean (hand labels)
                            exemplar_vectors:np.ndarray, # label descriptions and examples x dimensions
@@ -224,7 +264,7 @@ def fit_offline_classifier(vectors:np.ndarray, # calibration prompts x dimension
     "Centroids from the exemplars; standardisation and decision rule from the calibration prompts"
     centroids = label_centroids(exemplar_vectors, exemplar_labels)
     raw = vectors @ centroids.T
-    mean, spread = raw.mean(axis=0), np.maximum(raw.std(axis=0), 1e-6)
+    mean, spread = _standardisation(raw)
     max_labels, z_threshold = calibrate_rule((raw - mean) / spread, truth)
     return OfflineClassifier(list(labels), centroids, mean, spread, max_labels, z_threshold)
 
@@ -237,6 +277,11 @@ def fold_of(count:int, # number of prompts
     return np.random.default_rng(seed).permutation(np.arange(count) % folds)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #1770adb8
+def _fold_prediction(vectors:np.ndarray, truth:np.ndarray, exemplars:tuple, held_out:np.ndarray) -> np.ndarray:
+    "Predictions for the held-out prompts by a classifier fitted on the others"
+    model = fit_offline_classifier(vectors[~held_out], truth[~held_out], *exemplars)
+    return model.predict(vectors[held_out])
+
 def cross_validated_labels(vectors:np.ndarray, # labelled prompts x dimensions
                            truth:np.ndarray, # labelled prompts x labels, boolean
                            exemplar_vectors:np.ndarray, # label descriptions and examples x dimensions
@@ -247,33 +292,44 @@ def cross_validated_labels(vectors:np.ndarray, # labelled prompts x dimensions
     "Out-of-fold predictions, prompts x labels: each prompt predicted by a classifier fitted without it"
     fold, predicted = fold_of(len(vectors), folds, seed), np.zeros_like(truth)
     for k in range(folds):
-        held_out = fold == k
-        model = fit_offline_classifier(vectors[~held_out], truth[~held_out], exemplar_vectors, exemplar_labels)
-        predicted[held_out] = model.predict(vectors[held_out])
+        predicted[fold == k] = _fold_prediction(vectors, truth, (exemplar_vectors, exemplar_labels), fold == k)
     return predicted
 
 # %% ../nbs/taxonomy/b_classify.ipynb #bae339a0
+def _label_rows(labels:list[str], hits:np.ndarray, said:np.ndarray, true:np.ndarray) -> pd.DataFrame:
+    "Per label: support, predicted, precision, recall and F1 (NaN where undefined)"
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return pd.DataFrame({'label': labels, 'support': true, 'predicted': said, 'precision': hits / said,
+                             'recall': hits / true, 'f1': 2 * hits / (said + true)})
+
+def _micro(hits:np.ndarray, said:np.ndarray, true:np.ndarray) -> tuple[float, float, float]:
+    "Micro precision, recall and F1: over all (prompt, label) decisions"
+    with np.errstate(invalid='ignore', divide='ignore'):
+        precision, recall = hits.sum() / said.sum(), hits.sum() / true.sum()
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+def _average_rows(table:pd.DataFrame, hits:np.ndarray, said:np.ndarray, true:np.ndarray) -> pd.DataFrame:
+    "The micro average (over all decisions) and the macro average (of the labels' rows)"
+    precision, recall, f1 = _micro(hits, said, true)
+    return pd.DataFrame({'label': ['micro average', 'macro average'], 'support': [true.sum()] * 2,
+                         'predicted': [said.sum()] * 2, 'precision': [precision, np.nanmean(table.precision)],
+                         'recall': [recall, np.nanmean(table.recall)], 'f1': [f1, np.nanmean(table.f1)]})
+
 def agreement_table(truth:np.ndarray, # prompts x labels, boolean (hand labels)
                     predicted:np.ndarray, # prompts x labels, boolean
                     labels:list[str]=FIGURE_LABELS, # label strings, the columns
                    ) -> pd.DataFrame:
     "Per-label precision, recall, F1 and support, then micro and macro averages"
     hits, said, true = (truth & predicted).sum(0), predicted.sum(0), truth.sum(0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        precision, recall = hits / said, hits / true
-        table = pd.DataFrame({'label': labels, 'support': true, 'predicted': said, 'precision': precision, 'recall': recall,
-                              'f1': 2 * hits / (said + true)})
-        micro_p, micro_r = hits.sum() / said.sum(), hits.sum() / true.sum()
-    averages = pd.DataFrame({'label': ['micro average', 'macro average'], 'support': [true.sum()] * 2, 'predicted': [said.sum()] * 2,
-                             'precision': [micro_p, np.nanmean(precision)], 'recall': [micro_r, np.nanmean(recall)],
-                             'f1': [2 * micro_p * micro_r / (micro_p + micro_r), np.nanmean(table.f1)]})
-    return pd.concat([table, averages], ignore_index=True)
+    table = _label_rows(labels, hits, said, true)
+    return pd.concat([table, _average_rows(table, hits, said, true)], ignore_index=True)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #3e69cbd6
 def subset_accuracy(truth:np.ndarray, predicted:np.ndarray) -> dict:
     "Share of prompts whose label set is exactly right, and mean Jaccard overlap of the label sets"
     union = (truth | predicted).sum(1)
-    return {'exact': float((truth == predicted).all(1).mean()), 'jaccard': float(((truth & predicted).sum(1) / np.maximum(union, 1)).mean())}
+    jaccard = (truth & predicted).sum(1) / np.maximum(union, 1)
+    return {'exact': float((truth == predicted).all(1).mean()), 'jaccard': float(jaccard.mean())}
 
 # %% ../nbs/taxonomy/b_classify.ipynb #3e1699e6
 REQUEST_WORDS = frozenset("""write generate provide give suggest propose describe explain tell name list make create
@@ -291,14 +347,17 @@ NEW_CATEGORY_SHARE = 0.5  # least share of a prompt's TF-IDF weight carried by u
 NEW_CATEGORY_WORDS = 2  # words in a new category's name
 
 # %% ../nbs/taxonomy/b_classify.ipynb #da25a90e
+def _stem_forms(stem:str) -> set[str]:
+    "The words a stem may come from: itself, with a final e, without a doubled final consonant"
+    return {stem, stem + 'e'} | ({stem[:-1]} if stem[-1] == stem[-2] else set())
+
 def base_forms(word:str, # a lower-case word
               ) -> set[str]:
     "`word` and the words it may inflect: without -s, -es, -d, -ed or -ing, with a dropped e or a doubled consonant"
     forms = {word}
     for suffix in ('ing', 'ed', 'es', 's', 'd'):
         stem = word[:-len(suffix)]
-        if word.endswith(suffix) and len(stem) >= 2:
-            forms |= {stem, stem + 'e'} | ({stem[:-1]} if stem[-1] == stem[-2] else set())
+        if word.endswith(suffix) and len(stem) >= 2: forms |= _stem_forms(stem)
     return forms
 
 # %% ../nbs/taxonomy/b_classify.ipynb #b7e1a0c2
@@ -310,12 +369,16 @@ def is_generic(word:str, # a lower-case word
 # %% ../nbs/taxonomy/b_classify.ipynb #b7e1a0c4
 _WORD = re.compile(r"[^\W\d_]+")
 
+def _is_content(word:str) -> bool:
+    "Is `word` 3+ letters and neither a stop word, a `REQUEST_WORDS` word nor generic?"
+    from wordcloud import STOPWORDS
+    return len(word) >= 3 and word not in STOPWORDS and word not in REQUEST_WORDS and not is_generic(word)
+
 def content_words(text:str, # a prompt
                  ) -> list[str]:
     "Lower-case words of 3+ letters in `text`, in order, without stop words, `REQUEST_WORDS` and generic words"
-    from wordcloud import STOPWORDS
     words = _WORD.findall(re.sub(r"['’]s\b", '', text.lower()))
-    return [w for w in words if len(w) >= 3 and w not in STOPWORDS and w not in REQUEST_WORDS and not is_generic(w)]
+    return [w for w in words if _is_content(w)]
 
 # %% ../nbs/taxonomy/b_classify.ipynb #7e784dc6
 def taxonomy_vocabulary() -> set[str]:
@@ -331,14 +394,39 @@ def is_named(word:str, # a content word
     return word in vocabulary or word + 's' in vocabulary or (word.endswith('s') and word[:-1] in vocabulary)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #696e6b2c
+def _idf(documents:list[list[str]]) -> dict[str, float]:
+    "Smoothed inverse document frequency of each word: ln((1 + prompts) / (1 + prompts with it)) + 1"
+    frequency = Counter(word for words in documents for word in set(words))
+    return {word: np.log((1 + len(documents)) / (1 + count)) + 1 for word, count in frequency.items()}
+
 def tfidf_weights(documents:list[list[str]], # per prompt, its content words
                  ) -> list[dict[str, float]]:
     "Per prompt, word -> count x (ln((1 + prompts) / (1 + prompts with the word)) + 1)"
-    frequency = Counter(word for words in documents for word in set(words))
-    idf = {word: np.log((1 + len(documents)) / (1 + count)) + 1 for word, count in frequency.items()}
+    idf = _idf(documents)
     return [{word: count * idf[word] for word, count in Counter(words).items()} for words in documents]
 
 # %% ../nbs/taxonomy/b_classify.ipynb #4a91ae97
+def _unnamed_weights(weights:dict[str, float], vocabulary:set[str]) -> dict[str, float]:
+    "The weights of the words the taxonomy does not use"
+    return {word: weight for word, weight in weights.items() if not is_named(word, vocabulary)}
+
+def _heaviest_words(unnamed:dict[str, float], words:list[str], name_words:int) -> list[str]:
+    "The `name_words` heaviest unnamed words (ties: the earlier), in prompt order"
+    heaviest = sorted(unnamed, key=lambda word: (-unnamed[word], words.index(word)))[:name_words]
+    return sorted(heaviest, key=words.index)
+
+def _keyword_justification(chosen:list[str], share:float, min_share:float) -> str:
+    "Why the offline rule proposed a new category named after `chosen`"
+    quoted = ', '.join(repr(word) for word in chosen)
+    return (f"offline keyword rule, not a language model: the word(s) {quoted} appear in no label, "
+            f"definition or example of the taxonomy, and such unnamed words carry {share:.0%} of the prompt's "
+            f"TF-IDF weight over the prompt set (threshold {min_share:.0%})")
+
+def _new_category_record(chosen:list[str], share:float, min_share:float) -> dict:
+    "The `new` category record named after the `chosen` words, title-cased"
+    justification = _keyword_justification(chosen, share, min_share)
+    return {'category': ' '.join(word.title() for word in chosen), 'type': 'new', 'justification': justification}
+
 def propose_new_category(words:list[str], # the prompt's content words, in order
                          weights:dict[str, float], # their TF-IDF weights
                          vocabulary:set[str], # from `taxonomy_vocabulary`
@@ -346,24 +434,24 @@ def propose_new_category(words:list[str], # the prompt's content words, in order
                          name_words:int=NEW_CATEGORY_WORDS, # words in the name
                         ) -> dict|None:
     "A `new` category record named after the prompt's heaviest unnamed words, or None when they carry too little weight"
-    unnamed = {word: weight for word, weight in weights.items() if not is_named(word, vocabulary)}
+    unnamed = _unnamed_weights(weights, vocabulary)
     share = sum(unnamed.values()) / max(sum(weights.values()), 1e-12)
     if not unnamed or share < min_share: return None
-    chosen = sorted(sorted(unnamed, key=lambda word: (-unnamed[word], words.index(word)))[:name_words], key=words.index)
-    justification = (f"offline keyword rule, not a language model: the word(s) {', '.join(repr(w) for w in chosen)} appear in no label, "
-                     f"definition or example of the taxonomy, and such unnamed words carry {share:.0%} of the prompt's "
-                     f"TF-IDF weight over the prompt set (threshold {min_share:.0%})")
-    return {'category': ' '.join(word.title() for word in chosen), 'type': 'new', 'justification': justification}
+    return _new_category_record(_heaviest_words(unnamed, words, name_words), share, min_share)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #6c37e8c6
+def _proposals(documents:list[list[str]], min_share:float, name_words:int) -> list[dict|None]:
+    "Per prompt, the new category the offline rule proposes, or None"
+    vocabulary = taxonomy_vocabulary()
+    return [propose_new_category(words, weights, vocabulary, min_share, name_words)
+            for words, weights in zip(documents, tfidf_weights(documents))]
+
 def new_category_records(prompts:list[str], # the prompt set being classified (the TF-IDF reference)
                          min_share:float=NEW_CATEGORY_SHARE, # least share of weight carried by unnamed words
                          name_words:int=NEW_CATEGORY_WORDS, # words in a name
                         ) -> list[list[dict]]:
     "Per prompt, its offline `new` category records (none or one)"
-    documents, vocabulary = [content_words(prompt) for prompt in prompts], taxonomy_vocabulary()
-    proposals = [propose_new_category(words, weights, vocabulary, min_share, name_words)
-                 for words, weights in zip(documents, tfidf_weights(documents))]
+    proposals = _proposals([content_words(prompt) for prompt in prompts], min_share, name_words)
     return [[proposal] if proposal else [] for proposal in proposals]
 
 # %% ../nbs/taxonomy/b_classify.ipynb #b7e1a0c6
@@ -382,14 +470,38 @@ def exemplar_arrays(embed, # texts -> unit vectors
     return embed(exemplars.text.tolist()), label_matrix([[label] for label in exemplars.label])
 
 # %% ../nbs/taxonomy/b_classify.ipynb #898bc1f9
+def _offline_records(row_labels:list[str]) -> list[dict]:
+    "One prompt's predicted labels as records justified by the offline classifier"
+    records = as_category_records(row_labels)
+    return [{**record, 'justification': 'offline nearest-exemplar classifier'} for record in records]
+
 def predictions_to_records(predicted:np.ndarray, # prompts x labels, boolean
                            labels:list[str]=FIGURE_LABELS, # label strings, the columns
                           ) -> list[list[dict]]:
     "Per prompt, its predicted labels as predefined category records"
-    return [[{**record, 'justification': 'offline nearest-exemplar classifier'} for record in as_category_records([labels[j] for j in np.flatnonzero(row)])]
-            for row in predicted]
+    return [_offline_records([labels[j] for j in np.flatnonzero(row)]) for row in predicted]
 
 # %% ../nbs/taxonomy/b_classify.ipynb #1c909b0d
+def _labelled_arrays(labelled:pd.DataFrame, embed) -> tuple[np.ndarray, np.ndarray]:
+    "The hand-labelled prompts' vectors and their label matrix"
+    return embed(labelled.prompt.tolist()), label_matrix(labelled.categories.tolist())
+
+def _held_out_labels(labelled:pd.DataFrame, vectors:np.ndarray, truth:np.ndarray, exemplars:tuple, folds:int,
+                     seed:int) -> dict:
+    "Stripped hand-labelled prompt -> its out-of-fold label row"
+    predicted = cross_validated_labels(vectors, truth, *exemplars, folds, seed)
+    return dict(zip(labelled.prompt.str.strip(), predicted))
+
+def _with_held_out(prompts:pd.DataFrame, predicted:np.ndarray, held_out:dict) -> np.ndarray:
+    "The predictions, a hand-labelled prompt's row replaced by its out-of-fold one"
+    rows = [held_out.get(text.strip(), row) for text, row in zip(prompts.prompt, predicted)]
+    return np.array(rows).reshape(predicted.shape)
+
+def _with_new_categories(records:list[list[dict]], prompts:pd.DataFrame, new_share:float|None) -> list:
+    "Each prompt's records, then its offline new category if any (none when `new_share` is None)"
+    if new_share is None: return records
+    return [old + new for old, new in zip(records, new_category_records(prompts.prompt.tolist(), new_share))]
+
 def classify_offline(prompts:pd.DataFrame, # prompts to classify: `prompt_id`, `prompt`
                      labelled:pd.DataFrame, # hand-labelled prompts to calibrate on: `prompt_id`, `prompt`, `categories`
                      embed, # texts -> unit vectors
@@ -398,30 +510,50 @@ def classify_offline(prompts:pd.DataFrame, # prompts to classify: `prompt_id`, `
                      new_share:float|None=NEW_CATEGORY_SHARE, # threshold of the new-category rule (None: no new categories)
                     ) -> pd.DataFrame:
     "`prompt_id`, `prompt`, `categories` (predefined, then any new) for `prompts`; a calibration prompt is labelled out of fold"
-    exemplar_vectors, exemplar_labels = exemplar_arrays(embed)
-    labelled_vectors, truth = embed(labelled.prompt.tolist()), label_matrix(labelled.categories.tolist())
-    held_out = dict(zip(labelled.prompt.str.strip(), cross_validated_labels(labelled_vectors, truth, exemplar_vectors, exemplar_labels, folds, seed)))
-    model = fit_offline_classifier(labelled_vectors, truth, exemplar_vectors, exemplar_labels)
-    predicted = model.predict(embed(prompts.prompt.tolist()))
-    predicted = np.array([held_out.get(text.strip(), row) for text, row in zip(prompts.prompt, predicted)]).reshape(predicted.shape)
-    records = predictions_to_records(predicted)
-    if new_share is not None: records = [old + new for old, new in zip(records, new_category_records(prompts.prompt.tolist(), new_share))]
+    exemplars = exemplar_arrays(embed)
+    labelled_vectors, truth = _labelled_arrays(labelled, embed)
+    held_out = _held_out_labels(labelled, labelled_vectors, truth, exemplars, folds, seed)
+    model = fit_offline_classifier(labelled_vectors, truth, *exemplars)
+    predicted = _with_held_out(prompts, model.predict(embed(prompts.prompt.tolist())), held_out)
+    records = _with_new_categories(predictions_to_records(predicted), prompts, new_share)
     return prompts[['prompt_id', 'prompt']].assign(categories=records)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #3e6b32f8
-def text_embedder(run, # a `hivemind.runs.Run`
-                     ):
-    "A function texts -> unit vectors with the run's embedder, its model loaded once, vectors cached beside the runs"
-    from hivemind.embeddings import EmbeddingCache, default_cache_path, embed_texts, make_encoder, embedder_section
-    embedder, encoders = embedder_section(run), []
+def _lazy_encoder(embedder):
+    "A function texts -> vectors that loads the embedder's model on its first call only"
+    from hivemind.embeddings import make_encoder
+    encoders = []
     def encode(texts):
         if not encoders: encoders.append(make_encoder(embedder))
         return encoders[0](texts)
+    return encode
+
+def text_embedder(run, # a `hivemind.runs.Run`
+                     ):
+    "A function texts -> unit vectors with the run's embedder, its model loaded once, vectors cached beside the runs"
+    from hivemind.embeddings import EmbeddingCache, default_cache_path, embed_texts, embedder_section
+    embedder = embedder_section(run)
+    encode = _lazy_encoder(embedder)
     def embed(texts:list[str]) -> np.ndarray:
         with EmbeddingCache(default_cache_path(run)) as cache: return embed_texts(list(texts), embedder, cache, encode)
     return embed
 
 # %% ../nbs/taxonomy/b_classify.ipynb #3e67e1fa
+def _classification_store(run) -> ResponseStore:
+    "The run's store of classifications, `taxonomy/classifications.jsonl`"
+    return ResponseStore(run.path('taxonomy', 'classifications.jsonl'))
+
+def _check_classifier(run, classifier:str):
+    "Raise unless the profile's classifier is 'offline' or a model section"
+    if classifier not in run.settings.models:
+        raise ValueError(f"profile {run.profile.name}: classifier {classifier!r} is neither 'offline' nor a model: section")
+
+def _ok_classifications(run, prompts:pd.DataFrame, classifier:str) -> pd.DataFrame:
+    "The stored successful classifications of `prompts` by `classifier`: `prompt_id`, `prompt`, `categories`"
+    stored = stored_classifications(_classification_store(run), classifier)
+    stored = stored[stored.prompt_id.isin(prompts.prompt_id) & (stored.status == 'ok')]
+    return stored[['prompt_id', 'prompt', 'categories']].reset_index(drop=True)
+
 def classify_prompts(run, # a `hivemind.runs.Run`
                      prompts:pd.DataFrame, # `prompt_id`, `prompt`
                      labelled:pd.DataFrame, # hand-labelled prompts the offline classifier calibrates on
@@ -431,12 +563,10 @@ def classify_prompts(run, # a `hivemind.runs.Run`
     "`prompt_id`, `prompt`, `categories` of the prompts classified by the profile's classifier (failures left out, reported)"
     classifier = run.profile.classifier
     if classifier == 'offline': return classify_offline(prompts, labelled, text_embedder(run), folds, run.profile.seed)
-    if classifier not in run.settings.models: raise ValueError(f"profile {run.profile.name}: classifier {classifier!r} is neither 'offline' nor a model: section")
+    _check_classifier(run, classifier)
     summary = classify_with_model(prompts, run, classifier, max_reasks)
     print(f"classifier {classifier}: {summary}")
-    stored = stored_classifications(ResponseStore(run.path('taxonomy', 'classifications.jsonl')), classifier)
-    stored = stored[stored.prompt_id.isin(prompts.prompt_id) & (stored.status == 'ok')]
-    return stored[['prompt_id', 'prompt', 'categories']].reset_index(drop=True)
+    return _ok_classifications(run, prompts, classifier)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #f7e6afec
 def offline_agreement(labelled:pd.DataFrame, # hand-labelled prompts: `prompt`, `categories`
@@ -445,20 +575,29 @@ def offline_agreement(labelled:pd.DataFrame, # hand-labelled prompts: `prompt`, 
                       seed:int=0, # fold shuffling seed
                      ) -> tuple[pd.DataFrame, dict]:
     "Cross-validated per-label agreement of the offline classifier with the hand labels, and exact/Jaccard agreement"
-    exemplar_vectors, exemplar_labels = exemplar_arrays(embed)
-    truth = label_matrix(labelled.categories.tolist())
-    predicted = cross_validated_labels(embed(labelled.prompt.tolist()), truth, exemplar_vectors, exemplar_labels, folds, seed)
+    exemplars = exemplar_arrays(embed)
+    vectors, truth = _labelled_arrays(labelled, embed)
+    predicted = cross_validated_labels(vectors, truth, *exemplars, folds, seed)
     return agreement_table(truth, predicted), subset_accuracy(truth, predicted)
 
 # %% ../nbs/taxonomy/b_classify.ipynb #8674d5f5
+def _micro_row(vectors:np.ndarray, truth:np.ndarray, exemplars:tuple, folds:int, seed:int) -> pd.Series:
+    "The micro-average row of the agreement table for one fold assignment"
+    predicted = cross_validated_labels(vectors, truth, *exemplars, folds, seed)
+    return agreement_table(truth, predicted).iloc[-2]
+
+def _split_frame(rows:list[pd.Series], seeds:range) -> pd.DataFrame:
+    "Precision, recall and F1 of each fold assignment, with its seed"
+    frame = pd.DataFrame(rows)[['precision', 'recall', 'f1']].astype(float)
+    return frame.assign(seed=list(seeds)).reset_index(drop=True)
+
 def agreement_over_splits(labelled:pd.DataFrame, # hand-labelled prompts: `prompt`, `categories`
                           embed, # texts -> unit vectors
                           folds:int=5, # cross-validation folds
                           seeds:range=range(10), # fold shuffling seeds
                          ) -> pd.DataFrame:
     "Micro precision, recall and F1 of the cross-validated offline classifier, one row per fold assignment"
-    exemplar_vectors, exemplar_labels = exemplar_arrays(embed)
-    vectors, truth = embed(labelled.prompt.tolist()), label_matrix(labelled.categories.tolist())
-    rows = [agreement_table(truth, cross_validated_labels(vectors, truth, exemplar_vectors, exemplar_labels, folds, seed)).iloc[-2]
-            for seed in seeds]
-    return pd.DataFrame(rows)[['precision', 'recall', 'f1']].astype(float).assign(seed=list(seeds)).reset_index(drop=True)
+    exemplars = exemplar_arrays(embed)
+    vectors, truth = _labelled_arrays(labelled, embed)
+    rows = [_micro_row(vectors, truth, exemplars, folds, seed) for seed in seeds]
+    return _split_frame(rows, seeds)

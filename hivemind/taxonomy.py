@@ -140,11 +140,15 @@ FIGURE_LABELS = [leaf.label for leaf in TAXONOMY]
 OFFERED_LABELS = FIGURE_LABELS + [DROPPED_LEAF.label]
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #3ebce1c6
+def _unknown_label(label:str) -> str:
+    "The error message for a label that is in no leaf"
+    return f"{label!r} is not a taxonomy label; labels: {', '.join(OFFERED_LABELS)}"
+
 def leaf_of(label:str, # a label string, any case
            ) -> Leaf:
     "The leaf (or the dropped 18th label) whose label string is `label`, ignoring case"
     found = [leaf for leaf in TAXONOMY + [DROPPED_LEAF] if leaf.label.lower() == label.strip().lower()]
-    if not found: raise KeyError(f"{label!r} is not a taxonomy label; labels: {', '.join(OFFERED_LABELS)}")
+    if not found: raise KeyError(_unknown_label(label))
     return found[0]
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #d4b7be36
@@ -154,11 +158,14 @@ def taxonomy_frame() -> pd.DataFrame:
     return frame.merge(paper_shares(), on='label', how='left', validate='one_to_one')
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #a47c2718
+def _reference_rows() -> pd.DataFrame:
+    "The rows of the paper's taxonomy table that carry a numeric share"
+    table = pd.read_csv(files('hivemind')/'data'/'reference'/'fig2_table2_taxonomy.tsv', sep='\t')
+    return table[pd.to_numeric(table.percent_of_open_ended_queries, errors='coerce').notna()]
+
 def paper_shares() -> pd.DataFrame:
     "The paper's share (percent of open-ended queries) per leaf label, from the reference table"
-    path = files('hivemind')/'data'/'reference'/'fig2_table2_taxonomy.tsv'
-    table = pd.read_csv(path, sep='\t')
-    table = table[pd.to_numeric(table.percent_of_open_ended_queries, errors='coerce').notna()]
+    table = _reference_rows()
     return pd.DataFrame({'label': table.gpt4o_prompt_predefined_label,
                          'paper_share': table.percent_of_open_ended_queries.astype(float)}).reset_index(drop=True)
 
@@ -172,13 +179,17 @@ def predefined_counts(category_lists, # per prompt, its list of {category, type,
     return dict(counts)
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #ffc0fd98
+def _nested(first:str, second:str) -> bool:
+    "Does one name contain the other, ignoring case?"
+    return first.lower() in second.lower() or second.lower() in first.lower()
+
 def merge_substrings(counts:dict[str, int], # count per category string, in order of first appearance
                     ) -> dict[str, int]:
     "Merge variant spellings: when one name contains another (ignoring case), the shorter takes the longer's count"
     merged, names = dict(counts), list(counts)
     for i, first in enumerate(names):
         for second in names[i+1:]:
-            if first.lower() not in second.lower() and second.lower() not in first.lower(): continue
+            if not _nested(first, second): continue
             shorter, longer = (first, second) if len(first) < len(second) else (second, first)
             if shorter in merged and longer in merged: merged[shorter] += merged.pop(longer)
     return merged
@@ -191,23 +202,30 @@ def label_for(name:str, # a merged category name
     return matches[0] if len(matches) == 1 else None
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #0a3079ce
+def _count_frame(counts:dict[str, int]) -> pd.DataFrame:
+    "The counts as a table `category`, `count`"
+    return pd.DataFrame({'category': list(counts), 'count': list(counts.values())}, columns=['category', 'count'])
+
 def category_shares(category_lists, # per classified prompt, its list of {category, type, justification}
                    ) -> pd.DataFrame:
     "Counts and shares of the merged predefined names, each attached to its label (None: unmatched)"
     category_lists = list(category_lists)
-    merged = merge_substrings(predefined_counts(category_lists))
-    frame = pd.DataFrame({'category': list(merged), 'count': list(merged.values())}, columns=['category', 'count'])
+    frame = _count_frame(merge_substrings(predefined_counts(category_lists)))
     frame['label'] = [label_for(name) for name in frame.category]
     frame['share'] = 100 * frame['count'] / max(len(category_lists), 1)
     return frame
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #f012c0c4
+def _leaf_counts(category_lists:list) -> pd.DataFrame:
+    "Count and share per label, summed over the merged names attached to it"
+    shares = category_shares(category_lists).dropna(subset=['label'])
+    return shares.groupby('label')[['count', 'share']].sum()
+
 def share_table(category_lists, # per classified prompt, its list of {category, type, justification}
                ) -> pd.DataFrame:
     "Fig 2's numbers: per leaf (figure order) our count and share beside the paper's share"
     category_lists = list(category_lists)
-    shares = category_shares(category_lists).dropna(subset=['label']).groupby('label')[['count', 'share']].sum()
-    table = taxonomy_frame().drop(columns='definition').join(shares, on='label')
+    table = taxonomy_frame().drop(columns='definition').join(_leaf_counts(category_lists), on='label')
     table['count'] = table['count'].fillna(0).astype(int)
     table['share'] = table['share'].fillna(0.0)
     table['classified'] = len(category_lists)
@@ -235,14 +253,21 @@ def normalise_new_category(name:str, # a category name as the classifier wrote i
     return ' '.join(_NEW_MARKERS.sub(' ', name).split())
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #6e75c632
+def _new_names(category_lists) -> list[str]:
+    "The normalised names of every new-category entry, repeats included"
+    return [normalise_new_category(e['category']) for categories in category_lists for e in categories if e['type'] == 'new']
+
 def new_category_names(category_lists, # per prompt, its list of {category, type, justification}
                       ) -> list[str]:
     "The distinct normalised names of the invented categories, in order of first appearance"
-    names = [normalise_new_category(e['category']) for categories in category_lists for e in categories if e['type'] == 'new']
-    return list(dict.fromkeys(name for name in names if name))
+    return list(dict.fromkeys(name for name in _new_names(category_lists) if name))
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #49b6b31c
 _QUESTION_WORDS = re.compile(r'\bquestions?\b', re.IGNORECASE)
+
+def _by_count(counts:dict[str, int]) -> dict[str, int]:
+    "The counts most frequent first, ties alphabetically"
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 def new_category_frequencies(names:list[str], # distinct normalised new-category names
                             ) -> dict[str, int]:
@@ -250,7 +275,7 @@ def new_category_frequencies(names:list[str], # distinct normalised new-category
     from wordcloud import WordCloud
     text = _QUESTION_WORDS.sub(' ', ' '.join(names))
     counts = WordCloud(collocations=False).process_text(text) if text.strip() else {}
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return _by_count(counts)
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #a8044c32
 def frequency_frame(frequencies:dict[str, int], # word -> count
@@ -283,29 +308,47 @@ class TaxonomyLoadReport(NamedTuple):
 def _as_list(value, where:str) -> list:
     "A list from a list, tuple or numpy array (parquet gives arrays)"
     if isinstance(value, np.ndarray): value = value.tolist()
-    if not isinstance(value, (list, tuple)): raise TaxonomyDataError(f"{where}: expected a list, found {type(value).__name__}")
+    if not isinstance(value, (list, tuple)):
+        raise TaxonomyDataError(f"{where}: expected a list, found {type(value).__name__}")
     return list(value)
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #c4a9660a
+def _is_user_text(message) -> bool:
+    "Is `message` a user message with text content?"
+    return isinstance(message, dict) and message.get('role') == 'user' and isinstance(message.get('content'), str)
+
 def first_user_turn(messages, # the conversation: a list of {role, content}
                     where:str, # row description for errors
                    ) -> str:
     "The content of the first user message"
     for message in _as_list(messages, where):
-        if isinstance(message, dict) and message.get('role') == 'user' and isinstance(message.get('content'), str):
-            return message['content']
+        if _is_user_text(message): return message['content']
     raise TaxonomyDataError(f"{where}: no user turn with text content")
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #979a2fe3
+def _check_object(entry, at:str):
+    "Raise unless the entry is a dict with a `category` and a `type`"
+    if not isinstance(entry, dict):
+        raise TaxonomyDataError(f"{at}: expected an object, found {type(entry).__name__}")
+    missing = [key for key in ('category', 'type') if key not in entry]
+    if missing:
+        raise TaxonomyDataError(f"{at}: missing field {missing[0]!r}; fields found: {', '.join(entry)}")
+
+def _is_text(value) -> bool:
+    "Is `value` a non-blank string?"
+    return isinstance(value, str) and bool(value.strip())
+
+def _check_strings(entry:dict, at:str):
+    "Raise unless the entry's `category` and `type` are non-blank strings"
+    if not _is_text(entry['category']):
+        raise TaxonomyDataError(f"{at}.category: empty or not a string")
+    if not _is_text(entry['type']):
+        raise TaxonomyDataError(f"{at}.type = {entry['type']!r}: expected a string ('predefined', else new)")
+
 def _checked_entry(entry, at:str) -> dict:
     "One category entry as a plain dict; a `type` other than `predefined` becomes `new`"
-    if not isinstance(entry, dict): raise TaxonomyDataError(f"{at}: expected an object, found {type(entry).__name__}")
-    missing = [key for key in ('category', 'type') if key not in entry]
-    if missing: raise TaxonomyDataError(f"{at}: missing field {missing[0]!r}; fields found: {', '.join(entry)}")
-    if not isinstance(entry['category'], str) or not entry['category'].strip():
-        raise TaxonomyDataError(f"{at}.category: empty or not a string")
-    if not isinstance(entry['type'], str) or not entry['type'].strip():
-        raise TaxonomyDataError(f"{at}.type = {entry['type']!r}: expected a string ('predefined', else new)")
+    _check_object(entry, at)
+    _check_strings(entry, at)
     kind = 'predefined' if entry['type'] == 'predefined' else 'new'
     return {'category': entry['category'], 'type': kind, 'justification': str(entry.get('justification') or '')}
 
@@ -330,12 +373,15 @@ def revised_query(annotation, # a row's `lm_judge_annotation` (a dict, or missin
     return revised if isinstance(revised, str) and revised.strip() else None
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #476b7b5d
+def _text_digest(text:str) -> str:
+    "12 hex digits of the text's SHA-1"
+    return hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]
+
 def synthetic_ids(texts:list[str], # the rows' first user turns
                  ) -> list[str]:
     "Stable ids from the texts: `text-` and 12 hex digits of their SHA-1, then `-2`, `-3`, ... on repeats"
     seen, ids = Counter(), []
-    for text in texts:
-        digest = hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]
+    for digest in map(_text_digest, texts):
         seen[digest] += 1
         ids.append(f'text-{digest}' if seen[digest] == 1 else f'text-{digest}-{seen[digest]}')
     return ids
@@ -346,15 +392,23 @@ def _is_missing(value) -> bool:
     if isinstance(value, str): return not value.strip()
     return np.ndim(value) == 0 and bool(pd.isna(value))
 
+def _given_ids(frame:pd.DataFrame) -> list:
+    "The rows' `conversation_id` values (None for each row when the column is absent)"
+    return list(frame['conversation_id']) if 'conversation_id' in frame.columns else [None] * len(frame)
+
+def _warn_synthetic(source:str, count:int):
+    "Warn when `count` rows were given synthetic ids"
+    if count:
+        warnings.warn(f"{source}: {count} row(s) without a conversation_id: given synthetic ids (text-<sha1>)")
+
 def prompt_ids(frame:pd.DataFrame, # the released rows
                texts:list[str], # their first user turns
                source:str, # dataset name or path, for the warning
               ) -> tuple[list[str], int]:
     "Each row's `conversation_id` as a string, a synthetic id where it is missing; and how many were synthesised"
-    given = list(frame['conversation_id']) if 'conversation_id' in frame.columns else [None] * len(frame)
+    given = _given_ids(frame)
     missing = [_is_missing(value) for value in given]
-    if any(missing):
-        warnings.warn(f"{source}: {sum(missing)} row(s) without a conversation_id: given synthetic ids (text-<sha1>)")
+    _warn_synthetic(source, sum(missing))
     ids = [made if gap else str(value) for value, made, gap in zip(given, synthetic_ids(texts), missing)]
     return ids, sum(missing)
 
@@ -368,26 +422,58 @@ def _warn_other_types(kinds:dict[str, int], source:str):
     if kinds:
         warnings.warn(f"{source}: category types {kinds} counted as new (every type but 'predefined' is new)")
 
+def _check_columns(frame:pd.DataFrame, source:str):
+    "Raise when a column the labels need is missing"
+    missing = [column for column in TAXONOMY_COLUMNS if column not in frame.columns]
+    if missing:
+        found = ', '.join(map(str, frame.columns))
+        raise TaxonomyDataError(f"{source}: column {missing[0]!r} expected; columns found: {found}")
+
+def _warn_row_count(frame:pd.DataFrame, source:str):
+    "Warn when the rows are not the released set's number"
+    if len(frame) != EXPECTED_TAXONOMY_ROWS:
+        warnings.warn(f"{source}: {len(frame)} rows, the released set has {EXPECTED_TAXONOMY_ROWS}: "
+                      "shares will not equal the paper's")
+
+def _user_turns(frame:pd.DataFrame, source:str) -> list[str]:
+    "Each row's first user turn"
+    return [first_user_turn(messages, f"{source}: row {i}: messages") for i, messages in enumerate(frame['messages'])]
+
+def _checked_categories(frame:pd.DataFrame, source:str) -> list[list[dict]]:
+    "Each row's categories, checked"
+    return [check_categories(entries, f"{source}: row {i}: categories") for i, entries in enumerate(frame['categories'])]
+
+def _loaded_frame(ids:list[str], prompts:list[str], categories:list, turns:list[str], revised:list) -> pd.DataFrame:
+    "The loaded labels as a table; `revised_query` an object column, so that None stays None"
+    return pd.DataFrame({'prompt_id': ids, 'prompt': prompts, 'categories': categories, 'user_turn': turns,
+                         'revised_query': pd.Series(revised, dtype=object)})
+
+def _revised_queries(frame:pd.DataFrame) -> list[str|None]:
+    "Each row's non-blank `revised_query`, or None"
+    return [revised_query(annotation) for annotation in _annotations(frame)]
+
+def _prompts(revised:list[str|None], turns:list[str]) -> list[str]:
+    "Each row's prompt: the judge's revised query where there is one, else the first user turn"
+    return [text or turn for text, turn in zip(revised, turns)]
+
+def _load_report(source:str, loaded:pd.DataFrame, synthesised:int, revised:list, kinds:dict) -> TaxonomyLoadReport:
+    "The report of what loading synthesised or reinterpreted"
+    return TaxonomyLoadReport(source, len(loaded), synthesised, sum(text is not None for text in revised), kinds)
+
 def validate_taxonomy_frame(frame:pd.DataFrame, # the released rows
                             source:str, # dataset name or path, for errors
                            ) -> pd.DataFrame:
     "The released rows, checked: `prompt_id`, `prompt`, `categories`, `user_turn`, `revised_query`, and a load report"
-    missing = [column for column in TAXONOMY_COLUMNS if column not in frame.columns]
-    if missing: raise TaxonomyDataError(f"{source}: column {missing[0]!r} expected; columns found: {', '.join(map(str, frame.columns))}")
-    if len(frame) != EXPECTED_TAXONOMY_ROWS:
-        warnings.warn(f"{source}: {len(frame)} rows, the released set has {EXPECTED_TAXONOMY_ROWS}: shares will not equal the paper's")
-    turns = [first_user_turn(messages, f"{source}: row {i}: messages") for i, messages in enumerate(frame['messages'])]
-    categories = [check_categories(entries, f"{source}: row {i}: categories")
-                  for i, entries in enumerate(frame['categories'])]
-    revised = [revised_query(annotation) for annotation in _annotations(frame)]
+    _check_columns(frame, source)
+    _warn_row_count(frame, source)
+    turns = _user_turns(frame, source)
+    categories = _checked_categories(frame, source)
+    revised = _revised_queries(frame)
     ids, synthesised = prompt_ids(frame, turns, source)
     kinds = other_types(frame['categories'])
     _warn_other_types(kinds, source)
-    prompts = [text or turn for text, turn in zip(revised, turns)]
-    loaded = pd.DataFrame({'prompt_id': ids, 'prompt': prompts, 'categories': categories, 'user_turn': turns,
-                           'revised_query': pd.Series(revised, dtype=object)})  # object: None stays None
-    report = TaxonomyLoadReport(source, len(loaded), synthesised, sum(text is not None for text in revised), kinds)
-    loaded.attrs['load_report'] = report
+    loaded = _loaded_frame(ids, _prompts(revised, turns), categories, turns, revised)
+    loaded.attrs['load_report'] = _load_report(source, loaded, synthesised, revised, kinds)
     return loaded
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #69d86bef
@@ -400,6 +486,15 @@ def uses_released_labels(taxonomy:str, # a profile's `taxonomy` value
 _HUB_NAME = re.compile(r'[\w-]+/[\w.-]+(?<!\.parquet)(?<!\.jsonl)(?<!\.json)')
 
 # %% ../nbs/taxonomy/a_taxonomy.ipynb #42d1c18d
+def _check_hub_name(source:str|Path, text:str, name:str):
+    "Raise when a path that does not exist does not look like a dataset name either"
+    if not text.startswith('hf:') and not _HUB_NAME.fullmatch(name):
+        raise FileNotFoundError(f"{source}: no such file or folder")
+
+def _local_taxonomy(local:Path) -> pd.DataFrame:
+    "The labels from a local file or folder, validated"
+    return validate_taxonomy_frame(records_frame(source_records(local, TaxonomyDataError, 'taxonomy')), str(local))
+
 def load_taxonomy_dataset(source:str|Path, # `hf:NAME`, a dataset name, or a local path
                          ) -> pd.DataFrame:
     "The released taxonomy labels, validated, as `prompt_id`, `prompt`, `categories` (a relative path: to the working directory)"
@@ -407,6 +502,6 @@ def load_taxonomy_dataset(source:str|Path, # `hf:NAME`, a dataset name, or a loc
     name = text[3:] if text.startswith('hf:') else text
     local = Path(name).expanduser()
     if text.startswith('hf:') or not local.exists():
-        if not text.startswith('hf:') and not _HUB_NAME.fullmatch(name): raise FileNotFoundError(f"{source}: no such file or folder")
+        _check_hub_name(source, text, name)
         return validate_taxonomy_frame(hub_frame(name, TaxonomyDataError, 'taxonomy'), name)
-    return validate_taxonomy_frame(records_frame(source_records(local, TaxonomyDataError, 'taxonomy')), str(local))
+    return _local_taxonomy(local)

@@ -34,6 +34,34 @@ def bar_positions(top_levels:list[str], # each leaf's top-level category, in fig
     return np.array(leaf_y), headings
 
 # %% ../nbs/taxonomy/c_taxonomy_figures.ipynb #beb19117
+def _top_level_colours(look:str, # the profile's look
+                      ) -> dict[str, str]:
+    "Each top-level category's bar colour"
+    return dict(zip(TOP_LEVELS, palette(look, len(TOP_LEVELS), 'bars')))
+
+def _share_bars(ax, leaf_y:np.ndarray, table:pd.DataFrame, colours:dict[str, str]):
+    "Our bar in its top-level colour just above the paper's grey bar"
+    ax.barh(leaf_y - 0.2, table.share, height=0.4, color=[colours[t] for t in table.top_level])
+    ax.barh(leaf_y + 0.2, table.paper_share, height=0.4, color='0.75')
+
+def _bold_headings(ax, leaves:int):
+    "Bold the y tick labels after the first `leaves`: the top-level headings"
+    for tick in ax.get_yticklabels()[leaves:]:
+        tick.set_fontweight('bold')
+
+def _leaf_ticks(ax, leaf_y:np.ndarray, headings:list[tuple[float, str]], table:pd.DataFrame):
+    "Leaf names as y ticks, the headings in bold between them, top to bottom"
+    ax.set_yticks(list(leaf_y) + [y for y, _ in headings], list(table.name) + [top for _, top in headings], fontsize=8)
+    _bold_headings(ax, len(leaf_y))
+    ax.invert_yaxis()
+
+def _share_axis(ax, table:pd.DataFrame):
+    "The x axis in percent, with room for the values; no top or right spine"
+    ax.set_xlabel('% of classified prompts (a prompt may carry several labels)', fontsize=8)
+    ax.set_xlim(0, 1.15 * max(table.share.max(), table.paper_share.max(), 1))
+    ax.tick_params(axis='x', labelsize=8)
+    ax.spines[['top', 'right']].set_visible(False)
+
 def taxonomy_share_figure(table:pd.DataFrame, # from `hivemind.taxonomy.share_table`: top_level, name, share, paper_share
                           look:str='colorblind', # the profile's look
                           ours:str='this run', # legend text for our bars
@@ -41,18 +69,12 @@ def taxonomy_share_figure(table:pd.DataFrame, # from `hivemind.taxonomy.share_ta
                          ) -> plt.Figure:
     "Fig 2: per leaf our share beside the paper's, grouped by top-level category"
     leaf_y, headings = bar_positions(table.top_level.tolist())
-    colours = dict(zip(TOP_LEVELS, palette(look, len(TOP_LEVELS), 'bars')))
+    colours = _top_level_colours(look)
     fig, ax = plt.subplots(figsize=(7.5, 0.3 * (leaf_y.max() + 2) + 0.5))
-    ax.barh(leaf_y - 0.2, table.share, height=0.4, color=[colours[t] for t in table.top_level])
-    ax.barh(leaf_y + 0.2, table.paper_share, height=0.4, color='0.75')
+    _share_bars(ax, leaf_y, table, colours)
     _annotate_bars(ax, leaf_y, table)
-    ax.set_yticks(list(leaf_y) + [y for y, _ in headings], list(table.name) + [top for _, top in headings], fontsize=8)
-    for tick in ax.get_yticklabels()[len(leaf_y):]: tick.set_fontweight('bold')
-    ax.invert_yaxis()
-    ax.set_xlabel('% of classified prompts (a prompt may carry several labels)', fontsize=8)
-    ax.set_xlim(0, 1.15 * max(table.share.max(), table.paper_share.max(), 1))
-    ax.tick_params(axis='x', labelsize=8)
-    ax.spines[['top', 'right']].set_visible(False)
+    _leaf_ticks(ax, leaf_y, headings, table)
+    _share_axis(ax, table)
     _share_legend(ax, list(colours.values()), ours)
     if title: fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -68,9 +90,9 @@ def _annotate_bars(ax, leaf_y:np.ndarray, table:pd.DataFrame):
 def _share_legend(ax, colours:list, ours:str):
     "Legend above the axes: our swatch in every category colour (as our bars), the paper's grey"
     handles = [tuple(Patch(color=colour) for colour in colours), Patch(color='0.75')]
-    ax.legend(handles, [f'{ours} (colour: top-level category)', 'paper (Jiang et al. 2025, Fig 2)'], fontsize=8,
-              handler_map={tuple: HandlerTuple(ndivide=None, pad=0)}, handlelength=4, ncol=2, frameon=False,
-              loc='lower left', bbox_to_anchor=(0, 1), borderaxespad=0.3)
+    labels = [f'{ours} (colour: top-level category)', 'paper (Jiang et al. 2025, Fig 2)']
+    ax.legend(handles, labels, fontsize=8, handler_map={tuple: HandlerTuple(ndivide=None, pad=0)}, handlelength=4,
+              ncol=2, frameon=False, loc='lower left', bbox_to_anchor=(0, 1), borderaxespad=0.3)
 
 # %% ../nbs/taxonomy/c_taxonomy_figures.ipynb #aa2db4e0
 CLOUD_COLORMAPS = {'colorblind': 'viridis', 'paper': 'managua'}
@@ -80,15 +102,43 @@ def cloud_font_cap(words:int, # distinct words in the cloud
     "Largest font size, small enough that words of equal count fit at equal size (`wordcloud` shrinks words that do not fit)"
     return int(min(300, 490 / np.sqrt(max(words, 1))))
 
+def _check_frequencies(frequencies:dict[str, int], # word -> count
+                      ):
+    "Refuse an empty cloud: the classifier invented no category"
+    if not frequencies:
+        raise ValueError("no new-category words: there is nothing to draw (the classifier invented no category)")
+
+def _word_cloud(look:str, # the profile's look
+                words:int, # distinct words in the cloud
+               ):
+    "A seeded 1600 x 800 `WordCloud` on white, in the look's colour map"
+    from wordcloud import WordCloud
+    return WordCloud(width=1600, height=800, background_color='white', colormap=CLOUD_COLORMAPS[look], random_state=0,
+                     min_font_size=12, max_font_size=cloud_font_cap(words))
+
 def cloud_image(frequencies:dict[str, int], # word -> count, from `new_category_frequencies`
                 look:str='colorblind', # the profile's look
                ) -> np.ndarray:
     "The word cloud as a 800 x 1600 RGB array; the same words give the same picture"
-    from wordcloud import WordCloud
-    if not frequencies: raise ValueError("no new-category words: there is nothing to draw (the classifier invented no category)")
-    cloud = WordCloud(width=1600, height=800, background_color='white', colormap=CLOUD_COLORMAPS[look], random_state=0,
-                      min_font_size=12, max_font_size=cloud_font_cap(len(frequencies)))
+    _check_frequencies(frequencies)
+    cloud = _word_cloud(look, len(frequencies))
     return cloud.generate_from_frequencies(frequencies).to_array()
+
+def _cloud_margins(title:str, # figure title
+                   caption:str, # text under the cloud
+                  ) -> tuple[float, float]:
+    "Inches above the cloud (for the title) and below it (for the caption)"
+    return 0.35 if title else 0.05, 0.4 if caption else 0.05
+
+def _cloud_texts(fig, height:float, bottom:float, title:str, caption:str):
+    "The title on top, the caption centred in the margin under the cloud"
+    if title: fig.text(0.5, 1 - 0.08 / height, title, ha='center', va='top', fontsize=10)
+    if caption: fig.text(0.5, 0.5 * bottom / height, caption, ha='center', va='center', fontsize=7, color='0.25')
+
+def _draw_cloud(ax, frequencies:dict[str, int], look:str):
+    "The cloud's image on `ax`, without axes"
+    ax.imshow(cloud_image(frequencies, look), interpolation='bilinear')
+    ax.axis('off')
 
 def new_category_cloud_figure(frequencies:dict[str, int], # word -> count, from `new_category_frequencies`
                               look:str='colorblind', # the profile's look
@@ -96,14 +146,11 @@ def new_category_cloud_figure(frequencies:dict[str, int], # word -> count, from 
                               caption:str='', # one or two lines under the cloud: where the words come from
                              ) -> plt.Figure:
     "Fig 3: word cloud of the words in the classifier's invented categories, the title above, the caption below"
-    top, bottom = 0.35 if title else 0.05, 0.4 if caption else 0.05
+    top, bottom = _cloud_margins(title, caption)
     height = 4 + top + bottom
     fig = plt.figure(figsize=(8, height))
-    ax = fig.add_axes((0, bottom / height, 1, 4 / height))
-    ax.imshow(cloud_image(frequencies, look), interpolation='bilinear')
-    ax.axis('off')
-    if title: fig.text(0.5, 1 - 0.08 / height, title, ha='center', va='top', fontsize=10)
-    if caption: fig.text(0.5, 0.5 * bottom / height, caption, ha='center', va='center', fontsize=7, color='0.25')
+    _draw_cloud(fig.add_axes((0, bottom / height, 1, 4 / height)), frequencies, look)
+    _cloud_texts(fig, height, bottom, title, caption)
     return fig
 
 # %% ../nbs/taxonomy/c_taxonomy_figures.ipynb #c1a0d0e2
@@ -116,10 +163,18 @@ def cloud_caption(heuristic:bool, # were the new categories proposed by the offl
     return new_category_rule() if heuristic else INVENTED_NAMES_NOTE
 
 # %% ../nbs/taxonomy/c_taxonomy_figures.ipynb #be0a8ca0
+def _figure_files(name:str, # file stem
+                  folder:Path|str, # the figures folder
+                 ) -> list[Path]:
+    "The PDF, PNG and CSV of figure `name` in `folder` that exist"
+    candidates = (Path(folder)/f'{name}{suffix}' for suffix in ('.pdf', '.png', '.csv'))
+    return [path for path in candidates if path.exists()]
+
 def remove_figure(name:str, # file stem, e.g. `fig03_new_category_wordcloud`
                   folder:Path|str, # the figures folder
                  ) -> list[str]:
     "Delete the PDF, PNG and CSV of figure `name` in `folder`; return the names of the files removed"
-    removed = [path for path in (Path(folder)/f'{name}{suffix}' for suffix in ('.pdf', '.png', '.csv')) if path.exists()]
-    for path in removed: path.unlink()
+    removed = _figure_files(name, folder)
+    for path in removed:
+        path.unlink()
     return [path.name for path in removed]

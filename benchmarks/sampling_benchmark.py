@@ -94,21 +94,16 @@ def peak_mb() -> float:
 
 
 def bench_requests(count:int, prompt_chars:int=200) -> list:
-    "`count` requests shaped as `sampling_requests` makes them: 50 samples per prompt, distinct seeds"
-    from hivemind.runs import response_id
-    from hivemind.sampling import Request, sample_seed
-    requests, prompts = [], {}
-    for index in range(count):
-        prompt_id, sample = f'p{index // 50:05d}', index % 50
-        if prompt_id not in prompts:  # one string per prompt, shared by its samples, as `sampling_requests` shares it
-            prompts[prompt_id] = (f'Write a metaphor about thing {index // 50}. ' * 40)[:prompt_chars]
-        key, prompt = response_id('bench', 'top_p', prompt_id, sample), prompts[prompt_id]
-        seed = sample_seed(1234, key)
-        meta = dict(prompt_id=prompt_id, prompt=prompt, decoding='top_p', sample_index=sample, seed=seed,
-                    temperature=1.0, top_p=0.9, min_p=0.0, max_tokens=2048)
-        params = dict(temperature=1.0, top_p=0.9, max_tokens=2048, seed=seed)
-        requests.append(Request(key, 'bench', [{'role': 'user', 'content': prompt}], params, meta))
-    return requests
+    "`count` requests made by the sampler's own `sampling_requests`: 50 samples per prompt, distinct seeds"
+    import pandas as pd
+    from hivemind.config import Decoding, Profile
+    from hivemind.sampling import sampling_requests
+    prompt_count = -(-count // 50)
+    texts = [(f'Write a metaphor about thing {i}. ' * 40)[:prompt_chars] for i in range(prompt_count)]
+    prompts = pd.DataFrame(dict(prompt_id=[f'p{i:05d}' for i in range(prompt_count)], prompt=texts))
+    profile = Profile('bench', models=['bench'], decodings=['top_p'], samples=50, max_tokens=2048)
+    decodings = dict(top_p=Decoding('top_p', temperature=1.0, top_p=0.9))
+    return sampling_requests(prompts, profile, decodings)[:count]
 
 
 def server_cpu(base_url:str) -> float:

@@ -83,7 +83,15 @@ class ResponseStore:
     "Append-only, crash-safe store of responses, keyed by `response_id`; the latest record of an id wins"
     def __init__(self, path:Path): self.path = Path(path)
     def add(self, records:list[dict]): append_jsonl(self.path, records)
-    def done_ids(self) -> set[str]: return {i for i, r in self.latest(['status']).items() if r.get('status') == 'ok'}
+    def done_ids(self) -> set[str]: return set(self.answered())
+
+    def answered(self) -> dict[str, str|None]:
+        "Each id whose latest record is ok, with the few-shot template it was asked with (None: a chat answer)"
+        answered = {}
+        for record in iter_jsonl(self.path):
+            if record.get('status') == 'ok': answered[record['id']] = record.get('template')
+            else: answered.pop(record['id'], None)
+        return answered
 
     def latest(self, fields:list[str]|None=None, # keep only these fields of each record (None: all)
               ) -> dict[str, dict]:

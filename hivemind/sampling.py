@@ -22,16 +22,16 @@ from .runs import ResponseStore, Run, StoreWriter, response_id
 
 # %% auto #0
 __all__ = ['COMPLETION_TEMPLATES', 'CONTEXT_EXCEEDED', 'POOL_WORKERS', 'POOL', 'REASK', 'Request', 'sample_seed',
-           'decoding_params', 'completion_template', 'in_mode', 'sampling_requests', 'is_retryable',
-           'MalformedResponse', 'is_unreachable', 'is_context_exceeded', 'backoff_seconds', 'retry_after_seconds',
-           'retry_after_of', 'call_endpoint', 'choice_text', 'known_n_support', 'group_key', 'record_of',
-           'scrub_secrets', 'configured_secrets', 'bars_disabled', 'Requester', 'json_object', 'prompt_key', 'reask',
-           'make_groups', 'prompt_overflow', 'asked_alike', 'still_to_ask', 'until_done', 'cancel_thread_run',
-           'summarize', 'ask_requests', 'profile_prompts', 'model_batches', 'profile_requests', 'live_sample',
-           'sample_run']
+           'decoding_params', 'completion_template', 'in_mode', 'sample_meta', 'prompt_samples', 'sampling_requests',
+           'is_retryable', 'MalformedResponse', 'is_unreachable', 'is_context_exceeded', 'backoff_seconds',
+           'retry_after_seconds', 'retry_after_of', 'call_endpoint', 'choice_text', 'known_n_support', 'group_key',
+           'record_of', 'scrub_secrets', 'configured_secrets', 'bars_disabled', 'Requester', 'json_object',
+           'prompt_key', 'reask', 'make_groups', 'prompt_overflow', 'asked_alike', 'still_to_ask', 'until_done',
+           'cancel_thread_run', 'summarize', 'ask_requests', 'profile_prompts', 'model_batches', 'profile_requests',
+           'live_sample', 'sample_run']
 
 # %% ../nbs/sample/c_sampling.ipynb #897038f6
-@dataclass
+@dataclass(slots=True)
 class Request:
     "One chat completion to make and store under `id`"
     id:str # the store key
@@ -94,6 +94,34 @@ def in_mode(request:Request, # a chat request
     return replace(request, messages=[], prompt=text, params=params, meta=meta)
 
 # %% ../nbs/sample/c_sampling.ipynb #455f57c6
+def sample_meta(prompt_id:str, # the prompt's id
+                prompt:str, # the prompt
+                decoding:Decoding, # the decoding section
+                sample_index:int, # 0-based index of the sample
+                seed:int, # its seed
+                max_tokens:int, # maximum new tokens
+               ) -> dict:
+    "What the stored record of one sample says about how it was asked"
+    return dict(prompt_id=prompt_id, prompt=prompt, decoding=decoding.id, sample_index=sample_index, seed=seed,
+                temperature=decoding.temperature, top_p=decoding.top_p, min_p=decoding.min_p, max_tokens=max_tokens)
+
+def prompt_samples(model:str, # the model section's name
+                   decoding:Decoding, # the decoding section
+                   prompt_id:str, # the prompt's id
+                   prompt:str, # the prompt
+                   profile:Profile, # samples, max_tokens and seed
+                  ) -> list[Request]:
+    "The requests for `profile.samples` answers to one prompt, each with its own seed, sharing one list of messages"
+    messages, requests = [{'role': 'user', 'content': prompt}], []
+    params = decoding_params(decoding, profile.max_tokens)
+    for index in range(profile.samples):
+        key = response_id(model, decoding.id, prompt_id, index)
+        seed = sample_seed(profile.seed, key)
+        meta = sample_meta(prompt_id, prompt, decoding, index, seed, profile.max_tokens)
+        requests.append(Request(key, model, messages, {**params, 'seed': seed}, meta))
+    return requests
+
+# %% ../nbs/sample/c_sampling.ipynb #b21f3490
 def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
                       profile:Profile, # models, decodings, samples, max_tokens, seed
                       decodings:dict[str, Decoding], # the decoding sections by name
@@ -102,17 +130,12 @@ def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
     "Every response a profile asks for, as requests; a model section's `decodings` narrows the decodings it gets"
     requests, limits = [], decoding_prompt_limits(profile)
     for model in profile.models:
-        for name in model_decodings(profile, (models or {}).get(model)):
-            params, chosen = decoding_params(decodings[name], profile.max_tokens), prompts.head(limits.get(name, len(prompts)))
+        section = (models or {}).get(model)
+        for name in model_decodings(profile, section):
+            chosen = prompts.head(limits.get(name, len(prompts)))
             for prompt_id, prompt in zip(chosen.prompt_id, chosen.prompt):
-                for index in range(profile.samples):
-                    key = response_id(model, name, prompt_id, index)
-                    seed = sample_seed(profile.seed, key)
-                    meta = dict(prompt_id=prompt_id, prompt=prompt, decoding=name, sample_index=index, seed=seed,
-                                temperature=params['temperature'], top_p=params['top_p'],
-                                min_p=decodings[name].min_p, max_tokens=profile.max_tokens)
-                    request = Request(key, model, [{'role': 'user', 'content': prompt}], {**params, 'seed': seed}, meta)
-                    requests.append(in_mode(request, (models or {}).get(model)))
+                samples = prompt_samples(model, decodings[name], prompt_id, prompt, profile)
+                requests += [in_mode(r, section) for r in samples]
     return requests
 
 # %% ../nbs/sample/c_sampling.ipynb #6ba6b40e
@@ -505,18 +528,18 @@ async def check_fit(self:Requester, todo:list[Request]):
             if why: self.mark_unfit(request, why)
 
 # %% ../nbs/sample/c_sampling.ipynb #ec626122
-def asked_alike(record:dict, # a stored record (empty: none)
+def asked_alike(template:str|None, # the few-shot template an ok answer was asked with (None: a chat answer)
                 request:Request, # a request with the same id
                ) -> bool:
-    "Whether `record` answers `request`: ok, and asked with the same few-shot template (none for a chat request)"
-    return record.get('status') == 'ok' and record.get('template') == request.meta.get('template')
+    "Whether an ok answer asked with `template` answers `request`: the same few-shot template (none for a chat request)"
+    return template == request.meta.get('template')
 
 def still_to_ask(requests:list[Request], # the requests
                  store:ResponseStore, # what is stored
                 ) -> list[Request]:
     "The requests that the store holds no answer to (`asked_alike`)"
-    latest = store.latest(['status', 'template'])
-    return [r for r in requests if not asked_alike(latest.get(r.id, {}), r)]
+    answered = store.answered()
+    return [r for r in requests if r.id not in answered or not asked_alike(answered[r.id], r)]
 
 # %% ../nbs/sample/c_sampling.ipynb #f724d0fd
 @patch

@@ -28,21 +28,42 @@ class CorpusError(ValueError):
     "A corpus file that lacks its text or group column, or whose groups are too small to compare"
 
 # %% ../nbs/beyond/d_corpus.ipynb #0fabe834
+def _require_columns(frame:pd.DataFrame, path:Path|str, columns:tuple):
+    "Fail on the first of `columns` that `frame` lacks, naming those it has"
+    missing = [c for c in columns if c not in frame.columns]
+    found = ', '.join(map(str, frame.columns))
+    if missing: raise CorpusError(f"{path}: no column {missing[0]!r}; columns found: {found}")
+
+def _blank(values:pd.Series) -> np.ndarray:
+    "Where `values` are missing or nothing but spaces"
+    return values.isna().to_numpy() | (values.astype(str).str.strip() == '').to_numpy()
+
+def _require_groups(frame:pd.DataFrame, group:str):
+    "Fail on the first record without a group, counting them all"
+    groupless = _blank(frame[group])
+    if groupless.any():
+        where = pd.Series(frame.attrs['where'])[groupless].iloc[0]
+        raise CorpusError(f"{where}: no {group!r}; every text needs a group ({groupless.sum()} without)")
+
+def _stripped_texts(values:pd.Series) -> pd.Series:
+    "The texts as strings without surrounding spaces ('' where missing)"
+    return values.where(values.notna(), '').astype(str).str.strip()
+
+def _corpus_frame(texts:pd.Series, groups:pd.Series) -> pd.DataFrame:
+    "The non-blank texts with their groups; `attrs['blank']` counts the blank ones"
+    corpus = pd.DataFrame({'text': texts, 'group': groups.astype(str).str.strip()})[texts != '']
+    corpus.attrs['blank'] = int((texts == '').sum())
+    return corpus.reset_index(drop=True)
+
 def read_corpus(path:Path|str, # a CSV, JSONL, JSON or parquet file
                 text:str='text', # the column holding the texts
                 group:str='group', # the column naming each text's group
                ) -> pd.DataFrame:
     "The texts and groups of a corpus file (columns `text`, `group`); blank texts are dropped and counted"
     frame = records_frame(source_records(path, CorpusError, 'corpus'))
-    missing = [c for c in (text, group) if c not in frame.columns]
-    if missing: raise CorpusError(f"{path}: no column {missing[0]!r}; columns found: {', '.join(map(str, frame.columns))}")
-    where = pd.Series(frame.attrs['where'])
-    groupless = frame[group].isna().to_numpy() | (frame[group].astype(str).str.strip() == '').to_numpy()
-    if groupless.any(): raise CorpusError(f"{where[groupless].iloc[0]}: no {group!r}; every text needs a group ({groupless.sum()} without)")
-    texts = frame[text].where(frame[text].notna(), '').astype(str).str.strip()
-    corpus = pd.DataFrame({'text': texts, 'group': frame[group].astype(str).str.strip()})[texts != '']
-    corpus.attrs['blank'] = int((texts == '').sum())
-    return corpus.reset_index(drop=True)
+    _require_columns(frame, path, (text, group))
+    _require_groups(frame, group)
+    return _corpus_frame(_stripped_texts(frame[text]), frame[group])
 
 # %% ../nbs/beyond/d_corpus.ipynb #db062819
 def group_sums(vectors:np.ndarray, # unit rows
@@ -55,17 +76,59 @@ def group_sums(vectors:np.ndarray, # unit rows
     return sums, np.bincount(codes, minlength=groups)
 
 # %% ../nbs/beyond/d_corpus.ipynb #a072174b
+def _within_means(sums:np.ndarray, sizes:np.ndarray) -> np.ndarray:
+    "Mean cosine over distinct pairs within each group (NaN below 2 texts), from the G x d group sums"
+    pairs = sizes * (sizes - 1.0)
+    norms = np.einsum('gd,gd->g', sums, sums)
+    return np.divide(norms - sizes, pairs, out=np.full(len(sizes), np.nan), where=pairs > 0)
+
 def group_matrix(sums:np.ndarray, # G x d, from `group_sums`
                  sizes:np.ndarray, # each group's size
                 ) -> np.ndarray:
     "Mean cosine between the texts of two groups; the diagonal over distinct pairs within a group (NaN below 2 texts)"
     matrix = sums @ sums.T / np.outer(sizes, sizes)
-    pairs = sizes * (sizes - 1.0)
-    within = np.divide(np.einsum('gd,gd->g', sums, sums) - sizes, pairs, out=np.full(len(sizes), np.nan), where=pairs > 0)
-    np.fill_diagonal(matrix, within)
+    np.fill_diagonal(matrix, _within_means(sums, sizes))
     return matrix
 
 # %% ../nbs/beyond/d_corpus.ipynb #ee28517f
+def _resampled_within(norms:np.ndarray, # per resample, the squared norm of the drawn sum
+                      draws:np.ndarray, # resamples x texts: the draw counts
+                     ) -> np.ndarray:
+    "One group's mean cosine over drawn pairs of distinct texts, per resample"
+    if draws.shape[1] < 2: return np.full(len(draws), np.nan)
+    selves = (draws ** 2).sum(1)
+    distinct = draws.shape[1] ** 2 - selves
+    return np.divide(norms - selves, distinct, out=np.full(len(draws), np.nan), where=distinct > 0)
+
+def _draw_counts(size:int, rng:np.random.Generator, resamples:int) -> np.ndarray:
+    "resamples x size: how often each of `size` texts is drawn, `size` draws with equal chances"
+    return rng.multinomial(size, np.full(size, 1 / size), size=resamples)
+
+def _resampled_group(members:np.ndarray, # one group's unit rows
+                     rng:np.random.Generator, # draws the groups in turn
+                     resamples:int, # how many
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Per resample of one group: its drawn sum, that sum's squared norm, its within similarity"
+    draws = _draw_counts(len(members), rng, resamples)
+    sums = draws @ members
+    norms = np.einsum('rd,rd->r', sums, sums)
+    return sums, norms, _resampled_within(norms, draws)
+
+def _resampled_between(sums:tuple, # per group, resamples x d: the drawn sums
+                       norms:tuple, # per group, their squared norms
+                       sizes:np.ndarray, # group sizes
+                      ) -> np.ndarray:
+    "Mean cosine over drawn pairs of texts from different groups, per resample"
+    total = sum(sums, np.zeros_like(sums[0]))
+    pairs = sizes.sum() ** 2 - (sizes ** 2).sum()
+    return (np.einsum('rd,rd->r', total, total) - np.column_stack(norms).sum(1)) / pairs
+
+def _summary_frame(within:np.ndarray, between:np.ndarray) -> pd.DataFrame:
+    "`group g` for each group (columns of `within`), then within, between and gap"
+    summary = pd.DataFrame({'within': np.nanmean(within, 1), 'between': between})
+    groups = pd.DataFrame(within, columns=[f'group {g}' for g in range(within.shape[1])])
+    return pd.concat([groups, summary.assign(gap=summary.within - summary.between)], axis=1)
+
 def resampled_summaries(vectors:np.ndarray, # unit rows
                         codes:np.ndarray, # the group of each row, 0..G-1
                         groups:int, # G
@@ -74,19 +137,9 @@ def resampled_summaries(vectors:np.ndarray, # unit rows
                        ) -> pd.DataFrame:
     "Per resample: each group's within similarity, and the mean within, between and their gap"
     rng = np.random.default_rng(seed)
-    total, norms, within = np.zeros((resamples, vectors.shape[1])), np.zeros((resamples, groups)), np.full((resamples, groups), np.nan)
-    for g in range(groups):
-        members = vectors[codes == g]
-        draws = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=resamples)
-        sums = draws @ members
-        total += sums
-        norms[:, g] = np.einsum('rd,rd->r', sums, sums)
-        distinct = len(members) ** 2 - (draws ** 2).sum(1)
-        if len(members) > 1: within[:, g] = np.divide(norms[:, g] - (draws ** 2).sum(1), distinct, out=np.full(resamples, np.nan), where=distinct > 0)
+    sums, norms, within = zip(*[_resampled_group(vectors[codes == g], rng, resamples) for g in range(groups)])
     sizes = np.bincount(codes, minlength=groups).astype(float)
-    between = (np.einsum('rd,rd->r', total, total) - norms.sum(1)) / (sizes.sum() ** 2 - (sizes ** 2).sum())
-    summary = pd.DataFrame({'within': np.nanmean(within, 1), 'between': between})
-    return pd.concat([pd.DataFrame(within, columns=[f'group {g}' for g in range(groups)]), summary.assign(gap=summary.within - summary.between)], axis=1)
+    return _summary_frame(np.column_stack(within), _resampled_between(sums, norms, sizes))
 
 # %% ../nbs/beyond/d_corpus.ipynb #d46ec192
 @dataclass
@@ -101,13 +154,51 @@ class CorpusResult:
 
 # %% ../nbs/beyond/d_corpus.ipynb #e4eff816
 def _interval(values:np.ndarray, confidence:float) -> tuple[float, float]:
+    "The percentile interval of `values`, as two floats"
     return tuple(float(bound) for bound in percentile_interval(values, confidence))
 
 def _all_pairs_mean(vectors:np.ndarray) -> float:
+    "Mean cosine of all pairs of distinct rows"
     total = vectors.sum(0)
     return float((total @ total - len(vectors)) / (len(vectors) * (len(vectors) - 1)))
 
 # %% ../nbs/beyond/d_corpus.ipynb #95395f9f
+def _group_codes(corpus:pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    "The group names and each text's group as 0..G-1; fails below two groups"
+    names, codes = np.unique(corpus.group.to_numpy(), return_inverse=True)
+    if len(names) < 2: raise CorpusError(f"one group ({names[0]!r}): a corpus needs at least two groups to compare")
+    return names, codes
+
+def _group_bounds(boot:pd.DataFrame, confidence:float) -> np.ndarray:
+    "G x 2: each group's interval of its within similarity"
+    groups = [column for column in boot.columns if column.startswith('group ')]
+    return np.array([_interval(boot[column].to_numpy(), confidence) for column in groups])
+
+def _off_diagonal_mean(matrix:np.ndarray, sizes:np.ndarray) -> float:
+    "Mean of the off-diagonal cells, each weighted by its pairs of texts"
+    off_diagonal = ~np.eye(len(matrix), dtype=bool)
+    return np.average(matrix[off_diagonal], weights=np.outer(sizes, sizes)[off_diagonal])
+
+def _group_table(names:np.ndarray, sizes:np.ndarray, within:np.ndarray, bounds:np.ndarray, null:float) -> pd.DataFrame:
+    "Per group: texts, within similarity with its interval (`bounds`), and that similarity null-adjusted"
+    return pd.DataFrame({'group': names, 'texts': sizes, 'within': within, 'low': bounds[:, 0], 'high': bounds[:, 1],
+                         'adjusted': null_adjusted(within, null)})
+
+def _summary_row(statistic:str, value:float, draws:np.ndarray, confidence:float) -> dict:
+    "statistic, value, and the interval of its resampled values as low, high"
+    low, high = _interval(draws, confidence)
+    return dict(statistic=statistic, value=value, low=low, high=high)
+
+def _null_row(null:float) -> dict:
+    "The summary's row of the null, which has no interval"
+    return dict(statistic='null (all pairs)', value=null, low=np.nan, high=np.nan)
+
+def _summary_rows(matrix:np.ndarray, sizes:np.ndarray, boot:pd.DataFrame, confidence:float) -> list[dict]:
+    "The summary's rows of the mean within, the between (over pairs of texts) and their gap, with intervals"
+    values = {'within': np.nanmean(np.diag(matrix)), 'between': _off_diagonal_mean(matrix, sizes)}
+    values['gap'] = values['within'] - values['between']
+    return [_summary_row(k, v, boot[k].to_numpy(), confidence) for k, v in values.items()]
+
 def measure_vectors(corpus:pd.DataFrame, # `text`, `group`, from `read_corpus`
                     vectors:np.ndarray, # unit rows, row for row with `corpus`
                     embedder:str='', # the embedder's name, for the report
@@ -116,39 +207,43 @@ def measure_vectors(corpus:pd.DataFrame, # `text`, `group`, from `read_corpus`
                     confidence:float=0.95, # interval level
                    ) -> CorpusResult:
     "Within- and between-group similarity of embedded texts, with a null and intervals"
-    names, codes = np.unique(corpus.group.to_numpy(), return_inverse=True)
-    if len(names) < 2: raise CorpusError(f"one group ({names[0]!r}): a corpus needs at least two groups to compare")
+    names, codes = _group_codes(corpus)
     matrix = group_matrix(*group_sums(vectors, codes, len(names)))
     boot = resampled_summaries(vectors, codes, len(names), resamples, seed)
     null = _all_pairs_mean(vectors)
     sizes = np.bincount(codes)
-    bounds = [_interval(boot[f'group {g}'].to_numpy(), confidence) for g in range(len(names))]
-    groups = pd.DataFrame({'group': names, 'texts': sizes, 'within': np.diag(matrix), 'low': [b[0] for b in bounds],
-                           'high': [b[1] for b in bounds], 'adjusted': null_adjusted(np.diag(matrix), null)})
-    between = matrix[~np.eye(len(names), dtype=bool)]
-    pair_weights = np.outer(sizes, sizes)[~np.eye(len(names), dtype=bool)]
-    values = {'within': np.nanmean(np.diag(matrix)), 'between': np.average(between, weights=pair_weights)}
-    values['gap'] = values['within'] - values['between']
-    summary = pd.DataFrame([dict(statistic=k, value=v, low=_interval(boot[k].to_numpy(), confidence)[0],
-                                 high=_interval(boot[k].to_numpy(), confidence)[1]) for k, v in values.items()])
-    summary = pd.concat([summary, pd.DataFrame([dict(statistic='null (all pairs)', value=null, low=np.nan, high=np.nan)])], ignore_index=True)
-    return CorpusResult(groups, pd.DataFrame(matrix, index=names, columns=names), summary, null, embedder, corpus.attrs.get('blank', 0))
+    groups = _group_table(names, sizes, np.diag(matrix), _group_bounds(boot, confidence), null)
+    summary = pd.DataFrame(_summary_rows(matrix, sizes, boot, confidence) + [_null_row(null)])
+    square = pd.DataFrame(matrix, index=names, columns=names)
+    return CorpusResult(groups, square, summary, null, embedder, corpus.attrs.get('blank', 0))
 
 # %% ../nbs/beyond/d_corpus.ipynb #fc541c07
+def _made_up_words() -> list[str]:
+    "The vocabulary of `known_corpus`: 70 made-up words"
+    return [f"{a}{b}" for a in 'bcdfghklmnprst' for b in ('ane', 'ilo', 'ur', 'ex', 'om')]
+
+def _echo(base:list[str], words:list[str], rng:np.random.Generator) -> str:
+    "`base` with one word replaced by a random word"
+    echo = base.copy()
+    echo[rng.integers(8)] = str(rng.choice(words))
+    return ' '.join(echo)
+
+def _group_pair_rows(g:int, size:int, words:list[str], rng:np.random.Generator) -> list[tuple[str, str]]:
+    "(text, group) rows of the groups `echo-g` and `varied-g`, interleaved"
+    base = list(rng.choice(words, 8, replace=False))
+    rows = []
+    for i in range(size):
+        rows += [(_echo(base, words, rng), f'echo-{g}'), (' '.join(rng.choice(words, 8)), f'varied-{g}')]
+    return rows
+
 def known_corpus(groups:int=2, # groups of each kind
                  size:int=12, # texts per group
                  seed:int=0, # seed
                 ) -> pd.DataFrame:
     "A corpus whose answer is known: `echo-*` groups vary one sentence, `varied-*` groups mix unrelated words"
     rng = np.random.default_rng(seed)
-    words = [f"{a}{b}" for a in 'bcdfghklmnprst' for b in ('ane', 'ilo', 'ur', 'ex', 'om')]
-    rows = []
-    for g in range(groups):
-        base = list(rng.choice(words, 8, replace=False))
-        for i in range(size):
-            echo = base.copy()
-            echo[rng.integers(8)] = str(rng.choice(words))
-            rows += [(' '.join(echo), f'echo-{g}'), (' '.join(rng.choice(words, 8)), f'varied-{g}')]
+    words = _made_up_words()
+    rows = [row for g in range(groups) for row in _group_pair_rows(g, size, words, rng)]
     return pd.DataFrame(rows, columns=['text', 'group'])
 
 # %% ../nbs/beyond/d_corpus.ipynb #8ca85c38
@@ -160,65 +255,116 @@ def corpus_embedder(name:str='minilm', # an `[embedder:NAME]` section of the set
     if name not in embedders: raise CorpusError(f"no [embedder:{name}] section; embedders: {', '.join(embedders)}")
     return embedders[name]
 
+def _corpus_vectors(texts:list[str], # the texts
+                    embedder:Embedder, # the model
+                    cache:Path|None, # the cache file (None: none)
+                   ) -> np.ndarray:
+    "The texts' vectors, through the embedding cache when there is one"
+    if cache is None: return embed_texts(texts, embedder)
+    with EmbeddingCache(cache) as store: return embed_texts(texts, embedder, store)
+
 def measure_corpus(corpus:pd.DataFrame, # `text`, `group`
                    embedder:Embedder, # which model embeds the texts
                    cache:Path|None=None, # the embedding cache file (None: no cache)
                    resamples:int=1000, seed:int=0, confidence:float=0.95, # as for `measure_vectors`
                   ) -> CorpusResult:
     "Embed a corpus and measure its within- and between-group similarity"
-    if cache is None: vectors = embed_texts(list(corpus.text), embedder)
-    else:
-        with EmbeddingCache(cache) as store: vectors = embed_texts(list(corpus.text), embedder, store)
+    vectors = _corpus_vectors(list(corpus.text), embedder, cache)
     return measure_vectors(corpus, vectors, embedder.id, resamples, seed, confidence)
 
 # %% ../nbs/beyond/d_corpus.ipynb #b03da88c
+def _within_dots(ax:plt.Axes, groups:pd.DataFrame):
+    "Each group's within similarity, a dot with its interval"
+    xerr = [groups.within - groups.low, groups.high - groups.within]
+    ax.errorbar(groups.within, range(len(groups)), xerr=xerr, fmt='o', color='black', capsize=2,
+                label='within group (95% interval)')
+
+def _reference_lines(ax:plt.Axes, between:float, null:float):
+    "The between-group mean and the null, as vertical lines"
+    ax.axvline(between, color='tab:blue', linestyle='--', label='between groups')
+    ax.axvline(null, color='tab:grey', linestyle=':', label='null: all pairs')
+
 def corpus_histogram(result:CorpusResult, # from `measure_corpus`
                     ) -> plt.Figure:
     "Each group's within-group similarity with its interval, beside the between-group mean and the null"
     groups = result.groups.sort_values('within')
     fig, ax = plt.subplots(figsize=(6.4, max(2.4, 0.8 + 0.28 * len(groups))), layout='constrained')
-    ax.errorbar(groups.within, range(len(groups)), xerr=[groups.within - groups.low, groups.high - groups.within],
-                fmt='o', color='black', capsize=2, label='within group (95% interval)')
+    _within_dots(ax, groups)
     summary = result.summary.set_index('statistic')
-    ax.axvline(summary.loc['between', 'value'], color='tab:blue', linestyle='--', label='between groups')
-    ax.axvline(result.null, color='tab:grey', linestyle=':', label='null: all pairs')
+    _reference_lines(ax, summary.loc['between', 'value'], result.null)
     ax.set_yticks(range(len(groups)), groups.group, fontsize=7)
     ax.set_xlabel(f'mean cosine similarity ({result.embedder})')
     ax.legend(fontsize=7, loc='lower right')
     return fig
 
 # %% ../nbs/beyond/d_corpus.ipynb #4a9fab54
+def _interval_words(row:pd.Series) -> str:
+    "`value (95% interval low to high)`"
+    return f"{row['value']:.3f} (95% interval {row['low']:.3f} to {row['high']:.3f})"
+
+def _gap_verdict(gap:pd.Series) -> str:
+    "What the gap's interval says, in words"
+    if gap.low > 0: return 'texts of a group are more alike than texts of different groups'
+    if gap.high < 0: return 'texts of a group are less alike than texts of different groups'
+    return 'no difference between within- and between-group similarity that this corpus can show'
+
+def _corpus_heading(result:CorpusResult) -> str:
+    "Texts, groups, embedder and the blank texts dropped"
+    blank = f" ({result.blank} blank texts dropped)" if result.blank else ''
+    return f"{result.groups.texts.sum()} texts in {len(result.groups)} groups, embedder {result.embedder}{blank}"
+
+def _null_line(result:CorpusResult) -> str:
+    "The null and the null-adjusted within similarity"
+    adjusted = null_adjusted(result.summary.set_index('statistic').loc['within', 'value'], result.null)
+    return f"null (all pairs of texts): {result.null:.3f}; null-adjusted within: {adjusted:.3f}"
+
+def _extreme_lines(groups:pd.DataFrame) -> list[str]:
+    "The most and least homogeneous groups"
+    ranked = groups.dropna(subset=['within']).sort_values('within', ascending=False)
+    return [f"most alike:  {ranked.group.iloc[0]} ({ranked.within.iloc[0]:.3f})",
+            f"least alike: {ranked.group.iloc[-1]} ({ranked.within.iloc[-1]:.3f})"]
+
 def corpus_report(result:CorpusResult, # from `measure_corpus`
                  ) -> str:
     "A short text report: the summary with intervals, the most and least homogeneous groups"
     summary = result.summary.set_index('statistic')
-    line = lambda k: f"{summary.loc[k, 'value']:.3f} (95% interval {summary.loc[k, 'low']:.3f} to {summary.loc[k, 'high']:.3f})"
-    groups = result.groups.dropna(subset=['within']).sort_values('within', ascending=False)
-    gap = summary.loc['gap']
-    verdict = ('texts of a group are more alike than texts of different groups' if gap.low > 0 else
-               'texts of a group are less alike than texts of different groups' if gap.high < 0 else
-               'no difference between within- and between-group similarity that this corpus can show')
-    return '\n'.join([f"{result.groups.texts.sum()} texts in {len(result.groups)} groups, embedder {result.embedder}"
-                      + (f" ({result.blank} blank texts dropped)" if result.blank else ''),
-                      f"within groups:  {line('within')}", f"between groups: {line('between')}",
-                      f"gap:            {line('gap')}: {verdict}",
-                      f"null (all pairs of texts): {result.null:.3f}; null-adjusted within: {null_adjusted(summary.loc['within', 'value'], result.null):.3f}",
-                      f"most alike:  {groups.group.iloc[0]} ({groups.within.iloc[0]:.3f})",
-                      f"least alike: {groups.group.iloc[-1]} ({groups.within.iloc[-1]:.3f})"])
+    lines = [_corpus_heading(result), f"within groups:  {_interval_words(summary.loc['within'])}",
+             f"between groups: {_interval_words(summary.loc['between'])}",
+             f"gap:            {_interval_words(summary.loc['gap'])}: {_gap_verdict(summary.loc['gap'])}",
+             _null_line(result)]
+    return '\n'.join(lines + _extreme_lines(result.groups))
 
 # %% ../nbs/beyond/d_corpus.ipynb #2df56bf1
+def _write_tables(result:CorpusResult, out:Path) -> list[Path]:
+    "The groups, summary and matrix tables, as CSV"
+    matrix = result.matrix.rename_axis(index='group').reset_index()
+    return [save_table(result.groups, 'corpus_groups', out), save_table(result.summary, 'corpus_summary', out),
+            save_table(matrix, 'corpus_matrix', out)]
+
+def _write_figures(result:CorpusResult, # from `measure_corpus`
+                   out:Path, # the output folder
+                   show:bool, # display them
+                  ) -> list[Path]:
+    "The within-group figure and, for at most 40 groups, the heatmap (PDF, PNG, CSV)"
+    footer = f"hivemind corpus, embedder {result.embedder}"
+    histogram = corpus_histogram(result)
+    written = save_figure(histogram, 'corpus_within_groups', out, result.groups, footer=footer, show=show)
+    heatmap = _heatmap(result)
+    if heatmap is not None: written += save_figure(heatmap, 'corpus_matrix_heatmap', out, footer=footer, show=show)
+    return written
+
+def _heatmap(result:CorpusResult) -> plt.Figure|None:
+    "The group x group heatmap, for at most 40 groups (None for more)"
+    if len(result.matrix) > 40: return None
+    title = f'mean similarity between the texts of two groups ({result.embedder})'
+    return similarity_matrix_plot(result.matrix, title=title)
+
 def write_corpus(result:CorpusResult, # from `measure_corpus`
                  out:Path|str, # the output folder
                  show:bool=False, # display the figures (in a notebook)
                 ) -> list[Path]:
     "The tables (CSV), figures (PDF, PNG, CSV) and report of a corpus measurement"
     out = Path(out)
-    written = [save_table(result.groups, 'corpus_groups', out), save_table(result.summary, 'corpus_summary', out),
-               save_table(result.matrix.rename_axis(index='group').reset_index(), 'corpus_matrix', out)]
-    footer = f"hivemind corpus, embedder {result.embedder}"
-    written += save_figure(corpus_histogram(result), 'corpus_within_groups', out, result.groups, footer=footer, show=show)
-    if len(result.matrix) <= 40:
-        fig = similarity_matrix_plot(result.matrix, title=f'mean similarity between the texts of two groups ({result.embedder})')
-        written += save_figure(fig, 'corpus_matrix_heatmap', out, footer=footer, show=show)
+    written = _write_tables(result, out) + _write_figures(result, out, show)
     (out/'report.txt').write_text(corpus_report(result) + '\n')
     return written + [out/'report.txt']

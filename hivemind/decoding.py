@@ -56,16 +56,24 @@ def _rare_pair(lower:str) -> bool:
     "Whether `lower` has a letter pair of `RARE_PAIRS`"
     return any(lower[i:i + 2] in RARE_PAIRS for i in range(len(lower) - 1))
 
+def _glued(letters:str) -> bool:
+    "Starts with a lower-case letter and has a capital after a lower-case letter (rule 3)"
+    return letters[0].islower() and bool(re.search(r'[a-z][A-Z]', letters))
+
+def _vowelless(letters:str) -> bool:
+    "Two or more letters without a vowel, not in capitals and not a known vowel-less word (rule 5)"
+    lower = letters.lower()
+    if len(lower) < 2 or re.search('[aeiouy]', lower): return False
+    return not letters.isupper() and lower not in VOWELLESS_WORDS
+
 def is_word(token:str, # one token from `word_tokens`
            ) -> bool:
     "Whether `token` can be an English word, by its shape (the rules above)"
     if ORDINAL.match(token): return True
     letters = plain_letters(token)
     if not LATIN_LETTERS.match(letters) or len(letters) > 20: return False
-    if letters[0].islower() and re.search(r'[a-z][A-Z]', letters): return False
+    if _glued(letters) or _vowelless(letters): return False
     lower = letters.lower()
-    if len(lower) > 1 and not re.search('[aeiouy]', lower) and not letters.isupper() and lower not in VOWELLESS_WORDS:
-        return False
     return not _odd_runs(lower) and (letters.isupper() or not _rare_pair(lower))
 
 # %% ../nbs/beyond/e_decoding.ipynb #2dd4bc49
@@ -89,40 +97,62 @@ def is_empty(text:str) -> bool:
 NON_WORD_LIMIT = 0.2  # an answer with at least this share of non-words is degenerate
 REPEAT_LIMIT = 0.2    # an answer with at least this share of repeated trigrams is degenerate
 
+def _answer_shares(texts:pd.Series) -> pd.DataFrame:
+    "Per answer: whether it is `empty`, its `non_word` share and its `repeated_3gram` rate"
+    return pd.DataFrame({'empty': texts.map(is_empty), 'non_word': texts.map(non_word_share),
+                         'repeated_3gram': texts.map(repeated_ngram_rate)})
+
 def degeneration(texts:pd.Series|list[str], # answers
                 ) -> pd.DataFrame:
     "Per answer: `empty`, `non_word` share, `repeated_3gram` rate and whether it is `degenerate`"
     texts = pd.Series(list(texts), dtype=object).fillna('')
-    table = pd.DataFrame({'empty': texts.map(is_empty), 'non_word': texts.map(non_word_share),
-                          'repeated_3gram': texts.map(repeated_ngram_rate)})
+    table = _answer_shares(texts)
     broken = table.non_word.ge(NON_WORD_LIMIT) | table.repeated_3gram.ge(REPEAT_LIMIT)
     return table.assign(degenerate=table['empty'] | broken)
 
 # %% ../nbs/beyond/e_decoding.ipynb #9e18cbb2
+def _no_scorer_message(model:str, able:list[str]) -> str:
+    "Why no model can score the answers of `model`"
+    return f"{model}: no other model ({', '.join(able) or 'none'}) can score its answers"
+
+def _next_scorer(model:str, order:list[str], able:list[str]) -> str:
+    "The first model of `able` after `model` in `order` (the run's models), wrapping around"
+    start = order.index(model)
+    later = [m for m in order[start + 1:] + order[:start] if m in able]
+    if not later: raise ValueError(_no_scorer_message(model, able))
+    return later[0]
+
 def other_models(models:list[str], # the run's models, in the profile's order
                  scorers:list[str]|None=None, # the models that may score (None: all of them)
                 ) -> dict[str, str]:
     "The model that scores each model's answers: the next scorer after it in `models`, wrapping around"
     order = list(dict.fromkeys(models))
     able = [m for m in order if scorers is None or m in scorers]
-    def next_scorer(model):
-        start = order.index(model)
-        later = [m for m in order[start + 1:] + order[:start] if m in able]
-        if not later: raise ValueError(f"{model}: no other model ({', '.join(able) or 'none'}) can score its answers")
-        return later[0]
-    return {model: next_scorer(model) for model in order}
+    return {model: _next_scorer(model, order, able) for model in order}
+
+def _base_models(settings:Settings) -> set[str]:
+    "The models whose sections are in `completion` mode"
+    return {name for name, section in settings.models.items() if section.mode == 'completion'}
 
 def chat_models(models:list[str], # the run's models
                 settings:Settings, # where their sections are (a model without one is a chat model)
                ) -> list[str]:
     "The models with a chat template, which the `lm:` scorer reads answers through: base models cannot score"
-    base = {name for name, section in settings.models.items() if section.mode == 'completion'}
+    base = _base_models(settings)
     return [m for m in models if m not in base]  # a model without a section (a local folder) is a chat model
 
 # %% ../nbs/beyond/e_decoding.ipynb #fb722f09
 def log_likelihood_of(scores:np.ndarray) -> np.ndarray:
     "Mean log-likelihood per token from an `lm:` scorer's score (minus the perplexity)"
     with np.errstate(invalid='ignore', divide='ignore'): return -np.log(-np.asarray(scores, dtype=float))
+
+def _scored_by(scorer_model:str, answers:pd.DataFrame, settings:Settings, cache_dir) -> np.ndarray:
+    "Each answer's (`prompt`, `text`) mean token log-likelihood under `scorer_model`, the scorer released after"
+    scorer = make_scorers(f'lm:{scorer_model}', settings, cache_dir)[0]
+    items = pd.DataFrame({'prompt': answers.prompt, 'response': answers.text.fillna('')})
+    scores = log_likelihood_of(scorer.score(items))
+    scorer.release()
+    return scores
 
 def cross_log_likelihoods(responses:pd.DataFrame, # one row per answer: `model`, `prompt`, `text`
                           models:list[str], # the run's models, in the profile's order
@@ -135,10 +165,7 @@ def cross_log_likelihoods(responses:pd.DataFrame, # one row per answer: `model`,
     result = pd.DataFrame({'scorer': scorer_of, 'log_likelihood': np.nan}, index=responses.index)
     for scorer_model in scorer_of.dropna().unique():
         mine = responses[scorer_of == scorer_model]
-        scorer = make_scorers(f'lm:{scorer_model}', settings, cache_dir)[0]
-        items = pd.DataFrame({'prompt': mine.prompt, 'response': mine.text.fillna('')})
-        result.loc[mine.index, 'log_likelihood'] = log_likelihood_of(scorer.score(items))
-        scorer.release()
+        result.loc[mine.index, 'log_likelihood'] = _scored_by(scorer_model, mine, settings, cache_dir)
     return result
 
 # %% ../nbs/beyond/e_decoding.ipynb #7571a673
@@ -148,25 +175,44 @@ MEASURES = {'embedding_diversity': 'embedding diversity (1 - mean cosine)', 'dis
             'empty': 'empty answers (share)', 'non_word': 'non-words (share of tokens)',
             'repeated_3gram': 'repeated trigrams (rate)'}
 
+def _answer_frame(responses:pd.DataFrame, log_likelihoods:pd.Series|None) -> pd.DataFrame:
+    "Per answer: its keys, its degeneration and its log-likelihood (NaN without one)"
+    frame = pd.concat([responses[CELL_KEYS].reset_index(drop=True), degeneration(responses.text)], axis=1)
+    frame['log_likelihood'] = np.nan if log_likelihoods is None else np.asarray(log_likelihoods, dtype=float)
+    return frame
+
+def _quality(frame:pd.DataFrame) -> pd.DataFrame:
+    "Per (model, decoding, prompt) of `_answer_frame`: its answers and each quality measure's mean"
+    means = {m: (m, 'mean') for m in ['log_likelihood', 'degenerate', 'empty', 'non_word', 'repeated_3gram']}
+    return frame.groupby(CELL_KEYS).agg(answers=('empty', 'size'), **means)
+
+def _distinct_2(texts:pd.Series) -> float:
+    "distinct-2 of one set's answers (missing ones as '')"
+    return distinct_n(list(texts.fillna('')), 2)
+
+def _lexical_diversity(responses:pd.DataFrame) -> pd.Series:
+    "distinct-2 per (model, decoding, prompt)"
+    return responses.groupby(CELL_KEYS).text.agg(_distinct_2).rename('distinct_2')
+
 def cell_table(responses:pd.DataFrame, # one row per answer: `model`, `decoding`, `prompt_id`, `text`
                vectors:np.ndarray, # their embeddings, row for row
                log_likelihoods:pd.Series|None=None, # each answer's log-likelihood (same index; None: NaN)
               ) -> pd.DataFrame:
     "Per (model, decoding, prompt): answers, every measure of `MEASURES`"
     require_rows(responses, [*CELL_KEYS, 'text'], 'cell_table: responses', SimilarityError)
-    frame = pd.concat([responses[CELL_KEYS].reset_index(drop=True), degeneration(responses.text)], axis=1)
-    frame['log_likelihood'] = np.nan if log_likelihoods is None else np.asarray(log_likelihoods, dtype=float)
-    quality = frame.groupby(CELL_KEYS).agg(answers=('empty', 'size'), **{m: (m, 'mean') for m in
-                                           ['log_likelihood', 'degenerate', 'empty', 'non_word', 'repeated_3gram']})
-    lexical = responses.groupby(CELL_KEYS).text.agg(lambda texts: distinct_n(list(texts.fillna('')), 2)).rename('distinct_2')
-    return quality.join(_diversity(responses, vectors)).join(lexical).reset_index()[[*CELL_KEYS, 'answers', *MEASURES]]
+    quality = _quality(_answer_frame(responses, log_likelihoods))
+    cells = quality.join(_diversity(responses, vectors)).join(_lexical_diversity(responses))
+    return cells.reset_index()[[*CELL_KEYS, 'answers', *MEASURES]]
+
+def _setting_diversity(responses:pd.DataFrame, vectors:np.ndarray, decoding:str, rows:np.ndarray) -> pd.DataFrame:
+    "1 - mean pairwise cosine per (model, prompt) of one decoding setting (its `rows`)"
+    intra = intra_model_similarity(responses.iloc[rows], np.asarray(vectors)[rows], drop_single=True)
+    return intra.assign(decoding=decoding, embedding_diversity=1 - intra.mean_similarity)
 
 def _diversity(responses:pd.DataFrame, vectors:np.ndarray) -> pd.Series:
     "1 - mean pairwise cosine per (model, decoding, prompt)"
-    parts = []
-    for decoding, rows in responses.reset_index(drop=True).groupby('decoding').indices.items():
-        intra = intra_model_similarity(responses.iloc[rows], np.asarray(vectors)[rows], drop_single=True)
-        parts.append(intra.assign(decoding=decoding, embedding_diversity=1 - intra.mean_similarity))
+    settings = responses.reset_index(drop=True).groupby('decoding').indices
+    parts = [_setting_diversity(responses, vectors, decoding, rows) for decoding, rows in settings.items()]
     return pd.concat(parts).set_index(CELL_KEYS).embedding_diversity
 
 # %% ../nbs/beyond/e_decoding.ipynb #f3ee03dd
@@ -174,12 +220,16 @@ def family_of(decoding:Decoding) -> str:
     "`min-p 0.1` or `top-p 0.9`: the truncation of a decoding setting"
     return f"min-p {decoding.min_p:g}" if decoding.min_p > 0 else f"top-p {decoding.top_p:g}"
 
+def _grid_row(name:str, decoding:Decoding) -> dict:
+    "One decoding's row of `decoding_grid`"
+    return {'decoding': name, 'family': family_of(decoding), 'temperature': decoding.temperature,
+            'top_p': decoding.top_p, 'min_p': decoding.min_p}
+
 def decoding_grid(decodings:dict[str, Decoding], # the settings' `decoding:` sections
                   names:list[str], # the run's decodings
                  ) -> pd.DataFrame:
     "One row per decoding of the run: its family, temperature, top_p and min_p"
-    rows = [{'decoding': n, 'family': family_of(decodings[n]), 'temperature': decodings[n].temperature,
-             'top_p': decodings[n].top_p, 'min_p': decodings[n].min_p} for n in names]
+    rows = [_grid_row(n, decodings[n]) for n in names]
     return pd.DataFrame(rows, columns=['decoding', 'family', 'temperature', 'top_p', 'min_p'])
 
 # %% ../nbs/beyond/e_decoding.ipynb #10d0750c
@@ -198,6 +248,10 @@ def mean_draws(values:np.ndarray, # prompts x statistics (NaN: undefined)
     return ratio_draws(counts, np.where(defined, values, 0.0), defined.astype(float))
 
 # %% ../nbs/beyond/e_decoding.ipynb #b1f2d0a5
+def _setting_intervals(values:pd.DataFrame, counts:np.ndarray, confidence:float) -> pd.DataFrame:
+    "Per column of `values` (prompts x settings): its mean over the drawn prompts, `estimate`, `low` and `high`"
+    return statistic_intervals(lambda drawn: mean_draws(values.to_numpy(), drawn), counts, confidence)
+
 def setting_table(cells:pd.DataFrame, # from `cell_table`
                   grid:pd.DataFrame, # from `decoding_grid`
                   measures:list[str]=list(MEASURES), # the measures summarised
@@ -206,16 +260,41 @@ def setting_table(cells:pd.DataFrame, # from `cell_table`
                   confidence:float=CONFIDENCE, # the intervals' level
                  ) -> pd.DataFrame:
     "Per (model, decoding): prompts, and each measure's mean over prompts with `_low` and `_high` interval bounds"
-    prompts = prompt_matrix(cells, measures[0]).index
-    counts = bootstrap_counts(len(prompts), resamples, seed)
-    table = prompt_matrix(cells, measures[0]).notna().sum().rename('prompts').to_frame()
+    first = prompt_matrix(cells, measures[0])
+    counts = bootstrap_counts(len(first.index), resamples, seed)
+    table = first.notna().sum().rename('prompts').to_frame()
     for measure in measures:
-        values = prompt_matrix(cells, measure).reindex(index=prompts, columns=table.index)
-        frame = statistic_intervals(lambda drawn: mean_draws(values.to_numpy(), drawn), counts, confidence)
-        table[measure], table[f'{measure}_low'], table[f'{measure}_high'] = frame.estimate.values, frame.low.values, frame.high.values
-    return table.reset_index().merge(grid, on='decoding').sort_values(['model', 'family', 'temperature'], ignore_index=True)
+        values = prompt_matrix(cells, measure).reindex(index=first.index, columns=table.index)
+        frame = _setting_intervals(values, counts, confidence)
+        table[measure] = frame.estimate.values
+        table[f'{measure}_low'] = frame.low.values
+        table[f'{measure}_high'] = frame.high.values
+    table = table.reset_index().merge(grid, on='decoding')
+    return table.sort_values(['model', 'family', 'temperature'], ignore_index=True)
 
 # %% ../nbs/beyond/e_decoding.ipynb #fc9332fe
+def _compared(columns:pd.Index, baseline:str) -> list[tuple[str, str]]:
+    "The (model, decoding) columns other than `baseline` whose model has a `baseline` column"
+    return [c for c in columns if c[1] != baseline and (c[0], baseline) in columns]
+
+def _paired_change(values:pd.DataFrame, model:str, decoding:str, baseline:str) -> np.ndarray:
+    "(prompts x 1) `model`'s values at `decoding` minus those at `baseline`"
+    return (values[(model, decoding)] - values[(model, baseline)]).to_numpy()[:, None]
+
+def _change_interval(change:np.ndarray, counts:np.ndarray, confidence:float) -> dict:
+    "The prompts where `change` (prompts x 1) is defined, and its mean over prompts with its interval"
+    frame = statistic_intervals(lambda drawn: mean_draws(change, drawn), counts, confidence)
+    return {'prompts': int((~np.isnan(change)).sum()), **frame.iloc[0][['estimate', 'low', 'high']]}
+
+def _measure_rows(values:pd.DataFrame, measure:str, baseline:str, counts:np.ndarray, confidence:float) -> list[dict]:
+    "The rows of `difference_table` for one `measure`, from its `values` (prompts x (model, decoding))"
+    rows = []
+    for model, decoding in _compared(values.columns, baseline):
+        change = _paired_change(values, model, decoding, baseline)
+        keys = {'model': model, 'decoding': decoding, 'baseline': baseline, 'measure': measure}
+        rows.append(keys | _change_interval(change, counts, confidence))
+    return rows
+
 def difference_table(cells:pd.DataFrame, # from `cell_table`
                      baseline:str, # the decoding every other one is compared with
                      measures:list[str]=list(MEASURES), # the measures compared
@@ -228,12 +307,9 @@ def difference_table(cells:pd.DataFrame, # from `cell_table`
     for measure in measures:
         values = prompt_matrix(cells, measure)
         counts = bootstrap_counts(len(values), resamples, seed) if counts is None else counts
-        for model, decoding in [c for c in values.columns if c[1] != baseline and (c[0], baseline) in values.columns]:
-            change = (values[(model, decoding)] - values[(model, baseline)]).to_numpy()[:, None]
-            frame = statistic_intervals(lambda drawn: mean_draws(change, drawn), counts, confidence)
-            rows.append({'model': model, 'decoding': decoding, 'baseline': baseline, 'measure': measure,
-                         'prompts': int((~np.isnan(change)).sum()), **frame.iloc[0][['estimate', 'low', 'high']]})
-    return pd.DataFrame(rows, columns=['model', 'decoding', 'baseline', 'measure', 'prompts', 'estimate', 'low', 'high'])
+        rows += _measure_rows(values, measure, baseline, counts, confidence)
+    columns = ['model', 'decoding', 'baseline', 'measure', 'prompts', 'estimate', 'low', 'high']
+    return pd.DataFrame(rows, columns=columns)
 
 # %% ../nbs/beyond/e_decoding.ipynb #d371b1aa
 QUALITY_SIGNS = {'log_likelihood': 1, 'degenerate': -1}  # +1: higher is better
@@ -242,34 +318,58 @@ def _side(row:pd.Series) -> int:
     "+1 when the interval lies above 0, -1 below, 0 when it holds 0 (or is undefined)"
     return 1 if row.low > 0 else -1 if row.high < 0 else 0
 
+def _sides(differences:pd.DataFrame) -> pd.DataFrame:
+    "(model, decoding) x measure: the side of 0 that each interval lies on"
+    sided = differences.assign(side=differences.apply(_side, axis=1))
+    return sided.pivot_table(index=['model', 'decoding'], columns='measure', values='side', aggfunc='first')
+
+def _quality_words(sides:pd.DataFrame) -> np.ndarray:
+    "`worse` when a quality measure is worse, else `better` when their signed sides add up above 0, else `no different`"
+    signed = [sides[m].fillna(0) * sign for m, sign in QUALITY_SIGNS.items() if m in sides]
+    worse = sum(side < 0 for side in signed) > 0
+    return np.where(worse, 'worse', np.where(sum(signed) > 0, 'better', 'no different'))
+
 def verdicts(differences:pd.DataFrame, # from `difference_table`, with embedding_diversity, log_likelihood, degenerate
             ) -> pd.DataFrame:
     "Per model and decoding: `diversity` (more, less, no different) and `quality` (better, worse, no different)"
-    sides = differences.assign(side=differences.apply(_side, axis=1)).pivot_table(
-        index=['model', 'decoding'], columns='measure', values='side', aggfunc='first')
-    quality = sum(sides[m].fillna(0) * sign for m, sign in QUALITY_SIGNS.items() if m in sides)
-    worse = sum((sides[m].fillna(0) * sign < 0) for m, sign in QUALITY_SIGNS.items() if m in sides) > 0
-    table = pd.DataFrame({'diversity': sides.embedding_diversity.map({1: 'more', -1: 'less', 0: 'no different'}),
-                          'quality': np.where(worse, 'worse', np.where(quality > 0, 'better', 'no different'))},
-                         index=sides.index)
+    sides = _sides(differences)
+    diversity = sides.embedding_diversity.map({1: 'more', -1: 'less', 0: 'no different'})
+    table = pd.DataFrame({'diversity': diversity, 'quality': _quality_words(sides)}, index=sides.index)
     return table.reset_index()
 
 # %% ../nbs/beyond/e_decoding.ipynb #d4141c41
+def _verdict_head(free:list[str], costly:str) -> str:
+    "The verdict: more diverse settings without loss (`free`), only worse ones (`costly`), or none"
+    if free:
+        verb = 'is' if len(free) == 1 else 'are'
+        return f"not only noise: {'; '.join(free)} {verb} more diverse with no loss in quality"
+    if costly: return f"only noise, as far as this run can tell: every more diverse setting ({costly}) is worse"
+    return "no setting is more diverse by an interval that excludes 0 (no difference this run can show)"
+
+def _verdict_tail(free:list[str], costly:str, same:str) -> str:
+    "The settings the verdict's head leaves out: the costly beside free ones, and those not more diverse"
+    worse = f"; more diverse but worse: {costly}" if free and costly else ''
+    return worse + (f"; not more diverse: {same}" if same else '')
+
 def verdict_sentence(model:str, # the model
                      table:pd.DataFrame, # `verdicts` of its settings, with a `label` per decoding
                      baseline:str, # how the baseline is named
                     ) -> str:
     "One sentence: does temperature give `model` diversity, and at what cost, against `baseline`?"
     mine = table[table.model == model]
-    free = list(mine[(mine.diversity == 'more') & (mine.quality != 'worse')].label)
-    costly, same = '; '.join(mine[(mine.diversity == 'more') & (mine.quality == 'worse')].label), '; '.join(mine[mine.diversity != 'more'].label)
-    if free: head = f"not only noise: {'; '.join(free)} {'is' if len(free) == 1 else 'are'} more diverse with no loss in quality"
-    elif costly: head = f"only noise, as far as this run can tell: every more diverse setting ({costly}) is worse"
-    else: head = "no setting is more diverse by an interval that excludes 0 (no difference this run can show)"
-    tail = (f"; more diverse but worse: {costly}" if free and costly else '') + (f"; not more diverse: {same}" if same else '')
-    return f"{model}, against {baseline}: {head}{tail}."
+    more = mine.diversity == 'more'
+    free = list(mine[more & (mine.quality != 'worse')].label)
+    costly, same = '; '.join(mine[more & (mine.quality == 'worse')].label), '; '.join(mine[~more].label)
+    return f"{model}, against {baseline}: {_verdict_head(free, costly)}{_verdict_tail(free, costly, same)}."
 
 # %% ../nbs/beyond/e_decoding.ipynb #abe650c2
+def _model_panel(ax, rows:pd.DataFrame, x:str, y:str, colours:dict):
+    "One model's panel (its settings `rows`): a line per family, labelled axes and a legend"
+    for family, colour in colours.items():
+        _draw_family(ax, rows[rows.family == family].sort_values('temperature'), x, y, colour, family)
+    ax.set(xlabel=MEASURES.get(x, x), ylabel=textwrap.fill(MEASURES.get(y, y), 30))
+    ax.legend(fontsize=7, frameon=False)
+
 def curve_figure(table:pd.DataFrame, # from `setting_table`
                  x:str='embedding_diversity', # the diversity measure
                  y:str='log_likelihood', # the quality measure
@@ -281,18 +381,24 @@ def curve_figure(table:pd.DataFrame, # from `setting_table`
     colours = dict(zip(families, palette(look, max(len(families), 2))))
     fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 3.8), layout='constrained', squeeze=False)
     for ax, model in zip(axes[0], models):
-        for family in families:
-            _draw_family(ax, table[(table.model == model) & (table.family == family)].sort_values('temperature'), x, y,
-                         colours[family], family)
-        ax.set(xlabel=MEASURES.get(x, x), ylabel=textwrap.fill(MEASURES.get(y, y), 30), title=model)
-        ax.legend(fontsize=7, frameon=False)
+        ax.set_title(model)
+        _model_panel(ax, table[table.model == model], x, y, colours)
     if title: fig.suptitle(title, fontsize=10)
     return fig
 
+def _error_bars(rows:pd.DataFrame, measure:str) -> np.ndarray:
+    "(2 x points) distances from each point's `measure` down to `_low` and up to `_high` (0 where undefined)"
+    return np.nan_to_num(np.vstack([rows[measure] - rows[f'{measure}_low'], rows[f'{measure}_high'] - rows[measure]]))
+
+def _temperature_labels(ax, rows:pd.DataFrame, x:str, y:str, colour):
+    "Each point labelled with its temperature"
+    for row in rows.itertuples():
+        point = (getattr(row, x), getattr(row, y))
+        ax.annotate(f"T={row.temperature:g}", point, xytext=(4, 4), textcoords='offset points', fontsize=7,
+                    color=colour)
+
 def _draw_family(ax, rows:pd.DataFrame, x:str, y:str, colour, label:str):
     "One family's line with interval bars, each point labelled with its temperature"
-    error = lambda m: np.nan_to_num(np.vstack([rows[m] - rows[f'{m}_low'], rows[f'{m}_high'] - rows[m]]))
-    ax.errorbar(rows[x], rows[y], xerr=error(x), yerr=error(y), color=colour, marker='o', capsize=2, label=label)
-    for row in rows.itertuples():
-        ax.annotate(f"T={row.temperature:g}", (getattr(row, x), getattr(row, y)), xytext=(4, 4), textcoords='offset points',
-                    fontsize=7, color=colour)
+    ax.errorbar(rows[x], rows[y], xerr=_error_bars(rows, x), yerr=_error_bars(rows, y), color=colour, marker='o',
+                capsize=2, label=label)
+    _temperature_labels(ax, rows, x, y, colour)

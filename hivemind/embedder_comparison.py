@@ -8,6 +8,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/beyond/b_embedder
 # %% ../nbs/beyond/b_embedders.ipynb #3f28293b
 from __future__ import annotations
 import warnings
+from itertools import combinations
 import numpy as np
 import pandas as pd
 import scipy.stats
@@ -31,39 +32,58 @@ def covers(path, # an embeddings file
     return set(load_embeddings(path)[0]) == set(ids)
 
 # %% ../nbs/beyond/b_embedders.ipynb #1c7f285d
+def _embed_if_missing(run:Run, name:str, ids:list[str], cache_path) -> str|None:
+    "Embed `run` with `name` unless its file covers `ids`; why that failed, or None"
+    if covers(embeddings_file(run, name), ids): return None
+    try: embed_responses(run, cache_path, embedder=name)
+    except EmbeddingError as error: return str(error)
+    return None
+
 def embed_each(run:Run, # the run, with its responses already sampled
                names:list[str], # `embedder:` sections to compare
                cache_path=None, # the SQLite cache (default: beside the run folders)
               ) -> dict[str, str]:
     "Make sure the run has vectors by each embedder (embedding only where missing); why each skipped one was skipped"
-    ids, skipped = list(run.responses().id), {}
-    for name in names:
-        if covers(embeddings_file(run, name), ids): continue
-        try: embed_responses(run, cache_path, embedder=name)
-        except EmbeddingError as error: skipped[name] = str(error)
+    ids = list(run.responses().id)
+    reasons = {name: _embed_if_missing(run, name, ids, cache_path) for name in names}
+    skipped = {name: reason for name, reason in reasons.items() if reason is not None}
     for name, reason in skipped.items(): print(f"embedder {name} skipped: {reason}")
     return skipped
 
 # %% ../nbs/beyond/b_embedders.ipynb #9873ac86
+def _no_vector_message(path, missing:list[str]) -> str:
+    "Why an embeddings file cannot serve a run: how many responses it lacks, the first of them"
+    return f"{path}: {len(missing)} responses have no vector (first: {missing[0]}); embed the run again"
+
+def _vectors_for(path, ids:pd.Series) -> np.ndarray:
+    "The vectors of an embeddings file for `ids`, in their order; fails on a response without one"
+    stored, vectors = load_embeddings(path)
+    row = {id_: i for i, id_ in enumerate(stored)}
+    missing = [i for i in ids if i not in row]
+    if missing: raise ValueError(_no_vector_message(path, missing))
+    return vectors[[row[i] for i in ids]]
+
+def _zero_rows(by_name:dict[str, np.ndarray], rows:int) -> np.ndarray:
+    "The rows that some embedder maps to the zero vector"
+    zero = np.zeros(rows, bool)
+    for vectors in by_name.values(): zero |= np.abs(vectors).sum(axis=1) == 0
+    return zero
+
+def _without_rows(responses:pd.DataFrame, dropped:np.ndarray) -> pd.DataFrame:
+    "`responses` without the `dropped` rows, re-indexed; `attrs['dropped']` names them"
+    kept = responses[~dropped].reset_index(drop=True)
+    kept.attrs['dropped'] = responses.id[dropped].tolist()
+    return kept
+
 def aligned_vectors(run:Run, # the run
                     names:list[str], # embedders whose files exist
                     decoding:str|None=None, # keep one decoding setting (None: all)
                    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     "The responses and each embedder's vectors, row for row; responses that some embedder maps to zero are dropped"
-    responses, by_name = run.responses(decoding).reset_index(drop=True), {}
-    for name in names:
-        path = embeddings_file(run, name)
-        ids, vectors = load_embeddings(path)
-        row = {id_: i for i, id_ in enumerate(ids)}
-        missing = [i for i in responses.id if i not in row]
-        if missing:
-            raise ValueError(f"{path}: {len(missing)} responses have no vector (first: {missing[0]}); embed the run again")
-        by_name[name] = vectors[[row[i] for i in responses.id]]
-    zero = np.zeros(len(responses), bool)
-    for vectors in by_name.values(): zero |= np.abs(vectors).sum(axis=1) == 0
-    kept = responses[~zero].reset_index(drop=True)
-    kept.attrs['dropped'] = responses.id[zero].tolist()
-    return kept, {name: vectors[~zero] for name, vectors in by_name.items()}
+    responses = run.responses(decoding).reset_index(drop=True)
+    by_name = {name: _vectors_for(embeddings_file(run, name), responses.id) for name in names}
+    zero = _zero_rows(by_name, len(responses))
+    return _without_rows(responses, zero), {name: vectors[~zero] for name, vectors in by_name.items()}
 
 # %% ../nbs/beyond/b_embedders.ipynb #e857fd5d
 def null_adjusted(similarity, # raw cosine similarities (a number or an array)
@@ -75,24 +95,47 @@ def null_adjusted(similarity, # raw cosine similarities (a number or an array)
     return (np.asarray(similarity, dtype=float) - null_mean) / (1 - null_mean)
 
 # %% ../nbs/beyond/b_embedders.ipynb #8f6de2bd
+def _with_adjusted(table:pd.DataFrame, name:str, null_mean:float) -> pd.DataFrame:
+    "`table` with its embedder, the embedder's null mean and the adjusted similarity"
+    return table.assign(embedder=name, null_mean=null_mean, adjusted=null_adjusted(table.mean_similarity, null_mean))
+
+def _embedder_tables(responses:pd.DataFrame, # the responses
+                     vectors:np.ndarray, # one embedder's vectors
+                     name:str, # that embedder
+                     groups:int, # pseudo-groups per model
+                     seed:int, # the null's seed
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "One embedder's cases and null groups, raw and adjusted"
+    null = random_pair_baseline(responses, vectors, groups_per_model=groups, seed=seed)
+    intra = intra_model_similarity(responses, vectors)
+    null_mean = float(null.mean_similarity.mean())
+    return _with_adjusted(intra, name, null_mean), _with_adjusted(null, name, null_mean)
+
 def embedder_similarities(responses:pd.DataFrame, # from `aligned_vectors`
                           vectors_by:dict[str, np.ndarray], # each embedder's vectors, row for row
                           groups:int=100, # random pseudo-groups per model for the null
                           seed:int=0, # random seed of the null (the same draws for every embedder)
                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Per embedder: each (model, prompt)'s mean pairwise similarity, and the null's pseudo-groups; both raw and adjusted"
-    cases, nulls = [], []
-    for name, vectors in vectors_by.items():
-        null = random_pair_baseline(responses, vectors, groups_per_model=groups, seed=seed)
-        intra = intra_model_similarity(responses, vectors)
-        null_mean = float(null.mean_similarity.mean())
-        for table, into in ((intra, cases), (null, nulls)):
-            adjusted = null_adjusted(table.mean_similarity, null_mean)
-            into.append(table.assign(embedder=name, null_mean=null_mean, adjusted=adjusted))
+    tables = [_embedder_tables(responses, vectors, name, groups, seed) for name, vectors in vectors_by.items()]
     order = pd.CategoricalDtype(list(vectors_by), ordered=True)
-    return tuple(pd.concat(tables, ignore_index=True).astype({'embedder': order}) for tables in (cases, nulls))
+    return tuple(pd.concat(kind, ignore_index=True).astype({'embedder': order}) for kind in zip(*tables))
 
 # %% ../nbs/beyond/b_embedders.ipynb #323c107d
+def _shares_above(own:pd.DataFrame, threshold:float) -> dict:
+    "The shares of one embedder's cases at or above `threshold`, raw and adjusted"
+    adjusted = own.assign(mean_similarity=own.adjusted)
+    return dict(above_raw=share_above(own, threshold), above_adjusted=share_above(adjusted, threshold))
+
+def _summary_row(own:pd.DataFrame, # one embedder's cases
+                 null:pd.Series, # its null groups' similarities
+                 threshold:float, # the paper's threshold
+                ) -> dict:
+    "One embedder's null, mean raw and adjusted similarity, shares above `threshold` and the floor's share"
+    means = dict(null_mean=null.mean(), null_sd=null.std(ddof=1), mean_raw=own.mean_similarity.mean(),
+                 mean_adjusted=own.adjusted.mean())
+    return means | _shares_above(own, threshold) | dict(floor_percent=100 * null.mean() / own.mean_similarity.mean())
+
 def embedder_summary(cases:pd.DataFrame, # from `embedder_similarities`
                      nulls:pd.DataFrame, # from `embedder_similarities`
                      dims:dict[str, int], # each embedder's vector width
@@ -102,25 +145,31 @@ def embedder_summary(cases:pd.DataFrame, # from `embedder_similarities`
     rows = []
     for name, own in cases.groupby('embedder', observed=True):
         null = nulls[nulls.embedder == name].mean_similarity
-        rows.append(dict(embedder=name, dims=dims.get(name), null_mean=null.mean(), null_sd=null.std(ddof=1),
-                         mean_raw=own.mean_similarity.mean(), mean_adjusted=own.adjusted.mean(),
-                         above_raw=share_above(own, threshold),
-                         above_adjusted=share_above(own.assign(mean_similarity=own.adjusted), threshold),
-                         floor_percent=100 * null.mean() / own.mean_similarity.mean()))
+        rows.append(dict(embedder=name, dims=dims.get(name)) | _summary_row(own, null, threshold))
     return pd.DataFrame(rows)
 
 # %% ../nbs/beyond/b_embedders.ipynb #1d97a344
 LEVELS = {'model': ['model'], 'prompt': ['prompt_id'], 'case': ['model', 'prompt_id']} # what is ranked, and its key
 
+def _models_and_prompts(cases:pd.DataFrame) -> tuple[list, list]:
+    "The models and the prompts of the cases, each sorted"
+    return sorted(cases.model.unique()), sorted(cases.prompt_id.unique())
+
 def similarity_cube(cases:pd.DataFrame, # from `embedder_similarities`
                    ) -> tuple[np.ndarray, list, list, list]:
     "Mean similarity as an (embedders x models x prompts) array (NaN: no such case); the embedders, models, prompts"
     table = cases.pivot_table(index='embedder', columns=['model', 'prompt_id'], values='mean_similarity', observed=True)
-    embedders, models, prompts = list(table.index), sorted(cases.model.unique()), sorted(cases.prompt_id.unique())
+    embedders, (models, prompts) = list(table.index), _models_and_prompts(cases)
     table = table.reindex(columns=pd.MultiIndex.from_product([models, prompts]))
     return table.to_numpy().reshape(len(embedders), len(models), len(prompts)), embedders, models, prompts
 
 # %% ../nbs/beyond/b_embedders.ipynb #6fea36c2
+def _level_means(drawn:np.ndarray, level:str) -> np.ndarray:
+    "(embedders x items): each model's mean over prompts, each prompt's over models, or every case"
+    means = {'model': lambda: np.nanmean(drawn, axis=2), 'prompt': lambda: np.nanmean(drawn, axis=1),
+             'case': lambda: drawn.reshape(len(drawn), -1)}
+    return means[level]()
+
 def level_values(cube:np.ndarray, # from `similarity_cube`
                  level:str, # `model`, `prompt` or `case`
                  prompts:np.ndarray|None=None, # prompt indices to use, repeats allowed (None: each once)
@@ -129,34 +178,52 @@ def level_values(cube:np.ndarray, # from `similarity_cube`
     drawn = cube if prompts is None else cube[:, :, prompts]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # the mean of an all-missing row is NaN, dropped below
-        values = {'model': lambda: np.nanmean(drawn, axis=2), 'prompt': lambda: np.nanmean(drawn, axis=1),
-                  'case': lambda: drawn.reshape(len(drawn), -1)}[level]()
+        values = _level_means(drawn, level)
     return values[:, ~np.isnan(values).any(axis=0)]
 
 # %% ../nbs/beyond/b_embedders.ipynb #335166ad
+def _centred(rows:np.ndarray) -> np.ndarray:
+    "`rows` minus the mean of each row"
+    return rows - rows.mean(axis=-1, keepdims=True)
+
 def _pearson_rows(first:np.ndarray, second:np.ndarray) -> np.ndarray:
     "Pearson's r of each pair of rows (NaN where a row is constant)"
-    first, second = first - first.mean(axis=-1, keepdims=True), second - second.mean(axis=-1, keepdims=True)
+    first, second = _centred(first), _centred(second)
     scale = np.sqrt((first ** 2).sum(axis=-1) * (second ** 2).sum(axis=-1))
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(scale > 1e-12, (first * second).sum(axis=-1) / scale, np.nan)
 
+def _pair_signs(rows:np.ndarray) -> np.ndarray:
+    "(rows x items x items) the sign of each difference between two items of a row"
+    return np.sign(rows[:, :, None] - rows[:, None, :])
+
+def _kendall_chunk(first:np.ndarray, second:np.ndarray) -> np.ndarray:
+    "Kendall's tau-b of each pair of rows, from the signs of all item pairs"
+    a, b = _pair_signs(first), _pair_signs(second)
+    scale = np.sqrt(np.abs(a).sum(axis=(1, 2)) * np.abs(b).sum(axis=(1, 2)))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(scale > 0, (a * b).sum(axis=(1, 2)) / scale, np.nan)
+
+def _scipy_kendall(first:np.ndarray, second:np.ndarray) -> np.ndarray:
+    "Kendall's tau-b of each pair of rows by `scipy`, for rows too long to compare every pair of items at once"
+    return np.array([scipy.stats.kendalltau(a, b)[0] for a, b in zip(first, second)])
+
 def _kendall_rows(first:np.ndarray, second:np.ndarray, cells:int=2**22) -> np.ndarray:
     "Kendall's tau-b of each pair of rows, from the signs of all item pairs (`cells` bounds the memory per chunk)"
-    if first.shape[-1] > 300: return np.array([scipy.stats.kendalltau(a, b)[0] for a, b in zip(first, second)])
-    taus, step = [], max(1, cells // first.shape[-1] ** 2)
-    for start in range(0, len(first), step):
-        a, b = (np.sign(x[start:start + step, :, None] - x[start:start + step, None, :]) for x in (first, second))
-        scale = np.sqrt(np.abs(a).sum(axis=(1, 2)) * np.abs(b).sum(axis=(1, 2)))
-        with np.errstate(invalid='ignore', divide='ignore'):
-            taus.append(np.where(scale > 0, (a * b).sum(axis=(1, 2)) / scale, np.nan))
-    return np.concatenate(taus)
+    if first.shape[-1] > 300: return _scipy_kendall(first, second)
+    step = max(1, cells // first.shape[-1] ** 2)
+    starts = range(0, len(first), step)
+    return np.concatenate([_kendall_chunk(first[s:s + step], second[s:s + step]) for s in starts])
+
+def _as_rows(values:np.ndarray) -> np.ndarray:
+    "`values` as a float array of rows (one row for a 1-d array)"
+    return np.atleast_2d(np.asarray(values, float))
 
 def correlation_rows(first:np.ndarray, # (draws x items): one embedder's values
                      second:np.ndarray, # another's, item for item
                     ) -> tuple[np.ndarray, np.ndarray]:
     "Spearman's rho and Kendall's tau-b of each pair of rows (NaN with fewer than 3 items or a constant row)"
-    first, second = np.atleast_2d(np.asarray(first, float)), np.atleast_2d(np.asarray(second, float))
+    first, second = _as_rows(first), _as_rows(second)
     if first.shape[-1] < 3: return np.full(len(first), np.nan), np.full(len(first), np.nan)
     ranks = [scipy.stats.rankdata(values, axis=-1) for values in (first, second)]
     return _pearson_rows(*ranks), _kendall_rows(first, second)
@@ -176,6 +243,45 @@ def _boot_correlations(boot:list[np.ndarray], a:int, b:int) -> np.ndarray:
         return np.column_stack(correlation_rows(stacked[:, a], stacked[:, b]))
     return np.array([rank_correlations(values[a], values[b]) for values in boot])
 
+def _percentile_bounds(spread:np.ndarray, tails:list[float]) -> tuple[np.ndarray, np.ndarray, int]:
+    "Low and high `tails` percentiles of each column over the draws without NaN, and how many draws those are"
+    valid = ~np.isnan(spread).any(axis=1)
+    low, high = np.percentile(spread[valid], tails, axis=0) if valid.any() else np.full((2, 2), np.nan)
+    return low, high, int(valid.sum())
+
+def _agreement_values(point:tuple[float, float], spread:np.ndarray, tails:list[float]) -> dict:
+    "Spearman and Kendall (`point`) with the bounds of their draws (`spread`), and how many draws gave both"
+    low, high, draws = _percentile_bounds(spread, tails)
+    return dict(spearman=point[0], spearman_low=low[0], spearman_high=high[0],
+                kendall=point[1], kendall_low=low[1], kendall_high=high[1], draws=draws)
+
+def _level_draws(cube:np.ndarray, level:str, samples:np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    "The values at `level` over all prompts, and over each draw of `samples` (no draws below 3 items)"
+    full = level_values(cube, level)
+    return full, [level_values(cube, level, drawn) for drawn in samples] if full.shape[1] >= 3 else []
+
+def _pair_values(full:np.ndarray, # (embedders x items) over all prompts
+                 boot:list[np.ndarray], # the same per draw
+                 a:int, # one embedder
+                 b:int, # another
+                 tails:list[float], # the interval's percentiles
+                ) -> dict:
+    "Items, Spearman and Kendall of embedders `a` and `b`, with their intervals"
+    spread = _boot_correlations(boot, a, b) if boot else np.full((0, 2), np.nan)
+    return dict(items=full.shape[1]) | _agreement_values(rank_correlations(full[a], full[b]), spread, tails)
+
+def _level_rows(cube:np.ndarray, # from `similarity_cube`
+                embedders:list[str], # its embedders
+                level:str, # a key of `LEVELS`
+                samples:np.ndarray, # (draws x prompts) the prompts drawn
+                tails:list[float], # the interval's percentiles
+               ) -> list[dict]:
+    "The rows of `rank_agreement` at one level, one per pair of embedders"
+    full, boot = _level_draws(cube, level, samples)
+    pairs = combinations(range(len(embedders)), 2)
+    return [dict(level=level, first=embedders[a], second=embedders[b]) | _pair_values(full, boot, a, b, tails)
+            for a, b in pairs]
+
 def rank_agreement(cases:pd.DataFrame, # from `embedder_similarities`
                    draws:int=1000, # bootstrap draws of prompts
                    seed:int=0, # random seed
@@ -184,38 +290,83 @@ def rank_agreement(cases:pd.DataFrame, # from `embedder_similarities`
     "Per level and pair of embedders: items ranked, Spearman and Kendall with bootstrap intervals over prompts"
     cube, embedders, _, prompts = similarity_cube(cases)
     samples = np.random.default_rng(seed).integers(0, len(prompts), size=(draws, len(prompts)))
-    tails, rows = [(100 - level) / 2, (100 + level) / 2], []
-    for name in LEVELS:
-        full = level_values(cube, name)
-        boot = [level_values(cube, name, drawn) for drawn in samples] if full.shape[1] >= 3 else []
-        for a in range(len(embedders)):
-            for b in range(a + 1, len(embedders)):
-                point = rank_correlations(full[a], full[b])
-                spread = _boot_correlations(boot, a, b) if boot else np.full((0, 2), np.nan)
-                valid = ~np.isnan(spread).any(axis=1)
-                low, high = np.percentile(spread[valid], tails, axis=0) if valid.any() else np.full((2, 2), np.nan)
-                rows.append(dict(level=name, first=embedders[a], second=embedders[b], items=full.shape[1],
-                                 spearman=point[0], spearman_low=low[0], spearman_high=high[0],
-                                 kendall=point[1], kendall_low=low[1], kendall_high=high[1], draws=int(valid.sum())))
-    return pd.DataFrame(rows)
+    tails = [(100 - level) / 2, (100 + level) / 2]
+    return pd.DataFrame([row for name in LEVELS for row in _level_rows(cube, embedders, name, samples, tails)])
 
 # %% ../nbs/beyond/b_embedders.ipynb #9a05c8d0
-def _panel(ax, cases:pd.DataFrame, nulls:pd.DataFrame, column:str, colours:list, jitter:np.ndarray):
-    "One panel: per embedder, its null groups (grey), its cases (colour) joined across embedders, its null mean"
-    names = list(cases.embedder.cat.categories)
-    wide = cases.pivot_table(index=['model', 'prompt_id'], columns='embedder', values=column, observed=True)[names]
-    ax.plot(np.arange(len(names)), wide.to_numpy().T, color='#999999', lw=0.5, alpha=0.5, zorder=1)
-    for x, name in enumerate(names):
-        null = nulls[nulls.embedder == name][column].to_numpy()
-        ax.scatter(x - 0.25 + 0.1 * jitter[:len(null)], null, s=6, color='#bbbbbb', zorder=2,
-                   label='unrelated answers (null)' if x == 0 else None)
-        ax.scatter(np.full(len(wide), x), wide[name], s=16, color=colours[x], edgecolor='black', lw=0.3, zorder=3,
-                   label='answers of one model to one prompt' if x == 0 else None)
-        ax.hlines(null.mean(), x - 0.4, x + 0.4, color='black', lw=1.5, zorder=4, label='null mean' if x == 0 else None)
+def _null_dots(ax, x:int, null:np.ndarray, jitter:np.ndarray):
+    "One embedder's null groups, grey, jittered left of its column `x`"
+    ax.scatter(x - 0.25 + 0.1 * jitter[:len(null)], null, s=6, color='#bbbbbb', zorder=2,
+               label='unrelated answers (null)' if x == 0 else None)
+
+def _case_dots(ax, x:int, values:pd.Series, colour):
+    "One embedder's (model, prompt) cases, in its colour, on its column `x`"
+    ax.scatter(np.full(len(values), x), values, s=16, color=colour, edgecolor='black', lw=0.3, zorder=3,
+               label='answers of one model to one prompt' if x == 0 else None)
+
+def _null_mean_line(ax, x:int, null:np.ndarray):
+    "A short black line at one embedder's null mean"
+    ax.hlines(null.mean(), x - 0.4, x + 0.4, color='black', lw=1.5, zorder=4, label='null mean' if x == 0 else None)
+
+def _wide_cases(cases:pd.DataFrame, column:str, names:list[str]) -> pd.DataFrame:
+    "(model, prompt) x embedder: the cases' values of `column`"
+    return cases.pivot_table(index=['model', 'prompt_id'], columns='embedder', values=column, observed=True)[names]
+
+def _embedder_axis(ax, names:list[str]):
+    "The embedders' names under their columns, and light horizontal grid lines"
     ax.set_xticks(range(len(names)), names, rotation=20, ha='right')
     ax.grid(axis='y', color='#eeeeee')
 
+def _panel(ax, cases:pd.DataFrame, nulls:pd.DataFrame, column:str, colours:list, jitter:np.ndarray):
+    "One panel: per embedder, its null groups (grey), its cases (colour) joined across embedders, its null mean"
+    names = list(cases.embedder.cat.categories)
+    wide = _wide_cases(cases, column, names)
+    ax.plot(np.arange(len(names)), wide.to_numpy().T, color='#999999', lw=0.5, alpha=0.5, zorder=1)
+    for x, name in enumerate(names):
+        null = nulls[nulls.embedder == name][column].to_numpy()
+        _null_dots(ax, x, null, jitter)
+        _case_dots(ax, x, wide[name], colours[x])
+        _null_mean_line(ax, x, null)
+    _embedder_axis(ax, names)
+
 # %% ../nbs/beyond/b_embedders.ipynb #babb0bbc
+def _threshold_line(ax, threshold:float):
+    "The paper's threshold, a dashed red line"
+    ax.axhline(threshold, color='#b2182b', ls='--', lw=1, label=f'{threshold:g} (the paper\'s threshold)')
+
+def _both_panels(axes, cases:pd.DataFrame, nulls:pd.DataFrame, look:str, threshold:float):
+    "Raw similarity in `axes[0]`, adjusted in `axes[1]`, each with the threshold and its label"
+    colours = palette(look, len(cases.embedder.cat.categories))
+    jitter = np.random.default_rng(0).uniform(-1, 1, size=max(len(cases), len(nulls)))
+    labels = ['mean pairwise cosine s', 'adjusted: (s - m0) / (1 - m0)']
+    for ax, column, label in zip(axes, ['mean_similarity', 'adjusted'], labels):
+        _panel(ax, cases, nulls, column, colours, jitter)
+        _threshold_line(ax, threshold)
+        ax.set_ylabel(label)
+
+def _panel_titles(axes):
+    "The adjusted panel's zero line, and both panels' titles"
+    axes[1].axhline(0, color='black', lw=0.6)
+    axes[0].set_title('raw: each embedder has its own floor', fontsize=9)
+    axes[1].set_title('adjusted: 0 = unrelated answers, 1 = identical', fontsize=9)
+
+def _bottom_legend(fig:plt.Figure, ax):
+    "The legend of `ax`, for the whole figure, below its panels"
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc='upper center', ncol=2, bbox_to_anchor=(0.5, 0.02),
+               frameon=False)
+
+def _finish_figure(fig:plt.Figure, axes, title:str):
+    "The panels' titles, the figure's title, a tight layout and the legend below the panels"
+    _panel_titles(axes)
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _bottom_legend(fig, axes[0])
+
+def _figure_data(cases:pd.DataFrame, nulls:pd.DataFrame) -> pd.DataFrame:
+    "The plotted numbers: one row per case and per null group"
+    data = pd.concat([cases.assign(kind='case'), nulls.assign(kind='null')], ignore_index=True)
+    return data[['kind', 'embedder', 'model', 'prompt_id', 'group', 'mean_similarity', 'null_mean', 'adjusted']]
+
 def embedder_figure(cases:pd.DataFrame, # from `embedder_similarities`
                     nulls:pd.DataFrame, # from `embedder_similarities`
                     look:str='colorblind', # figure style
@@ -225,57 +376,84 @@ def embedder_figure(cases:pd.DataFrame, # from `embedder_similarities`
     "The same (model, prompt) cases under each embedder, raw and null-adjusted side by side; and the plotted numbers"
     names = list(cases.embedder.cat.categories)
     fig, axes = plt.subplots(1, 2, figsize=(3.2 + 1.3 * len(names), 4.2), sharex=True)
-    jitter = np.random.default_rng(0).uniform(-1, 1, size=max(len(cases), len(nulls)))
-    labels = ['mean pairwise cosine s', 'adjusted: (s - m0) / (1 - m0)']
-    for ax, column, label in zip(axes, ['mean_similarity', 'adjusted'], labels):
-        _panel(ax, cases, nulls, column, palette(look, len(names)), jitter)
-        ax.axhline(threshold, color='#b2182b', ls='--', lw=1, label=f'{threshold:g} (the paper\'s threshold)')
-        ax.set_ylabel(label)
-    axes[1].axhline(0, color='black', lw=0.6)
-    axes[0].set_title('raw: each embedder has its own floor', fontsize=9)
-    axes[1].set_title('adjusted: 0 = unrelated answers, 1 = identical', fontsize=9)
-    if title: fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc='upper center', ncol=2, bbox_to_anchor=(0.5, 0.02),
-               frameon=False)
-    data = pd.concat([cases.assign(kind='case'), nulls.assign(kind='null')], ignore_index=True)
-    return fig, data[['kind', 'embedder', 'model', 'prompt_id', 'group', 'mean_similarity', 'null_mean', 'adjusted']]
+    _both_panels(axes, cases, nulls, look, threshold)
+    _finish_figure(fig, axes, title)
+    return fig, _figure_data(cases, nulls)
 
 # %% ../nbs/beyond/b_embedders.ipynb #4b3eefb3
+def _shown(value:float, digits:int, percent:bool) -> str:
+    "`value` as a percentage without decimals, or with `digits` decimals"
+    return f'{value:.0f}%' if percent else f'{value:.{digits}f}'
+
 def _span(summary:pd.DataFrame, column:str, digits:int=2, percent:bool=False) -> str:
     "`low (embedder) to high (embedder)` of a summary column"
     low, high = summary.loc[summary[column].idxmin()], summary.loc[summary[column].idxmax()]
-    show = (lambda v: f'{v:.0f}%') if percent else (lambda v: f'{v:.{digits}f}')
-    return f"{show(low[column])} ({low.embedder}) to {show(high[column])} ({high.embedder})"
+    lowest, highest = _shown(low[column], digits, percent), _shown(high[column], digits, percent)
+    return f"{lowest} ({low.embedder}) to {highest} ({high.embedder})"
+
+def _worst_pair_words(worst:pd.Series) -> str:
+    "The pair of embedders that agree least, with the interval of their Spearman"
+    interval = f"95% CI {worst.spearman_low:.2f} to {worst.spearman_high:.2f}"
+    return f"lowest: {worst['first']} vs {worst['second']}, {interval}"
 
 def _agreement_words(agreement:pd.DataFrame, level:str) -> str:
     "How well the embedders agree on the ranking at `level`, in words"
     rows = agreement[(agreement.level == level) & agreement.spearman.notna()]
     if rows.empty: return f"too few {level}s to compare rankings (fewer than 3)"
-    worst = rows.loc[rows.spearman.idxmin()]
-    return (f"Spearman {rows.spearman.min():.2f} to {rows.spearman.max():.2f} over {int(rows['items'].iloc[0])} {level}s "
-            f"(lowest: {worst['first']} vs {worst['second']}, 95% CI {worst.spearman_low:.2f} to {worst.spearman_high:.2f})")
+    worst = _worst_pair_words(rows.loc[rows.spearman.idxmin()])
+    spearman = f"Spearman {rows.spearman.min():.2f} to {rows.spearman.max():.2f}"
+    return f"{spearman} over {int(rows['items'].iloc[0])} {level}s ({worst})"
 
 # %% ../nbs/beyond/b_embedders.ipynb #8eb33fc4
+def _spread(summary:pd.DataFrame, column:str) -> float:
+    "The largest minus the smallest value of a summary column"
+    return summary[column].max() - summary[column].min()
+
+def _level_words(raw_spread:float, close:float) -> str:
+    "Whether the embedder moves the mean similarity, in words"
+    if raw_spread < close: return "the embedders give practically the same level"
+    return f"the embedder alone moves the mean similarity by {raw_spread:.2f}"
+
+def _adjustment_words(summary:pd.DataFrame, raw_spread:float, close:float) -> str:
+    "What the null adjustment does to the spread between embedders, in words"
+    adjusted_spread = _spread(summary, 'mean_adjusted')
+    if abs(adjusted_spread - raw_spread) < close: return "and the adjustment leaves that spread as it was"
+    change = 'narrows' if adjusted_spread < raw_spread else 'widens'
+    return f"and the null adjustment {change} the spread between embedders to {adjusted_spread:.2f}"
+
+def _level_sentence(summary:pd.DataFrame, raw_spread:float, close:float) -> str:
+    "The question, and how far the raw mean similarity runs across embedders"
+    return (f"How much of the similarity is the embedder? Across {len(summary)} embedders, the mean similarity of "
+            f"one model's answers to one prompt runs from {_span(summary, 'mean_raw')}: "
+            f"{_level_words(raw_spread, close)}.")
+
+def _adjusted_sentence(summary:pd.DataFrame, raw_spread:float, close:float) -> str:
+    "How far the adjusted means run, and what the adjustment did to the spread"
+    return (f"After adjustment the means run from {_span(summary, 'mean_adjusted')}, "
+            f"{_adjustment_words(summary, raw_spread, close)}.")
+
+def _floor_sentence(summary:pd.DataFrame) -> str:
+    "What unrelated answers get, and the floor's share of the raw mean"
+    return (f"Unrelated answers (the null) already get {_span(summary, 'null_mean')}, "
+            f"which is {_span(summary, 'floor_percent', percent=True)} of the raw mean (the floor's share).")
+
+def _threshold_sentence(summary:pd.DataFrame, threshold:float) -> str:
+    "The shares of cases at or above `threshold`, raw and adjusted"
+    return (f"Cases at or above {threshold:g}: {_span(summary, 'above_raw', percent=True)} on the raw scale, "
+            f"{_span(summary, 'above_adjusted', percent=True)} on the adjusted scale.")
+
+def _ranking_sentence(agreement:pd.DataFrame) -> str:
+    "How well the embedders agree on the rankings of cases, prompts and models"
+    return (f"Rankings of (model, prompt) cases: {_agreement_words(agreement, 'case')}; of prompts: "
+            f"{_agreement_words(agreement, 'prompt')}; of models: {_agreement_words(agreement, 'model')}.")
+
 def embedder_answer(summary:pd.DataFrame, # from `embedder_summary`
                     agreement:pd.DataFrame, # from `rank_agreement`
                     threshold:float=0.8, # the paper's threshold
                     close:float=0.05, # spreads below this count as no difference
                    ) -> str:
     "The chapter's answer, computed: how much the level of similarity, and the ranking, depend on the embedder"
-    raw_spread = summary.mean_raw.max() - summary.mean_raw.min()
-    adjusted_spread = summary.mean_adjusted.max() - summary.mean_adjusted.min()
-    level = ("the embedders give practically the same level" if raw_spread < close else
-             f"the embedder alone moves the mean similarity by {raw_spread:.2f}")
-    shrink = ("and the adjustment leaves that spread as it was" if abs(adjusted_spread - raw_spread) < close else
-              f"and the null adjustment {'narrows' if adjusted_spread < raw_spread else 'widens'} the spread between "
-              f"embedders to {adjusted_spread:.2f}")
-    return (f"How much of the similarity is the embedder? Across {len(summary)} embedders, the mean similarity of "
-            f"one model's answers to one prompt runs from "
-            f"{_span(summary, 'mean_raw')}: {level}. Unrelated answers (the null) already get {_span(summary, 'null_mean')}, "
-            f"which is {_span(summary, 'floor_percent', percent=True)} of the raw mean (the floor's share). Cases at or above "
-            f"{threshold:g}: {_span(summary, 'above_raw', percent=True)} on the raw scale, "
-            f"{_span(summary, 'above_adjusted', percent=True)} "
-            f"on the adjusted scale. After adjustment the means run from {_span(summary, 'mean_adjusted')}, {shrink}. "
-            f"Rankings of (model, prompt) cases: {_agreement_words(agreement, 'case')}; of prompts: "
-            f"{_agreement_words(agreement, 'prompt')}; of models: {_agreement_words(agreement, 'model')}.")
+    raw_spread = _spread(summary, 'mean_raw')
+    sentences = [_level_sentence(summary, raw_spread, close), _floor_sentence(summary),
+                 _threshold_sentence(summary, threshold), _adjusted_sentence(summary, raw_spread, close)]
+    return ' '.join(sentences + [_ranking_sentence(agreement)])

@@ -44,11 +44,15 @@ def ngrams(tokens:list[str], # the words of one text
     return list(zip(*(tokens[start:] for start in range(n))))
 
 # %% ../nbs/beyond/c_lexical.ipynb #f690f904
+def _set_ngrams(texts:list[str], n:int) -> list[tuple]:
+    "The n-grams of every text of `texts`, each text's in order"
+    return [gram for text in texts for gram in ngrams(words(text), n)]
+
 def distinct_n(texts:list[str], # the answers of one set
                n:int=2, # the n-gram length
               ) -> float:
     "Distinct n-grams / all n-grams of `texts` (n-grams within each text); NaN when no text has `n` words"
-    grams = [gram for text in texts for gram in ngrams(words(text), n)]
+    grams = _set_ngrams(texts, n)
     return len(set(grams)) / len(grams) if grams else float('nan')
 
 # %% ../nbs/beyond/c_lexical.ipynb #edcf03e5
@@ -60,11 +64,15 @@ def _at_least_two(texts:list[str], what:str) -> list[str]:
     if len(texts) < 2: raise SimilarityError(f"{what}: {len(texts)} text(s); a pair needs at least 2")
     return texts
 
+def _bleu_against_others(texts:list[str], i:int) -> float:
+    "Sentence BLEU (0..100) of `texts[i]` with all the other texts as references"
+    return SELF_BLEU.sentence_score(texts[i], texts[:i] + texts[i + 1:]).score
+
 def self_bleu(texts:list[str], # the answers of one set (at least 2)
              ) -> float:
     "Mean over `texts` of the sentence BLEU (0..1) of one text against all the others as references"
     texts = _at_least_two(texts, 'self_bleu')
-    scores = [SELF_BLEU.sentence_score(text, texts[:i] + texts[i + 1:]).score for i, text in enumerate(texts)]
+    scores = [_bleu_against_others(texts, i) for i in range(len(texts))]
     return float(np.mean(scores)) / 100
 
 # %% ../nbs/beyond/c_lexical.ipynb #543d137d
@@ -76,22 +84,31 @@ def gzip_file_size(data:bytes, # what is compressed
     with gzip.GzipFile(filename=name, mode='wb', fileobj=buffer, mtime=0) as zipped: zipped.write(data)
     return buffer.tell()
 
+def _compressed_size(data:bytes, as_package:bool) -> int:
+    "gzip size of `data`: compressed once, or twice with a file name in the header as `diversity` does"
+    if as_package: return gzip_file_size(gzip.compress(data), 'compressed.gz')
+    return len(gzip.compress(data))
+
 def compression_ratio(texts:list[str], # the answers of one set
                       as_package:bool=False, # compress twice with a file name in the header, as `diversity` does
                      ) -> float:
     "UTF-8 size of `texts` joined by spaces / its gzip size; NaN when they hold nothing but spaces"
     data = ' '.join(texts).encode('utf-8')
     if not data.strip(): return float('nan')
-    compressed = gzip_file_size(gzip.compress(data), 'compressed.gz') if as_package else len(gzip.compress(data))
-    return len(data) / compressed
+    return len(data) / _compressed_size(data, as_package)
 
 # %% ../nbs/beyond/c_lexical.ipynb #69947369
+def _token_masks(tokens:list[str]) -> dict[str, int]:
+    "Each token's bit mask of the positions where it occurs in `tokens`"
+    masks = {}
+    for position, token in enumerate(tokens): masks[token] = masks.get(token, 0) | 1 << position
+    return masks
+
 def lcs_length(first:list[str], # one token list
                second:list[str], # another
               ) -> int:
     "Length of the longest common subsequence of two token lists (bit-parallel, Allison and Dix 1986)"
-    masks, full = {}, (1 << len(first)) - 1
-    for position, token in enumerate(first): masks[token] = masks.get(token, 0) | 1 << position
+    masks, full = _token_masks(first), (1 << len(first)) - 1
     row = full
     for token in second:
         matched = row & masks.get(token, 0)
@@ -106,27 +123,40 @@ def rouge_l(first:list[str], # one token list
     if not first or not second: return 0.0
     return 2 * lcs_length(first, second) / (len(first) + len(second))
 
+def _pairwise_rouge(tokens:list[list[str]]) -> list[float]:
+    "ROUGE-L F1 of every pair of token lists"
+    return [rouge_l(a, b) for a, b in combinations(tokens, 2)]
+
 def homogenization(texts:list[str], # the answers of one set (at least 2)
                   ) -> float:
     "Shaib et al.'s homogenization score with ROUGE-L: mean ROUGE-L F1 over all pairs of `texts`"
     tokens = [rouge_tokenize(text, None) for text in _at_least_two(texts, 'homogenization')]
-    return float(np.mean([rouge_l(a, b) for a, b in combinations(tokens, 2)]))
+    return float(np.mean(_pairwise_rouge(tokens)))
 
 # %% ../nbs/beyond/c_lexical.ipynb #1fdfbf5d
+def _kernel_eigenvalues(units:np.ndarray) -> np.ndarray:
+    "The eigenvalues of K/n above round-off, K the cosine matrix of `units`, from their singular values"
+    values = np.linalg.svd(np.asarray(units, dtype=np.float64), compute_uv=False) ** 2 / len(units)
+    return values[values > 1e-12]  # zero eigenvalues add nothing (0 log 0 = 0); dropping round-off keeps it so
+
 def vendi_score(units:np.ndarray, # unit embedding rows of one set of answers
                ) -> float:
     "exp of the Shannon entropy (natural log) of the eigenvalues of K/n, K the cosine matrix of `units`"
-    values = np.linalg.svd(np.asarray(units, dtype=np.float64), compute_uv=False) ** 2 / len(units)
-    values = values[values > 1e-12]  # zero eigenvalues add nothing (0 log 0 = 0); dropping round-off keeps it so
+    values = _kernel_eigenvalues(units)
     return float(np.exp(-(values * np.log(values)).sum()))
 
 # %% ../nbs/beyond/c_lexical.ipynb #a43ab0e8
+def _pair_passages(texts:list[str], prompt:str, min_words:int) -> list[dict]:
+    "`shared_passage` of every pair of `texts`"
+    pairs = combinations(_at_least_two(texts, 'passage'), 2)
+    return [shared_passage(a, b, prompt, min_words) for a, b in pairs]
+
 def longest_passage(texts:list[str], # the answers of one set (at least 2)
                     prompt:str='', # the prompt they answer: its words are not new
                     min_words:int=3, # the shortest run of words that counts as a passage
                    ) -> dict:
     "Over all pairs of `texts`: `shared_run`, `passage` (most words not from the prompt) and `passage_new_words`"
-    found = [shared_passage(a, b, prompt, min_words) for a, b in combinations(_at_least_two(texts, 'passage'), 2)]
+    found = _pair_passages(texts, prompt, min_words)
     best = max(found, key=lambda pair: pair['new_words'])
     longest = max(pair['longest'] for pair in found)
     return {'shared_run': longest, 'passage': best['passage'], 'passage_new_words': best['new_words']}
@@ -134,13 +164,17 @@ def longest_passage(texts:list[str], # the answers of one set (at least 2)
 # %% ../nbs/beyond/c_lexical.ipynb #4bdd9bd0
 LEXICAL_MEASURES = ['distinct_1', 'distinct_2', 'distinct_3', 'self_bleu', 'homogenization', 'compression_ratio']
 
+def _distinct_measures(texts:list[str]) -> dict[str, float]:
+    "distinct-1, distinct-2 and distinct-3 of `texts`"
+    return {f'distinct_{n}': distinct_n(texts, n) for n in (1, 2, 3)}
+
 def set_measures(texts:list[str], # the answers of one set (at least 2)
                  units:np.ndarray, # their unit embedding rows
                  prompt:str='', # the prompt they answer
                 ) -> dict:
     "distinct-1/2/3, self-BLEU, homogenization, compression ratio, Vendi and the longest passage of one set"
     texts = _at_least_two(texts, 'set_measures')
-    measures = {f'distinct_{n}': distinct_n(texts, n) for n in (1, 2, 3)}
+    measures = _distinct_measures(texts)
     measures |= {'self_bleu': self_bleu(texts), 'homogenization': homogenization(texts),
                  'compression_ratio': compression_ratio(texts), 'vendi': vendi_score(units)}
     return measures | longest_passage(texts, prompt)
@@ -150,6 +184,25 @@ def _prompt_of(frame:pd.DataFrame, rows:np.ndarray) -> str:
     "The prompt text of these rows ('' when the responses carry none)"
     return str(frame.prompt.iloc[rows[0]]) if 'prompt' in frame else ''
 
+def _set_row(frame:pd.DataFrame, # the responses, indexed 0..n-1
+             units:np.ndarray, # their unit rows
+             model:str, # the set's model
+             prompt:str, # its prompt id
+             members:np.ndarray, # its rows
+            ) -> dict:
+    "One (model, prompt) set's keys, size and `set_measures`"
+    measures = set_measures(frame.text.iloc[members].tolist(), units[members], _prompt_of(frame, members))
+    return {'model': model, 'prompt_id': prompt, 'responses': len(members)} | measures
+
+def _set_rows(frame:pd.DataFrame, units:np.ndarray) -> pd.DataFrame:
+    "`_set_row` of each (model, prompt) with more than one answer"
+    groups = frame.groupby(['model', 'prompt_id'], sort=True).indices
+    sets = [(key, members) for key, members in groups.items() if len(members) > 1]
+    return pd.DataFrame([_set_row(frame, units, model, prompt, members) for (model, prompt), members in sets])
+
+_TABLE_COLUMNS = ['model', 'prompt_id', 'responses', 'mean_similarity', *LEXICAL_MEASURES, 'vendi', 'shared_run',
+                  'passage', 'passage_new_words']
+
 def lexical_table(responses:pd.DataFrame, # one row per answer: `model`, `prompt_id`, `text` (and `prompt`)
                   vectors:np.ndarray, # the embeddings, row for row
                   drop_single:bool=False, # leave out (model, prompt) groups with one answer instead of failing
@@ -158,14 +211,10 @@ def lexical_table(responses:pd.DataFrame, # one row per answer: `model`, `prompt
     require_rows(responses, ['model', 'prompt_id', 'text'], 'lexical_table: responses', SimilarityError)
     units, frame = response_units(responses, vectors, 'lexical_table'), responses.reset_index(drop=True)
     similarity = intra_model_similarity(frame, units, drop_single)
-    groups = frame.groupby(['model', 'prompt_id'], sort=True).indices
-    rows = [{'model': model, 'prompt_id': prompt, 'responses': len(members)}
-            | set_measures(frame.text.iloc[members].tolist(), units[members], _prompt_of(frame, members))
-            for (model, prompt), members in groups.items() if len(members) > 1]
-    table = similarity[['model', 'prompt_id', 'mean_similarity']].merge(pd.DataFrame(rows), on=['model', 'prompt_id'])
+    keys = similarity[['model', 'prompt_id', 'mean_similarity']]
+    table = keys.merge(_set_rows(frame, units), on=['model', 'prompt_id'])
     table.attrs['dropped_single'] = similarity.attrs['dropped_single']
-    return table[['model', 'prompt_id', 'responses', 'mean_similarity', *LEXICAL_MEASURES, 'vendi', 'shared_run',
-                  'passage', 'passage_new_words']]
+    return table[_TABLE_COLUMNS]
 
 # %% ../nbs/beyond/c_lexical.ipynb #ee3da230
 POOLED_MEASURES = ['distinct_1', 'distinct_2', 'distinct_3', 'compression_ratio', 'vendi']
@@ -174,8 +223,18 @@ def pool_measures(texts:list[str], # all answers to one prompt
                   units:np.ndarray, # their unit embedding rows
                  ) -> dict:
     "distinct-1/2/3, compression ratio and Vendi of one prompt's pooled answers"
-    measures = {f'distinct_{n}': distinct_n(texts, n) for n in (1, 2, 3)}
-    return measures | {'compression_ratio': compression_ratio(texts), 'vendi': vendi_score(units)}
+    return _distinct_measures(texts) | {'compression_ratio': compression_ratio(texts), 'vendi': vendi_score(units)}
+
+def _pool_row(frame:pd.DataFrame, units:np.ndarray, prompt:str, members:np.ndarray) -> dict:
+    "One prompt's pooled answers (rows `members`): its models, answers and `pool_measures`"
+    counts = {'prompt_id': prompt, 'models': frame.model.iloc[members].nunique(), 'responses': len(members)}
+    return counts | pool_measures(frame.text.iloc[members].tolist(), units[members])
+
+def _with_vendi_gain(pooled:pd.DataFrame, per_model:pd.DataFrame) -> pd.DataFrame:
+    "`pooled` with the models' mean Vendi of each prompt (`model_vendi`) and the pool's gain over it"
+    own = per_model.groupby('prompt_id').vendi.mean().rename('model_vendi')
+    table = pooled.merge(own, on='prompt_id', how='left')
+    return table.assign(vendi_gain=table.vendi / table.model_vendi)
 
 def pooled_table(responses:pd.DataFrame, # one row per answer: `model`, `prompt_id`, `text`
                  vectors:np.ndarray, # the embeddings, row for row
@@ -184,12 +243,9 @@ def pooled_table(responses:pd.DataFrame, # one row per answer: `model`, `prompt_
     "Per prompt, all models' answers pooled: distinct-1/2/3, compression ratio, Vendi and its gain over the models'"
     require_rows(responses, ['model', 'prompt_id', 'text'], 'pooled_table: responses', SimilarityError)
     units, frame = response_units(responses, vectors, 'pooled_table'), responses.reset_index(drop=True)
-    rows = [{'prompt_id': prompt, 'models': frame.model.iloc[members].nunique(), 'responses': len(members)}
-            | pool_measures(frame.text.iloc[members].tolist(), units[members])
-            for prompt, members in frame.groupby('prompt_id', sort=True).indices.items()]
-    own = per_model.groupby('prompt_id').vendi.mean().rename('model_vendi')
-    table = pd.DataFrame(rows).merge(own, on='prompt_id', how='left')
-    return table.assign(vendi_gain=table.vendi / table.model_vendi)
+    groups = frame.groupby('prompt_id', sort=True).indices
+    rows = [_pool_row(frame, units, prompt, members) for prompt, members in groups.items()]
+    return _with_vendi_gain(pd.DataFrame(rows), per_model)
 
 # %% ../nbs/beyond/c_lexical.ipynb #0a06d052
 SUMMARY_MEASURES = ['mean_similarity', *LEXICAL_MEASURES, 'vendi', 'passage_new_words']
@@ -201,57 +257,89 @@ def model_summary(table:pd.DataFrame, # from `lexical_table`
     return summary.assign(prompts=table.groupby('model').size()).reset_index()
 
 # %% ../nbs/beyond/c_lexical.ipynb #ce29ecbb
+def _association_row(table:pd.DataFrame, measure:str) -> dict:
+    "Spearman's rho and p of `mean_similarity` and `measure`, over the sets where both are defined"
+    kept = table[['mean_similarity', measure]].dropna()
+    varied = len(kept) >= 3 and kept.nunique().min() > 1
+    rho, p = stats.spearmanr(kept.mean_similarity, kept[measure]) if varied else (np.nan, np.nan)
+    return {'measure': measure, 'sets': len(kept), 'spearman_rho': float(rho), 'p_value': float(p)}
+
 def association(table:pd.DataFrame, # from `lexical_table`
                 measures:list[str]=LEXICAL_MEASURES + ['vendi'], # the measures set against embedding similarity
                ) -> pd.DataFrame:
     "Spearman's rho (and p) over (model, prompt) sets between `mean_similarity` and each measure"
-    rows = []
-    for measure in measures:
-        kept = table[['mean_similarity', measure]].dropna()
-        varied = len(kept) >= 3 and kept.nunique().min() > 1
-        rho, p = stats.spearmanr(kept.mean_similarity, kept[measure]) if varied else (np.nan, np.nan)
-        rows.append({'measure': measure, 'sets': len(kept), 'spearman_rho': float(rho), 'p_value': float(p)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_association_row(table, measure) for measure in measures])
 
 # %% ../nbs/beyond/c_lexical.ipynb #4b049cd1
+def _too_few_sets(measure:str, sets:int, least:int) -> str:
+    "The sentence for a measure with too few sets for a verdict"
+    return f"{measure}: too few (model, prompt) sets ({sets}; at least {least}) to tell if it follows similarity"
+
+def _spearman_words(rho:float, sets:int, p:float) -> str:
+    "Spearman's rho, the sets it is computed over, and its p-value"
+    return f"Spearman rho {rho:+.2f} over {sets} sets, p = {p:.2g}"
+
 def association_sentence(row:pd.Series|dict, # one row of `association`
                          least:int=10, # fewest sets for a verdict
                         ) -> str:
     "One sentence: does `row.measure` go with embedding similarity in this run?"
     measure, sets, rho, p = row['measure'], row['sets'], row['spearman_rho'], row['p_value']
-    if sets < least or np.isnan(rho):
-        return f"{measure}: too few (model, prompt) sets ({sets}; at least {least}) to tell if it follows similarity"
-    stated = f"Spearman rho {rho:+.2f} over {sets} sets, p = {p:.2g}"
+    if sets < least or np.isnan(rho): return _too_few_sets(measure, sets, least)
+    stated = _spearman_words(rho, sets, p)
     if p >= 0.05: return f"{measure}: no association with embedding similarity this run can show ({stated})"
     return f"{measure}: {'rises' if rho > 0 else 'falls'} with embedding similarity ({stated})"
 
 # %% ../nbs/beyond/c_lexical.ipynb #edcf5f0b
+def _prompt_differences(table:pd.DataFrame, measure:str, first:str, second:str) -> np.ndarray:
+    "`first` minus `second` on `measure`, per prompt that both answered"
+    wide = table.pivot(index='prompt_id', columns='model', values=measure)[[first, second]].dropna()
+    return (wide[first] - wide[second]).to_numpy()
+
+def _mean_and_error(values:np.ndarray) -> tuple[float, float]:
+    "The mean of `values` and its standard error (NaN where undefined)"
+    error = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
+    mean = float(values.mean()) if len(values) else np.nan
+    return mean, error
+
 def paired_difference(table:pd.DataFrame, # from `lexical_table`
                       measure:str, # a column of it
                       first:str, # a model
                       second:str, # another model
                      ) -> dict:
     "Mean over shared prompts of `first` minus `second` on `measure`, with an approximate 95% interval"
-    wide = table.pivot(index='prompt_id', columns='model', values=measure)[[first, second]].dropna()
-    differences = (wide[first] - wide[second]).to_numpy()
-    error = differences.std(ddof=1) / np.sqrt(len(differences)) if len(differences) > 1 else np.nan
-    mean = float(differences.mean()) if len(differences) else np.nan
+    differences = _prompt_differences(table, measure, first, second)
+    mean, error = _mean_and_error(differences)
     return {'measure': measure, 'first': first, 'second': second, 'prompts': len(differences), 'difference': mean,
             'low': mean - 1.96 * error, 'high': mean + 1.96 * error}
+
+def _difference_head(d:dict, found:bool) -> str:
+    "Which model of a `paired_difference` scores higher, or that this run shows no difference"
+    if not found: return f"no difference this run can show between {d['first']} and {d['second']} on {d['measure']}"
+    verdict = 'higher' if d['difference'] > 0 else 'lower'
+    return f"{d['first']} scores {verdict} than {d['second']} on {d['measure']}"
 
 def difference_sentence(difference:dict) -> str:
     "One sentence stating a `paired_difference`"
     d = difference
     found = d['prompts'] >= 3 and not (d['low'] <= 0 <= d['high'])
-    verdict = 'higher' if d['difference'] > 0 else 'lower'
-    head = (f"{d['first']} scores {verdict} than {d['second']} on {d['measure']}" if found
-            else f"no difference this run can show between {d['first']} and {d['second']} on {d['measure']}")
     interval = f"95% interval {d['low']:+.3f} to {d['high']:+.3f}"
-    return f"{head} (mean difference {d['difference']:+.3f}, {interval}, {d['prompts']} prompts)"
+    return f"{_difference_head(d, found)} (mean difference {d['difference']:+.3f}, {interval}, {d['prompts']} prompts)"
 
 # %% ../nbs/beyond/c_lexical.ipynb #873d5fd6
 FIGURE_MEASURES = {'distinct_2': 'distinct-2', 'self_bleu': 'self-BLEU', 'homogenization': 'homogenization (ROUGE-L)',
                    'compression_ratio': 'compression ratio (gzip)', 'vendi': 'Vendi score'}
+
+def _model_dots(ax, table:pd.DataFrame, measure:str, models:list[str], colours:list):
+    "One panel's dots, a (model, prompt) set each, in one colour per model"
+    for model, colour in zip(models, colours):
+        mine = table[table.model == model]
+        ax.scatter(mine.mean_similarity, mine[measure], color=colour, s=18, alpha=0.8, label=model)
+
+def _label_panel(ax, label:str, rho:float):
+    "A panel's axis labels, and its title with Spearman's rho"
+    shown = 'n/a' if np.isnan(rho) else f'{rho:.2f}'
+    ax.set(xlabel='mean embedding similarity', ylabel=label, title=f'{label}\nSpearman rho {shown}')
+    ax.title.set_fontsize(9)
 
 def lexical_figure(table:pd.DataFrame, # from `lexical_table`
                    look:str='colorblind', # `colorblind` or `paper`
@@ -262,12 +350,8 @@ def lexical_figure(table:pd.DataFrame, # from `lexical_table`
     rhos = association(table, list(FIGURE_MEASURES)).set_index('measure').spearman_rho
     fig, axes = plt.subplots(1, len(FIGURE_MEASURES), figsize=(3.0 * len(FIGURE_MEASURES), 3.2), layout='constrained')
     for ax, (measure, label) in zip(axes, FIGURE_MEASURES.items()):
-        for model, colour in zip(models, palette(look, len(models))):
-            mine = table[table.model == model]
-            ax.scatter(mine.mean_similarity, mine[measure], color=colour, s=18, alpha=0.8, label=model)
-        rho = 'n/a' if np.isnan(rhos[measure]) else f'{rhos[measure]:.2f}'
-        ax.set(xlabel='mean embedding similarity', ylabel=label, title=f'{label}\nSpearman rho {rho}')
-        ax.title.set_fontsize(9)
+        _model_dots(ax, table, measure, models, palette(look, len(models)))
+        _label_panel(ax, label, rhos[measure])
     axes[0].legend(fontsize=7, frameon=False)
     if title: fig.suptitle(title, fontsize=10)
     return fig

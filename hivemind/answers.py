@@ -22,18 +22,36 @@ def was_cut(responses:pd.DataFrame, # stored responses with a `finish_reason` co
     return responses.finish_reason.eq('length')
 
 # %% ../nbs/core/g_answers.ipynb #dcfb4a75
+def _answers_to(responses:pd.DataFrame, # stored responses
+                prompt_id:str, # the prompt
+                decoding:str|None, # keep one decoding (None: all)
+               ) -> pd.DataFrame:
+    "The responses to `prompt_id` (with `decoding`); raise when there are none"
+    chosen = responses[responses.prompt_id.eq(prompt_id) & (decoding is None or responses.decoding.eq(decoding))]
+    if not chosen.empty: return chosen
+    raise ValueError(f"no answers to prompt {prompt_id!r}" + (f" with decoding {decoding!r}" if decoding else ''))
+
+def _grid_columns(chosen:pd.DataFrame, # the responses
+                  decoding:str|None, # the decoding kept
+                 ) -> pd.Series:
+    "The column of each response: its model, and its decoding when there are several"
+    several = decoding is None and chosen.decoding.nunique() > 1
+    return chosen.model + (' / ' + chosen.decoding if several else '')
+
+def _marked_texts(chosen:pd.DataFrame) -> pd.Series:
+    "Each answer stripped, with `CUT_MARK` after those cut at the token limit"
+    return chosen.text.str.strip() + was_cut(chosen).map({True: CUT_MARK, False: ''})
+
 def answer_grid(responses:pd.DataFrame, # stored responses (`run.responses()`)
                 prompt_id:str, # the prompt whose answers are laid out
                 decoding:str|None=None, # keep one decoding (None: a column per model and decoding)
                ) -> pd.DataFrame:
     "The answers to `prompt_id`: one row per sample, one column per model (and decoding), cut ones marked"
-    chosen = responses[responses.prompt_id.eq(prompt_id) & (decoding is None or responses.decoding.eq(decoding))]
-    if chosen.empty: raise ValueError(f"no answers to prompt {prompt_id!r}" + (f" with decoding {decoding!r}" if decoding else ''))
-    several = decoding is None and chosen.decoding.nunique() > 1
-    columns = chosen.model + (' / ' + chosen.decoding if several else '')
-    texts = chosen.text.str.strip() + was_cut(chosen).map({True: CUT_MARK, False: ''})
-    grid = pd.DataFrame(dict(column=columns, sample=chosen.sample_index, text=texts))
-    return grid.pivot(index='sample', columns='column', values='text').rename_axis(index='sample', columns=None).fillna('')
+    chosen = _answers_to(responses, prompt_id, decoding)
+    columns = _grid_columns(chosen, decoding)
+    grid = pd.DataFrame(dict(column=columns, sample=chosen.sample_index, text=_marked_texts(chosen)))
+    grid = grid.pivot(index='sample', columns='column', values='text')
+    return grid.rename_axis(index='sample', columns=None).fillna('')
 
 # %% ../nbs/core/g_answers.ipynb #f9b3fe2f
 class Answers:
@@ -45,16 +63,28 @@ class Answers:
     def __repr__(self): return f"Answers to {self.prompt!r}\n{self.grid.to_string()}"
 
     def _repr_html_(self):
-        head = ''.join(f'<th>{html.escape(str(c))}</th>' for c in self.grid.columns)
-        rows = ''.join(f'<tr><th>{i}</th>{"".join(map(_answer_cell, row))}</tr>' for i, row in self.grid.iterrows())
+        rows = ''.join(_answer_row(sample, texts) for sample, texts in self.grid.iterrows())
         return (f'<p><b>Prompt:</b> {html.escape(self.prompt)}</p><table class="hivemind-answers">'
-                f'<thead><tr><th>sample</th>{head}</tr></thead><tbody>{rows}</tbody></table>')
+                f'{_header(self.grid.columns)}<tbody>{rows}</tbody></table>')
+
+def _header(columns) -> str:
+    "The table's head: `sample`, then the escaped column names"
+    head = ''.join(f'<th>{html.escape(str(c))}</th>' for c in columns)
+    return f'<thead><tr><th>sample</th>{head}</tr></thead>'
+
+def _answer_row(sample, # the sample number
+                texts:pd.Series, # its answers, one per column
+               ) -> str:
+    "One table row: the sample number, then its answers"
+    return f'<tr><th>{sample}</th>{"".join(map(_answer_cell, texts))}</tr>'
+
+_CELL_STYLE = 'text-align:left;vertical-align:top'
 
 def _answer_cell(text:str) -> str:
     "One table cell: the escaped answer, in grey with a note when it was cut"
-    if not text.endswith(CUT_MARK): return f'<td style="text-align:left;vertical-align:top">{html.escape(text)}</td>'
+    if not text.endswith(CUT_MARK): return f'<td style="{_CELL_STYLE}">{html.escape(text)}</td>'
     body = html.escape(text[:-len(CUT_MARK)])
-    return f'<td style="text-align:left;vertical-align:top;color:#666">{body} <i>[cut at the token limit]</i></td>'
+    return f'<td style="{_CELL_STYLE};color:#666">{body} <i>[cut at the token limit]</i></td>'
 
 # %% ../nbs/core/g_answers.ipynb #394036f3
 def show_answers(responses:pd.DataFrame, # stored responses (`run.responses()`)
@@ -66,13 +96,23 @@ def show_answers(responses:pd.DataFrame, # stored responses (`run.responses()`)
     return Answers(responses.prompt[responses.prompt_id.eq(prompt_id)].iloc[0], grid)
 
 # %% ../nbs/core/g_answers.ipynb #e623cc6a
+def _ratio(numerator:pd.Series, # what is counted
+           denominator:pd.Series, # what it is counted per
+          ) -> pd.Series:
+    "`numerator / denominator` to one decimal, NaN where the denominator is 0"
+    return (numerator / denominator.where(denominator > 0)).round(1)
+
+def _sampling_totals(records:pd.DataFrame) -> pd.DataFrame:
+    "Per model and decoding: answers, failures, answers cut, completion tokens and seconds"
+    totals = records.groupby(['model', 'decoding'])
+    return totals.agg(answers=('ok', 'sum'), failed=('ok', lambda ok: int((~ok).sum())), cut=('cut', 'sum'),
+                      tokens=('completion_tokens', 'sum'), seconds=('seconds', 'sum'))
+
 def sampling_report(records:pd.DataFrame, # every stored record, failed ones included (`run.store.frame(None)`)
                    ) -> pd.DataFrame:
     "Answers, failures, share cut at the token limit and tokens per second, per model and decoding"
     records = records.assign(ok=records.status.eq('ok'), cut=records.status.eq('ok') & was_cut(records))
-    table = records.groupby(['model', 'decoding']).agg(answers=('ok', 'sum'), failed=('ok', lambda ok: int((~ok).sum())),
-                                                      cut=('cut', 'sum'), tokens=('completion_tokens', 'sum'),
-                                                      seconds=('seconds', 'sum'))
-    table['cut_percent'] = (100 * table.cut / table.answers.where(table.answers > 0)).round(1)
-    table['tokens_per_second'] = (table.tokens / table.seconds.where(table.seconds > 0)).round(1)
+    table = _sampling_totals(records)
+    table['cut_percent'] = _ratio(100 * table.cut, table.answers)
+    table['tokens_per_second'] = _ratio(table.tokens, table.seconds)
     return table.drop(columns=['tokens', 'seconds']).reset_index()

@@ -39,6 +39,14 @@ def _unusable(values:pd.Series) -> np.ndarray:
         bad = bad | np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
     return bad
 
+def _unusable_message(frame:pd.DataFrame, # the table
+                      column:str, # a column with unusable values
+                      bad:np.ndarray, # where they are
+                     ) -> str:
+    "How many values of `column` are missing or not finite, and in which rows"
+    return (f"{column} is missing or not finite in {bad.sum()} of {len(frame)} row(s): "
+            f"{first_names(row_labels(frame)[bad])}")
+
 def require_rows(frame:pd.DataFrame, # the table a statistic reads
                  columns:list[str], # the columns it needs, each filled on every row
                  what:str, # the input as errors name it, e.g. `intra_model_similarity: responses`
@@ -50,11 +58,21 @@ def require_rows(frame:pd.DataFrame, # the table a statistic reads
     if absent: raise error(f"{what}: no column(s) {absent}; found {list(frame.columns)}")
     for column in columns:
         bad = _unusable(frame[column])
-        if bad.any(): raise error(f"{what}: {column} is missing or not finite in {bad.sum()} of {len(frame)} row(s): "
-                                  f"{first_names(row_labels(frame)[bad])}")
+        if bad.any(): raise error(f"{what}: {_unusable_message(frame, column, bad)}")
     return frame
 
 # %% ../nbs/core/i_checks.ipynb #8ad2dc89
+def _nonfinite_rows(rows:np.ndarray) -> np.ndarray:
+    "Positions of the rows of the matrix `rows` that hold a NaN or an infinity"
+    with np.errstate(over='ignore', invalid='ignore'): suspects = np.flatnonzero(~np.isfinite(rows.sum(axis=1)))
+    return suspects[~np.isfinite(rows[suspects]).all(axis=1)]  # a finite row whose sum overflowed is not bad
+
+def _named_rows(bad:np.ndarray, # positions of the offending rows
+                names=None, # the name of each row (None: its position)
+               ) -> str:
+    "The first offending rows, by name or else by position"
+    return first_names(np.asarray(names)[bad]) if names is not None else 'row(s) ' + first_names(bad)
+
 def require_finite(values:np.ndarray, # a vector, or a matrix with one row per item
                    what:str, # the input as errors name it, e.g. `pca_2d: vectors`
                    names=None, # the name of each row in errors (e.g. response ids); None: its position
@@ -64,9 +82,8 @@ def require_finite(values:np.ndarray, # a vector, or a matrix with one row per i
     values = np.asarray(values)
     if values.size == 0: raise error(f"{what}: empty (shape {values.shape})")
     rows = values.reshape(len(values), -1) if values.ndim else values.reshape(1, 1)
-    with np.errstate(over='ignore', invalid='ignore'): suspects = np.flatnonzero(~np.isfinite(rows.sum(axis=1)))
-    bad = suspects[~np.isfinite(rows[suspects]).all(axis=1)]  # a finite row whose sum overflowed is not bad
+    bad = _nonfinite_rows(rows)
     if not len(bad): return values
-    where = first_names(np.asarray(names)[bad]) if names is not None else 'row(s) ' + first_names(bad)
     count = int((~np.isfinite(rows[bad])).sum())
-    raise error(f"{what}: {count} non-finite value(s) (NaN or inf) in {len(bad)} of {len(rows)} row(s): {where}")
+    raise error(f"{what}: {count} non-finite value(s) (NaN or inf) in {len(bad)} of {len(rows)} row(s): "
+                f"{_named_rows(bad, names)}")

@@ -22,14 +22,19 @@ class SettingsError(ValueError):
     "A bad value or unknown key in a settings file"
 
 # %% ../nbs/core/a_config.ipynb #b37f5b05
+def _folder_with_settings(start:Path, # where to start looking
+                         ) -> Path|None:
+    "The nearest folder at or above `start` that holds `settings.ini`, or None"
+    for folder in [start.resolve(), *start.resolve().parents]:
+        if (folder/'settings.ini').exists(): return folder
+
 def project_root(start:Path|None=None, # where to start looking (default: the working directory, then this package's folder)
                 ) -> Path:
     "The nearest folder at or above `start` that holds `settings.ini`"
     import hivemind
     starts = [Path(start)] if start else [Path.cwd(), Path(hivemind.__file__).parent]
-    for candidate in starts:
-        for folder in [candidate.resolve(), *candidate.resolve().parents]:
-            if (folder/'settings.ini').exists(): return folder
+    found = next((folder for folder in map(_folder_with_settings, starts) if folder), None)
+    if found: return found
     raise FileNotFoundError(f"no settings.ini at or above {starts[0]}")
 
 # %% ../nbs/core/a_config.ipynb #16b707f9
@@ -61,27 +66,44 @@ class Within:
 
     def check(self, number:float) -> float:
         "`number`, if allowed"
-        low_ok = self.least is None or number > self.least or (number == self.least and not self.above)
-        if not low_ok: raise ValueError(f"{number} is too small; it must be {'>' if self.above else '>='} {self.least}")
-        if self.most is not None and number > self.most: raise ValueError(f"{number} is too large; it must be <= {self.most}")
+        if not self._low_ok(number):
+            raise ValueError(f"{number} is too small; it must be {'>' if self.above else '>='} {self.least}")
+        if self._too_large(number): raise ValueError(f"{number} is too large; it must be <= {self.most}")
         return number
+
+    def _low_ok(self, number:float) -> bool:
+        "Whether `number` is at least `least` (above it when `above`)"
+        return self.least is None or number > self.least or (number == self.least and not self.above)
+
+    def _too_large(self, number:float) -> bool:
+        "Whether `number` is above `most`"
+        return self.most is not None and number > self.most
 
 Share, Seconds = Within(0, 1), Within(0, above=True)
 
 # %% ../nbs/core/a_config.ipynb #c2da1930
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on'}, {'0', 'false', 'no', 'off'}
 
+def _choice_value(text:str, # the stripped raw value
+                  options:tuple, # the allowed strings
+                 ) -> str:
+    "`text`, if it is one of `options`"
+    if text not in options: raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+    return text
+
+def _bool_value(text:str, # the stripped raw value
+               ) -> bool:
+    "`text` as a boolean: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`"
+    if text.lower() not in _TRUE | _FALSE: raise ValueError(f"{text!r} is not a boolean")
+    return text.lower() in _TRUE
+
 def convert_value(text:str, # the raw value
                   kind, # the declared type: str, int, float, bool, list[str], `AtLeast`, `Within` or a tuple of allowed strings
                  ):
     "Convert one raw settings value to `kind`, raising `ValueError` when it does not fit"
     text = text.strip()
-    if isinstance(kind, tuple):
-        if text not in kind: raise ValueError(f"{text!r} is not one of {', '.join(kind)}")
-        return text
-    if kind is bool:
-        if text.lower() not in _TRUE | _FALSE: raise ValueError(f"{text!r} is not a boolean")
-        return text.lower() in _TRUE
+    if isinstance(kind, tuple): return _choice_value(text, kind)
+    if kind is bool: return _bool_value(text)
     if kind == list[str]: return split_list(text)
     if isinstance(kind, AtLeast): return kind.check(int(text))
     if isinstance(kind, Within): return kind.check(float(text))
@@ -169,7 +191,29 @@ class Profile:
     cell_timeout:Positive = 3600 # seconds a pipeline cell may run
 
 # %% ../nbs/core/a_config.ipynb #f66d7796
-def _field_types(cls): return {f.name: f.type if not isinstance(f.type, str) else eval(f.type, globals()) for f in fields(cls)}
+def _field_types(cls):
+    "The declared type of each field of the dataclass `cls`, string annotations evaluated"
+    return {f.name: f.type if not isinstance(f.type, str) else eval(f.type, globals()) for f in fields(cls)}
+
+def _converted(raw:str, # the raw value
+               kind, # its declared type
+               where:str, # how errors start
+              ):
+    "`raw` as `kind`; a bad value raises `SettingsError` after `where`"
+    try: return convert_value(raw, kind)
+    except ValueError as error: raise SettingsError(f"{where}: {error}") from None
+
+def _section_values(section:configparser.SectionProxy, # the section to read
+                    types:dict, # the type of each key allowed
+                    source:str, # file name shown in errors
+                   ) -> dict:
+    "Each key of `section` with its value converted, refusing unknown keys and bad values"
+    where = f"{source}: [{section.name}]"
+    values = {}
+    for key, raw in section.items():
+        if key not in types: raise SettingsError(f"{where} unknown key {key!r}; allowed: {', '.join(types)}")
+        values[key] = _converted(raw, types[key], f"{where} {key} = {raw!r}")
+    return values
 
 def read_section(cls, # the dataclass describing the section kind
                  section:configparser.SectionProxy, # the section to read
@@ -179,12 +223,8 @@ def read_section(cls, # the dataclass describing the section kind
     "Build `cls` from `section`, naming the file, section and key of any unknown key or bad value"
     types = _field_types(cls)
     identity = next(iter(types))
-    allowed = [k for k in types if k != identity]
-    values = {identity: name}
-    for key, raw in section.items():
-        if key not in allowed: raise SettingsError(f"{source}: [{section.name}] unknown key {key!r}; allowed: {', '.join(allowed)}")
-        try: values[key] = convert_value(raw, types[key])
-        except ValueError as error: raise SettingsError(f"{source}: [{section.name}] {key} = {raw!r}: {error}") from None
+    allowed = {key: kind for key, kind in types.items() if key != identity}
+    values = {identity: name, **_section_values(section, allowed, source)}
     if 'name' in allowed and not values.get('name'): values['name'] = name
     return cls(**values)
 
@@ -216,24 +256,41 @@ class Settings:
 # %% ../nbs/core/a_config.ipynb #491a6b54
 _KIND_OF = {'compare_embedders': 'embedder'}  # keys whose section kind is not the key less its plural s
 
+def _references(settings:Settings, # the settings read
+                profile:Profile, # one of their profiles
+               ) -> list[tuple]:
+    "Each key of `profile` that names sections, the sections defined and the names it gives"
+    return [('models', settings.models, profile.models), ('decodings', settings.decodings, profile.decodings),
+            ('embedder', settings.embedders, [profile.embedder]),
+            ('compare_embedders', settings.embedders, profile.compare_embedders)]
+
+def _undefined_error(where:str, # how errors start
+                     key:str, # the profile's key
+                     missing:str, # a name it gives that no section defines
+                    ) -> SettingsError:
+    "The error for `key` naming `missing`, a section that is not defined"
+    kind = _KIND_OF.get(key, key.rstrip('s'))
+    return SettingsError(f"{where} {key}: {missing!r} is not defined (no [{kind}:{missing}] section)")
+
+def _undefined(names:list[str], # the names a key gives
+               defined:dict, # the sections defined
+              ) -> list[str]:
+    "The `names` that no section in `defined` defines"
+    return [name for name in names if name not in defined]
+
 def _check_references(settings:Settings):
     "Raise if a profile names a model, decoding or embedder that is not defined"
     for profile in settings.profiles.values():
-        checks = [('models', settings.models, profile.models), ('decodings', settings.decodings, profile.decodings),
-                  ('embedder', settings.embedders, [profile.embedder]),
-                  ('compare_embedders', settings.embedders, profile.compare_embedders)]
-        for key, defined, names in checks:
-            kind = _KIND_OF.get(key, key.rstrip('s'))
-            for missing in [n for n in names if n not in defined]:
-                raise SettingsError(f"{settings.source}: [{profile.name}] {key}: {missing!r} is not defined (no [{kind}:{missing}] section)")
+        for key, defined, names in _references(settings, profile):
+            for missing in _undefined(names, defined):
+                raise _undefined_error(f"{settings.source}: [{profile.name}]", key, missing)
     _check_model_decodings(settings)
 
 def _check_model_decodings(settings:Settings):
     "Raise if a model section's `decodings` names a decoding that is not defined"
     for model in settings.models.values():
-        for missing in [name for name in model.decodings if name not in settings.decodings]:
-            raise SettingsError(f"{settings.source}: [model:{model.id}] decodings: {missing!r} is not defined "
-                                f"(no [decoding:{missing}] section)")
+        for missing in _undefined(model.decodings, settings.decodings):
+            raise _undefined_error(f"{settings.source}: [model:{model.id}]", 'decodings', missing)
 
 # %% ../nbs/core/a_config.ipynb #ad8abae4
 KEYWORDS = {'builtin', 'simulated', 'offline'} # values of path-like keys that are not paths
@@ -262,26 +319,62 @@ def with_resolved_paths(section, # a `Profile`, `Model`, `Embedder` or `Decoding
     return dataclasses.replace(section, **changes)
 
 # %% ../nbs/core/a_config.ipynb #a4d347bb
+def _parsed_ini(text:str, # a settings file's text
+                source:str, # its name, shown in errors
+               ) -> configparser.ConfigParser:
+    "The sections of `text`; bad syntax raises `SettingsError`"
+    parser = configparser.ConfigParser(interpolation=None, default_section='__no_defaults__',
+                                       inline_comment_prefixes=(';',))
+    try: parser.read_string(text, source=source)
+    except configparser.Error as error: raise SettingsError(f"{source}: {error}") from None
+    return parser
+
+def _section_class(kind:str, # the section name's prefix
+                   name:str, # the rest of the name (empty: a profile)
+                   where:str, # how errors start
+                  ) -> type:
+    "The dataclass of a section: `Profile`, `Model`, `Embedder` or `Decoding`"
+    if not name: return Profile
+    if kind not in _KINDS:
+        raise SettingsError(f"{where} unknown section kind {kind!r}; use model:, embedder: or decoding:")
+    return _KINDS[kind]
+
+def _add_section(settings:Settings, # the settings read so far
+                 section:configparser.SectionProxy, # the section they gain
+                 folder:Path, # relative paths are relative to it
+                ):
+    "Add `section` to `settings`: a profile, or a `model:`, `embedder:` or `decoding:` section"
+    kind, _, name = section.name.partition(':')
+    cls = _section_class(kind, name, f"{settings.source}: [{section.name}]")
+    table = getattr(settings, kind+'s') if name else settings.profiles
+    table[name or kind] = with_resolved_paths(read_section(cls, section, name or kind, settings.source), folder)
+
+def _check_settings(settings:Settings):
+    "Raise if a profile names an undefined section or has a bad `decoding_prompts`"
+    _check_references(settings)
+    for profile in settings.profiles.values(): decoding_prompt_limits(profile, settings.source)
+
 def parse_settings(text:str, # the contents of a settings file
                    source:str='settings.ini', # the file name shown in errors
                    folder:Path|None=None, # relative paths are relative to it (default: the folder of `source`)
                   ) -> Settings:
     "Parse and validate the text of a settings file"
-    parser = configparser.ConfigParser(interpolation=None, default_section='__no_defaults__', inline_comment_prefixes=(';',))
-    try: parser.read_string(text, source=source)
-    except configparser.Error as error: raise SettingsError(f"{source}: {error}") from None
-    settings, folder = Settings(source=source), Path(source).parent if folder is None else Path(folder)
-    for section in parser.sections():
-        kind, _, name = section.partition(':')
-        if not name: settings.profiles[kind] = with_resolved_paths(read_section(Profile, parser[section], kind, source), folder)
-        elif kind in _KINDS:
-            getattr(settings, kind+'s')[name] = with_resolved_paths(read_section(_KINDS[kind], parser[section], name, source), folder)
-        else: raise SettingsError(f"{source}: [{section}] unknown section kind {kind!r}; use model:, embedder: or decoding:")
-    _check_references(settings)
-    for profile in settings.profiles.values(): decoding_prompt_limits(profile, settings.source)
+    parser = _parsed_ini(text, source)
+    settings = Settings(source=source)
+    folder = Path(source).parent if folder is None else Path(folder)
+    for section in parser.sections(): _add_section(settings, parser[section], folder)
+    _check_settings(settings)
     return settings
 
 # %% ../nbs/core/a_config.ipynb #c9d3bd54
+def _limit_error(profile:Profile, # the profile
+                 item:str, # the bad item of its `decoding_prompts`
+                 source:str, # file name shown in errors
+                ) -> SettingsError:
+    "The error for `item`, which is not DECODING:N"
+    return SettingsError(f"{source}: [{profile.name}] decoding_prompts: {item!r} is not DECODING:N with one of "
+                         f"the profile's decodings ({', '.join(profile.decodings)}) and N >= 1")
+
 def decoding_prompt_limits(profile:Profile, # a profile
                            source:str='settings.ini', # the file name shown in errors
                           ) -> dict[str, int]:
@@ -290,12 +383,19 @@ def decoding_prompt_limits(profile:Profile, # a profile
     for item in profile.decoding_prompts:
         name, _, count = item.partition(':')
         if name not in profile.decodings or not count.isdigit() or int(count) < 1:
-            raise SettingsError(f"{source}: [{profile.name}] decoding_prompts: {item!r} is not DECODING:N with one of "
-                                f"the profile's decodings ({', '.join(profile.decodings)}) and N >= 1")
+            raise _limit_error(profile, item, source)
         limits[name] = int(count)
     return limits
 
 # %% ../nbs/core/a_config.ipynb #07ad6e68
+def _not_utf8(path:Path, # the file
+              data:bytes, # its bytes
+              start:int, # where bad bytes start
+             ) -> str:
+    "Where `data` stops being UTF-8 (file and line), and what to do"
+    line = data[:start].count(b'\n') + 1
+    return f"{path}:{line}: not UTF-8 text (byte 0x{data[start]:02x}); save the file as UTF-8"
+
 def read_utf8(path:Path, # a text file
               error:type=ValueError, # the exception raised for bytes that are not UTF-8
              ) -> str:
@@ -303,8 +403,7 @@ def read_utf8(path:Path, # a text file
     data = Path(path).read_bytes()
     try: return data.decode('utf-8-sig')
     except UnicodeDecodeError as decoding: start = decoding.start
-    line = data[:start].count(b'\n') + 1
-    raise error(f"{path}:{line}: not UTF-8 text (byte 0x{data[start]:02x}); save the file as UTF-8")
+    raise error(_not_utf8(path, data, start))
 
 # %% ../nbs/core/a_config.ipynb #d68c90a9
 def settings_path() -> Path:

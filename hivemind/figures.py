@@ -40,7 +40,8 @@ def palette(look:str, # `colorblind` or `paper`
            ) -> list:
     "`count` distinct colours of `look` (cycled when the palette is shorter)"
     import seaborn as sns
-    colours = sns.color_palette(look_of(look, role), n_colors=count if look_of(look, role) != 'tab20' else 20)
+    name = look_of(look, role)
+    colours = sns.color_palette(name, n_colors=count if name != 'tab20' else 20)
     return [colours[i % len(colours)] for i in range(count)]
 
 # %% ../nbs/core/c_figures.ipynb #5f5aa4b8
@@ -99,6 +100,42 @@ def add_footer(fig:plt.Figure, # the figure
     fig.text(0.01, drawn_extent(fig)[0] - 0.01, text, ha='left', va='top', fontsize=6.5, color='#555555')
 
 # %% ../nbs/core/c_figures.ipynb #420f4816
+def _made_folder(folder:Path|str) -> Path:
+    "`folder` as a `Path`, created when missing"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+def _stem(name:str, # the file stem asked for
+          simulated:bool, # built from simulated data?
+         ) -> str:
+    "`name`, with `_simulated` added for simulated data unless it says so"
+    return f'{name}_simulated' if simulated and 'simulated' not in name else name
+
+def _stamp(fig:plt.Figure, # the figure
+           simulated:bool, # built from simulated data?
+           footer:str, # one line naming the run
+          ):
+    "Mark `fig` as simulated and write its footer, as asked"
+    if simulated: mark_simulated(fig)
+    if footer: add_footer(fig, footer + ('; SIMULATED raters' if simulated else ''))
+
+def _write_pdf_png(fig:plt.Figure, # the figure
+                   pdf:Path, # where the PDF goes
+                   png:Path, # where the PNG goes
+                  ):
+    "Write `fig` as PDF and PNG with no dates or tool names, so the bytes are stable"
+    with matplotlib.rc_context(STABLE_RC):
+        fig.savefig(pdf, metadata={'CreationDate': None, 'Producer': None, 'Creator': None}, bbox_inches='tight')
+        fig.savefig(png, metadata={'Software': None}, bbox_inches='tight')
+
+def _write_csv(table:pd.DataFrame, # the numbers
+               path:Path, # where they go
+              ) -> Path:
+    "Write `table` as a stable CSV; return `path`"
+    table.to_csv(path, index=False, float_format='%.6g', lineterminator='\n')
+    return path
+
 def save_figure(fig:plt.Figure, # the figure
                 name:str, # file stem, e.g. `fig04_intra_model_histogram`
                 folder:Path|str, # where to write (created when missing)
@@ -108,19 +145,12 @@ def save_figure(fig:plt.Figure, # the figure
                 show:bool=True, # also display the PNG in the notebook that runs this
                ) -> SavedFiles:
     "Write `fig` as PDF and PNG (and `data` as CSV) with stable bytes, show it inline; return the paths written"
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if simulated:
-        mark_simulated(fig)
-        name = name if 'simulated' in name else f'{name}_simulated'
-    if footer: add_footer(fig, footer + ('; SIMULATED raters' if simulated else ''))
+    folder = _made_folder(folder)
+    name = _stem(name, simulated)
+    _stamp(fig, simulated, footer)
     paths = SavedFiles([folder/f'{name}.pdf', folder/f'{name}.png'])
-    with matplotlib.rc_context(STABLE_RC):
-        fig.savefig(paths[0], metadata={'CreationDate': None, 'Producer': None, 'Creator': None}, bbox_inches='tight')
-        fig.savefig(paths[1], metadata={'Software': None}, bbox_inches='tight')
-    if data is not None:
-        paths.append(folder/f'{name}.csv')
-        data.to_csv(paths[-1], index=False, float_format='%.6g', lineterminator='\n')
+    _write_pdf_png(fig, *paths)
+    if data is not None: paths.append(_write_csv(data, folder/f'{name}.csv'))
     plt.close(fig)
     if show: show_png(paths[1])
     return paths
@@ -142,11 +172,7 @@ def save_table(table:pd.DataFrame, # the table
                simulated:bool=False, # built from simulated data? (adds `_simulated` to the name)
               ) -> Path:
     "Write `table` as a stable CSV and return its path"
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder/f"{name}{'_simulated' if simulated and 'simulated' not in name else ''}.csv"
-    table.to_csv(path, index=False, float_format='%.6g', lineterminator='\n')
-    return path
+    return _write_csv(table, _made_folder(folder)/f"{_stem(name, simulated)}.csv")
 
 # %% ../nbs/core/c_figures.ipynb #a33b0010
 FONT = 7  # the smallest type in Figs 7 and 9-11, in points
@@ -162,16 +188,17 @@ def title_and_layout(fig:plt.Figure, # the figure
     fig.tight_layout(pad=0.4, rect=(0, bottom / height, 1, 1 - TITLE_BAND / height))
 
 # %% ../nbs/core/c_figures.ipynb #a33b0011
+def _outside_ticks(axis) -> list:
+    "The major and minor ticks of `axis` outside its view"
+    low, high = sorted(axis.get_view_interval())
+    eps = 1e-9 * max(high - low, 1)
+    ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+    return [tick for tick in ticks if not low - eps <= tick.get_loc() <= high + eps]
+
 def _undrawn_ticklabels(fig:plt.Figure) -> set[int]:
     "Ids of the tick labels matplotlib keeps but does not draw (ticks outside the view)"
-    undrawn = set()
-    for axis in [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]:
-        low, high = sorted(axis.get_view_interval())
-        eps = 1e-9 * max(high - low, 1)
-        ticks = axis.get_major_ticks() + axis.get_minor_ticks()
-        outside = [tick for tick in ticks if not low - eps <= tick.get_loc() <= high + eps]
-        undrawn |= {id(label) for tick in outside for label in (tick.label1, tick.label2)}
-    return undrawn
+    axes = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
+    return {id(label) for axis in axes for tick in _outside_ticks(axis) for label in (tick.label1, tick.label2)}
 
 def drawn_texts(fig:plt.Figure) -> list:
     "The texts of `fig` as drawn: titles, labels, tick labels, legends, annotations (visible and not empty)"
@@ -181,12 +208,16 @@ def drawn_texts(fig:plt.Figure) -> list:
     return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in undrawn]
 
 # %% ../nbs/core/c_figures.ipynb #a33b0016
+def _overlapping(texts:list) -> list[tuple]:
+    "The pairs of `texts` whose boxes, shrunk by a pixel, overlap"
+    boxes = [t.get_window_extent().padded(-1) for t in texts]
+    pairs = [(a, b) for a in range(len(texts)) for b in range(a + 1, len(texts)) if boxes[a].overlaps(boxes[b])]
+    return [(texts[a], texts[b]) for a, b in pairs]
+
 def text_problems(fig:plt.Figure, # a figure
                   min_size:float=FONT, # smallest allowed type, points
                  ) -> list[str]:
     "Texts smaller than `min_size` and pairs of texts that overlap, each as one line"
     texts = drawn_texts(fig)
-    boxes = [t.get_window_extent().padded(-1) for t in texts]
     small = [f'{t.get_text()!r}: {t.get_fontsize():g} pt' for t in texts if t.get_fontsize() < min_size]
-    pairs = [(a, b) for a in range(len(texts)) for b in range(a + 1, len(texts)) if boxes[a].overlaps(boxes[b])]
-    return small + [f'{texts[a].get_text()!r} overlaps {texts[b].get_text()!r}' for a, b in pairs]
+    return small + [f'{a.get_text()!r} overlaps {b.get_text()!r}' for a, b in _overlapping(texts)]

@@ -71,8 +71,9 @@ def select_steps(steps:list[Step], # the pipeline's steps
     "The steps a run executes"
     if only and start: raise ValueError("give --only or --from, not both")
     if only: return [find_step(steps, only)]
-    if start: return [s for s in steps if (s.number, s.name) >= (find_step(steps, start).number, find_step(steps, start).name)]
-    return list(steps)
+    if not start: return list(steps)
+    first = find_step(steps, start)
+    return [s for s in steps if (s.number, s.name) >= (first.number, first.name)]
 
 # %% ../nbs/core/e_pipeline.ipynb #09738860
 def read_notebook(path:Path) -> dict:
@@ -80,19 +81,22 @@ def read_notebook(path:Path) -> dict:
     try: return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error: raise ValueError(f"{path}: not a notebook ({error})") from None
 
+def _cell_text(cell:dict) -> str:
+    "The source of a notebook cell as one string (notebooks store a list of lines or a string)"
+    return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+
 def code_sources(path:Path, # a notebook
                 ) -> list[str]:
     "The source of each code cell of `path`"
     cells = read_notebook(path).get('cells', [])
-    return [''.join(c['source']) if isinstance(c['source'], list) else c['source'] for c in cells if c['cell_type'] == 'code']
+    return [_cell_text(c) for c in cells if c['cell_type'] == 'code']
 
 def tagged_source(path:Path, # a notebook
                   tag:str, # a cell tag: `parameters`, `step`
                  ) -> str|None:
     "The source of the first cell of `path` tagged `tag`; None when no cell has the tag"
     cells = [c for c in read_notebook(path).get('cells', []) if tag in c.get('metadata', {}).get('tags', [])]
-    if not cells: return None
-    return ''.join(cells[0]['source']) if isinstance(cells[0]['source'], list) else cells[0]['source']
+    return _cell_text(cells[0]) if cells else None
 
 # %% ../nbs/core/e_pipeline.ipynb #d7d307d0
 STEP_TAG = 'step'  # the tag of the cell that declares what a step reads and writes
@@ -113,28 +117,41 @@ def _string_list(node:ast.AST, path:Path, name:str) -> tuple:
     return tuple(value)
 
 # %% ../nbs/core/e_pipeline.ipynb #8a070ef7
-def step_declaration(path:Path, # a pipeline notebook
-                    ) -> Declaration:
-    "The `reads` and `writes` that the cell tagged `step` of `path` assigns, read with `ast` (never run)"
+def _step_cell(path:Path) -> str:
+    "The source of the cell tagged `step` of the notebook `path`; raise when there is none"
     source = tagged_source(path, STEP_TAG)
-    if source is None:
-        raise ValueError(f"{path}: no cell tagged `step`; add one that assigns `reads = [...]` and `writes = [...]`, "
-                         "the files of the run folder it reads and writes (see CONTRIBUTING.md)")
+    if source is not None: return source
+    raise ValueError(f"{path}: no cell tagged `step`; add one that assigns `reads = [...]` and `writes = [...]`, "
+                     "the files of the run folder it reads and writes (see CONTRIBUTING.md)")
+
+def _assigned(source:str, # the source of the cell tagged `step`
+              path:Path, # its notebook, for errors
+             ) -> dict:
+    "The value (a syntax tree) of each name that `source` assigns"
     try: body = ast.parse(source).body
     except SyntaxError as error: raise ValueError(f"{path}: the cell tagged `step` is not Python ({error})") from None
     assignments = [node for node in body if isinstance(node, ast.Assign)]
-    assigned = {t.id: node.value for node in assignments for t in node.targets if isinstance(t, ast.Name)}
+    return {t.id: node.value for node in assignments for t in node.targets if isinstance(t, ast.Name)}
+
+def step_declaration(path:Path, # a pipeline notebook
+                    ) -> Declaration:
+    "The `reads` and `writes` that the cell tagged `step` of `path` assigns, read with `ast` (never run)"
+    assigned = _assigned(_step_cell(path), path)
     missing = [name for name in ('reads', 'writes') if name not in assigned]
     if missing: raise ValueError(f"{path}: the cell tagged `step` does not assign {' and '.join(missing)}")
     return Declaration(*(_string_list(assigned[name], path, name) for name in ('reads', 'writes')))
 
 # %% ../nbs/core/e_pipeline.ipynb #30f6abad
+def _single_values(profile:Profile) -> dict:
+    "The fields of `profile` with one value (a string or a number)"
+    return {k: v for k, v in as_dict(profile).items() if isinstance(v, (str, int, float))}
+
 def fill_pattern(pattern:str, # a declared path, e.g. `embeddings/{embedder}.npz`
                  profile:Profile, # the run's profile
                  notebook:Path|str='', # the notebook that declares it, for the error
                 ) -> str:
     "`pattern` with each `{field}` replaced by the profile's value"
-    fields = {k: v for k, v in as_dict(profile).items() if isinstance(v, (str, int, float))}
+    fields = _single_values(profile)
     try: return pattern.format_map(fields)
     except (KeyError, ValueError, IndexError) as error:
         raise ValueError(f"{notebook}: {pattern!r} in the cell tagged `step`: {error} is not a profile field "
@@ -217,6 +234,15 @@ def _absolute(node:ast.ImportFrom, package:list[str]) -> str:
     if not node.level: return node.module
     return '.'.join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
 
+def _node_imports(node:ast.AST, # a node of a syntax tree
+                  package:list[str], # the package that relative imports are inside
+                 ) -> set[str]:
+    "The dotted names an `import` or `from ... import` node imports; none for other nodes"
+    if isinstance(node, ast.Import): return {alias.name for alias in node.names}
+    if not isinstance(node, ast.ImportFrom): return set()
+    base = _absolute(node, package)
+    return {base} | {f'{base}.{alias.name}' for alias in node.names}
+
 def imported_names(source:str, # Python source: a module or a notebook cell
                    module:str='', # the dotted name of the module `source` is (for its relative imports)
                    is_package:bool=False, # `source` is the `__init__` of package `module`
@@ -225,13 +251,7 @@ def imported_names(source:str, # Python source: a module or a notebook cell
     tree = _syntax_tree(source)
     if tree is None: return set()
     package = module.split('.') if is_package else module.split('.')[:-1]
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import): names |= {alias.name for alias in node.names}
-        if isinstance(node, ast.ImportFrom):
-            base = _absolute(node, package)
-            names |= {base} | {f'{base}.{alias.name}' for alias in node.names}
-    return names
+    return set().union(*(_node_imports(node, package) for node in ast.walk(tree)))
 
 def with_parents(names:set[str]) -> set[str]:
     "Each dotted name and the packages above it (importing `a.b` runs `a`'s `__init__` too)"
@@ -245,12 +265,17 @@ def _names_data(source:str, # a module
     tree = _syntax_tree(source)
     return tree is not None and any(isinstance(n, ast.Constant) and n.value in entries for n in ast.walk(tree))
 
+def _data_entries(package:Path) -> set[str]:
+    "The names of the folders and files in the package's data folder"
+    data = package/PACKAGE_DATA
+    return {p.name for p in data.iterdir()} if data.is_dir() else set()
+
 def module_imports(package:Path|None=None, # a package folder (default: the installed `hivemind`)
                   ) -> dict[str, set[str]]:
     "The modules of the package that each of its modules imports (its data folder as `<package>.data`)"
     package = Path(package or Path(hivemind.__file__).parent)
     modules = package_modules(package)
-    entries = {p.name for p in (package/PACKAGE_DATA).iterdir()} if (package/PACKAGE_DATA).is_dir() else set()
+    entries = _data_entries(package)
     def own(name:str, path:Path) -> set[str]:
         source = path.read_text(encoding='utf-8')
         found = with_parents(imported_names(source, name, path.name == '__init__.py')) & set(modules)
@@ -329,18 +354,26 @@ class StepInterrupted(KeyboardInterrupt):
         super().__init__(f"step {step.stem} interrupted; partial executed notebook: {executed}")
 
 # %% ../nbs/core/e_pipeline.ipynb #6ea57ad9
+def _first_line(text:str) -> str:
+    "The first line of `text` that is not blank, stripped ('' when none)"
+    return next((line.strip() for line in text.splitlines() if line.strip()), '')
+
 def source_cell(path:Path, # the source notebook
                 source:str|None, # the failing cell's source, as papermill reports it
                 fallback:int|None=None, # the index to report when the source is not found
                ) -> tuple[int|None, str]:
     "Index (from 0) and first non-empty line of the cell of `path` whose source is `source`"
-    cells = read_notebook(path).get('cells', [])
-    texts = [''.join(c['source']) if isinstance(c['source'], list) else c['source'] for c in cells]
+    texts = [_cell_text(c) for c in read_notebook(path).get('cells', [])]
     index = texts.index(source) if source in texts else fallback
     text = texts[index] if index is not None and index < len(texts) else (source or '')
-    return index, next((l.strip() for l in text.splitlines() if l.strip()), '')
+    return index, _first_line(text)
 
 # %% ../nbs/core/e_pipeline.ipynb #4e232dfa
+def _message_line(error:BaseException) -> str:
+    "The first line of the message of `error` ('' when it has none)"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ''
+
 def describe_error(error:BaseException, # what papermill or nbclient raised
                    step:Step, # the step that ran
                    executed:Path, # the partial executed notebook
@@ -348,15 +381,19 @@ def describe_error(error:BaseException, # what papermill or nbclient raised
     "Cell index, first line, exception name and message of a failed step"
     from papermill.exceptions import PapermillExecutionError
     if isinstance(error, PapermillExecutionError): source, ename, evalue = error.source, error.ename, error.evalue
-    else: source, ename, evalue = _running_cell(executed), type(error).__name__, str(error).strip().splitlines()[0] if str(error).strip() else ''
+    else: source, ename, evalue = _running_cell(executed), type(error).__name__, _message_line(error)
     cell, line = source_cell(step.path, source)
     return dict(cell=cell, line=line, ename=ename, evalue=evalue)
+
+def _started(cell:dict) -> bool:
+    "Is `cell` a code cell that papermill started?"
+    return cell['cell_type'] == 'code' and bool(cell.get('metadata', {}).get('papermill', {}).get('start_time'))
 
 def _running_cell(executed:Path) -> str|None:
     "The source of the last code cell that papermill started in an executed notebook (the one running when it stopped)"
     if not Path(executed).exists(): return None
-    started = [c for c in read_notebook(executed)['cells'] if c['cell_type'] == 'code' and c.get('metadata', {}).get('papermill', {}).get('start_time')]
-    return (''.join(started[-1]['source']) if isinstance(started[-1]['source'], list) else started[-1]['source']) if started else None
+    started = [c for c in read_notebook(executed)['cells'] if _started(c)]
+    return _cell_text(started[-1]) if started else None
 
 # %% ../nbs/core/e_pipeline.ipynb #b9d8360c
 @dataclass
@@ -387,6 +424,21 @@ class Pipeline:
     def holder_path(self) -> Path: return self.run_dir/'runner.json'
 
 # %% ../nbs/core/e_pipeline.ipynb #096d7f61
+def _pipeline_steps(pipeline_dir:Path|None, # the pipeline notebooks (None: `nbs/pipeline` of `root`)
+                    root:Path, # the project root
+                   ) -> list[Step]:
+    "The steps of the pipeline folder; raise when it has none"
+    steps = discover_steps(Path(pipeline_dir) if pipeline_dir else root/'nbs'/'pipeline')
+    if steps: return steps
+    raise FileNotFoundError(f"{pipeline_dir or root/'nbs/pipeline'}: no pipeline notebooks (NN_name.ipynb)")
+
+def _profile_folder(chosen:Path|None, # the root asked for
+                    default:Path, # the root otherwise
+                    profile:str, # the profile's name
+                   ) -> Path:
+    "The absolute folder `<root>/<profile>`"
+    return (Path(chosen) if chosen else default).resolve()/profile
+
 def open_pipeline(profile:str='demo', # name of a profile in the settings file
                   pipeline_dir:Path|None=None, # the pipeline notebooks (default: `nbs/pipeline` of the project)
                   runs_root:Path|None=None, # the run folder is `runs_root/<profile>` (default: `runs` of the project)
@@ -398,10 +450,9 @@ def open_pipeline(profile:str='demo', # name of a profile in the settings file
     root = project_root()
     settings = load_settings(settings_path)
     settings.profile(profile)
-    steps = discover_steps(Path(pipeline_dir) if pipeline_dir else root/'nbs'/'pipeline')
-    if not steps: raise FileNotFoundError(f"{pipeline_dir or root/'nbs/pipeline'}: no pipeline notebooks (NN_name.ipynb)")
-    run_dir = (Path(runs_root) if runs_root else root/'runs').resolve()/profile
-    figures_dir = (Path(figures_root) if figures_root else root/'figures').resolve()/profile
+    steps = _pipeline_steps(pipeline_dir, root)
+    run_dir = _profile_folder(runs_root, root/'runs', profile)
+    figures_dir = _profile_folder(figures_root, root/'figures', profile)
     pipeline = Pipeline(profile, steps, run_dir, figures_dir, settings, root, dict(parameters or {}),
                         module_digests(), module_imports())
     for step in steps: pipeline.declaration(step)
@@ -500,6 +551,14 @@ def _how(before:dict, after:dict, name:str) -> str:
     if after[name] is None: return 'missing'
     return 'appeared' if before[name] is None else 'changed'
 
+def _entry_changes(part:str, # a key part with entries (one of `KEY_ENTRIES`)
+                   old:dict, # its entries before
+                   new:dict, # its entries now
+                  ) -> list[str]:
+    "How each entry of `part` that differs changed, e.g. `input embeddings/minilm.npz changed`"
+    names = [n for n in sorted(set(old) | set(new)) if (n in old) != (n in new) or old.get(n) != new.get(n)]
+    return [f"{KEY_ENTRIES[part]} {n} {'changed' if part == 'parameters' else _how(old, new, n)}" for n in names]
+
 def key_changes(before:dict, # the key parts a step last ran with (its manifest's `key_parts`)
                 after:dict, # its key parts now
                ) -> list[str]:
@@ -508,12 +567,8 @@ def key_changes(before:dict, # the key parts a step last ran with (its manifest'
     for part in list(after) + [p for p in before if p not in after]:
         old, new = before.get(part), after.get(part)
         if old == new: continue
-        if part not in KEY_ENTRIES or not isinstance(old, dict) or not isinstance(new, dict):
-            changes.append(f'{part} changed')
-            continue
-        names = sorted(set(old) | set(new))
-        changes += [f"{KEY_ENTRIES[part]} {n} {'changed' if part == 'parameters' else _how(old, new, n)}" for n in names
-                    if (n in old) != (n in new) or old.get(n) != new.get(n)]
+        has_entries = part in KEY_ENTRIES and isinstance(old, dict) and isinstance(new, dict)
+        changes += _entry_changes(part, old, new) if has_entries else [f'{part} changed']
     return changes
 
 # %% ../nbs/core/e_pipeline.ipynb #313202fb
@@ -549,16 +604,30 @@ def state(self, step:Step, expected:dict|None=None) -> tuple[str, str]:
     "`ok`, `stale`, `incomplete`, `failed`, `interrupted`, `running` or `never run`, and why"
     manifest = self.manifest(step)
     if manifest is None: return 'never run', ''
-    if manifest['status'] == 'running' and not self.run_active(): return 'interrupted', 'its run stopped (killed?)'
-    if manifest['status'] == 'incomplete': return 'incomplete', (manifest.get('incomplete') or {}).get('message', '')
-    if manifest['status'] != 'ok': return manifest['status'], _error_text(manifest.get('error'))
+    if manifest['status'] != 'ok': return self._unfinished_state(manifest)
     changes = key_changes(manifest.get('key_parts', {}), self.key_parts(step))
-    if changes: return 'stale', ', '.join(changes[:3]) + (f' and {len(changes) - 3} more' if len(changes) > 3 else '')
+    if changes: return 'stale', _first_changes(changes)
     changed_files = self.changed_outputs(step, expected)
-    if changed_files: return 'stale', f"outputs missing or changed: {', '.join(changed_files[:3])}" + (' ...' if len(changed_files) > 3 else '')
+    if changed_files: return 'stale', _changed_outputs_text(changed_files)
     return 'ok', f"not applicable: {manifest['not_applicable']}" if manifest.get('not_applicable') else ''
 
+@patch_to(Pipeline)
+def _unfinished_state(self, manifest:dict) -> tuple[str, str]:
+    "The state of a step whose manifest is not `ok`, and why"
+    if manifest['status'] == 'running' and not self.run_active(): return 'interrupted', 'its run stopped (killed?)'
+    if manifest['status'] == 'incomplete': return 'incomplete', (manifest.get('incomplete') or {}).get('message', '')
+    return manifest['status'], _error_text(manifest.get('error'))
+
+def _first_changes(changes:list[str]) -> str:
+    "The first three key changes, then how many more"
+    return ', '.join(changes[:3]) + (f' and {len(changes) - 3} more' if len(changes) > 3 else '')
+
+def _changed_outputs_text(files:list[str]) -> str:
+    "Why changed outputs make a step stale: the first three of them"
+    return f"outputs missing or changed: {', '.join(files[:3])}" + (' ...' if len(files) > 3 else '')
+
 def _error_text(error:dict|None) -> str:
+    "The failed cell, exception name and message of a manifest's `error`, in at most 120 characters"
     if not error: return ''
     where = f"cell {error['cell']}: " if error.get('cell') is not None else ''
     return f"{where}{error.get('ename')}: {error.get('evalue')}"[:120]
@@ -654,16 +723,30 @@ def not_applicable(reason:str, # why the rest of this step does not apply, e.g. 
 # %% ../nbs/core/e_pipeline.ipynb #9da260cb
 def _ran(cell:dict) -> bool: return cell['cell_type'] != 'code' or cell.get('execution_count') is not None
 
+def _error_cell(cell:dict) -> bool:
+    "Is `cell` papermill's error banner?"
+    return 'papermill-error-cell-tag' in cell.get('metadata', {}).get('tags', [])
+
+def _note_cell(reason:str) -> dict:
+    "The markdown cell that ends a step that does not apply to the run"
+    source = f"**Not applicable to this run:** {reason}"
+    return dict(cell_type='markdown', id='not-applicable', metadata={}, source=source)
+
+def _cut_after_last_ran(cells:list[dict], # the executed cells, papermill's error banner left out
+                        reason:str, # why the step does not apply
+                       ) -> list[dict]:
+    "The cells up to the last code cell that ran, its output replaced by `reason`, then a note"
+    last = max(i for i, c in enumerate(cells) if c['cell_type'] == 'code' and _ran(c))
+    cells[last]['outputs'] = [dict(output_type='stream', name='stdout', text=f"Not applicable: {reason}\n")]
+    return cells[:last + 1] + [_note_cell(reason)]
+
 def end_with_note(executed:Path, # the executed notebook of a step that called `not_applicable`
                   reason:str, # the reason it gave
                  ):
     "Replace papermill's error banner, the traceback and the cells that did not run with the reason"
     notebook = read_notebook(executed)
-    cells = [c for c in notebook['cells'] if 'papermill-error-cell-tag' not in c.get('metadata', {}).get('tags', [])]
-    last = max(i for i, c in enumerate(cells) if c['cell_type'] == 'code' and _ran(c))
-    cells[last]['outputs'] = [dict(output_type='stream', name='stdout', text=f"Not applicable: {reason}\n")]
-    note = dict(cell_type='markdown', id='not-applicable', metadata={}, source=f"**Not applicable to this run:** {reason}")
-    notebook['cells'] = cells[:last + 1] + [note]
+    cells = [c for c in notebook['cells'] if not _error_cell(c)]
+    notebook['cells'] = _cut_after_last_ran(cells, reason)
     Path(executed).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + '\n')
 
 # %% ../nbs/core/e_pipeline.ipynb #29112987
@@ -673,36 +756,87 @@ def execute(self, step:Step, # the step to run
             log_output:bool=False, # stream the notebook's output to the log
            ) -> float:
     "Run `step` with papermill, record its manifest (`ok`, `incomplete`, not applicable); seconds; raises StepFailed, StepInterrupted"
-    import papermill
-    key_parts, before, started = self.key_parts(step), self.snapshot(), time.time()
-    previous = (self.manifest(step) or {}).get('outputs', {})
-    self.record(step, 'running', started, key_parts, previous)
-    executed = self.executed_path(step)
-    executed.parent.mkdir(parents=True, exist_ok=True)
+    attempt = self._start(step)
     report = self.report_path(step)
-    report.unlink(missing_ok=True)
-    try:
-        with modified_env(**kernel_environment(self.settings, report)):
-            papermill.execute_notebook(step.path, executed, parameters=self.parameters(step), kernel_name='python3', language='python',
-                                       cwd=step.path.parent, execution_timeout=self.settings_profile.cell_timeout,
-                                       progress_bar=progress, log_output=log_output, config=kernel_config())
-    except KeyboardInterrupt:
-        cell, line = source_cell(step.path, _running_cell(executed))
-        self.record(step, 'interrupted', started, key_parts, self.outputs_since(before, step), dict(
-            cell=cell, line=line, ename='KeyboardInterrupt', evalue='interrupted by the user'))
-        raise StepInterrupted(step, executed) from None
+    try: self._papermill(step, report, progress, log_output)
+    except KeyboardInterrupt: raise self._interrupted(step, attempt) from None
     except Exception as exception:
-        if (read_manifest(report) or {}).get('not_applicable'): end_with_note(executed, read_manifest(report)['not_applicable'])
-        else:
-            error = describe_error(exception, step, executed)
-            self.record(step, 'failed', started, key_parts, self.outputs_since(before, step), error)
-            raise StepFailed(step, error, executed) from None
+        failure = self._failed(step, exception, attempt, report)
+        if failure: raise failure from None
+    self._record_outcome(step, attempt, report)
+    return time.time() - attempt[0]
+
+@patch_to(Pipeline)
+def _start(self, step:Step) -> tuple:
+    "Record `step` as running and clear its report; when it started, its key parts and the `snapshot` before it"
+    key_parts, before, started = self.key_parts(step), self.snapshot(), time.time()
+    self.record(step, 'running', started, key_parts, (self.manifest(step) or {}).get('outputs', {}))
+    self.executed_path(step).parent.mkdir(parents=True, exist_ok=True)
+    self.report_path(step).unlink(missing_ok=True)
+    return started, key_parts, before
+
+@patch_to(Pipeline)
+def _papermill(self, step:Step, # the step to run
+               report:Path, # where it reports work left to do
+               progress:bool, # show papermill's progress bar over cells
+               log_output:bool, # stream the notebook's output to the log
+              ):
+    "Execute the notebook of `step` into its executed path with papermill, in the kernel environment of the run"
+    import papermill
+    with modified_env(**kernel_environment(self.settings, report)):
+        papermill.execute_notebook(step.path, self.executed_path(step), parameters=self.parameters(step),
+                                   kernel_name='python3', language='python', cwd=step.path.parent,
+                                   execution_timeout=self.settings_profile.cell_timeout,
+                                   progress_bar=progress, log_output=log_output, config=kernel_config())
+
+@patch_to(Pipeline)
+def _record_end(self, step:Step, # the step that ran
+                status:str, # how it ended: `ok`, `incomplete`, `failed` or `interrupted`
+                attempt:tuple, # when it started, its key parts and the `snapshot` before it (`_start`)
+                **details, # `error`, `incomplete` and `not_applicable` of its manifest
+               ):
+    "Record the manifest of `step` once it ended, with the outputs it wrote"
+    started, key_parts, before = attempt
+    self.record(step, status, started, key_parts, self.outputs_since(before, step), **details)
+
+@patch_to(Pipeline)
+def _interrupted(self, step:Step, # the step that Ctrl-C stopped
+                 attempt:tuple, # as `_start` returned it
+                ) -> StepInterrupted:
+    "Record `step` as interrupted in the cell that was running; the exception to raise"
+    executed = self.executed_path(step)
+    cell, line = source_cell(step.path, _running_cell(executed))
+    error = dict(cell=cell, line=line, ename='KeyboardInterrupt', evalue='interrupted by the user')
+    self._record_end(step, 'interrupted', attempt, error=error)
+    return StepInterrupted(step, executed)
+
+@patch_to(Pipeline)
+def _failed(self, step:Step, # the step that raised
+            exception:Exception, # what papermill raised
+            attempt:tuple, # as `_start` returned it
+            report:Path, # where the step reports
+           ) -> StepFailed|None:
+    "Record `step` as failed and return the exception to raise; None when it stopped as not applicable"
+    executed = self.executed_path(step)
+    reason = (read_manifest(report) or {}).get('not_applicable')
+    if reason:
+        end_with_note(executed, reason)
+        return None
+    error = describe_error(exception, step, executed)
+    self._record_end(step, 'failed', attempt, error=error)
+    return StepFailed(step, error, executed)
+
+@patch_to(Pipeline)
+def _record_outcome(self, step:Step, # the step that finished
+                    attempt:tuple, # as `_start` returned it
+                    report:Path, # where it reported
+                   ):
+    "Record how `step` ended from its report: `incomplete` with what is left, else `ok` (maybe not applicable)"
     outcome = read_manifest(report) or {}
     report.unlink(missing_ok=True)
-    status = 'incomplete' if outcome.get('message') else 'ok'
-    self.record(step, status, started, key_parts, self.outputs_since(before, step), incomplete=outcome if status == 'incomplete' else None,
-                not_applicable=outcome.get('not_applicable'))
-    return time.time() - started
+    incomplete = outcome if outcome.get('message') else None
+    self._record_end(step, 'incomplete' if incomplete else 'ok', attempt, incomplete=incomplete,
+                     not_applicable=outcome.get('not_applicable'))
 
 # %% ../nbs/core/e_pipeline.ipynb #b2658983
 class RunLocked(RuntimeError):
@@ -724,23 +858,39 @@ def require_writable(folder:Path, # a folder the run writes into (created when m
     "`folder`, created when missing; a `PermissionError` naming it when this user cannot write there"
     try: Path(folder).mkdir(parents=True, exist_ok=True)
     except PermissionError: raise PermissionError(f"cannot create the {what} {folder}: permission denied") from None
-    if not os.access(folder, os.W_OK | os.X_OK): raise PermissionError(f"the {what} {folder} is not writable by this user")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"the {what} {folder} is not writable by this user")
     return Path(folder)
 
 # %% ../nbs/core/e_pipeline.ipynb #ab4065aa
-@contextmanager
-def _holding(pipeline:Pipeline, command:str|None):
-    "Hold the lock of the pipeline's run folder while the block runs, named in `runner.json`"
-    if pipeline.lock is not None: yield; return  # this run holds it already
-    require_writable(pipeline.run_dir)
-    require_writable(pipeline.figures_dir, 'figures folder')
+def _acquired(pipeline:Pipeline) -> FileLock:
+    "The lock of the pipeline's run folder, taken; `RunLocked` when another run holds it"
     lock = FileLock(pipeline.lock_path)
     try: lock.acquire(timeout=0.2)
     except Timeout: raise RunLocked(pipeline.run_dir, read_holder(pipeline.holder_path)) from None
+    return lock
+
+def _release(pipeline:Pipeline, # the run that holds the run folder
+             lock:FileLock, # its lock
+            ):
+    "Give the run folder back: forget the lock, remove `runner.json`, release the lock"
+    pipeline.lock = None
+    pipeline.holder_path.unlink(missing_ok=True)
+    lock.release()
+
+@contextmanager
+def _holding(pipeline:Pipeline, command:str|None):
+    "Hold the lock of the pipeline's run folder while the block runs, named in `runner.json`"
+    if pipeline.lock is not None:  # this run holds it already
+        yield
+        return
+    require_writable(pipeline.run_dir)
+    require_writable(pipeline.figures_dir, 'figures folder')
+    lock = _acquired(pipeline)
     write_manifest(pipeline.holder_path, dict(pid=os.getpid(), command=command or shlex.join(sys.argv), started=_now()))
     pipeline.lock = lock
     try: yield
-    finally: pipeline.lock = None; pipeline.holder_path.unlink(missing_ok=True); lock.release()
+    finally: _release(pipeline, lock)
 
 @patch_to(Pipeline)
 def locked(self, command:str|None=None, # the command line to name in `runner.json` (default: this process's)
@@ -782,14 +932,26 @@ def run(self, only:str|None=None, # run just this step
     selected = select_steps(self.steps, only, start)
     with self.locked():
         if kernel_warning(): log(kernel_warning())
-        needed = {u for s in selected for u in self.upstream(s)} if len(selected) < len(self.steps) else set()
-        for earlier in [s for s in self.steps if s in needed and s not in selected]:
-            state, why = self.state(earlier)
-            if state != 'ok':
-                why = f"{state}{': ' + why if why else ''}"
-                log(f"warning: {earlier.stem} is not up to date ({why}); its outputs are used as they are")
+        self._warn_out_of_date(selected, log)
         return [self.run_step(step, f"[{position}/{len(selected)}] {step.stem}", force, progress, log_output, log)
                 for position, step in enumerate(selected, 1)]
+
+@patch_to(Pipeline)
+def _warn_out_of_date(self, selected:list[Step], # the steps the run executes
+                      log, # where warnings go
+                     ):
+    "Warn of each step that the `selected` ones read from, not run now, that is not up to date"
+    needed = {u for s in selected for u in self.upstream(s)} if len(selected) < len(self.steps) else set()
+    for earlier in [s for s in self.steps if s in needed and s not in selected]:
+        state, why = self.state(earlier)
+        if state != 'ok': log(f"warning: {earlier.stem} is not up to date ({_state_why(state, why)}); "
+                              "its outputs are used as they are")
+
+def _state_why(state:str, # a step's state
+               why:str, # why it is in that state ('' when nothing to say)
+              ) -> str:
+    "The state, then why when there is a reason"
+    return f"{state}{': ' + why if why else ''}"
 
 @patch_to(Pipeline)
 def run_step(self, step:Step, # the step
@@ -801,15 +963,27 @@ def run_step(self, step:Step, # the step
     if state == 'ok' and not force:
         log(f"{prefix}: unchanged, skipped")
         return StepResult(step, 'skipped', key=self.key(step))
-    reason = f"{'forced' if state == 'ok' else state}{': ' + why if why and state in ('stale', 'incomplete') else ''}"
-    log(f"{prefix}: running ({reason})")
+    log(f"{prefix}: running ({_run_reason(state, why)})")
     seconds = self.execute(step, progress, log_output)
     manifest = self.manifest(step)
+    log(_ran_line(prefix, manifest, seconds))
+    return StepResult(step, 'ran', seconds, self.key(step), manifest.get('incomplete'))
+
+def _run_reason(state:str, # the step's state before the run
+                why:str, # why it is in that state
+               ) -> str:
+    "Why a step runs: `forced`, or its state (with the why of a stale or incomplete one)"
+    return f"{'forced' if state == 'ok' else state}{': ' + why if why and state in ('stale', 'incomplete') else ''}"
+
+def _ran_line(prefix:str, # what the line starts with
+              manifest:dict, # the step's manifest once it ran
+              seconds:float, # how long it took
+             ) -> str:
+    "The log line of a step that ran: incomplete, not applicable, or done"
     incomplete, not_applicable = manifest.get('incomplete'), manifest.get('not_applicable')
-    if incomplete: log(f"{prefix}: incomplete: {incomplete['message']} ({seconds:.1f} s)")
-    elif not_applicable: log(f"{prefix}: not applicable: {not_applicable} ({seconds:.1f} s)")
-    else: log(f"{prefix}: done in {seconds:.1f} s")
-    return StepResult(step, 'ran', seconds, self.key(step), incomplete)
+    if incomplete: return f"{prefix}: incomplete: {incomplete['message']} ({seconds:.1f} s)"
+    if not_applicable: return f"{prefix}: not applicable: {not_applicable} ({seconds:.1f} s)"
+    return f"{prefix}: done in {seconds:.1f} s"
 
 # %% ../nbs/core/e_pipeline.ipynb #d5b0fe74
 @patch_to(Pipeline)
@@ -820,26 +994,44 @@ def status_rows(self) -> list[dict]:
     for step in self.steps:
         manifest = self.manifest(step) or {}
         state, why = self.state(step, expected)
-        rows.append(dict(step=step.stem, state=state, finished=(manifest.get('finished') or manifest.get('started') or '')[:19].replace('T', ' '),
+        rows.append(dict(step=step.stem, state=state, finished=_finished_text(manifest),
                          seconds=manifest.get('seconds'), key=(manifest.get('key') or '')[:12], why=why))
     return rows
 
+def _finished_text(manifest:dict) -> str:
+    "When a step last finished (else started), to the second"
+    return (manifest.get('finished') or manifest.get('started') or '')[:19].replace('T', ' ')
+
 # %% ../nbs/core/e_pipeline.ipynb #a8da102d
+def _status_value(value) -> str:
+    "A status value as text: '' for None, one decimal for a float"
+    return '' if value is None else f'{value:.1f}' if isinstance(value, float) else str(value)
+
+def _status_line(cells:dict, # a row's values as text
+                 widths:dict, # the width of each column
+                ) -> str:
+    "One line of the status table: seconds right-aligned, the others left-aligned"
+    return '  '.join(v.rjust(widths[k]) if k == 'seconds' else v.ljust(widths[k]) for k, v in cells.items()).rstrip()
+
 def format_status(rows:list[dict]) -> str:
     "The status rows as an aligned text table"
     header = dict(step='step', state='state', finished='finished', seconds='seconds', key='key', why='')
-    cells = [{k: ('' if v is None else f'{v:.1f}' if isinstance(v, float) else str(v)) for k, v in r.items()} for r in [header, *rows]]
+    cells = [{k: _status_value(r[k]) for k in header} for r in [header, *rows]]
     widths = {k: max(len(c[k]) for c in cells) for k in header}
-    return '\n'.join('  '.join(c[k].rjust(widths[k]) if k == 'seconds' else c[k].ljust(widths[k]) for k in header).rstrip() for c in cells)
+    return '\n'.join(_status_line(c, widths) for c in cells)
 
 # %% ../nbs/core/e_pipeline.ipynb #9ecbc584
+def _by_count(suffixes:list[str]) -> str:
+    "How many of `suffixes` there are of each, most first: `2 pdf, 2 png, 1 csv`"
+    counts = sorted(((suffixes.count(s), s) for s in set(suffixes)), key=lambda c: (-c[0], c[1]))
+    return ', '.join(f'{n} {s}' for n, s in counts)
+
 def count_files(folder:Path, # a folder
                 skip:list[Path]=(), # folders inside it to leave out
                ) -> str:
     "How many files `folder` holds, by extension, e.g. `5 files: 2 pdf, 2 png, 1 csv`"
     suffixes = [Path(p).suffix.lstrip('.') or 'no extension' for p in list_files(folder, skip)]
-    counts = sorted(((suffixes.count(s), s) for s in set(suffixes)), key=lambda c: (-c[0], c[1]))
-    return f"{len(suffixes)} file{'s' * (len(suffixes) != 1)}" + (': ' + ', '.join(f'{n} {s}' for n, s in counts) if counts else '')
+    return f"{len(suffixes)} file{'s' * (len(suffixes) != 1)}" + (': ' + _by_count(suffixes) if suffixes else '')
 
 @patch_to(Pipeline)
 def summary(self) -> str:

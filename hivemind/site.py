@@ -51,6 +51,14 @@ class SiteSources:
     config:Path # the Sphinx configuration folder (`site/` of the project)
     course:list[Path]=field(default_factory=list) # the course's worksheets (`nbs/course/NN_*.ipynb`), unexecuted
 
+def _run_chapters(notebooks:Path, # the run's `notebooks` folder
+                  profile:str, # the run's profile
+                 ) -> list[Path]:
+    "The run's executed notebooks; raise when there are none"
+    chapters = numbered_notebooks(notebooks)
+    if chapters: return chapters
+    raise FileNotFoundError(f"{notebooks}: no executed notebooks; run `hivemind run --profile {profile}`")
+
 def site_sources(profile:str='demo', # the profile whose run is shown
                  runs:Path|None=None, # root of run folders (default: `runs` of the project)
                  figures:Path|None=None, # root of figure folders (default: `figures` of the project)
@@ -58,10 +66,7 @@ def site_sources(profile:str='demo', # the profile whose run is shown
                 ) -> SiteSources:
     "The sources of the site of `profile`'s run; raise when the run has no executed notebooks"
     root = Path(root or project_root())
-    notebooks = Path(runs or root/'runs').resolve()/profile/'notebooks'
-    chapters = numbered_notebooks(notebooks)
-    if not chapters:
-        raise FileNotFoundError(f"{notebooks}: no executed notebooks; run `hivemind run --profile {profile}`")
+    chapters = _run_chapters(Path(runs or root/'runs').resolve()/profile/'notebooks', profile)
     pngs = sorted((Path(figures or root/'figures').resolve()/profile).glob('*.png'))
     api, course = library_notebooks(root/'nbs'), numbered_notebooks(root/'nbs'/'course')
     return SiteSources(profile, chapters, api, pngs, root/'README.md', root/'site', course)
@@ -79,12 +84,16 @@ def cell_directives(cell:dict, # a notebook cell
 # %% ../nbs/core/f_site.ipynb #5e82d3d9
 _HIDDEN = {'hide', 'default_exp'}
 
+def _without_directives(cell:dict) -> str:
+    "The source of `cell` without its `#|` lines"
+    return '\n'.join(line for line in _lines(cell) if not _DIRECTIVE.match(line))
+
 def page_cell(cell:dict, # a notebook cell
              ) -> dict|None:
     "`cell` as the site shows it: None when nbdev hides it, else without its `#|` lines"
     if _HIDDEN & set(cell_directives(cell)): return None
     if cell['cell_type'] != 'code': return cell
-    source = '\n'.join(line for line in _lines(cell) if not _DIRECTIVE.match(line))
+    source = _without_directives(cell)
     return {**cell, 'source': source} if source.strip() else None
 
 # %% ../nbs/core/f_site.ipynb #39e012a3
@@ -107,12 +116,26 @@ def toctree(caption:str, # the heading above the entries
     return f"```{{toctree}}\n:caption: {caption}\n:maxdepth: 1\n\n" + ''.join(f"{e}\n" for e in entries) + "```\n"
 
 # %% ../nbs/core/f_site.ipynb #ed777ade
+def _grouped(items:list, # what to group
+             key, # the group of an item
+            ) -> dict:
+    "`items` by `key`, the groups in order of first appearance"
+    groups = {}
+    for item in items: groups.setdefault(key(item), []).append(item)
+    return groups
+
 def library_toctrees(api:list[str], # library document names `api/<stage>/<name>`, stage by stage
                     ) -> str:
     "One toctree per stage of the library, captioned with the stage"
-    stages = {}
-    for name in api: stages.setdefault(name.split('/')[1], []).append(name)
+    stages = _grouped(api, lambda name: name.split('/')[1])
     return '\n'.join(toctree(f'Library: {stage}', names) for stage, names in stages.items())
+
+def _about(profile:str, # the profile whose run is shown
+           chapters:int, # how many chapters it has
+          ) -> str:
+    "The home page's paragraph on what the site holds"
+    return (f"\n\n## This site\n\nThe executed notebooks of the `{profile}` run ({chapters} chapters), "
+            f"its figures, the course, and the library's notebooks by stage, unexecuted.\n\n")
 
 def home_page(readme:str, # the README, markdown
               profile:str, # the profile whose run is shown
@@ -121,11 +144,9 @@ def home_page(readme:str, # the README, markdown
               course:list[str]=(), # the course's document names
              ) -> str:
     "The home page: the README, then what the site holds"
-    about = (f"\n\n## This site\n\nThe executed notebooks of the `{profile}` run ({len(chapters)} chapters), "
-             f"its figures, the course, and the library's notebooks by stage, unexecuted.\n\n")
     contents = [toctree('The run', chapters), toctree('Figures', ['gallery'])]
     if course: contents.append(toctree('Course', list(course)))
-    return readme.rstrip() + about + '\n'.join(contents + [library_toctrees(api)])
+    return readme.rstrip() + _about(profile, len(chapters)) + '\n'.join(contents + [library_toctrees(api)])
 
 # %% ../nbs/core/f_site.ipynb #58daa807
 _NUMBERED = re.compile(r'^(fig|table)(\d+)', re.IGNORECASE)
@@ -152,16 +173,21 @@ def gallery_figure(png:Path, # a figure PNG (its PDF and CSV may lie beside it)
     return f":::{{figure}} {folder}/{png.name}\n:alt: {png.stem}\n\n{caption}\n:::\n"
 
 # %% ../nbs/core/f_site.ipynb #b3b2c314
+def _gallery_section(heading:str, # the group's heading
+                     pngs:list[Path], # its figures
+                     folder:str, # where the page finds them
+                    ) -> str:
+    "One group of the gallery: its heading, then its figures"
+    figures = ''.join(gallery_figure(p, folder) for p in pngs)
+    return f"## {heading}\n\n::::{{container}} hivemind-gallery\n" + figures + "::::\n"
+
 def gallery_page(pngs:list[Path], # the figure PNGs
                  profile:str, # the profile whose run is shown
                  folder:str='figures', # where the page finds the figure files
                 ) -> str:
     "The gallery page: every figure with its name, grouped by figure number"
-    groups = {}
-    for png in pngs: groups.setdefault(figure_group(png.stem), []).append(png)
-    sections = [f"## {heading}\n\n::::{{container}} hivemind-gallery\n"
-                + ''.join(gallery_figure(p, folder) for p in members) + "::::\n"
-                for (_, heading), members in sorted(groups.items())]
+    groups = _grouped(pngs, lambda png: figure_group(png.stem))
+    sections = [_gallery_section(heading, members, folder) for (_, heading), members in sorted(groups.items())]
     intro = f"# Figure gallery\n\nThe {len(pngs)} figures of the `{profile}` run (`figures/{profile}/`).\n\n"
     return intro + '\n'.join(sections)
 
@@ -174,25 +200,34 @@ def cache_dir() -> Path:
     return Path(os.environ.get('HIVEMIND_CACHE') or Path.home()/'.cache'/'hivemind')
 
 # %% ../nbs/core/f_site.ipynb #84e5375e
+def _npm_install(prefix:Path, # where `node_modules` goes
+                ):
+    "Install `MATHJAX_PACKAGE` under `prefix` with npm, quietly"
+    command = ['npm', 'install', '--prefix', str(prefix), '--no-audit', '--no-fund', '--silent', MATHJAX_PACKAGE]
+    subprocess.run(command, capture_output=True, timeout=600)
+
 def mathjax_folder(cache:Path|None=None, # the cache folder (default: `cache_dir()`)
                    install:bool=True, # run `npm install` when it is not there yet?
                   ) -> Path|None:
     "MathJax's `es5` folder from the npm package, installed into `cache` on first use; None without it"
     es5 = Path(cache or cache_dir())/'npm'/'node_modules'/'mathjax'/'es5'
-    if install and not (es5/'tex-chtml.js').exists() and shutil.which('npm'):
-        subprocess.run(['npm', 'install', '--prefix', str(es5.parents[2]), '--no-audit', '--no-fund', '--silent',
-                        MATHJAX_PACKAGE], capture_output=True, timeout=600)
+    if install and not (es5/'tex-chtml.js').exists() and shutil.which('npm'): _npm_install(es5.parents[2])
     return es5 if (es5/'tex-chtml.js').exists() else None
 
 # %% ../nbs/core/f_site.ipynb #9ef84885
+def _copy_into(part:Path, # a file or folder
+               dest:Path, # the folder it goes into
+              ):
+    "Copy `part`, with all it holds, into `dest`"
+    if part.is_dir(): shutil.copytree(part, dest/part.name, dirs_exist_ok=True)
+    else: shutil.copy2(part, dest/part.name)
+
 def copy_mathjax(es5:Path, # MathJax's `es5` folder
                  dest:Path, # the site's copy
                 ) -> Path:
     "Copy the parts of MathJax that `tex-chtml.js` loads into `dest`"
     dest.mkdir(parents=True, exist_ok=True)
-    for part in [es5/p for p in MATHJAX_PARTS if (es5/p).exists()]:
-        if part.is_dir(): shutil.copytree(part, dest/part.name, dirs_exist_ok=True)
-        else: shutil.copy2(part, dest/part.name)
+    for part in [es5/p for p in MATHJAX_PARTS if (es5/p).exists()]: _copy_into(part, dest)
     return dest
 
 # %% ../nbs/core/f_site.ipynb #144dcbb4
@@ -201,14 +236,33 @@ def _write_pages(notebooks:list[Path], src:Path, folder:str, nested:bool=False) 
     dests = [src/folder/p.parent.name/p.name if nested else src/folder/p.name for p in notebooks]
     return [write_page(p, dest).relative_to(src).with_suffix('').as_posix() for p, dest in zip(notebooks, dests)]
 
+def _with_companions(pngs:list[Path]) -> list[Path]:
+    "Each PNG, followed by its PDF and CSV when present"
+    return [p for png in pngs for p in [png, *_companions(png)]]
+
 def copy_figures(pngs:list[Path], # figure PNGs
                  folder:Path, # where the gallery finds them
                 ) -> list[Path]:
     "Copy each PNG, and its PDF and CSV when present, into `folder`"
     folder.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(p, folder/p.name)) for png in pngs for p in [png, *_companions(png)]]
+    return [Path(shutil.copy2(p, folder/p.name)) for p in _with_companions(pngs)]
 
 # %% ../nbs/core/f_site.ipynb #47fb34be
+def _write_documents(sources:SiteSources, # what the site shows
+                     src:Path, # the source tree
+                    ):
+    "Write the pages of the chapters, library and course, and the home page listing them"
+    chapters = _write_pages(sources.chapters, src, 'chapters')
+    api, course = _write_pages(sources.api, src, 'api', nested=True), _write_pages(sources.course, src, 'course')
+    (src/'index.md').write_text(home_page(sources.readme.read_text(), sources.profile, chapters, api, course))
+
+def _write_gallery(sources:SiteSources, # what the site shows
+                   src:Path, # the source tree
+                  ):
+    "Copy the figures, and write the gallery page showing them"
+    copy_figures(sources.figures, src/'figures')
+    (src/'gallery.md').write_text(gallery_page(sources.figures, sources.profile))
+
 def stage_site(sources:SiteSources, # what the site shows
                src:Path, # the source tree to write (emptied first)
                mathjax:Path|None=None, # MathJax's `es5` folder (None: maths stays TeX source)
@@ -216,11 +270,8 @@ def stage_site(sources:SiteSources, # what the site shows
     "Write the Sphinx source tree of the site into `src`"
     if src.exists(): shutil.rmtree(src)
     shutil.copytree(sources.config, src, ignore=shutil.ignore_patterns('__pycache__', '_build'))
-    chapters = _write_pages(sources.chapters, src, 'chapters')
-    api, course = _write_pages(sources.api, src, 'api', nested=True), _write_pages(sources.course, src, 'course')
-    copy_figures(sources.figures, src/'figures')
-    (src/'gallery.md').write_text(gallery_page(sources.figures, sources.profile))
-    (src/'index.md').write_text(home_page(sources.readme.read_text(), sources.profile, chapters, api, course))
+    _write_documents(sources, src)
+    _write_gallery(sources, src)
     if mathjax: copy_mathjax(mathjax, src/'_static'/'mathjax')
     return src
 
@@ -236,10 +287,13 @@ class Site:
     @property
     def index(self) -> Path: return self.out/'index.html'
 
+def _holds_other(out:Path) -> bool:
+    "Does `out` hold files, but no Sphinx build?"
+    return out.exists() and any(out.iterdir()) and not (out/'.buildinfo').exists()
+
 def _replaceable(out:Path) -> Path:
     "`out`, emptied when it holds an earlier build; raise when it holds anything else"
-    if out.exists() and any(out.iterdir()) and not (out/'.buildinfo').exists():
-        raise ValueError(f"{out} is not empty and holds no Sphinx build: choose another --out")
+    if _holds_other(out): raise ValueError(f"{out} is not empty and holds no Sphinx build: choose another --out")
     shutil.rmtree(out, ignore_errors=True)
     return out
 
@@ -254,6 +308,14 @@ def sphinx_command(src:Path, # the source tree
             '-w', str(work/'warnings.txt'), '-D', f'html_title={title}', str(src), str(out)]
 
 # %% ../nbs/core/f_site.ipynb #cf7b8ee0
+def _sphinx_warnings(command:list[str], # a `sphinx_command`
+                     work:Path, # where its warnings file goes
+                    ) -> list[str]:
+    "Run `command`, raising when it fails; its warnings"
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode: raise RuntimeError(f"sphinx-build failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return [line for line in (work/'warnings.txt').read_text().splitlines() if 'WARNING' in line]
+
 def build_site(profile:str='demo', # the profile whose run is shown
                runs:Path|None=None, # root of run folders (default: `runs` of the project)
                figures:Path|None=None, # root of figure folders (default: `figures` of the project)
@@ -268,9 +330,7 @@ def build_site(profile:str='demo', # the profile whose run is shown
     with tempfile.TemporaryDirectory(prefix='hivemind-site-') as work:
         src = stage_site(sources, Path(work)/'src', mathjax)
         command = sphinx_command(src, out, Path(work), f'hivemind: the {profile} run')
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode: raise RuntimeError(f"sphinx-build failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-        warnings = [line for line in (Path(work)/'warnings.txt').read_text().splitlines() if 'WARNING' in line]
+        warnings = _sphinx_warnings(command, Path(work))
     return Site(out, time.time() - started, [w.replace(str(src), '') for w in warnings], mathjax is not None)
 
 # %% ../nbs/core/f_site.ipynb #4134340c
@@ -322,12 +382,24 @@ def _parsed(path:Path, cache:dict) -> PageLinks:
     if path not in cache: cache[path] = PageLinks(path.read_text(errors='replace'))
     return cache[path]
 
+def _in_site(target:Path, # a link's target
+             site:Path, # the site's folder
+            ) -> bool:
+    "Is `target` a file of `site`?"
+    return target.is_relative_to(site.resolve()) and target.is_file()
+
+def _lacks_id(target:Path, # a link's target
+              anchor:str, # the link's `#anchor`
+              cache:dict, # pages parsed so far
+             ) -> bool:
+    "Is `anchor` an id that the HTML page `target` does not have?"
+    return bool(anchor) and target.suffix == '.html' and anchor not in _parsed(target, cache).ids
+
 def _link_problem(page:Path, href:str, site:Path, cache:dict) -> str|None:
     "Why `href` of `page` is broken, or None"
     target, anchor = link_target(page, href, site)
-    if not target.is_relative_to(site.resolve()) or not target.is_file(): return f"{href}: no such file"
-    if anchor and target.suffix == '.html' and anchor not in _parsed(target, cache).ids:
-        return f"{href}: no id {anchor!r}"
+    if not _in_site(target, site): return f"{href}: no such file"
+    if _lacks_id(target, anchor, cache): return f"{href}: no id {anchor!r}"
 
 def broken_links(site:Path, # a built site
                 ) -> list[str]:
@@ -372,9 +444,18 @@ def serve_folder(folder:Path, # the folder to serve
     "Serve `folder` over HTTP on a free port of 127.0.0.1 while the block runs; yields its `http://localhost:PORT/`"
     server = ThreadingHTTPServer(('127.0.0.1', 0), partial(_QuietHandler, directory=str(folder)))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True); thread.start()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try: yield f'http://localhost:{server.server_address[1]}/'
-    finally: server.shutdown(); server.server_close(); thread.join(10)
+    finally: _stop(server, thread)
+
+def _stop(server:ThreadingHTTPServer, # the server
+          thread:threading.Thread, # the thread serving
+         ):
+    "Shut `server` down and wait for its thread"
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
 
 # %% ../nbs/core/f_site.ipynb #c7d03974
 @dataclass
@@ -435,15 +516,27 @@ _IMAGES = """async () => {
   return images.map(image => [image.currentSrc || image.src, image.naturalWidth]);
 }"""
 
+def _open(page, # a Playwright page
+          url:str, # the page to open
+          check:SiteCheck, # where failures are counted
+         ) -> bool:
+    "Open `url` and wait until its network is idle; whether it opened"
+    from playwright.sync_api import Error
+    try:
+        response = page.goto(url, wait_until='load')
+        page.wait_for_load_state('networkidle', timeout=20000)
+    except Error as error:
+        check.failed.append(f"{url}: {error.message.splitlines()[0]}")
+        return False
+    if response is None or response.status != 200: check.failed.append(f"{url}: HTTP {response and response.status}")
+    return True
+
 def visit(page, # a Playwright page
           url:str, # the page to open
           check:SiteCheck, # where to count
          ):
     "Open `url`, wait until its network is idle, and count it and its images into `check`"
-    from playwright.sync_api import Error
-    try: response = page.goto(url, wait_until='load'); page.wait_for_load_state('networkidle', timeout=20000)
-    except Error as error: return check.failed.append(f"{url}: {error.message.splitlines()[0]}")
-    if response is None or response.status != 200: check.failed.append(f"{url}: HTTP {response and response.status}")
+    if not _open(page, url, check): return
     images = page.evaluate(_IMAGES)
     check.pages, check.images = check.pages + 1, check.images + len(images)
     check.failed.extend(f"{url}: image {src} did not load" for src, width in images if not width)
@@ -485,19 +578,40 @@ def _photograph(context, url:str, dest:Path, figure:bool=False) -> Path:
     return dest
 
 # %% ../nbs/core/f_site.ipynb #7a63e89b
+def _url(base:str, # the site's URL
+         site:Path, # the site's folder
+         path:Path, # a file in it
+        ) -> str:
+    "The URL of `path`"
+    return base + path.relative_to(site).as_posix()
+
+def _browser(playwright, # a running Playwright
+             profile:str, # a fresh profile folder
+             chromium:Path|None, # the Chromium executable
+            ):
+    "A headless Chromium context, offline but for this machine"
+    return playwright.chromium.launch_persistent_context(profile, executable_path=str(chromium or chromium_path()),
+                                                        headless=True, args=CHROMIUM_ARGS, viewport=_VIEWPORT)
+
+def _screenshots(context, # the browser context
+                 site:Path, # the site's folder
+                 base:str, # its URL
+                 folder:Path, # where the PNGs go
+                ) -> list[Path]:
+    "Photograph the `screenshot_pages` into `folder`"
+    urls = {name: _url(base, site, path) for name, path in screenshot_pages(site).items()}
+    return [_photograph(context, url, Path(folder)/f'{name}.png', name == 'chapter') for name, url in urls.items()]
+
 def _browse(site:Path, base:str, check:SiteCheck, screenshots:Path|None, word:str, chromium:Path|None):
     "Open every page of `site` (served at `base`) in headless Chromium, counting into `check`"
     from playwright.sync_api import sync_playwright
     with tempfile.TemporaryDirectory(prefix='hivemind-chromium-') as profile, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=str(chromium or chromium_path()),
-                                                       headless=True, args=CHROMIUM_ARGS, viewport=_VIEWPORT)
+        context = _browser(p, profile, chromium)
         _watch(context, check)
         page = context.pages[0] if context.pages else context.new_page()
-        for path in site_pages(site): visit(page, base + path.relative_to(site).as_posix(), check)
+        for path in site_pages(site): visit(page, _url(base, site, path), check)
         check.search_hits = search_hits(page, base, word)
-        for name, path in (screenshot_pages(site) if screenshots else {}).items():
-            url = base + path.relative_to(site).as_posix()
-            check.screenshots.append(_photograph(context, url, Path(screenshots)/f'{name}.png', name == 'chapter'))
+        if screenshots: check.screenshots.extend(_screenshots(context, site, base, screenshots))
         context.close()
 
 # %% ../nbs/core/f_site.ipynb #7a03cbf7

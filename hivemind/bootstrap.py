@@ -27,7 +27,7 @@ class BootstrapError(ValueError):
 def _check_sizes(units:int, # number of units
                  resamples:int, # B
                 ):
-    "An error unless there is at least one unit and at least one resample"
+    "An error unless there is a unit and a resample"
     if units < 1: raise BootstrapError(f"a bootstrap needs at least one unit, got {units}")
     if resamples < 1: raise BootstrapError(f"resamples must be at least 1, got {resamples}")
 
@@ -65,6 +65,11 @@ def _drawn_rows(responses:pd.DataFrame, # one row per response, with `prompt_id`
     groups = responses.groupby('prompt_id').indices
     return [groups[prompts[p]] for p in positions]
 
+def _draw_numbers(drawn:list[np.ndarray], # the row positions of each draw
+                 ) -> np.ndarray:
+    "The number of the draw each row belongs to, row for row"
+    return np.concatenate([np.full(len(group), k) for k, group in enumerate(drawn)])
+
 def resampled_run(responses:pd.DataFrame, # one row per response, with `prompt_id`
                   vectors:np.ndarray, # the embeddings, row for row
                   positions:np.ndarray, # the drawn prompts, as positions in the sorted prompt ids
@@ -72,8 +77,7 @@ def resampled_run(responses:pd.DataFrame, # one row per response, with `prompt_i
     "The responses and vectors of the run one resample stands for: each drawn prompt's responses, once per draw"
     drawn = _drawn_rows(responses, positions)
     rows = np.concatenate(drawn)
-    copies = np.concatenate([np.full(len(group), k) for k, group in enumerate(drawn)])
-    renamed = responses.prompt_id.iloc[rows] + '#' + copies.astype(str)
+    renamed = responses.prompt_id.iloc[rows] + '#' + _draw_numbers(drawn).astype(str)
     return responses.iloc[rows].assign(prompt_id=renamed), vectors[rows]
 
 # %% ../nbs/core/h_bootstrap.ipynb #9f7ac746
@@ -99,20 +103,27 @@ def _is_undefined(values:np.ndarray) -> np.ndarray:
     "Where the values are NaN"
     return np.isnan(np.asarray(values, dtype=float))
 
+def _estimated_interval(estimate:np.ndarray, # the statistic on the data as drawn
+                        draws:np.ndarray, # its resamples
+                        confidence:float, # e.g. 0.95
+                       ) -> list[np.ndarray]:
+    "The percentile interval of `draws`, NaN where `estimate` is undefined"
+    undefined = _is_undefined(estimate)
+    return [np.where(undefined, np.nan, bound) for bound in percentile_interval(draws, confidence)]
+
 def interval_frame(estimate:np.ndarray, # the statistic on the data as drawn
                    draws:np.ndarray, # its resamples, resamples on axis 0, the rest shaped like `estimate`
                    confidence:float=CONFIDENCE, # e.g. 0.95
                   ) -> pd.DataFrame:
     "estimate, low, high, resamples where it is defined, one row per statistic (no interval without an estimate)"
-    undefined = _is_undefined(estimate)
-    low, high = [np.where(undefined, np.nan, bound) for bound in percentile_interval(draws, confidence)]
+    low, high = _estimated_interval(estimate, draws, confidence)
     defined = (~_is_undefined(draws)).sum(axis=0)
     return pd.DataFrame({'estimate': np.ravel(estimate), 'low': np.ravel(low), 'high': np.ravel(high),
                          'defined': np.ravel(defined), 'resamples': len(draws)})
 
 # %% ../nbs/core/h_bootstrap.ipynb #c5d3f1d0
-def _counted_ratio(top:np.ndarray, # the numerators' sums
-                   bottom:np.ndarray, # the denominators' sums
+def _counted_ratio(top:np.ndarray, # summed numerators
+                   bottom:np.ndarray, # summed denominators
                   ) -> np.ndarray:
     "top / bottom where bottom is positive, NaN elsewhere"
     with np.errstate(invalid='ignore', divide='ignore'):

@@ -54,7 +54,8 @@ def _step_selection(parser:argparse.ArgumentParser):
 
 def _run_switches(parser:argparse.ArgumentParser):
     "`--skip-plan` and `--verbose`"
-    parser.add_argument('--skip-plan', action='store_true', help="run even when the profile's plan fails (hivemind plan)")
+    parser.add_argument('--skip-plan', action='store_true',
+                        help="run even when the profile's plan fails (hivemind plan)")
     parser.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
 
 def add_run_arguments(parser:argparse.ArgumentParser):
@@ -109,7 +110,7 @@ def _pipeline(args):
 
 def _incomplete_text(result, # a `StepResult` with work left
                     ) -> str:
-    "The `INCOMPLETE: step ...` line of one step, its details indented below it"
+    "One step's `INCOMPLETE: ...` line, its details below it"
     details = ''.join(f"\n  {k}: {v}" for k, v in result.incomplete.get('details', {}).items())
     return f"INCOMPLETE: step {result.step.stem}: {result.incomplete['message']}{details}"
 
@@ -161,12 +162,18 @@ def _finished(pipeline, # from `open_pipeline`
     if left: print(f"\n{left}", file=sys.stderr)
     return EXIT_INCOMPLETE if left else 0
 
+def _steps_line(profile:str, # the profile run
+                pipeline, # its pipeline, from `open_pipeline`
+               ) -> str:
+    "`profile demo: 9 pipeline steps in nbs/pipeline`"
+    return f"profile {profile}: {len(pipeline.steps)} pipeline steps in {pipeline.steps[0].path.parent}"
+
 def run_command(args:argparse.Namespace) -> int:
     "Run the selected steps; the exit status"
     if args.verbose: logging.basicConfig(level=logging.INFO, format='%(message)s')
     if _refused(args): return EXIT_USAGE
     pipeline, started = _pipeline(args), time.time()
-    print(f"profile {args.profile}: {len(pipeline.steps)} pipeline steps in {pipeline.steps[0].path.parent}", flush=True)
+    print(_steps_line(args.profile, pipeline), flush=True)
     try: results = _selected_results(pipeline, args)
     except (RunLocked, StepFailed) as stop: return _stopped(pipeline, stop)
     return _finished(pipeline, results, started)

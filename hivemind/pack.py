@@ -400,6 +400,13 @@ def _staging(pipeline:Pipeline, # where the run goes
     pipeline.run_dir.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f'.{pipeline.profile}-unpacking-', dir=pipeline.run_dir.parent))
 
+def _move_staged(staging:Path, # where the pack was extracted
+                 pipeline:Pipeline, # where the run goes
+                ):
+    "Move the staged `run/` and `figures/` to the run and figures folders"
+    _move_in(staging/'run', pipeline.run_dir)
+    _move_in(staging/'figures', pipeline.figures_dir)
+
 def _laid_out(archive:Path, # a verified pack
               manifest:dict, # its manifest
               pipeline:Pipeline, # where the run goes
@@ -412,8 +419,7 @@ def _laid_out(archive:Path, # a verified pack
         extract_pack(archive, manifest, staging)
         _relocate_manifests(staging/'run', folder_moves(manifest, pipeline), digests)
         kept = make_room(pipeline, replace)
-        _move_in(staging/'run', pipeline.run_dir)
-        _move_in(staging/'figures', pipeline.figures_dir)
+        _move_staged(staging, pipeline)
     finally: shutil.rmtree(staging, ignore_errors=True)
     return kept
 

@@ -206,6 +206,11 @@ def verified_model(name:str) -> str:
 
 _MODEL_FIX = f"make venv (the full set-up), or {LOCAL_EXTRA}"  # what to do about a packaged model
 
+def _missing_packages(name:str, # a packaged model
+                     ) -> list[str]:
+    "The packages it lies in that are not installed"
+    return [p for p in PACKAGED_MODELS[name] if not installed(p)]
+
 def _verified_check(name:str, # a packaged model
                     local:bool, # llama-cpp-python is installed (then a failure is needed)
                    ) -> Check:
@@ -219,7 +224,7 @@ def check_model(name:str, # a packaged model: `smollm2`, `qwen2.5-coder-0.5b`, `
                 local:bool, # llama-cpp-python is installed (then a failure is needed)
                ) -> Check:
     "One packaged model: installed, and with `verify`, its sha256 checked"
-    missing = [p for p in PACKAGED_MODELS[name] if not installed(p)]
+    missing = _missing_packages(name)
     if missing: return Check(f'model {name}', False, f"package {missing[0]} is not installed", _MODEL_FIX, needed=local)
     if not verify: return Check(f'model {name}', True, "installed; not joined or checked (only sampling needs it)")
     return _verified_check(name, local)
@@ -250,6 +255,12 @@ def profile_sections(settings:Settings, name:str) -> list:
     used = profile_settings(settings, settings.profile(name))
     return [settings.models[m] for m in used['models']] + [settings.embedders[e] for e in used['embedders']]
 
+def _key_names(settings:Settings, # the settings
+               name:str, # a profile
+              ) -> list[str]:
+    "The environment variables the profile's sections read their API keys from, sorted"
+    return sorted({s.api_key_env for s in profile_sections(settings, name) if s.api_key_env})
+
 def _keys_text(names:list[str], # the key variables a profile reads
                missing:list[str], # those not set
               ) -> str:
@@ -263,7 +274,7 @@ def check_keys(settings:Settings, # the settings
                environ=os.environ, # where keys are looked up
               ) -> Check:
     "The environment variables holding the profile's API keys are set (names only, never values)"
-    names = sorted({s.api_key_env for s in profile_sections(settings, name) if s.api_key_env})
+    names = _key_names(settings, name)
     missing = [n for n in names if not environ.get(n)]
     if not names: return Check(f'profile {name}: keys', True, 'needs no API key')
     fix = f"export {missing[0]}=... (and the others) before hivemind run" if missing else ''
@@ -293,6 +304,14 @@ def _local_text(models:str, # the profile's local models
     if local: return f"{models}: llama-cpp-python installed"
     return f"{models}: no llama-cpp-python, but the run is sampled (step 01 ok)"
 
+def _needs_llama(label:str, # the check's name
+                 models:str, # the profile's local models
+                 needed:bool, # a failure is needed
+                ) -> Check:
+    "Local models that cannot be sampled here, and how to fix it: the local extra, or a sampled run"
+    return Check(label, False, f"{models} need llama-cpp-python, which is not installed",
+                 f"{LOCAL_EXTRA}, or unpack a packed run of this profile (hivemind unpack FILE)", needed)
+
 def check_local(settings:Settings, # the settings
                 name:str, # a profile
                 local:bool, # llama-cpp-python is installed
@@ -304,8 +323,7 @@ def check_local(settings:Settings, # the settings
     label = f'profile {name}: local models'
     if not models: return None
     if local or done: return Check(label, True, _local_text(models, local))
-    return Check(label, False, f"{models} need llama-cpp-python, which is not installed",
-                 f"{LOCAL_EXTRA}, or unpack a packed run of this profile (hivemind unpack FILE)", needed)
+    return _needs_llama(label, models, needed)
 
 # %% ../nbs/commands/d_doctor.ipynb #279c8db3
 def _answer(status:int, # the HTTP status of `GET /models`

@@ -24,13 +24,19 @@ class BootstrapError(ValueError):
     "Input that an interval cannot be computed from"
 
 # %% ../nbs/core/h_bootstrap.ipynb #9ca6d384
+def _check_sizes(units:int, # number of units
+                 resamples:int, # B
+                ):
+    "An error unless there is a unit and a resample"
+    if units < 1: raise BootstrapError(f"a bootstrap needs at least one unit, got {units}")
+    if resamples < 1: raise BootstrapError(f"resamples must be at least 1, got {resamples}")
+
 def bootstrap_indices(units:int, # number of units (prompts or items)
                       resamples:int=RESAMPLES, # B
                       seed:int=0, # seed of the numpy Generator
                      ) -> np.ndarray:
     "Positions of each resample: (resamples x units), drawn with replacement from 0 .. units - 1"
-    if units < 1: raise BootstrapError(f"a bootstrap needs at least one unit, got {units}")
-    if resamples < 1: raise BootstrapError(f"resamples must be at least 1, got {resamples}")
+    _check_sizes(units, resamples)
     return np.random.default_rng(seed).integers(0, units, size=(resamples, units))
 
 # %% ../nbs/core/h_bootstrap.ipynb #ea9e3fc0
@@ -51,51 +57,84 @@ def bootstrap_counts(units:int, # number of units (prompts or items)
     return index_counts(bootstrap_indices(units, resamples, seed), units)
 
 # %% ../nbs/core/h_bootstrap.ipynb #0b4dd9a0
+def _drawn_rows(responses:pd.DataFrame, # one row per response, with `prompt_id`
+                positions:np.ndarray, # the drawn prompts, as positions in the sorted prompt ids
+               ) -> list[np.ndarray]:
+    "The row positions of each drawn prompt's responses, one array per draw"
+    prompts = np.array(sorted(responses.prompt_id.unique()))
+    groups = responses.groupby('prompt_id').indices
+    return [groups[prompts[p]] for p in positions]
+
+def _draw_numbers(drawn:list[np.ndarray], # the row positions of each draw
+                 ) -> np.ndarray:
+    "The number of the draw each row belongs to, row for row"
+    return np.concatenate([np.full(len(group), k) for k, group in enumerate(drawn)])
+
 def resampled_run(responses:pd.DataFrame, # one row per response, with `prompt_id`
                   vectors:np.ndarray, # the embeddings, row for row
                   positions:np.ndarray, # the drawn prompts, as positions in the sorted prompt ids
                  ) -> tuple[pd.DataFrame, np.ndarray]:
     "The responses and vectors of the run one resample stands for: each drawn prompt's responses, once per draw"
-    prompts = np.array(sorted(responses.prompt_id.unique()))
-    groups = responses.groupby('prompt_id').indices
-    rows = np.concatenate([groups[prompts[p]] for p in positions])
-    copies = np.concatenate([np.full(len(groups[prompts[p]]), k) for k, p in enumerate(positions)])
-    return responses.iloc[rows].assign(prompt_id=responses.prompt_id.iloc[rows] + '#' + copies.astype(str)), vectors[rows]
+    drawn = _drawn_rows(responses, positions)
+    rows = np.concatenate(drawn)
+    renamed = responses.prompt_id.iloc[rows] + '#' + _draw_numbers(drawn).astype(str)
+    return responses.iloc[rows].assign(prompt_id=renamed), vectors[rows]
 
 # %% ../nbs/core/h_bootstrap.ipynb #9f7ac746
+def _nan_quantiles(draws:np.ndarray, # resampled statistics, resamples on axis 0
+                   quantiles:list, # the levels, e.g. [0.025, 0.975]
+                  ) -> np.ndarray:
+    "The quantiles over axis 0 with NaN left out; NaN, without a warning, where every resample is NaN"
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.nanquantile(np.asarray(draws, dtype=float), quantiles, axis=0)
+
 def percentile_interval(draws:np.ndarray, # resampled statistics, resamples on axis 0
                         confidence:float=CONFIDENCE, # e.g. 0.95
                        ) -> tuple[np.ndarray, np.ndarray]:
     "The (1 - c)/2 and (1 + c)/2 quantiles of each statistic over its resamples, undefined (NaN) resamples left out"
     if not 0 < confidence < 1: raise BootstrapError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     tail = (1 - confidence) / 2
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)  # a statistic undefined in every resample: NaN interval
-        low, high = np.nanquantile(np.asarray(draws, dtype=float), [tail, 1 - tail], axis=0)
+    low, high = _nan_quantiles(draws, [tail, 1 - tail])
     return low, high
 
 # %% ../nbs/core/h_bootstrap.ipynb #ec8ff885
+def _is_undefined(values:np.ndarray) -> np.ndarray:
+    "Where the values are NaN"
+    return np.isnan(np.asarray(values, dtype=float))
+
+def _estimated_interval(estimate:np.ndarray, # the statistic on the data as drawn
+                        draws:np.ndarray, # its resamples
+                        confidence:float, # e.g. 0.95
+                       ) -> list[np.ndarray]:
+    "The percentile interval of `draws`, NaN where `estimate` is undefined"
+    undefined = _is_undefined(estimate)
+    return [np.where(undefined, np.nan, bound) for bound in percentile_interval(draws, confidence)]
+
 def interval_frame(estimate:np.ndarray, # the statistic on the data as drawn
                    draws:np.ndarray, # its resamples, resamples on axis 0, the rest shaped like `estimate`
                    confidence:float=CONFIDENCE, # e.g. 0.95
                   ) -> pd.DataFrame:
     "estimate, low, high, resamples where it is defined, one row per statistic (no interval without an estimate)"
-    low, high = percentile_interval(draws, confidence)
-    undefined = np.isnan(np.asarray(estimate, dtype=float))
-    low, high = np.where(undefined, np.nan, low), np.where(undefined, np.nan, high)
-    defined = (~np.isnan(np.asarray(draws, dtype=float))).sum(axis=0)
+    low, high = _estimated_interval(estimate, draws, confidence)
+    defined = (~_is_undefined(draws)).sum(axis=0)
     return pd.DataFrame({'estimate': np.ravel(estimate), 'low': np.ravel(low), 'high': np.ravel(high),
                          'defined': np.ravel(defined), 'resamples': len(draws)})
 
 # %% ../nbs/core/h_bootstrap.ipynb #c5d3f1d0
+def _counted_ratio(top:np.ndarray, # summed numerators
+                   bottom:np.ndarray, # summed denominators
+                  ) -> np.ndarray:
+    "top / bottom where bottom is positive, NaN elsewhere"
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
+
 def ratio_draws(counts:np.ndarray, # (resamples x prompts) count matrix
                 numerators:np.ndarray, # (prompts x statistics) per-prompt numerators
                 denominators:np.ndarray, # (prompts x statistics) per-prompt denominators
                ) -> np.ndarray:
     "(counts @ numerators) / (counts @ denominators) per resample and statistic; NaN where no drawn prompt counts"
-    top, bottom = counts @ numerators, counts @ denominators
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
+    return _counted_ratio(counts @ numerators, counts @ denominators)
 
 # %% ../nbs/core/h_bootstrap.ipynb #ae189a7c
 def as_estimate(units:int) -> np.ndarray:
@@ -110,14 +149,18 @@ def statistic_intervals(statistic, # maps a count matrix (resamples x units) to 
     return interval_frame(statistic(as_estimate(counts.shape[1]))[0], statistic(counts), confidence)
 
 # %% ../nbs/core/h_bootstrap.ipynb #b8f34c70
+def _confidence_after_high(columns:list, # a table's columns
+                          ) -> list:
+    "The columns with `confidence` right after `high` (last where there is no `high`)"
+    at = columns.index('high') + 1 if 'high' in columns else len(columns)
+    return [*columns[:at], 'confidence', *[c for c in columns[at:] if c != 'confidence']]
+
 def with_confidence(table:pd.DataFrame, # with `low` and `high`, e.g. from `interval_frame`
                     confidence:float=CONFIDENCE, # the intervals' level
                    ) -> pd.DataFrame:
     "`table` with the intervals' level as a `confidence` column right after `high`"
-    columns = list(table.columns)
-    at = columns.index('high') + 1 if 'high' in columns else len(columns)
-    return table.drop(columns='confidence', errors='ignore').assign(confidence=confidence)[
-        [*columns[:at], 'confidence', *[c for c in columns[at:] if c != 'confidence']]]
+    order = _confidence_after_high(list(table.columns))
+    return table.drop(columns='confidence', errors='ignore').assign(confidence=confidence)[order]
 
 # %% ../nbs/core/h_bootstrap.ipynb #8c38b542
 def interval_text(row:pd.Series, # a row with `estimate`, `low`, `high`

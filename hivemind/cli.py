@@ -33,84 +33,150 @@ def parse_parameter(text:str, # `NAME=VALUE`
     except (ValueError, SyntaxError): return name, value
 
 # %% ../nbs/commands/a_cli.ipynb #ff705707
+def _folders(parser:argparse.ArgumentParser):
+    "The folders of the pipeline notebooks, the runs and the figures"
+    parser.add_argument('--pipeline', type=Path, help='folder of pipeline notebooks (default: nbs/pipeline)')
+    parser.add_argument('--runs', type=Path, help='root of run folders (default: runs); the run folder is RUNS/PROFILE')
+    parser.add_argument('--figures', type=Path,
+                        help='root of figure folders (default: figures); figures go to FIGURES/PROFILE')
+
 def _common(parser:argparse.ArgumentParser):
     "Options both commands take"
     parser.add_argument('--profile', default='demo', help='profile in settings.ini (default: %(default)s)')
-    parser.add_argument('--pipeline', type=Path, help='folder of pipeline notebooks (default: nbs/pipeline)')
-    parser.add_argument('--runs', type=Path, help='root of run folders (default: runs); the run folder is RUNS/PROFILE')
-    parser.add_argument('--figures', type=Path, help='root of figure folders (default: figures); figures go to FIGURES/PROFILE')
+    _folders(parser)
     parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
+
+def _step_selection(parser:argparse.ArgumentParser):
+    "`--only STEP` or `--from STEP`, one of them"
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument('--only', metavar='STEP', help='run just this step: 04, intra_model or 04_intra_model')
+    selection.add_argument('--from', dest='start', metavar='STEP', help='run this step and the ones after it')
+
+def _run_switches(parser:argparse.ArgumentParser):
+    "`--skip-plan` and `--verbose`"
+    parser.add_argument('--skip-plan', action='store_true',
+                        help="run even when the profile's plan fails (hivemind plan)")
+    parser.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
 
 def add_run_arguments(parser:argparse.ArgumentParser):
     "The options of `hivemind run`"
     _common(parser)
-    selection = parser.add_mutually_exclusive_group()
-    selection.add_argument('--only', metavar='STEP', help='run just this step: 04, intra_model or 04_intra_model')
-    selection.add_argument('--from', dest='start', metavar='STEP', help='run this step and the ones after it')
+    _step_selection(parser)
     parser.add_argument('--force', action='store_true', help='run the selected steps even when unchanged')
     parser.add_argument('-p', '--parameter', action='append', type=parse_parameter, default=[], metavar='NAME=VALUE',
                         help='a notebook parameter (repeatable)')
     add_batch_arguments(parser)
-    parser.add_argument('--skip-plan', action='store_true', help="run even when the profile's plan fails (hivemind plan)")
-    parser.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
+    _run_switches(parser)
+
+def _site_folders(parser:argparse.ArgumentParser):
+    "The run, figure and site folders of `hivemind docs`"
+    parser.add_argument('--runs', type=Path, help='root of run folders (default: runs)')
+    parser.add_argument('--figures', type=Path, help='root of figure folders (default: figures)')
+    parser.add_argument('--out', type=Path, help='the site folder (default: RUNS/PROFILE/site)')
 
 def add_docs_arguments(parser:argparse.ArgumentParser):
     "The options of `hivemind docs`"
     parser.add_argument('--profile', default='demo', help='profile whose run is shown (default: %(default)s)')
-    parser.add_argument('--runs', type=Path, help='root of run folders (default: runs)')
-    parser.add_argument('--figures', type=Path, help='root of figure folders (default: figures)')
-    parser.add_argument('--out', type=Path, help='the site folder (default: RUNS/PROFILE/site)')
-    parser.add_argument('--check', action='store_true', help='then open every page in headless Chromium, offline, and write screenshots')
+    _site_folders(parser)
+    parser.add_argument('--check', action='store_true',
+                        help='then open every page in headless Chromium, offline, and write screenshots')
 
-def add_corpus_arguments(parser:argparse.ArgumentParser):
-    "The options of `hivemind corpus`"
+def _corpus_columns(parser:argparse.ArgumentParser):
+    "The corpus file and its text and group columns"
     parser.add_argument('file', type=Path, help='a CSV, JSONL, JSON or parquet file')
     parser.add_argument('--text', default='text', help='the column holding the texts (default: %(default)s)')
     parser.add_argument('--group', default='group', help="the column naming each text's group (default: %(default)s)")
-    parser.add_argument('--embedder', default='minilm', help='an [embedder:NAME] section of the settings (default: %(default)s)')
-    parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
-    parser.add_argument('--out', type=Path, help='output folder (default: corpus-FILESTEM beside the file)')
+
+def _corpus_resampling(parser:argparse.ArgumentParser):
+    "The bootstrap resamples of `hivemind corpus` and their seed"
     parser.add_argument('--resamples', type=int, default=1000, help='bootstrap resamples (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the resamples (default: %(default)s)')
+
+def add_corpus_arguments(parser:argparse.ArgumentParser):
+    "The options of `hivemind corpus`"
+    _corpus_columns(parser)
+    parser.add_argument('--embedder', default='minilm',
+                        help='an [embedder:NAME] section of the settings (default: %(default)s)')
+    parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
+    parser.add_argument('--out', type=Path, help='output folder (default: corpus-FILESTEM beside the file)')
+    _corpus_resampling(parser)
 
 # %% ../nbs/commands/a_cli.ipynb #52d87d4e
 EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_LOCKED = 1, 2, 3, 4
 
 def _pipeline(args):
-    return open_pipeline(args.profile, args.pipeline, args.runs, args.figures, args.settings, dict(getattr(args, 'parameter', [])))
+    parameters = dict(getattr(args, 'parameter', []))
+    return open_pipeline(args.profile, args.pipeline, args.runs, args.figures, args.settings, parameters)
+
+def _incomplete_text(result, # a `StepResult` with work left
+                    ) -> str:
+    "One step's `INCOMPLETE: ...` line, its details below it"
+    details = ''.join(f"\n  {k}: {v}" for k, v in result.incomplete.get('details', {}).items())
+    return f"INCOMPLETE: step {result.step.stem}: {result.incomplete['message']}{details}"
 
 def incomplete_report(results:list, # the `StepResult`s of a run
                      ) -> str:
     "What the incomplete steps of a run left to do, with their details (the first error of each model); '' when none"
-    steps = [r for r in results if r.incomplete]
-    lines = [f"INCOMPLETE: step {r.step.stem}: {r.incomplete['message']}" +
-             ''.join(f"\n  {k}: {v}" for k, v in r.incomplete.get('details', {}).items()) for r in steps]
-    return '\n'.join(lines + ["run `hivemind run` again to retry what is left"]) if steps else ''
+    lines = [_incomplete_text(r) for r in results if r.incomplete]
+    return '\n'.join(lines + ["run `hivemind run` again to retry what is left"]) if lines else ''
 
-def run_command(args:argparse.Namespace) -> int:
-    "Run the selected steps; the exit status"
-    if args.verbose: logging.basicConfig(level=logging.INFO, format='%(message)s')
+def _refused(args:argparse.Namespace) -> bool:
+    "Whether the profile's plan refuses the run (unless `--skip-plan`), printing why"
     refusal = '' if args.skip_plan else plan_refusal(args.profile, args.settings)
-    if refusal:
-        print(refusal, file=sys.stderr)
-        return EXIT_USAGE
-    pipeline, started = _pipeline(args), time.time()
-    print(f"profile {args.profile}: {len(pipeline.steps)} pipeline steps in {pipeline.steps[0].path.parent}", flush=True)
-    try: results = pipeline.run(args.only, args.start, args.force, progress=sys.stderr.isatty(), log_output=args.verbose,
-                                log=lambda line: print(line, flush=True))
-    except RunLocked as locked:
-        print(f"hivemind: {locked}; nothing was run", file=sys.stderr)
+    if refusal: print(refusal, file=sys.stderr)
+    return bool(refusal)
+
+def _selected_results(pipeline, # from `open_pipeline`
+                      args:argparse.Namespace, # the options of `hivemind run`
+                     ) -> list:
+    "Run the steps the options select: their `StepResult`s"
+    return pipeline.run(args.only, args.start, args.force, progress=sys.stderr.isatty(), log_output=args.verbose,
+                        log=lambda line: print(line, flush=True))
+
+def _stopped(pipeline, # from `open_pipeline`
+             stop:Exception, # `RunLocked` or `StepFailed`
+            ) -> int:
+    "Print why the run stopped: the exit status"
+    if isinstance(stop, RunLocked):
+        print(f"hivemind: {stop}; nothing was run", file=sys.stderr)
         return EXIT_LOCKED
-    except StepFailed as failure:
-        kept = f"artifacts written before the failure are kept:\n{pipeline.summary()}"
-        print(f"\nFAILED: {failure}\n{kept}", file=sys.stderr)
-        return EXIT_FAILED
+    kept = f"artifacts written before the failure are kept:\n{pipeline.summary()}"
+    print(f"\nFAILED: {stop}\n{kept}", file=sys.stderr)
+    return EXIT_FAILED
+
+def _ran_text(results:list, # the `StepResult`s of a run
+              seconds:float, # how long it took
+             ) -> str:
+    "`2 steps ran, 1 skipped (unchanged) in 3.4 s`"
     ran = sum(r.action == 'ran' for r in results)
-    print(f"\n{ran} step{'s' * (ran != 1)} ran, {len(results) - ran} skipped (unchanged) in {time.time() - started:.1f} s")
+    return f"{ran} step{'s' * (ran != 1)} ran, {len(results) - ran} skipped (unchanged) in {seconds:.1f} s"
+
+def _finished(pipeline, # from `open_pipeline`
+              results:list, # the `StepResult`s of the run
+              started:float, # when it started, `time.time()`
+             ) -> int:
+    "Print what the run did, where its artifacts are and what it left: the exit status"
+    print(f"\n{_ran_text(results, time.time() - started)}")
     print(pipeline.summary())
     left = incomplete_report(results)
     if left: print(f"\n{left}", file=sys.stderr)
     return EXIT_INCOMPLETE if left else 0
+
+def _steps_line(profile:str, # the profile run
+                pipeline, # its pipeline, from `open_pipeline`
+               ) -> str:
+    "`profile demo: 9 pipeline steps in nbs/pipeline`"
+    return f"profile {profile}: {len(pipeline.steps)} pipeline steps in {pipeline.steps[0].path.parent}"
+
+def run_command(args:argparse.Namespace) -> int:
+    "Run the selected steps; the exit status"
+    if args.verbose: logging.basicConfig(level=logging.INFO, format='%(message)s')
+    if _refused(args): return EXIT_USAGE
+    pipeline, started = _pipeline(args), time.time()
+    print(_steps_line(args.profile, pipeline), flush=True)
+    try: results = _selected_results(pipeline, args)
+    except (RunLocked, StepFailed) as stop: return _stopped(pipeline, stop)
+    return _finished(pipeline, results, started)
 
 def status_command(args:argparse.Namespace) -> int:
     "Print the state of every step"
@@ -120,14 +186,18 @@ def status_command(args:argparse.Namespace) -> int:
     return 0
 
 # %% ../nbs/commands/a_cli.ipynb #44aae534
-def docs_command(args:argparse.Namespace) -> int:
-    "Build the site of a run, and with `--check` open it in Chromium; the exit status"
-    site = build_site(args.profile, args.runs, args.figures, args.out)
+def _print_site(site, # from `build_site`
+                profile:str, # whose run it shows
+               ):
+    "Print where the site is, how long it took to build and its first Sphinx warnings"
     maths = '' if site.mathjax else '; no MathJax (npm missing): maths shown as TeX'
-    print(f"site of the {args.profile} run: {site.index}")
+    print(f"site of the {profile} run: {site.index}")
     print(f"built in {site.seconds:.1f} s, {len(site.warnings)} Sphinx warnings{maths}")
     for warning in site.warnings[:5]: print(' ', warning)
-    if not args.check: return 0
+
+def _checked_site(site, # from `build_site`
+                 ) -> int:
+    "Open every page of the site in headless Chromium and print what it counted: the exit status"
     if chromium_path() is None:
         print('hivemind: error: --check needs Chromium: apt-get install -y chromium', file=sys.stderr)
         return 2
@@ -135,14 +205,26 @@ def docs_command(args:argparse.Namespace) -> int:
     print(check.report())
     return 0 if check.ok else 1
 
+def docs_command(args:argparse.Namespace) -> int:
+    "Build the site of a run, and with `--check` open it in Chromium; the exit status"
+    site = build_site(args.profile, args.runs, args.figures, args.out)
+    _print_site(site, args.profile)
+    return _checked_site(site) if args.check else 0
+
 # %% ../nbs/commands/a_cli.ipynb #aa6012b2
-def corpus_command(args:argparse.Namespace) -> int:
-    "Measure a corpus, write its tables, figures and report; the exit status"
-    from hivemind.corpus import corpus_report, measure_corpus, read_corpus, write_corpus, corpus_embedder
+def _measured_corpus(args:argparse.Namespace, # the options of `hivemind corpus`
+                    ):
+    "The measures of the corpus the options name, from `measure_corpus`"
+    from hivemind.corpus import measure_corpus, read_corpus, corpus_embedder
     from hivemind.endpoints import cache_folder
     corpus = read_corpus(args.file, args.text, args.group)
-    result = measure_corpus(corpus, corpus_embedder(args.embedder, args.settings), cache_folder()/'embeddings.sqlite',
-                            args.resamples, args.seed)
+    embedder = corpus_embedder(args.embedder, args.settings)
+    return measure_corpus(corpus, embedder, cache_folder()/'embeddings.sqlite', args.resamples, args.seed)
+
+def corpus_command(args:argparse.Namespace) -> int:
+    "Measure a corpus, write its tables, figures and report; the exit status"
+    from hivemind.corpus import corpus_report, write_corpus
+    result = _measured_corpus(args)
     out = args.out or args.file.parent/f'corpus-{args.file.stem}'
     written = write_corpus(result, out)
     print(corpus_report(result))
@@ -171,13 +253,40 @@ COMMANDS = {  # name: (what it does, the function adding its options, the functi
                doctor_command),
 }
 
+def _sentence(purpose:str, # what a command does, e.g. `build the site`
+             ) -> str:
+    "The purpose as a sentence: capitalised, with a full stop"
+    return purpose[0].upper() + purpose[1:] + '.'
+
 def build_parser() -> argparse.ArgumentParser:
     "The `hivemind` command line: one subcommand per entry of `COMMANDS`"
     parser = argparse.ArgumentParser(prog='hivemind', description='Rerun and extend the Artificial Hivemind paper.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='{' + ','.join(COMMANDS) + '}')
     for name, (purpose, add_arguments, _) in COMMANDS.items():
-        add_arguments(commands.add_parser(name, help=purpose, description=purpose[0].upper() + purpose[1:] + '.'))
+        add_arguments(commands.add_parser(name, help=purpose, description=_sentence(purpose)))
     return parser
+
+def _interrupted(interruption:KeyboardInterrupt, # Ctrl-C, SIGINT or SIGTERM, or a step they stopped
+                ) -> int:
+    "Print that the command was interrupted: the exit status, 130"
+    if isinstance(interruption, StepInterrupted):
+        print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr)
+    else: print("\ninterrupted", file=sys.stderr)
+    return 130
+
+def _failed(error:Exception, # a usage error, or a file that could not be written
+           ) -> int:
+    "Print the error that stopped the command: the exit status"
+    if isinstance(error, PermissionError):
+        print(f"hivemind: error: {error}; nothing already stored was lost", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"hivemind: error: {error}", file=sys.stderr)
+    return 2
+
+def _restore_signals(previous:dict, # signal number: the handler `stop_signals` replaced
+                    ):
+    "Put back the signal handlers that were in place before `stop_signals`"
+    for number, handler in previous.items(): signal.signal(number, handler)
 
 def main(argv:list[str]|None=None, # the arguments (default: the command line's)
         ) -> int:
@@ -185,17 +294,6 @@ def main(argv:list[str]|None=None, # the arguments (default: the command line's)
     args = build_parser().parse_args(argv)
     previous = stop_signals()
     try: return COMMANDS[args.command][2](args)
-    except StepInterrupted as interruption:
-        print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    except PermissionError as error:
-        print(f"hivemind: error: {error}; nothing already stored was lost", file=sys.stderr)
-        return EXIT_FAILED
-    except (SettingsError, ValueError, FileNotFoundError) as error:
-        print(f"hivemind: error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        for number, handler in previous.items(): signal.signal(number, handler)
+    except KeyboardInterrupt as interruption: return _interrupted(interruption)
+    except (PermissionError, SettingsError, ValueError, FileNotFoundError) as error: return _failed(error)
+    finally: _restore_signals(previous)

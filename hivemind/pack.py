@@ -32,24 +32,35 @@ class PackError(ValueError):
     "An archive that is not a hivemind pack, whose files do not match their checksums, or that cannot go where asked"
 
 # %% ../nbs/commands/c_pack.ipynb #efa32813
+def _declared_outputs(pipeline:Pipeline, # the pipeline of the run
+                      step:Step, # a step
+                     ) -> dict[str, str]:
+    "The sha256 of each file in the run folder that `step` declares it writes, by its name in a manifest"
+    writes = pipeline.declaration(step).writes
+    names = [n for n in list_files(pipeline.run_dir, pipeline.not_outputs) if any(covers(w, n) for w in writes)]
+    return {f'run/{Path(n).as_posix()}': sha256_file(pipeline.run_dir/n) for n in sorted(names)}
+
 def record_existing(pipeline:Pipeline, # the pipeline of the run
                     step:Step, # the step whose outputs are already in the run folder
                    ) -> dict:
     "Record `step` as done with the files it declares it writes, as they are now (a run folder made elsewhere)"
-    writes = pipeline.declaration(step).writes
-    names = [n for n in list_files(pipeline.run_dir, pipeline.not_outputs) if any(covers(w, n) for w in writes)]
-    outputs = {f'run/{Path(n).as_posix()}': sha256_file(pipeline.run_dir/n) for n in sorted(names)}
+    outputs = _declared_outputs(pipeline, step)
     pipeline.record(step, 'ok', time.time(), pipeline.key_parts(step), outputs)
     return pipeline.manifest(step)
 
 # %% ../nbs/commands/c_pack.ipynb #9f28cb13
 def _partial(name:str) -> bool: return '.partial' in Path(name).name
 
+def _packed_folders(pipeline:Pipeline, # the pipeline of the run to pack
+                   ) -> dict[str, tuple[Path, list[Path]]]:
+    "The folders a pack holds, by label, each with what is left out of it"
+    skip = [pipeline.run_dir/f for f in RUNNER_FILES + NOT_PACKED] + [pipeline.figures_dir]
+    return {'run': (pipeline.run_dir, skip), 'figures': (pipeline.figures_dir, [])}
+
 def pack_files(pipeline:Pipeline, # the pipeline of the run to pack
               ) -> dict[str, Path]:
     "The files a pack holds, by their name in the archive (`run/...`, `figures/...`)"
-    skip = [pipeline.run_dir/f for f in RUNNER_FILES + NOT_PACKED] + [pipeline.figures_dir]
-    folders = {'run': (pipeline.run_dir, skip), 'figures': (pipeline.figures_dir, [])}
+    folders = _packed_folders(pipeline)
     files = {f'{label}/{Path(n).as_posix()}': folder/n for label, (folder, skipped) in folders.items()
              for n in list_files(folder, skipped) if not _partial(n)}
     return dict(sorted(files.items()))
@@ -61,62 +72,103 @@ def _plain(value) -> object:
 
 def _now() -> str: return datetime.now().astimezone().isoformat(timespec='seconds')
 
+def _settings_here(pipeline:Pipeline, # a pipeline
+                  ) -> dict:
+    "The settings its profile uses, as plain JSON data"
+    return _plain(profile_settings(pipeline.settings, pipeline.settings_profile))
+
+def _folder_names(pipeline:Pipeline, # a pipeline
+                 ) -> dict[str, str]:
+    "Its project, run and figures folders, as the manifest of a pack names them"
+    return dict(root=str(pipeline.root), run_dir=str(pipeline.run_dir), figures_dir=str(pipeline.figures_dir))
+
+def _file_entries(files:dict[str, Path], # the files to pack, by name in the archive
+                 ) -> dict[str, dict]:
+    "Each file's size and sha256, by its name in the archive"
+    return {name: dict(size=path.stat().st_size, sha256=sha256_file(path)) for name, path in files.items()}
+
 def pack_manifest(pipeline:Pipeline, # the pipeline of the run
                   files:dict[str, Path], # the files to pack, by name in the archive
                  ) -> dict:
     "The manifest of a pack: profile, settings used, versions, folders, step states, each file's size and sha256"
+    steps = {row['step']: row['state'] for row in pipeline.status_rows()}
     return dict(format=PACK_FORMAT, profile=pipeline.profile, hivemind=hivemind.__version__,
-                python=platform.python_version(), created=_now(), root=str(pipeline.root),
-                run_dir=str(pipeline.run_dir), figures_dir=str(pipeline.figures_dir),
-                settings=_plain(profile_settings(pipeline.settings, pipeline.settings_profile)),
-                steps={row['step']: row['state'] for row in pipeline.status_rows()},
-                files={name: dict(size=path.stat().st_size, sha256=sha256_file(path)) for name, path in files.items()})
+                python=platform.python_version(), created=_now(), **_folder_names(pipeline),
+                settings=_settings_here(pipeline), steps=steps, files=_file_entries(files))
 
 # %% ../nbs/commands/c_pack.ipynb #20afd1a9
-def write_pack(pipeline:Pipeline, # the pipeline of the run to pack
-               output:Path, # the zip file to write
-              ) -> Path:
-    "Write the pack of a run to `output`, whole or not at all"
+def _packable_files(pipeline:Pipeline, # the pipeline of the run to pack
+                   ) -> dict[str, Path]:
+    "The files to pack; a `PackError` while a run is using the run folder, or when it holds no run"
     if pipeline.run_active(): raise PackError(f"a hivemind run is using {pipeline.run_dir}: pack it when that run ends")
     files = pack_files(pipeline)
     if not files:
         raise PackError(f"{pipeline.run_dir}: no run to pack; run `hivemind run --profile {pipeline.profile}` first")
+    return files
+
+def _write_zip(path:Path, # the zip file to write
+               manifest:dict, # the pack's manifest, its first entry
+               files:dict[str, Path], # the files to pack, by name in the archive
+              ):
+    "Write the manifest, then the files, into a new zip archive"
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(PACK_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + '\n')
+        for name, file in files.items(): archive.write(file, name)
+
+def write_pack(pipeline:Pipeline, # the pipeline of the run to pack
+               output:Path, # the zip file to write
+              ) -> Path:
+    "Write the pack of a run to `output`, whole or not at all"
+    files = _packable_files(pipeline)
     manifest = pack_manifest(pipeline, files)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + '.partial')
-    with zipfile.ZipFile(partial, 'w', zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(PACK_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + '\n')
-        for name, path in files.items(): archive.write(path, name)
+    _write_zip(partial, manifest, files)
     return partial.replace(output)
 
 # %% ../nbs/commands/c_pack.ipynb #215bcfd6
+def _manifest_bytes(archive:Path, # a file that should be a pack
+                   ) -> bytes:
+    "The manifest entry of a zip archive; a `PackError` when it is no readable zip or has no manifest"
+    try:
+        with zipfile.ZipFile(archive) as zipped: return zipped.read(PACK_MANIFEST)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise PackError(f"{archive}: not a readable zip archive ({error}): damaged, or not a hivemind pack") from None
+    except KeyError: raise PackError(f"{archive}: no {PACK_MANIFEST} inside: not a hivemind pack") from None
+
+def _manifest_json(archive:Path, # the pack, for the error
+                   text:bytes, # its manifest entry
+                  ) -> dict:
+    "The manifest parsed; a `PackError` when it is not JSON"
+    try: return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PackError(f"{archive}: {PACK_MANIFEST} is not JSON ({error})") from None
+
 def read_pack_manifest(archive:Path, # a pack
                       ) -> dict:
     "The manifest of a pack; a `PackError` naming the file when it is not one"
     if not Path(archive).is_file(): raise FileNotFoundError(f"{archive}: no such file")
-    try:
-        with zipfile.ZipFile(archive) as zipped: text = zipped.read(PACK_MANIFEST)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise PackError(f"{archive}: not a readable zip archive ({error}): damaged, or not a hivemind pack") from None
-    except KeyError: raise PackError(f"{archive}: no {PACK_MANIFEST} inside: not a hivemind pack") from None
-    try: manifest = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PackError(f"{archive}: {PACK_MANIFEST} is not JSON ({error})") from None
+    manifest = _manifest_json(archive, _manifest_bytes(archive))
     if manifest.get('format') != PACK_FORMAT:
         raise PackError(f"{archive}: pack format {manifest.get('format')!r}; this hivemind reads format {PACK_FORMAT}")
     return manifest
 
 # %% ../nbs/commands/c_pack.ipynb #30d86c6f
+def _safe_entry(name:str, # an entry of the archive
+               ) -> bool:
+    "Whether the entry is relative, inside `run/` or `figures/`, without `..` or a backslash"
+    path = PurePosixPath(name)
+    inside = len(path.parts) > 1 and path.parts[0] in ('run', 'figures')
+    return inside and not path.is_absolute() and '..' not in path.parts and '\\' not in name
+
 def member_path(name:str, # an entry of the archive
                 archive:Path, # the archive, for the error
                ) -> PurePosixPath:
     "The path of an entry, checked: relative, inside `run/` or `figures/`, no `..`"
-    path = PurePosixPath(name)
-    inside = len(path.parts) > 1 and path.parts[0] in ('run', 'figures')
-    if path.is_absolute() or '..' in path.parts or '\\' in name or not inside:
+    if not _safe_entry(name):
         raise PackError(f"{archive}: entry {name!r} lies outside run/ and figures/: refusing to unpack it")
-    return path
+    return PurePosixPath(name)
 
 # %% ../nbs/commands/c_pack.ipynb #460b538f
 def entry_sha256(zipped:zipfile.ZipFile, # an open archive
@@ -128,6 +180,16 @@ def entry_sha256(zipped:zipfile.ZipFile, # an open archive
         while block := file.read(8 << 20): found.update(block)
     return found.hexdigest()
 
+def _content_problem(zipped:zipfile.ZipFile, # an open archive
+                     name:str, # an entry the manifest lists
+                     sha256:str, # its sha256 in the manifest
+                    ) -> str|None:
+    "What is wrong with an entry's content (unreadable, another sha256); None when it matches"
+    try: found = entry_sha256(zipped, name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error: return f"{name}: unreadable ({error})"
+    if found != sha256: return f"{name}: sha256 {found[:16]}..., the manifest says {sha256[:16]}..."
+    return None
+
 def entry_problem(zipped:zipfile.ZipFile, # an open archive
                   name:str, # an entry the manifest lists
                   expected:dict, # its `size` and `sha256` in the manifest
@@ -137,26 +199,39 @@ def entry_problem(zipped:zipfile.ZipFile, # an open archive
     except KeyError: return f"{name}: missing from the archive"
     if info.file_size != expected['size']:
         return f"{name}: {info.file_size} bytes, the manifest says {expected['size']}"
-    try: found = entry_sha256(zipped, name)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error: return f"{name}: unreadable ({error})"
-    if found != expected['sha256']:
-        return f"{name}: sha256 {found[:16]}..., the manifest says {expected['sha256'][:16]}..."
-    return None
+    return _content_problem(zipped, name, expected['sha256'])
 
 # %% ../nbs/commands/c_pack.ipynb #bbd9373f
+def _unlisted(zipped:zipfile.ZipFile, # an open pack
+              manifest:dict, # its manifest
+             ) -> list[str]:
+    "A problem for each file of the archive that its manifest does not list"
+    listed = set(manifest['files']) | {PACK_MANIFEST}
+    return [f"{info.filename}: not in the manifest" for info in zipped.infolist()
+            if not info.is_dir() and info.filename not in listed]
+
+def _pack_problems(archive:Path, # a pack
+                   manifest:dict, # its manifest
+                  ) -> list[str]:
+    "Every problem of the archive: files the manifest does not list, then listed ones missing or damaged"
+    with zipfile.ZipFile(archive) as zipped:
+        listed = [p for n, e in manifest['files'].items() if (p := entry_problem(zipped, n, e))]
+        return _unlisted(zipped, manifest) + listed
+
+def _damage_message(archive:Path, # a pack
+                    problems:list[str], # what is wrong with it
+                   ) -> str:
+    "The error for a damaged pack: how many problems, the first ten shown"
+    shown = '\n  '.join(problems[:10]) + (f"\n  and {len(problems) - 10} more" if len(problems) > 10 else '')
+    return f"{archive}: {len(problems)} damaged or unexpected file(s); nothing was unpacked:\n  {shown}"
+
 def verify_pack(archive:Path, # a pack
                ) -> dict:
     "The manifest of `archive`, once every file matches its size and sha256; a `PackError` naming each bad file"
     manifest = read_pack_manifest(archive)
     for name in manifest['files']: member_path(name, archive)
-    with zipfile.ZipFile(archive) as zipped:
-        listed = set(manifest['files']) | {PACK_MANIFEST}
-        problems = [f"{info.filename}: not in the manifest" for info in zipped.infolist()
-                    if not info.is_dir() and info.filename not in listed]
-        problems += [p for n, e in manifest['files'].items() if (p := entry_problem(zipped, n, e))]
-    if problems:
-        shown = '\n  '.join(problems[:10]) + (f"\n  and {len(problems) - 10} more" if len(problems) > 10 else '')
-        raise PackError(f"{archive}: {len(problems)} damaged or unexpected file(s); nothing was unpacked:\n  {shown}")
+    problems = _pack_problems(archive, manifest)
+    if problems: raise PackError(_damage_message(archive, problems))
     return manifest
 
 # %% ../nbs/commands/c_pack.ipynb #f77e7f0a
@@ -168,33 +243,42 @@ def folder_moves(manifest:dict, # a pack's manifest
              (manifest['root'], str(pipeline.root))]
     return sorted({p for p in pairs if p[0] != p[1]}, key=lambda p: -len(p[0]))
 
+def _moved(text:str, # a string of a manifest
+           moves:list[tuple[str, str]], # (packed, here) folder pairs
+          ) -> str:
+    "`text` rewritten to the folder here when it is a moved folder or a path inside one"
+    old, new = next(((o, n) for o, n in moves if text == o or text.startswith(o.rstrip('/') + '/')), (None, None))
+    return text if old is None else new + text[len(old):]
+
 def relocated(value, # JSON data: a manifest or a part of one
               moves:list[tuple[str, str]], # (packed, here) folder pairs
              ):
     "`value` with every string that is a moved folder, or a path inside one, rewritten to the folder here"
     if isinstance(value, dict): return {relocated(k, moves): relocated(v, moves) for k, v in value.items()}
     if isinstance(value, list): return [relocated(v, moves) for v in value]
-    if not isinstance(value, str): return value
-    old, new = next(((o, n) for o, n in moves if value == o or value.startswith(o.rstrip('/') + '/')), (None, None))
-    return value if old is None else new + value[len(old):]
+    return _moved(value, moves) if isinstance(value, str) else value
 
 # %% ../nbs/commands/c_pack.ipynb #c662c343
+def _names(packed:dict, # one set of settings
+           here:dict, # another
+           kind:str, # `profile`, `models`, `embedders` or `decodings`
+          ) -> list[str]:
+    "The keys of `kind` in either, sorted"
+    return sorted(set(packed.get(kind, {})) | set(here.get(kind, {})))
+
 def settings_differences(packed:dict, # the settings a pack recorded, moved here
                          here:dict, # the same profile's settings here
                         ) -> list[str]:
     "The settings that differ, as `section.key` (`profile.samples`, `models.smollm2`)"
-    names = lambda kind: sorted(set(packed.get(kind, {})) | set(here.get(kind, {})))
-    profile = [f"profile.{k}" for k in names('profile') if packed['profile'].get(k) != here['profile'].get(k)]
-    sections = [f"{kind}.{n}" for kind in ('models', 'embedders', 'decodings') for n in names(kind)
-                if packed.get(kind, {}).get(n) != here.get(kind, {}).get(n)]
-    return profile + sections
+    return [f"{kind}.{n}" for kind in ('profile', 'models', 'embedders', 'decodings')
+            for n in _names(packed, here, kind) if packed.get(kind, {}).get(n) != here.get(kind, {}).get(n)]
 
 def settings_digests(manifest:dict, # a pack's manifest
                      pipeline:Pipeline, # where the run goes
                     ) -> tuple[dict[str, str], list[str]]:
     "{packed settings digest: the one here} when the settings match once moved (else {}), and the differences"
     packed = relocated(manifest['settings'], folder_moves(manifest, pipeline))
-    here = _plain(profile_settings(pipeline.settings, pipeline.settings_profile))
+    here = _settings_here(pipeline)
     differences = settings_differences(packed, here)
     return ({} if differences else {digest(manifest['settings']): digest(here)}), differences
 
@@ -213,31 +297,46 @@ def relocate_manifest(step_manifest:dict, # a step's manifest from a pack
 # %% ../nbs/commands/c_pack.ipynb #b02e9006
 def _holds_files(folder:Path) -> bool: return Path(folder).is_dir() and any(Path(folder).iterdir())
 
+def _taken_message(taken:list[Path], # the folders that already hold files
+                   profile:str, # the profile of the run to unpack
+                  ) -> str:
+    "The error for folders that already hold a run: how to unpack anyway"
+    return (f"{', '.join(map(str, taken))} already hold(s) a run of {profile}: unpack with "
+            "--replace (the run there is moved aside, not deleted), or give --runs and --figures elsewhere")
+
+def _moved_aside(folders:list[Path], # the folders to move aside
+                ) -> list[Path]:
+    "Rename each folder to `NAME.before-unpack-TIME`: where they went"
+    stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
+    kept = [folder.with_name(f'{folder.name}.before-unpack-{stamp}') for folder in folders]
+    for folder, aside in zip(folders, kept): folder.rename(aside)
+    return kept
+
 def make_room(pipeline:Pipeline, # where the run goes
               replace:bool=False, # move a run already there aside (else refuse)
              ) -> list[Path]:
     "Make the run and figures folders free for an unpacked run: the folders the runs already there were moved to"
     taken = [f for f in (pipeline.run_dir, pipeline.figures_dir) if _holds_files(f)]
-    if taken and not replace:
-        raise PackError(f"{', '.join(map(str, taken))} already hold(s) a run of {pipeline.profile}: unpack with "
-                        "--replace (the run there is moved aside, not deleted), or give --runs and --figures elsewhere")
+    if taken and not replace: raise PackError(_taken_message(taken, pipeline.profile))
     if pipeline.run_active(): raise PackError(f"a hivemind run is using {pipeline.run_dir}: unpack when it ends")
-    stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
-    kept = [folder.with_name(f'{folder.name}.before-unpack-{stamp}') for folder in taken]
-    for folder, aside in zip(taken, kept): folder.rename(aside)
-    return kept
+    return _moved_aside(taken)
 
 # %% ../nbs/commands/c_pack.ipynb #2da219cd
+def _write_entry(zipped:zipfile.ZipFile, # an open archive
+                 name:str, # one of its entries
+                 target:Path, # the file to write
+                ):
+    "Copy one entry to `target`, its folder created"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipped.open(name) as source, open(target, 'wb') as out: shutil.copyfileobj(source, out, 8 << 20)
+
 def extract_pack(archive:Path, # a verified pack
                  manifest:dict, # its manifest
                  folder:Path, # where `run/` and `figures/` are written
                 ):
     "Write the files a pack lists into `folder`"
     with zipfile.ZipFile(archive) as zipped:
-        for name in manifest['files']:
-            target = Path(folder)/member_path(name, archive)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zipped.open(name) as source, open(target, 'wb') as out: shutil.copyfileobj(source, out, 8 << 20)
+        for name in manifest['files']: _write_entry(zipped, name, Path(folder)/member_path(name, archive))
 
 # %% ../nbs/commands/c_pack.ipynb #63123e9b
 @dataclass
@@ -248,27 +347,81 @@ class Unpacked:
     kept:list[Path] = field(default_factory=list) # where runs that were already there were moved
     notes:list[str] = field(default_factory=list) # what may make steps run again (other versions, other settings)
 
+def _undone_steps(steps:dict[str, str], # step: its state when packed
+                 ) -> list[str]:
+    "The steps that were not up to date"
+    return [s for s, state in steps.items() if state != 'ok']
+
+def _version_note(version:str, # the hivemind that packed the run
+                 ) -> str:
+    "That another hivemind packed the run; '' when this one did"
+    if version == hivemind.__version__: return ''
+    return f"packed with hivemind {version}, this is {hivemind.__version__}: steps whose code changed run again"
+
+def _settings_note(differences:list[str], # the settings that differ here
+                  ) -> str:
+    "That the settings differ, so every step runs again; '' when they do not"
+    if not differences: return ''
+    return (f"the settings here differ from the packed ones ({', '.join(differences[:5])}): every step runs "
+            "again, sampling included (that needs the local models)")
+
+def _undone_note(steps:dict[str, str], # step: its state when packed
+                ) -> str:
+    "Which steps were not up to date when packed (the first four); '' when all were"
+    undone = _undone_steps(steps)
+    more = f" and {len(undone) - 4} more" if len(undone) > 4 else ''
+    return f"not up to date when packed, so they run again: {', '.join(undone[:4])}{more}" if undone else ''
+
 def unpack_notes(manifest:dict, # a pack's manifest
                  differences:list[str], # the settings that differ here
                 ) -> list[str]:
     "What a student should know about an unpacked run: other versions, other settings, steps that were not done"
-    notes = []
-    if manifest['hivemind'] != hivemind.__version__:
-        notes.append(f"packed with hivemind {manifest['hivemind']}, this is {hivemind.__version__}: "
-                     "steps whose code changed run again")
-    if differences:
-        notes.append(f"the settings here differ from the packed ones ({', '.join(differences[:5])}): every step runs "
-                     "again, sampling included (that needs the local models)")
-    undone = [s for s, state in manifest['steps'].items() if state != 'ok']
-    more = f" and {len(undone) - 4} more" if len(undone) > 4 else ''
-    if undone: notes.append(f"not up to date when packed, so they run again: {', '.join(undone[:4])}{more}")
-    return notes
+    notes = [_version_note(manifest['hivemind']), _settings_note(differences), _undone_note(manifest['steps'])]
+    return [note for note in notes if note]
 
 # %% ../nbs/commands/c_pack.ipynb #0863d745
 def _move_in(staged:Path, target:Path):
     "Move a staged folder to `target` (its parent created)"
     target.parent.mkdir(parents=True, exist_ok=True)
     if staged.exists(): shutil.move(str(staged), str(target))
+
+def _relocate_manifests(run:Path, # a staged run folder
+                        moves:list[tuple[str, str]], # (packed, here) folder pairs
+                        digests:dict[str, str], # {packed settings digest: the one here}
+                       ):
+    "Move the step manifests of a staged run here (those of incomplete steps left as they are)"
+    for path in (run/'manifests').glob('*.json'):
+        if not path.name.endswith('.incomplete.json'):
+            write_manifest(path, relocate_manifest(read_manifest(path), moves, digests))
+
+def _staging(pipeline:Pipeline, # where the run goes
+            ) -> Path:
+    "A new hidden folder beside the run folder to extract a pack into"
+    pipeline.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f'.{pipeline.profile}-unpacking-', dir=pipeline.run_dir.parent))
+
+def _move_staged(staging:Path, # where the pack was extracted
+                 pipeline:Pipeline, # where the run goes
+                ):
+    "Move the staged `run/` and `figures/` to the run and figures folders"
+    _move_in(staging/'run', pipeline.run_dir)
+    _move_in(staging/'figures', pipeline.figures_dir)
+
+def _laid_out(archive:Path, # a verified pack
+              manifest:dict, # its manifest
+              pipeline:Pipeline, # where the run goes
+              digests:dict[str, str], # {packed settings digest: the one here}
+              replace:bool, # move a run already there aside (else refuse)
+             ) -> list[Path]:
+    "Extract the pack beside the run folder, move its manifests here, then move it in: the folders moved aside"
+    staging = _staging(pipeline)
+    try:
+        extract_pack(archive, manifest, staging)
+        _relocate_manifests(staging/'run', folder_moves(manifest, pipeline), digests)
+        kept = make_room(pipeline, replace)
+        _move_staged(staging, pipeline)
+    finally: shutil.rmtree(staging, ignore_errors=True)
+    return kept
 
 def unpack(archive:Path, # a pack
            runs_root:Path|None=None, # the run folder is `runs_root/<profile>` (default: `runs` of the project)
@@ -280,18 +433,8 @@ def unpack(archive:Path, # a pack
     "Check every file of `archive`, then lay its run out here, its step manifests moved, ready for `hivemind run`"
     manifest = verify_pack(archive)
     pipeline = open_pipeline(manifest['profile'], pipeline_dir, runs_root, figures_root, settings_path)
-    moves, (digests, differences) = folder_moves(manifest, pipeline), settings_digests(manifest, pipeline)
-    pipeline.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f'.{pipeline.profile}-unpacking-', dir=pipeline.run_dir.parent))
-    try:
-        extract_pack(archive, manifest, staging)
-        for path in (staging/'run'/'manifests').glob('*.json'):
-            if not path.name.endswith('.incomplete.json'):
-                write_manifest(path, relocate_manifest(read_manifest(path), moves, digests))
-        kept = make_room(pipeline, replace)
-        _move_in(staging/'run', pipeline.run_dir)
-        _move_in(staging/'figures', pipeline.figures_dir)
-    finally: shutil.rmtree(staging, ignore_errors=True)
+    digests, differences = settings_digests(manifest, pipeline)
+    kept = _laid_out(archive, manifest, pipeline, digests, replace)
     return Unpacked(pipeline, manifest, kept, unpack_notes(manifest, differences))
 
 # %% ../nbs/commands/c_pack.ipynb #0f9088ea
@@ -325,28 +468,45 @@ def _failed(error:PackError) -> int:
     print(f"hivemind: error: {error}", file=sys.stderr)
     return 2
 
+def _print_packed(profile:str, # the profile whose run was packed
+                  written:Path, # the pack
+                  manifest:dict, # its manifest
+                 ):
+    "Print what was packed, the steps that will run again, and how to unpack it"
+    print(f"packed the {profile} run: {written} ({_megabytes(written)}, {len(manifest['files'])} files)")
+    undone = _undone_steps(manifest['steps'])
+    if undone: print(f"warning: not up to date, so they run again once unpacked: {', '.join(undone)}", file=sys.stderr)
+    print(f"unpack it with: hivemind unpack {written.name}")
+
 def pack_command(args:argparse.Namespace) -> int:
     "Pack the run of a profile; the exit status"
     pipeline = open_pipeline(args.profile, args.pipeline, args.runs, args.figures, args.settings)
     try: written = write_pack(pipeline, args.output or Path(f'hivemind-{args.profile}.zip'))
     except PackError as error: return _failed(error)
-    manifest = read_pack_manifest(written)
-    print(f"packed the {args.profile} run: {written} ({_megabytes(written)}, {len(manifest['files'])} files)")
-    undone = [s for s, state in manifest['steps'].items() if state != 'ok']
-    if undone: print(f"warning: not up to date, so they run again once unpacked: {', '.join(undone)}", file=sys.stderr)
-    print(f"unpack it with: hivemind unpack {written.name}")
+    _print_packed(args.profile, written, read_pack_manifest(written))
     return 0
+
+def _unpacked_line(file:Path, # the pack
+                   manifest:dict, # its manifest
+                  ) -> str:
+    "`unpacked FILE: the PROFILE run packed WHEN with hivemind VERSION; N files match their sha256`"
+    return (f"unpacked {file}: the {manifest['profile']} run packed {manifest['created']} with hivemind "
+            f"{manifest['hivemind']}; {len(manifest['files'])} files match their sha256")
+
+def _print_unpacked(file:Path, # the pack
+                    done:Unpacked, # what `unpack` did
+                   ):
+    "Print what was unpacked, where it lies, where the runs that were there went, and the notes"
+    print(_unpacked_line(file, done.manifest))
+    print(f"run folder {done.pipeline.run_dir}, figures {done.pipeline.figures_dir}")
+    for folder in done.kept: print(f"the run that was there is kept in {folder}")
+    for note in done.notes: print(f"note: {note}")
 
 def unpack_command(args:argparse.Namespace) -> int:
     "Check a pack and lay its run out here; the exit status"
     try: done = unpack(args.file, args.runs, args.figures, args.settings, args.pipeline, args.replace)
     except PackError as error: return _failed(error)
-    manifest, pipeline = done.manifest, done.pipeline
-    print(f"unpacked {args.file}: the {manifest['profile']} run packed {manifest['created']} with hivemind "
-          f"{manifest['hivemind']}; {len(manifest['files'])} files match their sha256")
-    print(f"run folder {pipeline.run_dir}, figures {pipeline.figures_dir}")
-    for folder in done.kept: print(f"the run that was there is kept in {folder}")
-    for note in done.notes: print(f"note: {note}")
-    print(format_status(pipeline.status_rows()))
-    print(f"rerun the steps after sampling with: hivemind run --profile {manifest['profile']} --from 02 --force")
+    _print_unpacked(args.file, done)
+    print(format_status(done.pipeline.status_rows()))
+    print(f"rerun the steps after sampling with: hivemind run --profile {done.manifest['profile']} --from 02 --force")
     return 0

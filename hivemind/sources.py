@@ -22,18 +22,23 @@ class SourceError(ValueError):
     "A data source that cannot be read: missing, of an unknown kind, or with a line that does not parse"
 
 # %% ../nbs/core/d_sources.ipynb #7b4f26a6
+def _line_record(where:str, # `file:line`, named in the error
+                 line:str, # the line's text
+                 error:type, # the exception raised for a bad line
+                ) -> dict:
+    "The JSON object on one line of a JSON-lines file; an error naming the line when it is not one"
+    try: record = json.loads(line)
+    except json.JSONDecodeError as decoding: raise error(f"{where}: not valid JSON ({decoding.msg})") from None
+    if not isinstance(record, dict): raise error(f"{where}: expected a JSON object, found {type(record).__name__}")
+    return record
+
 def jsonl_records(path:Path, # a JSON-lines file
                   error:type=SourceError, # the exception raised for a bad line
                  ) -> list[tuple[str, dict]]:
     "The `(file:line, record)` pairs of a JSON-lines file; a bad line is an error naming it"
-    pairs = []
-    for number, line in enumerate(read_utf8(path, error).splitlines(), 1):
-        if not line.strip(): continue
-        try: record = json.loads(line)
-        except json.JSONDecodeError as decoding: raise error(f"{path}:{number}: not valid JSON ({decoding.msg})") from None
-        if not isinstance(record, dict): raise error(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
-        pairs.append((f"{path}:{number}", record))
-    return pairs
+    numbered = enumerate(read_utf8(path, error).splitlines(), 1)
+    lines = [(f"{path}:{number}", line) for number, line in numbered if line.strip()]
+    return [(where, _line_record(where, line, error)) for where, line in lines]
 
 # %% ../nbs/core/d_sources.ipynb #c0f81407
 def csv_records(path:Path, # a CSV file with a header row
@@ -52,13 +57,24 @@ def frame_records(frame:pd.DataFrame, # a table (from parquet, a JSON array or a
     return [(f"{source}: row {number}", record) for number, record in enumerate(frame.to_dict('records'), 1)]
 
 # %% ../nbs/core/d_sources.ipynb #840244fb
+def _json_value(path:Path, # a JSON file
+                error:type, # the exception raised when it does not parse
+               ):
+    "The JSON value in a file; an error naming the file and line when it does not parse"
+    try: return json.loads(read_utf8(path, error))
+    except json.JSONDecodeError as decoding:
+        raise error(f"{path}: not valid JSON ({decoding.msg} at line {decoding.lineno})") from None
+
+def _is_object_array(value) -> bool:
+    "Whether a JSON value is an array of objects"
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
 def json_records(path:Path, # a JSON file holding an array of objects
                  error:type=SourceError, # the exception raised when it is not one
                 ) -> list[tuple[str, dict]]:
     "The `(file: row N, record)` pairs of a JSON array of objects"
-    try: value = json.loads(read_utf8(path, error))
-    except json.JSONDecodeError as decoding: raise error(f"{path}: not valid JSON ({decoding.msg} at line {decoding.lineno})") from None
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+    value = _json_value(path, error)
+    if not _is_object_array(value):
         raise error(f"{path}: expected a JSON array of objects (or use JSON lines, one object per line)")
     return [(f"{path}: row {number}", record) for number, record in enumerate(value, 1)]
 
@@ -71,8 +87,9 @@ def file_records(path:Path, # a parquet, JSONL, JSON or CSV file
                 ) -> list[tuple[str, dict]]:
     "The records of a data file, by its suffix"
     path = Path(path)
-    if path.suffix.lower() not in READERS: raise error(f"{path}: unknown format; use {', '.join(READERS)} or a saved dataset folder")
-    return READERS[path.suffix.lower()](path, error)
+    suffix = path.suffix.lower()
+    if suffix not in READERS: raise error(f"{path}: unknown format; use {', '.join(READERS)} or a saved dataset folder")
+    return READERS[suffix](path, error)
 
 # %% ../nbs/core/d_sources.ipynb #93f4d501
 _SAVED_DATASET_MARKERS = ('dataset_info.json', 'state.json', 'dataset_dict.json')
@@ -81,19 +98,46 @@ def is_saved_dataset(folder:Path) -> bool:
     "Whether `folder` holds a dataset saved with `datasets`' `save_to_disk`"
     return Path(folder).is_dir() and any((Path(folder)/marker).exists() for marker in _SAVED_DATASET_MARKERS)
 
+def _train_split(splits:dict, # a DatasetDict
+                 folder:Path, # where it was saved, named in the error
+                 error:type, # the exception raised when it has no `train` split
+                ):
+    "The `train` split of a DatasetDict; an error naming the splits found when it has none"
+    if 'train' not in splits: raise error(f"{folder}: no 'train' split; splits found: {', '.join(splits)}")
+    return splits['train']
+
 def saved_dataset_records(folder:Path, # a dataset saved with `save_to_disk`
                           error:type=SourceError, # the exception raised when it has no `train` split
                          ) -> list[tuple[str, dict]]:
     "The records of a saved dataset (the `train` split of a DatasetDict)"
     import datasets
     dataset = datasets.load_from_disk(str(folder))
-    if isinstance(dataset, datasets.DatasetDict):
-        if 'train' not in dataset: raise error(f"{folder}: no 'train' split; splits found: {', '.join(dataset)}")
-        dataset = dataset['train']
+    if isinstance(dataset, datasets.DatasetDict): dataset = _train_split(dataset, folder, error)
     return frame_records(dataset.to_pandas(), str(folder))
 
 # %% ../nbs/core/d_sources.ipynb #5aea8173
 def _visible(path:Path, folder:Path) -> bool: return not any(part.startswith('.') for part in path.relative_to(folder).parts)
+
+def _data_files(folder:Path, # a folder of data files
+                suffix:str, # the format, e.g. `.csv`
+                name_contains:str, # keep only the files whose name contains this
+               ) -> list[Path]:
+    "The visible files of one format under `folder`, sorted, whose name contains `name_contains`"
+    return sorted(p for p in folder.rglob(f'*{suffix}') if _visible(p, folder) and name_contains in p.name)
+
+def _no_data_message(folder:Path, # the folder searched
+                     name_contains:str, # the word the file names had to contain
+                    ) -> str:
+    "The error message for a folder that holds no saved dataset and no data file"
+    wanted = f" with {name_contains!r} in its name" if name_contains else ''
+    found = ', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'
+    return f"{folder}: no saved dataset and no {', '.join(READERS)} file{wanted} in this folder; found: {found}"
+
+def _first_format_files(folder:Path, # a folder of data files
+                        name_contains:str, # a word the file names must contain
+                       ) -> list[Path]:
+    "The data files of the first format (in `READERS` order) found in `folder`; none when there is none"
+    return next((files for suffix in READERS if (files := _data_files(folder, suffix, name_contains))), [])
 
 def folder_records(folder:Path, # a saved dataset, or a folder of data files
                    error:type=SourceError, # the exception raised when nothing readable is there
@@ -102,14 +146,20 @@ def folder_records(folder:Path, # a saved dataset, or a folder of data files
     "The records of a saved dataset, or of the data files in `folder` of the first format found"
     folder = Path(folder)
     if is_saved_dataset(folder): return saved_dataset_records(folder, error)
-    for suffix in READERS:
-        files = sorted(p for p in folder.rglob(f'*{suffix}') if _visible(p, folder) and name_contains in p.name)
-        if files: return [pair for file in files for pair in file_records(file, error)]
-    wanted = f" with {name_contains!r} in its name" if name_contains else ''
-    found = ', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'
-    raise error(f"{folder}: no saved dataset and no {', '.join(READERS)} file{wanted} in this folder; found: {found}")
+    files = _first_format_files(folder, name_contains)
+    if not files: raise error(_no_data_message(folder, name_contains))
+    return [pair for file in files for pair in file_records(file, error)]
 
 # %% ../nbs/core/d_sources.ipynb #3c881442
+def _offline_advice(name:str, # the dataset's hub name
+                    failure:Exception, # why it could not be loaded
+                    setting:str, # the profile key that named it
+                   ) -> str:
+    "The error message for a hub dataset that could not be loaded: how to bring it along without a network"
+    return (f"hf:{name}: could not load the dataset ({type(failure).__name__}: {failure}). Without a network, save it "
+            f"on a machine with one (datasets.load_dataset({name!r}, split='train').save_to_disk(FOLDER)) and set "
+            f"`{setting} = FOLDER` in the profile")
+
 def hub_frame(name:str, # the dataset's hub name, e.g. `liweijiang/infinite-chats-eval`
               error:type=SourceError, # the exception raised when it cannot be loaded
               setting:str='the profile key', # the profile key that named it, for the advice
@@ -117,12 +167,16 @@ def hub_frame(name:str, # the dataset's hub name, e.g. `liweijiang/infinite-chat
     "The `train` split of a hub dataset as a table; an error saying how to work offline when it cannot be loaded"
     import datasets
     try: return datasets.load_dataset(name, split='train').to_pandas()
-    except Exception as failure:
-        raise error(f"hf:{name}: could not load the dataset ({type(failure).__name__}: {failure}). Without a network, save it "
-                    f"on a machine with one (datasets.load_dataset({name!r}, split='train').save_to_disk(FOLDER)) and set "
-                    f"`{setting} = FOLDER` in the profile") from None
+    except Exception as failure: raise error(_offline_advice(name, failure, setting)) from None
 
 # %% ../nbs/core/d_sources.ipynb #9516b8c3
+def _no_source_message(setting:str, # the profile key that named the source
+                       text:str, # the source it named
+                      ) -> str:
+    "The error message for a source that is neither `hf:NAME` nor an existing file or folder"
+    return (f"{setting} = {text!r}: no such file or folder; use hf:NAME, a saved dataset folder, "
+            f"or a parquet/JSONL/JSON/CSV file or folder")
+
 def source_records(source:str|Path, # `hf:NAME`, a folder or a file
                    error:type=SourceError, # the exception raised for a bad source
                    setting:str='the profile key', # the profile key that named it, for messages
@@ -134,8 +188,7 @@ def source_records(source:str|Path, # `hf:NAME`, a folder or a file
     path = Path(text).expanduser()
     if path.is_dir(): return folder_records(path, error, name_contains)
     if path.is_file(): return file_records(path, error)
-    raise error(f"{setting} = {text!r}: no such file or folder; use hf:NAME, a saved dataset folder, "
-                            f"or a parquet/JSONL/JSON/CSV file or folder")
+    raise error(_no_source_message(setting, text))
 
 # %% ../nbs/core/d_sources.ipynb #8f59930a
 def records_frame(pairs:list[tuple[str, dict]], # `(where, record)` pairs

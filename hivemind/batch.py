@@ -28,7 +28,7 @@ def request_body(request:Request, # a request of the live sampler
                  served_name:str, # the model name the endpoint knows
                 ) -> dict:
     "The JSON body the live sampler sends for `request`: its params, `extra_body` merged in as the openai client does"
-    params = dict(request.params)
+    params = request.sent_params()
     extra = params.pop('extra_body', None) or {}
     asked = dict(prompt=request.prompt) if request.prompt else dict(messages=request.messages)
     return dict(model=served_name, **asked, **params, **extra)

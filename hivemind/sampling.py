@@ -36,10 +36,16 @@ class Request:
     "One chat completion to make and store under `id`"
     id:str # the store key
     model:str # the model section's name (a key of the endpoints dict)
-    messages:list # chat messages
-    params:dict = field(default_factory=dict) # sent with the request: temperature, top_p, max_tokens, seed, extra_body
+    messages:list # chat messages (a prompt's samples share one list: never changed in place)
+    params:dict = field(default_factory=dict) # sent with the request: temperature, top_p, max_tokens, extra_body (shared)
     meta:dict = field(default_factory=dict) # copied into the stored record
     prompt:str = '' # a text completion's whole prompt, sent to `/v1/completions` (empty: a chat request of `messages`)
+    seed:int|None = None # this request's own seed, sent beside `params` (None: none, or one in `params`)
+
+    def sent_params(self) -> dict:
+        "The parameters sent, as a new dict: `params`, with this request's seed"
+        seed = {} if self.seed is None else {'seed': self.seed}
+        return {**self.params, **seed}
 
 # %% ../nbs/sample/c_sampling.ipynb #4a66e693
 def sample_seed(base_seed:int, # the profile's seed
@@ -111,14 +117,14 @@ def prompt_samples(model:str, # the model section's name
                    prompt:str, # the prompt
                    profile:Profile, # samples, max_tokens and seed
                   ) -> list[Request]:
-    "The requests for `profile.samples` answers to one prompt, each with its own seed, sharing one list of messages"
+    "The requests for `profile.samples` answers to one prompt, each with its own seed, sharing messages and parameters"
     messages, requests = [{'role': 'user', 'content': prompt}], []
     params = decoding_params(decoding, profile.max_tokens)
     for index in range(profile.samples):
         key = response_id(model, decoding.id, prompt_id, index)
         seed = sample_seed(profile.seed, key)
         meta = sample_meta(prompt_id, prompt, decoding, index, seed, profile.max_tokens)
-        requests.append(Request(key, model, messages, {**params, 'seed': seed}, meta))
+        requests.append(Request(key, model, messages, params, meta, seed=seed))
     return requests
 
 # %% ../nbs/sample/c_sampling.ipynb #b21f3490
@@ -201,7 +207,7 @@ async def call_endpoint(client, # an `openai.AsyncOpenAI`
                         timeout:float|None=None, # seconds for this call (default: the client's)
                        ) -> tuple[list[dict], dict]:
     "Send one chat completion (a text completion if the request has a `prompt`); return its choices and usage"
-    params = dict(request.params)
+    params = request.sent_params()
     extra = params.pop('extra_body', None)
     if n > 1: params['n'] = n
     if timeout: params['timeout'] = timeout
@@ -231,7 +237,7 @@ def known_n_support(model:Model) -> bool|None:
 # %% ../nbs/sample/c_sampling.ipynb #047bd8e2
 def group_key(request:Request) -> str:
     "Requests with the same key differ only in their seed and can share one `n` request"
-    params = {k: v for k, v in request.params.items() if k != 'seed'}
+    params = {k: v for k, v in request.sent_params().items() if k != 'seed'}
     return json.dumps([request.model, request.messages, request.prompt, params], sort_keys=True)
 
 # %% ../nbs/sample/c_sampling.ipynb #76d44a85

@@ -72,7 +72,7 @@ def test_batch_lines_match_the_live_bodies_request_by_request(tmp_path, mode):
         settings = write_settings(tmp_path, live.url, extra=f'supports_n = false\nmode = {mode}\n')
         run = open_run('fake', tmp_path/'run', settings_path=settings)
         sample_run(run, progress=False)
-    lines = {r.params['seed']: batch_line(r, 'served-bat') for r in requests_of(run)}
+    lines = {r.seed: batch_line(r, 'served-bat') for r in requests_of(run)}
     assert len(live.log) == len(lines) == 8
     assert all(entry['body'] == lines[entry['seed']]['body'] for entry in live.log)
     assert all(entry['path'] == lines[entry['seed']]['url'] for entry in live.log)

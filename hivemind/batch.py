@@ -8,20 +8,22 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/sample/e_batch.ht
 from __future__ import annotations
 import argparse, json, re, time
 from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from fastcore.basics import patch
 from .config import Model, SettingsError
 from .endpoints import Endpoint
+from .plan import provider_row
 from .runs import Run, append_jsonl, read_jsonl
 from .sampling import (MalformedResponse, Request, choice_text, configured_secrets, is_retryable, live_sample,
                                record_of, profile_requests, scrub_secrets, still_to_ask, summarize)
 
 # %% auto #0
-__all__ = ['BATCH_LINES', 'BATCH_BYTES', 'CLOSED', 'request_body', 'batch_url', 'batch_line', 'encoded', 'split_lines',
-           'BatchBook', 'answered', 'error_message', 'failed_line', 'unanswered', 'line_record', 'batch_endpoint',
-           'made_from', 'file_lines', 'BatchSampler', 'sample_with_batches', 'unfinished', 'cancel_batches',
-           'add_batch_arguments']
+__all__ = ['BATCH_LINES', 'BATCH_BYTES', 'CLOSED', 'BATCH_PURPOSES', 'request_body', 'batch_url', 'batch_line', 'encoded',
+           'split_lines', 'BatchBook', 'answered', 'error_message', 'failed_line', 'BatchState', 'batch_state',
+           'unanswered', 'line_record', 'batch_format', 'batch_endpoint', 'made_from', 'file_lines', 'BatchSampler',
+           'sample_with_batches', 'unfinished', 'cancel_batches', 'add_batch_arguments']
 
 # %% ../nbs/sample/e_batch.ipynb #9b749286
 def request_body(request:Request, # a request of the live sampler
@@ -140,18 +142,43 @@ def failed_line(request:Request, # the request the line answers
     retry = code == 'batch_expired' or status in (408, 409, 429) or (status or 0) >= 500
     return record_of(request, 'failed', None, 1, 0.0, error=said[:300]), retry
 
+# %% ../nbs/sample/e_batch.ipynb #0bde3528
+@dataclass(frozen=True)
+class BatchState:
+    "What hivemind reads of a batch, from the JSON of OpenAI's batch API (also Groq's and vLLM's) or Together's"
+    id:str
+    status:str # in lower case: validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled
+    input_file_id:str|None = None
+    output_file_id:str|None = None # the file of its answers (None: none yet, or none at all)
+    error_file_id:str|None = None # the file of its failed lines
+    reasons:tuple = () # what the API said of a failed batch
+
+def _reasons(job:dict) -> tuple:
+    "The messages of a batch's errors: OpenAI's `errors.data`, or Together's `error` string"
+    errors = job.get('errors') if isinstance(job.get('errors'), dict) else {}
+    said = [e.get('message') or e.get('code') or '' for e in errors.get('data') or []]
+    if isinstance(job.get('error'), str) and job['error']: said.append(job['error'])
+    return tuple(said)
+
+def batch_state(data:dict, # the JSON of a batch, as created, retrieved or listed
+               ) -> BatchState:
+    "A batch's state; Together wraps a created batch in `job` and writes its states in capitals"
+    job = data.get('job', data)
+    files = (job.get('input_file_id'), job.get('output_file_id'), job.get('error_file_id'))
+    return BatchState(job['id'], str(job.get('status') or '').lower(), *files, _reasons(job))
+
 # %% ../nbs/sample/e_batch.ipynb #993e56fd
 def unanswered(request:Request, # a request of the batch
-               batch, # the closed `openai.types.Batch`
+               batch:BatchState, # the closed batch
               ) -> tuple[dict, bool]:
     "The failed record of a request a closed batch left without a line; asked again unless the batch was cancelled"
-    reasons = '; '.join(e.message or e.code or '' for e in (batch.errors.data or [])) if batch.errors else ''
+    reasons = '; '.join(batch.reasons)
     said = f"NotAnswered: batch {batch.id} ended {batch.status} without an answer" + (f" ({reasons})" * bool(reasons))
     return record_of(request, 'failed', None, 1, 0.0, error=said[:300]), batch.status != 'cancelled'
 
 def line_record(request:Request, # the request
                 line:dict|None, # its result line (None: the batch gave none)
-                batch, # the closed `openai.types.Batch`
+                batch:BatchState, # the closed batch
                 endpoint:Endpoint, # where it came from
                ) -> tuple[dict, bool]:
     "The record of a request from the results of its closed batch, and whether to ask it again"
@@ -163,18 +190,29 @@ def line_record(request:Request, # the request
 # %% ../nbs/sample/e_batch.ipynb #61379609
 CLOSED = ('completed', 'failed', 'expired', 'cancelled') # the states of a batch after which nothing more comes
 
+BATCH_PURPOSES = dict(openai='batch', together='batch-api') # the upload purpose of each batch format hivemind speaks
+
+def batch_format(model:Model) -> str:
+    "The batch format of a model's provider (`providers.tsv`): `openai`, `together`, or one hivemind does not speak"
+    return provider_row(model).get('batch') or 'none'
+
 def batch_endpoint(model:Model) -> Endpoint:
     "The endpoint whose `/v1/files` and `/v1/batches` take a model's batches; a settings error where there is none"
     if model.engine != 'openai' or not model.base_url:
         raise SettingsError(f"[model:{model.id}] batches need engine = openai and a base_url with a batch API "
                             "(/v1/batches)")
+    if batch_format(model) not in BATCH_PURPOSES:
+        raise SettingsError(f"[model:{model.id}] its provider takes batches in the {batch_format(model)!r} format; "
+                            f"hivemind sends {' or '.join(BATCH_PURPOSES)} batches: set batch = false")
     return Endpoint(model, model.base_url.rstrip('/'), model.name)
 
 def made_from(client, # an `openai.OpenAI`
               file_id:str, # an uploaded input file
              ):
     "The batch already made from an uploaded file, among the account's latest 100 batches, or None"
-    return next((b for b in client.batches.list(limit=100).data if b.input_file_id == file_id), None)
+    listed = json.loads(client.batches.with_raw_response.list(limit=100).text)
+    batches = [batch_state(b) for b in (listed.get('data', []) if isinstance(listed, dict) else listed)]
+    return next((b for b in batches if b.input_file_id == file_id), None)
 
 def file_lines(client, # an `openai.OpenAI`
                file_id:str|None, # an output or error file (None: there is none)
@@ -234,9 +272,22 @@ def submit_file(self:BatchSampler, model:str, url:str, content:bytes, suffix:str
     "Write, upload and submit one input file, recording each step in the book"
     name = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', model)}-{suffix}.jsonl"
     self.book.write(name, content)
-    uploaded = self.client(model).files.create(file=(name, content), purpose='batch')
+    purpose = BATCH_PURPOSES[batch_format(self.run.settings.models[model])]
+    uploaded = self.client(model).files.create(file=(name, content), purpose=purpose)
     entry = dict(input=name, model=model, url=url, count=content.count(b'\n'))
     return self.create(self.book.note(entry, state='uploaded', file_id=uploaded.id))
+
+# %% ../nbs/sample/e_batch.ipynb #cea7d097
+@patch
+def create_batch(self:BatchSampler, client, # the model's `openai.OpenAI`, without retries
+                 entry:dict, # an `uploaded` entry
+                ) -> BatchState:
+    "Ask the API to make the batch of an uploaded file (OpenAI's format also names the input file in its metadata)"
+    openai_format = batch_format(self.run.settings.models[entry['model']]) == 'openai'
+    named = dict(metadata={'hivemind_input': entry['input']}) if openai_format else {}
+    created = client.batches.with_raw_response.create(input_file_id=entry['file_id'], endpoint=entry['url'],
+                                                      completion_window='24h', **named)
+    return batch_state(json.loads(created.text))
 
 # %% ../nbs/sample/e_batch.ipynb #4151c260
 @patch
@@ -247,9 +298,7 @@ def create(self:BatchSampler, entry:dict, # an `uploaded` entry
     import openai
     client, once = self.client(entry['model']), self.client(entry['model']).with_options(max_retries=0)
     try:
-        batch = (look_first and made_from(client, entry['file_id'])) or once.batches.create(
-            input_file_id=entry['file_id'], endpoint=entry['url'], completion_window='24h',
-            metadata={'hivemind_input': entry['input']})
+        batch = (look_first and made_from(client, entry['file_id'])) or self.create_batch(once, entry)
     except openai.APIError as error:
         said = scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)[:300]
         if not is_retryable(error):
@@ -260,13 +309,21 @@ def create(self:BatchSampler, entry:dict, # an `uploaded` entry
     self.say(f"{entry['model']}: {entry['count']} requests submitted as batch {batch.id} ({entry['input']})")
     return self.book.note(entry, state='submitted', batch=batch.id, status=batch.status)
 
+# %% ../nbs/sample/e_batch.ipynb #c82703d4
+@patch
+def retrieve(self:BatchSampler, entry:dict, # a `submitted` entry
+            ) -> BatchState:
+    "The state of a submitted batch, as its API says now"
+    reply = self.client(entry['model']).batches.with_raw_response.retrieve(entry['batch'])
+    return batch_state(json.loads(reply.text))
+
 # %% ../nbs/sample/e_batch.ipynb #1196735f
 @patch
 def check(self:BatchSampler, entry:dict) -> dict:
     "Look at one open batch: create it if it was only uploaded, note its state, collect it once closed"
     import openai
     if entry['state'] == 'uploaded': return self.create(entry, look_first=True)
-    try: batch = self.client(entry['model']).batches.retrieve(entry['batch'])
+    try: batch = self.retrieve(entry)
     except openai.APIError as error:
         if not is_retryable(error): raise
         return entry
@@ -362,7 +419,7 @@ def cancel_batches(run:Run) -> list[str]:
     sampler, cancelled = BatchSampler(run, []), []
     for entry in sampler.book.open():
         if entry['state'] != 'submitted': continue
-        sampler.client(entry['model']).batches.cancel(entry['batch'])
+        sampler.client(entry['model']).batches.with_raw_response.cancel(entry['batch'])
         cancelled.append(entry['batch'])
     return cancelled
 

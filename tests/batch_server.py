@@ -5,7 +5,10 @@ in_progress, then its outcome); its outcome comes from `outcomes` in the order b
 others a `batch_expired` error line (or no line, with `expired_lines='absent'`), `failed` answers nothing (batch
 errors). `fail` maps a custom_id to the HTTP statuses of its next tries (an error line each), e.g. {'a': [500]}:
 its first try fails, its next succeeds. `lose_create_replies` creates a batch but answers 500, that many times;
-`refuse_creates` answers every create with a 400.
+`refuse_creates` answers every create with a 400. `dialect='together'` speaks Together's variant (as its API
+reference documents it): uploads with purpose `batch-api` (`batch` for OpenAI; any other purpose is refused), a
+created batch wrapped in `job`, states in capitals, a failure's reason in an `error` string, and a list as a bare
+JSON array.
 Answers are chat (or text) completions naming the prompt and seed, so a test can tell which request they answer."""
 import contextlib, itertools, json, re, sys, threading
 from email.parser import BytesParser
@@ -14,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from fault_server import completion, text_completion
 
 CLOSED = ('completed', 'failed', 'expired', 'cancelled')
+PURPOSES = dict(openai='batch', together='batch-api')
 
 
 def answer(line):
@@ -25,7 +29,8 @@ def answer(line):
 
 class FakeBatchServer:
     def __init__(self, outcomes=(), answer_limit=1, expired_lines='error', fail=None, polls_to_close=2,
-                 lose_create_replies=0, refuse_creates=False):
+                 lose_create_replies=0, refuse_creates=False, dialect='openai'):
+        self.dialect = dialect
         self.outcomes, self.answer_limit, self.expired_lines = list(outcomes), answer_limit, expired_lines
         self.fail = {k: list(v) for k, v in (fail or {}).items()}
         self.polls_to_close, self.lose_create_replies = polls_to_close, lose_create_replies
@@ -98,7 +103,19 @@ class FakeBatchServer:
         if batch['polls'] < self.polls_to_close: batch['status'] = 'in_progress'
         else: self.close(batch, batch['outcome'])
 
-    def public(self, batch): return {k: v for k, v in batch.items() if k not in ('polls', 'outcome')}
+    def public(self, batch):
+        "A batch as the API shows it"
+        shown = {k: v for k, v in batch.items() if k not in ('polls', 'outcome')}
+        if self.dialect == 'openai': return shown
+        reasons = '; '.join(e['message'] for e in (batch['errors'] or {}).get('data', []))
+        hidden = ('object', 'errors', 'metadata', 'completion_window')
+        return {k: v for k, v in shown.items() if k not in hidden} | dict(status=batch['status'].upper(),
+                                                                         error=reasons or None)
+
+    def listing(self):
+        "The newest 100 batches, as the API lists them"
+        newest = [self.public(b) for b in reversed(self.batches.values())][:100]
+        return newest if self.dialect == 'together' else dict(object='list', data=newest, has_more=False)
 
     def _handler(self):
         owner = self
@@ -135,9 +152,7 @@ class FakeBatchServer:
                     owner.retrieves += 1
                     owner.advance(owner.batches[match.group(1)])
                     return self.send(200, owner.public(owner.batches[match.group(1)]))
-                if self.path.split('?')[0] == '/v1/batches':
-                    newest = [owner.public(b) for b in reversed(owner.batches.values())][:100]
-                    return self.send(200, dict(object='list', data=newest, has_more=False))
+                if self.path.split('?')[0] == '/v1/batches': return self.send(200, owner.listing())
                 self.send(404, {'error': {'message': f'no route {self.path}'}})
 
             def answer_post(self, data):
@@ -147,6 +162,8 @@ class FakeBatchServer:
                     parts = {p.get_param('name', header='content-disposition'): p for p in form.iter_parts()}
                     content = parts['file'].get_payload(decode=True)
                     purpose = parts['purpose'].get_payload(decode=True).decode()
+                    if purpose != PURPOSES[owner.dialect]:
+                        return self.send(400, {'error': {'message': f'invalid purpose {purpose!r}'}})
                     return self.send(200, owner.add_file(content, purpose, parts['file'].get_filename()))
                 if self.path == '/v1/batches': return self.create(json.loads(data))
                 if match := re.fullmatch(r'/v1/batches/([\w-]+)/cancel', self.path):
@@ -170,5 +187,6 @@ class FakeBatchServer:
                 if owner.lose_create_replies:
                     owner.lose_create_replies -= 1
                     return self.send(500, {'error': {'message': 'lost reply'}})
-                self.send(200, owner.public(owner.batches[batch_id]))
+                shown = owner.public(owner.batches[batch_id])
+                self.send(200, dict(job=shown, warning='') if owner.dialect == 'together' else shown)
         return Handler

@@ -251,3 +251,33 @@ def test_step_01_with_batch_true_submits_and_collects_or_says_what_is_left(tmp_p
     assert len(server.creates) == 1
     assert ('incomplete: 8 still in batches batch-' in said) == (wait == 0)
     assert len(open_run('fake', tmp_path/'run', settings_path=tmp_path/'settings.ini').responses()) == 8 * (wait > 0)
+
+
+TOGETHER = 'provider = together\n'  # a loopback fake standing in for api.together.xyz
+
+
+def test_together_batches_use_its_purpose_its_job_wrapper_and_its_capital_states(tmp_path):
+    with FakeBatchServer(dialect='together', fail={'bat/top_p/p0/0': [500]}) as server:
+        run = fake_run(tmp_path, server.url, extra=TOGETHER)
+        summary = sample_with_batches(run, batch=True, **FAST)
+    assert (summary['ok'], summary['failed'], summary['missing'], len(server.creates)) == (8, 0, 0, 2)
+    assert {f['purpose'] for f in server.files.values() if f['filename'].endswith('.jsonl')} <= {'batch-api', 'batch_output'}
+    assert all('metadata' not in create for create in server.creates)  # not in Together's batch reference
+    assert any(f"batch {list(server.batches)[0]} completed: 7 answers, 1 failed" in line for line in summary['notes'])
+
+
+def test_a_failed_together_batch_names_its_reason_and_a_lost_create_reply_is_found_in_the_bare_list(tmp_path):
+    with FakeBatchServer(dialect='together', outcomes=['failed'], lose_create_replies=1) as server:
+        run = fake_run(tmp_path, server.url, extra=TOGETHER)
+        summary = sample_with_batches(run, batch=True, rounds=1, **FAST)
+    assert (summary['ok'], summary['failed'], len(server.creates)) == (0, 8, 1)
+    assert 'Enqueued token limit' in run.store.latest()['bat/top_p/p0/0']['error']
+
+
+def test_the_openai_purpose_is_refused_by_together_and_a_provider_of_another_format_is_a_settings_error(tmp_path):
+    with FakeBatchServer(dialect='together') as server:
+        run = fake_run(tmp_path, server.url)  # no provider row: a loopback server is self-hosted, OpenAI's format
+        with pytest.raises(Exception, match="invalid purpose 'batch'"): sample_with_batches(run, batch=True, **FAST)
+        other = fake_run(tmp_path/'other', server.url, extra='provider = anthropic\n')
+        with pytest.raises(SettingsError, match=r"\[model:bat\] its provider takes batches in the 'anthropic' format"):
+            sample_with_batches(other, batch=True, **FAST)

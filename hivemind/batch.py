@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+import pandas as pd
 from fastcore.basics import patch
 from .config import Model, SettingsError
 from .endpoints import Endpoint
@@ -20,10 +21,11 @@ from .sampling import (MalformedResponse, Request, choice_text, configured_secre
                                record_of, profile_requests, scrub_secrets, still_to_ask, summarize)
 
 # %% auto #0
-__all__ = ['BATCH_LINES', 'BATCH_BYTES', 'CLOSED', 'BATCH_PURPOSES', 'request_body', 'batch_url', 'batch_line', 'encoded',
-           'split_lines', 'BatchBook', 'answered', 'error_message', 'failed_line', 'BatchState', 'batch_state',
-           'unanswered', 'line_record', 'batch_format', 'batch_endpoint', 'made_from', 'file_lines', 'BatchSampler',
-           'sample_with_batches', 'unfinished', 'cancel_batches', 'add_batch_arguments']
+__all__ = ['BATCH_LINES', 'BATCH_BYTES', 'CLOSED', 'BATCH_PURPOSES', 'BATCH_COLUMNS', 'request_body', 'batch_url', 'batch_line',
+           'encoded', 'split_lines', 'BatchBook', 'answered', 'error_message', 'failed_line', 'BatchState',
+           'batch_state', 'unanswered', 'line_record', 'batch_format', 'batch_endpoint', 'made_from', 'file_lines',
+           'BatchSampler', 'sample_with_batches', 'unfinished', 'cancel_batches', 'batch_table', 'collect_output',
+           'add_batch_arguments']
 
 # %% ../nbs/sample/e_batch.ipynb #9b749286
 def request_body(request:Request, # a request of the live sampler
@@ -422,6 +424,33 @@ def cancel_batches(run:Run) -> list[str]:
         sampler.client(entry['model']).batches.with_raw_response.cancel(entry['batch'])
         cancelled.append(entry['batch'])
     return cancelled
+
+# %% ../nbs/sample/e_batch.ipynb #35ba96fc
+BATCH_COLUMNS = ['input', 'model', 'requests', 'state', 'batch', 'status']
+
+def batch_table(run:Run) -> pd.DataFrame:
+    "A run's batches as its book has them: input file, model, requests, state (uploaded, submitted, collected), status"
+    rows = [dict(e, requests=e.get('count')) for e in BatchBook(run.dir/'batches').entries()]
+    return pd.DataFrame(rows, columns=BATCH_COLUMNS).fillna('')
+
+# %% ../nbs/sample/e_batch.ipynb #7e20391b
+def _collected(run:Run, request:Request, line:dict, state:BatchState) -> tuple[dict, bool]:
+    "The record of `request` from a result line made elsewhere (errors name the model's base_url, or vLLM's runner)"
+    model = run.settings.models[request.model]
+    endpoint = Endpoint(model, (model.base_url or 'vllm run-batch').rstrip('/'), model.name)
+    return line_record(request, line, state, endpoint)
+
+def collect_output(run:Run, # the run whose requests the lines answer
+                   path:Path, # a result file: `vllm run-batch -o`, or a batch API's output or error file
+                  ) -> dict:
+    "Store the answers of a result file made elsewhere, matched to the profile's requests by `custom_id`; counts"
+    requests, lines = {r.id: r for r in profile_requests(run)}, read_jsonl(path)
+    known = [line for line in lines if line.get('custom_id') in requests]
+    state = BatchState(Path(path).name, 'completed')
+    outcomes = [_collected(run, requests[line['custom_id']], line, state) for line in known]
+    run.store.add([record for record, _ in outcomes])
+    ok = sum(record['status'] == 'ok' for record, _ in outcomes)
+    return dict(lines=len(lines), ok=ok, failed=len(known) - ok, unknown=len(lines) - len(known))
 
 # %% ../nbs/sample/e_batch.ipynb #538f6d5d
 def add_batch_arguments(parser:argparse.ArgumentParser, # the parser of `hivemind run` (with `-p` into `parameter`)

@@ -21,7 +21,8 @@ from .doctor import add_doctor_arguments, doctor_command
 # %% auto #0
 __all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'COMMANDS', 'parse_parameter', 'add_run_arguments',
            'add_docs_arguments', 'add_corpus_arguments', 'incomplete_report', 'run_command', 'status_command',
-           'docs_command', 'corpus_command', 'stop_signals', 'build_parser', 'main']
+           'docs_command', 'corpus_command', 'add_batches_arguments', 'batches_command', 'stop_signals', 'build_parser',
+           'main']
 
 # %% ../nbs/commands/a_cli.ipynb #529962d6
 def parse_parameter(text:str, # `NAME=VALUE`
@@ -231,6 +232,35 @@ def corpus_command(args:argparse.Namespace) -> int:
     print(f"{len(written)} files in {out}")
     return 0
 
+# %% ../nbs/commands/a_cli.ipynb #2a994884
+def add_batches_arguments(parser:argparse.ArgumentParser):
+    "The options of `hivemind batches`: the profile and folders, `--cancel` and `--collect`"
+    _common(parser)
+    parser.add_argument('--cancel', action='store_true', help='cancel the batches still running first')
+    parser.add_argument('--collect', type=Path, metavar='FILE',
+                        help='store the answers of a result file made elsewhere (vllm run-batch -o FILE) first')
+
+def _collected_line(path:Path, # the result file
+                    counts:dict, # from `collect_output`
+                    profile:str, # the profile
+                   ) -> str:
+    "What `--collect` stored"
+    return (f"{path}: {counts['ok']} answers stored, {counts['failed']} failed, {counts['unknown']} lines answer no "
+            f"request of profile {profile}")
+
+def batches_command(args:argparse.Namespace) -> int:
+    "List a run's batches, after cancelling those still running (`--cancel`) or storing a result file (`--collect`)"
+    from hivemind.batch import batch_table, cancel_batches, collect_output
+    from hivemind.runs import open_run
+    pipeline = _pipeline(args)
+    if not pipeline.run_dir.exists(): raise FileNotFoundError(f"{pipeline.run_dir}: no run folder")
+    run = open_run(args.profile, pipeline.run_dir, pipeline.figures_dir, args.settings)
+    if args.cancel: print(f"cancelled {len(cancel_batches(run))} batches; the next hivemind run collects them")
+    if args.collect: print(_collected_line(args.collect, collect_output(run, args.collect), args.profile))
+    table = batch_table(run)
+    print(table.to_string(index=False) if len(table) else f"no batches in {run.dir/'batches'}")
+    return 0
+
 # %% ../nbs/commands/a_cli.ipynb #482e2c5c
 def _interrupt(signum, frame): raise KeyboardInterrupt
 
@@ -251,6 +281,7 @@ COMMANDS = {  # name: (what it does, the function adding its options, the functi
     'unpack': ('check a packed run and lay it out here, sampling done', add_unpack_arguments, unpack_command),
     'doctor': ('check that this machine is ready for a profile, and say what to fix', add_doctor_arguments,
                doctor_command),
+    'batches': ("list a run's batches; --cancel cancels those still running", add_batches_arguments, batches_command),
 }
 
 def _sentence(purpose:str, # what a command does, e.g. `build the site`

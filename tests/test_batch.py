@@ -281,3 +281,53 @@ def test_the_openai_purpose_is_refused_by_together_and_a_provider_of_another_for
         other = fake_run(tmp_path/'other', server.url, extra='provider = anthropic\n')
         with pytest.raises(SettingsError, match=r"\[model:bat\] its provider takes batches in the 'anthropic' format"):
             sample_with_batches(other, batch=True, **FAST)
+
+
+def test_hivemind_batches_lists_a_runs_batches_and_cancels_the_running_ones(tmp_path, capsys):
+    from hivemind.cli import main
+    with FakeBatchServer(polls_to_close=5, answer_limit=2) as server:
+        settings = write_settings(tmp_path, server.url)
+        run = open_run('fake', tmp_path/'runs'/'fake', settings_path=settings)
+        sample_with_batches(run, batch=True, wait=0, poll=0.01)
+        capsys.readouterr()
+        options = ['--profile', 'fake', '--runs', str(tmp_path/'runs'), '--settings', str(settings)]
+        assert main(['batches', *options]) == 0
+        listed = capsys.readouterr().out
+        assert main(['batches', '--cancel', *options]) == 0
+        cancelled = capsys.readouterr().out
+        summary = sample_with_batches(run, batch=True, **FAST)
+        capsys.readouterr()
+        assert main(['batches', *options]) == 0
+        collected = capsys.readouterr().out
+    (batch,) = server.batches
+    assert listed.split('\n')[1].split()[1:] == ['bat', '8', 'submitted', batch, 'in_progress']
+    assert server.cancels == [batch]
+    assert cancelled.startswith('cancelled 1 batches; the next hivemind run collects them')
+    assert collected.split('\n')[1].split()[1:] == ['bat', '8', 'collected', batch, 'cancelled']
+    assert (summary['ok'], summary['failed']) == (2, 6)
+    assert main(['batches', '--profile', 'fake', '--runs', str(tmp_path/'none'), '--settings', str(settings)]) == 2
+
+
+def test_the_output_of_vllm_run_batch_on_hiveminds_input_files_is_collected_into_the_store(tmp_path, capsys):
+    "A GPU machine answers the input files offline (`vllm run-batch -i IN -o OUT`); `hivemind batches --collect OUT`"
+    from batch_server import answer
+    from hivemind.cli import main
+    settings = write_settings(tmp_path, 'http://127.0.0.1:9/v1')
+    run = open_run('fake', tmp_path/'runs'/'fake', settings_path=settings)
+    inputs = [batch_line(r, 'served-bat') for r in requests_of(run)]
+    def output(line, status=200):  # one line as vLLM's batch runner writes it
+        body = answer(line) if status == 200 else dict(error=dict(message='out of memory', code=None))
+        return dict(id=f"vllm-{line['custom_id']}", custom_id=line['custom_id'],
+                    response=dict(status_code=status, request_id='r', body=body), error=None)
+    lines = [output(l) for l in inputs[1:]] + [output(inputs[0], 500), output(dict(inputs[0], custom_id='other/x/y/0'))]
+    out = tmp_path/'out.jsonl'
+    out.write_text(''.join(json.dumps(l) + '\n' for l in lines))
+    options = ['--profile', 'fake', '--runs', str(tmp_path/'runs'), '--settings', str(settings)]
+    assert main(['batches', '--collect', str(out), *options]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"{out}: 7 answers stored, 1 failed, 1 lines answer no request of profile fake")
+    records = run.store.latest()
+    assert sorted(records) == sorted(ids_of(run)) and run.store.done_ids() == set(ids_of(run)[1:])
+    record = records['bat/min_p/p1/1']
+    assert record['text'] == f"batch answer to 'Write a metaphor about thing 1.' seed {record['seed']}"
+    assert records[ids_of(run)[0]]['error'] == 'HTTP 500:  out of memory'

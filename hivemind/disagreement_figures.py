@@ -19,10 +19,7 @@ __all__ = ['ABSOLUTE_EXAMPLE_ENTROPIES', 'PAIRWISE_EXAMPLE_ENTROPIES', 'pick_exa
 ABSOLUTE_EXAMPLE_ENTROPIES = (1.70, 1.83, 1.00, 2.26)  # the example items of the paper's Fig 9
 PAIRWISE_EXAMPLE_ENTROPIES = (2.26, 2.28, 1.02)  # and of its Fig 7
 
-def _closest_unchosen(entropies:np.ndarray, # entropy per item
-                      target:float, # the wanted entropy
-                      chosen:list[int], # positions already taken
-                     ) -> int:
+def _closest_unchosen(entropies:np.ndarray, target:float, chosen:list[int]) -> int:
     "Position of the item closest to `target` among those not yet chosen"
     distance = np.abs(entropies - target)
     distance[chosen] = np.inf
@@ -48,46 +45,51 @@ def entropy_histogram(entropies:np.ndarray, # entropy per item
     return pd.DataFrame({'bin_left': edges[:-1], 'bin_right': edges[1:], 'items': counts, 'percent': percent})
 
 # %% ../nbs/human/c_disagreement_figures.ipynb #39bfae83
-def _label_axes(ax:plt.Axes, # the panel
-                title:str, # its title
-                xlabel:str, # label of the x axis
-                ylabel:str, # label of the y axis
-               ):
+def _label_axes(ax:plt.Axes, title:str, xlabel:str, ylabel:str):
     "Title, tick size and axis labels of one panel, in the figure's small type"
     ax.set_title(title, fontsize=8)
     ax.tick_params(labelsize=FONT)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
 
+def _example_title(item_id:str, entropy:float) -> str:
+    "An example panel's title: the item and the entropy of its labels"
+    return f'{item_id}\nH = {entropy:.2f} bits'
+
 def _example_panel(ax:plt.Axes, item_id:str, counts:np.ndarray, entropy:float, classes:tuple, colour) -> pd.DataFrame:
     "One example item's label distribution (% of raters); returns its numbers"
     shares = 100 * counts / counts.sum()
     ax.bar([str(c) for c in classes], shares, color=colour)
-    _label_axes(ax, f'{item_id}\nH = {entropy:.2f} bits', 'label', '% of raters')
+    _label_axes(ax, _example_title(item_id, entropy), 'label', '% of raters')
     return pd.DataFrame({'panel': item_id, 'label': classes, 'percent': shares})
 
-def _histogram_panel(ax:plt.Axes, # the first panel
-                     histogram:pd.DataFrame, # an `entropy_histogram`
-                     title:str, # the panel's title
-                     colour, # bar colour
-                    ):
+def _histogram_panel(ax:plt.Axes, histogram:pd.DataFrame, title:str, colour):
     "The entropy histogram as bars, % of items per bin"
     widths = histogram.bin_right - histogram.bin_left
     ax.bar(histogram.bin_left, histogram.percent, width=widths, align='edge', color=colour, edgecolor='white')
     _label_axes(ax, title, 'entropy (bits)', '% of items')
 
-def _item_entropies(items:pd.DataFrame, # items with `labels`
-                    kind:str, # `absolute` or `pairwise`
-                   ) -> tuple:
+def _item_entropies(items:pd.DataFrame, kind:str) -> tuple:
     "The label classes of `kind`, the label counts of each item and their entropies"
     classes = ABSOLUTE_CLASSES if kind == 'absolute' else PAIRWISE_CLASSES
     counts = label_counts(list(items['labels']), classes)
     return classes, counts, shannon_entropy(counts)
 
-def _figure_row(panels:int, # number of panels
-               ) -> tuple[plt.Figure, np.ndarray]:
+def _figure_row(panels:int) -> tuple[plt.Figure, np.ndarray]:
     "A figure of one row of `panels` panels, 2.4 inches wide each, and its axes"
     return plt.subplots(1, panels, figsize=(2.4 * panels, 2.5 + TITLE_BAND), squeeze=False)
+
+def _histogram_rows(ax:plt.Axes, entropies:np.ndarray, title:str, colour) -> pd.DataFrame:
+    "The entropy histogram drawn in the first panel; returns its numbers, `panel` = `histogram`"
+    histogram = entropy_histogram(entropies)
+    _histogram_panel(ax, histogram, title, colour)
+    return histogram.assign(panel='histogram')
+
+def _example_panels(axes:np.ndarray, items:pd.DataFrame, examples:list[int], counts:np.ndarray, entropies:np.ndarray,
+                    classes:tuple, colour) -> list[pd.DataFrame]:
+    "Each example item's label distribution (its row of the items x classes `counts`) in its own panel; their numbers"
+    return [_example_panel(ax, items.item_id.iloc[i], counts[i], entropies[i], classes, colour)
+            for ax, i in zip(axes, examples)]
 
 def entropy_figure(items:pd.DataFrame, # items with `labels`
                    kind:str, # `absolute` or `pairwise`
@@ -97,12 +99,9 @@ def entropy_figure(items:pd.DataFrame, # items with `labels`
                   ) -> tuple[plt.Figure, pd.DataFrame]:
     "Entropy histogram (% of items) and the label distribution of each example; returns the figure and its numbers"
     classes, counts, entropies = _item_entropies(items, kind)
-    histogram = entropy_histogram(entropies)
     colour = palette(look, 2, 'bars')
     fig, axes = _figure_row(1 + len(examples))
-    _histogram_panel(axes[0, 0], histogram, f'{len(items)} {kind} items', colour[0])
-    rows = [histogram.assign(panel='histogram')]
-    rows += [_example_panel(ax, items.item_id.iloc[i], counts[i], entropies[i], classes, colour[1])
-             for ax, i in zip(axes[0, 1:], examples)]
+    rows = [_histogram_rows(axes[0, 0], entropies, f'{len(items)} {kind} items', colour[0])]
+    rows += _example_panels(axes[0, 1:], items, examples, counts, entropies, classes, colour[1])
     title_and_layout(fig, title)
     return fig, pd.concat(rows, ignore_index=True)

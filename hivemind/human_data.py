@@ -49,18 +49,17 @@ def dataset_name(kind:str, # `absolute` or `pairwise`
 class HumanDataError(ValueError):
     "Released human data that does not have the expected shape"
 
-def _label_list(value, # one row's `human_labels`
-                source:str, # dataset or file name shown in errors
-                row:int, # the row, shown in errors
-               ) -> list:
+def _as_list(value) -> list|None:
+    "`value` as a list; None when it is None or text"
+    return list(value) if value is not None and not isinstance(value, (str, bytes)) else None
+
+def _label_list(value, source:str, row:int) -> list:
     "The row's labels as a list; raises when the value is no list (None, a string)"
-    values = list(value) if value is not None and not isinstance(value, (str, bytes)) else None
+    values = _as_list(value)
     if values is None: raise HumanDataError(f"{source}: row {row}: {LABEL_COLUMN} is {value!r}, not a list of labels")
     return values
 
-def _is_label(label, # one label as read
-              allowed:tuple, # the allowed label values
-             ) -> bool:
+def _is_label(label, allowed:tuple) -> bool:
     "Is `label` a whole number (int or float) among `allowed`?"
     number = isinstance(label, (int, float, np.integer, np.floating))
     return number and float(label).is_integer() and int(label) in allowed
@@ -83,10 +82,14 @@ def is_blank(label, # one label cell
     return np.ndim(label) == 0 and bool(pd.isna(label))
 
 # %% ../nbs/human/a_human_data.ipynb #4a68583f
+def _is_cell_list(value) -> bool:
+    "Is `value` a list of label cells: iterable, and neither None nor text?"
+    return not (value is None or isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'))
+
 def split_blanks(value, # one row's `human_labels`
                 ) -> tuple:
     "(the row's labels without its blank cells, how many were blank); a value that is no list passes through"
-    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, '__iter__'): return value, 0
+    if not _is_cell_list(value): return value, 0
     labels = list(value)
     kept = [label for label in labels if not is_blank(label)]
     return kept, len(labels) - len(kept)
@@ -111,36 +114,44 @@ class HumanLoadReport(NamedTuple):
                 f"{self.items_below} item(s) below {self.min_labels} labels")
 
 # %% ../nbs/human/a_human_data.ipynb #62eacea0
-def _check_column(frame:pd.DataFrame, # the rows as loaded
-                  column:str, # a column the loader uses
-                  source:str, # dataset or file name shown in errors
-                 ):
+def _check_column(frame:pd.DataFrame, column:str, source:str):
     "Raise when `column` is missing, listing the columns found"
     if column not in frame.columns:
         found = list(frame.columns)
         raise HumanDataError(f"{source}: column {column!r} expected but missing; columns found: {found}")
 
+def _check_row_count(frame:pd.DataFrame, source:str, expected:int|None):
+    "Raise when the rows are not `expected` in number (None: any number)"
+    if expected is not None and len(frame) != expected:
+        raise HumanDataError(f"{source}: {len(frame)} rows, expected {expected}")
+
 def _check_columns(frame:pd.DataFrame, spec:HumanSpec, source:str, expected:int|None):
     "Raise when a column the loader uses is missing or the row count is not `expected`"
     for column in (*spec.text_columns, LABEL_COLUMN):
         _check_column(frame, column, source)
-    if expected is not None and len(frame) != expected:
-        raise HumanDataError(f"{source}: {len(frame)} rows, expected {expected}")
+    _check_row_count(frame, source, expected)
+
+def _blanks_message(blanks:np.ndarray, rows:np.ndarray, source:str) -> str:
+    "The warning about dropped blanks: how many, from how many `rows`, and the first row that had one"
+    first = rows[0]
+    return (f"{source}: {blanks.sum()} blank or NaN label(s) dropped from {len(rows)} row(s)"
+            f" (first: row {first}, {blanks[first]} blank)")
 
 def _warn_blanks(blanks:np.ndarray, source:str):
     "Warn once when blank labels were dropped, naming the first row that had one"
     rows = np.flatnonzero(blanks)
     if not len(rows): return
-    first = rows[0]
-    warnings.warn(f"{source}: {blanks.sum()} blank or NaN label(s) dropped from {len(rows)} row(s)"
-                  f" (first: row {first}, {blanks[first]} blank)")
+    warnings.warn(_blanks_message(blanks, rows, source))
+
+def _all_blank_message(blanks:np.ndarray, empty:np.ndarray, source:str) -> str:
+    "The error naming the first row whose labels were all blank, and how many such rows there are"
+    return (f"{source}: row {empty[0]}: every one of its {blanks[empty[0]]} labels is blank; "
+            f"{len(empty)} such row(s)")
 
 def _check_not_all_blank(blanks:np.ndarray, sizes:np.ndarray, source:str):
     "Raise when a row had labels but every one was blank (later steps need at least one label per item)"
     empty = np.flatnonzero((blanks > 0) & (sizes == 0))
-    if len(empty):
-        raise HumanDataError(f"{source}: row {empty[0]}: every one of its {blanks[empty[0]]} labels is blank; "
-                             f"{len(empty)} such row(s)")
+    if len(empty): raise HumanDataError(_all_blank_message(blanks, empty, source))
 
 def _warn_sizes(sizes:np.ndarray, spec:HumanSpec, source:str):
     "Warn once when rows have fewer or more labels than usual"
@@ -150,24 +161,28 @@ def _warn_sizes(sizes:np.ndarray, spec:HumanSpec, source:str):
     warnings.warn(f"{source}: {len(odd)} row(s) have fewer than {low} or more than {high} labels"
                   f" (first: row {odd[0]}, {sizes[odd[0]]} labels)")
 
-def _split_labels(frame:pd.DataFrame, # the rows as loaded
-                  spec:HumanSpec, # what the dataset must look like
-                  source:str, # dataset or file name shown in errors
-                 ) -> tuple[list, np.ndarray]:
+def _split_labels(frame:pd.DataFrame, spec:HumanSpec, source:str) -> tuple[list, np.ndarray]:
     "Each row's validated labels, blanks dropped, and how many blank labels each row had"
     split = [split_blanks(value) for value in frame[LABEL_COLUMN]]
     labels = [_labels_of(values, source, row, spec.labels) for row, (values, _) in enumerate(split)]
     return labels, np.array([count for _, count in split], dtype=int)
 
-def _load_report(source:str, # dataset or file name
-                 kind:str, # `absolute` or `pairwise`
-                 sizes:np.ndarray, # labels kept per item
-                 blanks:np.ndarray, # blank labels dropped per item
-                 low:int, # the usual minimum number of labels per item
-                ) -> HumanLoadReport:
-    "What the load kept, dropped and flagged"
+def _load_report(source:str, kind:str, sizes:np.ndarray, blanks:np.ndarray, min_labels:int) -> HumanLoadReport:
+    "What the load kept (`sizes`: labels per item), dropped (`blanks`: blank labels per item) and flagged"
     return HumanLoadReport(source, kind, len(sizes), int(sizes.sum()), int(blanks.sum()), int((blanks > 0).sum()),
-                           int((sizes < low).sum()), low)
+                           int((sizes < min_labels).sum()), min_labels)
+
+def _check_label_counts(blanks:np.ndarray, sizes:np.ndarray, spec:HumanSpec, source:str):
+    "Raise when every label of a row was blank; warn once about dropped blanks and once about odd label counts"
+    _check_not_all_blank(blanks, sizes, source)
+    _warn_blanks(blanks, source)
+    _warn_sizes(sizes, spec, source)
+
+def _with_labels(frame:pd.DataFrame, labels:list, report:HumanLoadReport) -> pd.DataFrame:
+    "The rows with their checked labels, the load report in `attrs['load_report']`"
+    checked = frame.assign(**{LABEL_COLUMN: labels})
+    checked.attrs['load_report'] = report
+    return checked
 
 def check_human(frame:pd.DataFrame, # the rows as loaded
                 kind:str, # `absolute` or `pairwise`
@@ -179,23 +194,21 @@ def check_human(frame:pd.DataFrame, # the rows as loaded
     _check_columns(frame, spec, source, spec.rows if rows == -1 else rows)
     labels, blanks = _split_labels(frame, spec, source)
     sizes = np.array([len(item) for item in labels], dtype=int)
-    _check_not_all_blank(blanks, sizes, source)
-    _warn_blanks(blanks, source)
-    _warn_sizes(sizes, spec, source)
-    checked = frame.assign(**{LABEL_COLUMN: labels})
-    checked.attrs['load_report'] = _load_report(source, kind, sizes, blanks, spec.raters[0])
-    return checked
+    _check_label_counts(blanks, sizes, spec, source)
+    return _with_labels(frame, labels, _load_report(source, kind, sizes, blanks, spec.raters[0]))
 
 # %% ../nbs/human/a_human_data.ipynb #f8077d10
 ITEM_COLUMNS = {'absolute': ['item_id', 'prompt', 'response', 'labels', 'simulated'],
                 'pairwise': ['item_id', 'prompt', 'response_1', 'response_2', 'labels', 'simulated']}
 
-def _item_texts(frame:pd.DataFrame, # validated rows (`check_human`)
-                kind:str, # `absolute` or `pairwise`
-               ) -> dict:
+def _item_texts(frame:pd.DataFrame, kind:str) -> dict:
     "The prompt and the response column(s) of the rows, as lists, named as in the items"
     texts = {'prompt': frame.user_query} | {c: frame[c] for c in HUMAN_SPECS[kind].text_columns[1:]}
     return {name: list(values) for name, values in texts.items()}
+
+def _form_columns(frame:pd.DataFrame) -> dict:
+    "The rows' `form_id` and `question_id` as lists, those of them the rows have"
+    return {c: list(frame[c]) for c in ('form_id', 'question_id') if c in frame}
 
 def released_items(frame:pd.DataFrame, # validated rows (`check_human`)
                    kind:str, # `absolute` or `pairwise`
@@ -204,14 +217,12 @@ def released_items(frame:pd.DataFrame, # validated rows (`check_human`)
     ids = [f'{kind}-{i:04d}' for i in range(len(frame))]
     items = pd.DataFrame({'item_id': ids, **_item_texts(frame, kind), 'labels': list(frame[LABEL_COLUMN]),
                           'simulated': False})
-    items = items.assign(**{c: list(frame[c]) for c in ('form_id', 'question_id') if c in frame})
+    items = items.assign(**_form_columns(frame))
     items.attrs.update(frame.attrs)
     return items
 
 # %% ../nbs/human/a_human_data.ipynb #9475461a
-def _is_kind_source(path:Path, # a file or folder
-                    kind:str, # `absolute` or `pairwise`
-                   ) -> bool:
+def _is_kind_source(path:Path, kind:str) -> bool:
     "Does `path` hold data of `kind`: its name contains `kind` and it is a saved dataset or a readable file"
     return kind in path.name and (is_saved_dataset(path) or path.suffix.lower() in READERS)
 
@@ -223,22 +234,27 @@ def _find_kind(folder:Path, kind:str) -> Path:
         raise HumanDataError(f"{folder}: no file or folder with {kind!r} in its name; found {names}")
     return found[0]
 
-def _local_path(source:str, # a saved dataset folder, a data file, or a folder holding both kinds
-                kind:str, # `absolute` or `pairwise`
-               ) -> Path:
+def _local_path(source:str, kind:str) -> Path:
     "The file or saved dataset of `kind` that `source` names: itself, or the one of `kind` in its folder"
     path = Path(source).expanduser()
     return _find_kind(path, kind) if path.is_dir() and not is_saved_dataset(path) else path
+
+def _hub_human(kind:str, owner:str) -> tuple[str, pd.DataFrame]:
+    "The name and the rows of the released dataset of `kind` on the Hugging Face hub"
+    name = dataset_name(kind, owner)
+    return name, hub_frame(name, HumanDataError, 'human_data')
+
+def _local_human(kind:str, source:str) -> tuple[str, pd.DataFrame]:
+    "The path and the rows of the file or saved dataset of `kind` that `source` names"
+    path = _local_path(source, kind)
+    return str(path), records_frame(source_records(path, HumanDataError, 'human_data'))
 
 def human_frame(kind:str, # `absolute` or `pairwise`
                 source:str, # `hf:OWNER`, a saved dataset folder, a data file, or a folder holding both kinds
                ) -> tuple[str, pd.DataFrame]:
     "The name and the rows of the released human ratings of `kind` in `source`"
-    if source.startswith('hf:'):
-        name = dataset_name(kind, source[3:])
-        return name, hub_frame(name, HumanDataError, 'human_data')
-    path = _local_path(source, kind)
-    return str(path), records_frame(source_records(path, HumanDataError, 'human_data'))
+    if source.startswith('hf:'): return _hub_human(kind, source[3:])
+    return _local_human(kind, source)
 
 # %% ../nbs/human/a_human_data.ipynb #69c3de92
 def load_human(kind:str, # `absolute` or `pairwise`
@@ -250,18 +266,20 @@ def load_human(kind:str, # `absolute` or `pairwise`
     return released_items(check_human(frame, kind, name, rows), kind)
 
 # %% ../nbs/human/a_human_data.ipynb #4853266e
-def _json_value(value, # a value `json` cannot write
-               ):
+def _json_value(value):
     "A numpy scalar as its Python value, anything else as its text"
     return value.item() if hasattr(value, 'item') else str(value)
 
-def _write_atomically(path:Path, # the file
-                      text:str, # its new content
-                     ):
+def _write_atomically(path:Path, text:str):
     "Write `text` to `path` through a `.partial` file, so that a reader never sees half of it"
     partial = path.with_name(path.name + '.partial')
     partial.write_text(text, encoding='utf-8')
     os.replace(partial, path)
+
+def _jsonl(items:pd.DataFrame) -> str:
+    "The items as JSON lines, one record a line, numpy values written as Python's"
+    lines = (json.dumps(record, ensure_ascii=False, default=_json_value) for record in items.to_dict('records'))
+    return ''.join(line + '\n' for line in lines)
 
 def write_items(items:pd.DataFrame, # items of one kind
                 path:Path|str, # the `.jsonl` file
@@ -269,23 +287,22 @@ def write_items(items:pd.DataFrame, # items of one kind
     "Write items as JSON lines, atomically"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = (json.dumps(record, ensure_ascii=False, default=_json_value) for record in items.to_dict('records'))
-    _write_atomically(path, ''.join(line + '\n' for line in lines))
+    _write_atomically(path, _jsonl(items))
     return path
 
-def _check_items_file(path:Path, # an items `.jsonl` file
-                     ):
+def _check_items_file(path:Path):
     "Raise when the items file does not exist, naming the step that writes it"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no items file; run the human-data step (pipeline/08_human_data) first")
 
-def _check_item_columns(items:pd.DataFrame, # items as read
-                        kind:str, # `absolute` or `pairwise`
-                        path:Path, # their file, shown in the error
-                       ):
+def _check_item_columns(items:pd.DataFrame, kind:str, path:Path):
     "Raise when a column of `ITEM_COLUMNS` is missing, listing the columns found"
     missing = [c for c in ITEM_COLUMNS[kind] if c not in items.columns]
     if missing: raise HumanDataError(f"{path}: missing column(s) {missing}; found {list(items.columns)}")
+
+def _read_labels(items:pd.DataFrame, kind:str, path:Path) -> list[list[int]]:
+    "Each item's labels as ints, checked against the labels of `kind`; an error names the file and row"
+    return [_labels_of(v, str(path), row, HUMAN_SPECS[kind].labels) for row, v in enumerate(items.labels)]
 
 def read_items(path:Path|str, # an items `.jsonl` file
                kind:str, # `absolute` or `pairwise`
@@ -295,8 +312,7 @@ def read_items(path:Path|str, # an items `.jsonl` file
     _check_items_file(path)
     items = pd.read_json(path, lines=True, dtype=False)
     _check_item_columns(items, kind, path)
-    labels = [_labels_of(v, str(path), row, HUMAN_SPECS[kind].labels) for row, v in enumerate(items.labels)]
-    return items.assign(labels=labels, simulated=items.simulated.astype(bool))
+    return items.assign(labels=_read_labels(items, kind, path), simulated=items.simulated.astype(bool))
 
 # %% ../nbs/human/a_human_data.ipynb #db392f53
 @dataclass(frozen=True)
@@ -318,9 +334,7 @@ class Panel:
 # %% ../nbs/human/a_human_data.ipynb #d435aca6
 _LIST_MARK = re.compile(r'\n|^\s*(?:[-*•]|\d+[.)])\s', flags=re.M)  # a line break or a list marker
 
-def _raw_traits(text:str, # a response text
-                words:list[str], # its words, lower case
-               ) -> list[float]:
+def _raw_traits(text:str, words:list[str]) -> list[float]:
     "(log word count, line breaks and list markers, share of distinct words) of one text"
     return [np.log1p(len(words)), len(_LIST_MARK.findall(text)), len(set(words)) / len(words) if words else 0.0]
 
@@ -356,10 +370,7 @@ def _assign(panel:Panel, items:int, rng:np.random.Generator) -> np.ndarray:
         raise ValueError(f"raters_per_item {panel.raters_per_item} exceeds the pool of {panel.pool}")
     return np.argsort(rng.random((items, panel.pool)), axis=1)[:, :panel.raters_per_item]
 
-def _panel_draw(panel:Panel, # panel parameters
-                items:int, # how many items
-                rng:np.random.Generator, # random source
-               ) -> tuple[_Raters, np.ndarray, np.ndarray]:
+def _panel_draw(panel:Panel, items:int, rng:np.random.Generator) -> tuple[_Raters, np.ndarray, np.ndarray]:
     "The rater pool, which items are polarising, and the raters of each item"
     raters = _pool(panel, rng)
     polarising = rng.random(items) < panel.polarising_share
@@ -385,6 +396,11 @@ def _reaction(camp:np.ndarray, panel:Panel, rng:np.random.Generator) -> np.ndarr
     "Each rater's reaction to a polarising item: their camp's pull plus extra noise"
     return panel.polarising_strength * camp + rng.normal(0, panel.polarising_spread, camp.shape)
 
+def _latent(shared:np.ndarray, polarising:np.ndarray, raters:_Raters, chosen:np.ndarray, panel:Panel,
+            rng:np.random.Generator, noise_sd:float) -> np.ndarray:
+    "Items x raters latent scores: `shared`, the camp's pull on a polarising item, then noise of spread `noise_sd`"
+    return shared + _camp_pull(polarising, raters, chosen, panel, rng) + rng.normal(0, noise_sd, chosen.shape)
+
 def _labels(latent:np.ndarray, panel:Panel, lowest:int) -> list[list[int]]:
     "Latent scores cut into integer labels starting at `lowest`"
     return (np.digitize(latent, panel.cuts) + lowest).tolist()
@@ -399,7 +415,7 @@ def simulate_absolute(texts:list[str], # response texts, one item each
     "Simulated 1..5 labels per text and whether each item is polarising"
     raters, polarising, chosen = _panel_draw(panel, len(texts), rng)
     shared = panel.centre + quality[:, None] + _taste_pull(raters, chosen, traits) + raters.leniency[chosen]
-    latent = shared + _camp_pull(polarising, raters, chosen, panel, rng) + rng.normal(0, panel.noise_sd, chosen.shape)
+    latent = _latent(shared, polarising, raters, chosen, panel, rng, panel.noise_sd)
     return _labels(latent, panel, 1), polarising
 
 # %% ../nbs/human/a_human_data.ipynb #d38ee602
@@ -413,24 +429,25 @@ def simulate_pairwise(first:np.ndarray, # index of response 1 of each pair
     "Simulated -2..2 labels per pair and whether each pair is polarising"
     raters, polarising, chosen = _panel_draw(panel, len(first), rng)
     shared = (quality[first] - quality[second])[:, None] + _taste_pull(raters, chosen, traits[first] - traits[second])
-    noise_sd = panel.noise_sd * np.sqrt(2)
-    latent = shared + _camp_pull(polarising, raters, chosen, panel, rng) + rng.normal(0, noise_sd, chosen.shape)
+    latent = _latent(shared, polarising, raters, chosen, panel, rng, panel.noise_sd * np.sqrt(2))
     return _labels(latent, panel, -2), polarising
 
 # %% ../nbs/human/a_human_data.ipynb #63a67d3b
-def _ring_pairs(members:np.ndarray, # one prompt's responses, shuffled
-               ) -> tuple[list, list]:
+def _ring_pairs(members:np.ndarray) -> tuple[list, list]:
     "(firsts, seconds): each response paired with the next, in a ring; two responses make one pair"
     count = 1 if len(members) == 2 else len(members)
     return list(members[:count]), list(np.roll(members, -1)[:count])
+
+def _shuffled_members(groups:np.ndarray, rng:np.random.Generator) -> list[np.ndarray]:
+    "The responses of each prompt in a random order, the prompts in order of first appearance"
+    return [rng.permutation(np.flatnonzero(groups == group)) for group in pd.unique(groups)]
 
 def prompt_pairs(groups:np.ndarray, # prompt key per response
                  rng:np.random.Generator, # random source
                 ) -> tuple[np.ndarray, np.ndarray]:
     "Indices (first, second) of the pairs of responses to the same prompt"
     firsts, seconds = [], []
-    for group in pd.unique(groups):
-        members = rng.permutation(np.flatnonzero(groups == group))
+    for members in _shuffled_members(groups, rng):
         if len(members) < 2: continue
         first, second = _ring_pairs(members)
         firsts += first
@@ -445,10 +462,7 @@ def nonempty_responses(responses:pd.DataFrame, # the run's responses (`id`, `pro
     if len(responses) == 0: raise ValueError("no non-empty responses to rate; run the sample step first")
     return responses
 
-def _quality(traits:np.ndarray, # standardised traits per response
-             panel:Panel, # panel parameters
-             rng:np.random.Generator, # random source
-            ) -> np.ndarray:
+def _quality(traits:np.ndarray, panel:Panel, rng:np.random.Generator) -> np.ndarray:
     "Each response's shared quality: its traits weighted, plus quality the traits do not explain"
     return traits @ np.asarray(panel.trait_weights) + rng.normal(0, panel.quality_sd, len(traits))
 
@@ -462,6 +476,16 @@ def _absolute_items(responses:pd.DataFrame, # the non-empty responses, sorted by
     return pd.DataFrame({'item_id': ids, 'prompt': responses.prompt, 'response': responses.text, 'labels': labels,
                          'simulated': True, 'response_id': responses.id, 'polarising': polarising, 'quality': quality})
 
+def _pair_texts(responses:pd.DataFrame, first:np.ndarray, second:np.ndarray) -> dict:
+    "The prompt and the two texts of each pair (`first`, `second`: indices into `responses`)"
+    texts = responses.text.to_numpy()
+    return {'prompt': responses.prompt.to_numpy()[first], 'response_1': texts[first], 'response_2': texts[second]}
+
+def _pair_ids(responses:pd.DataFrame, first:np.ndarray, second:np.ndarray) -> dict:
+    "The response ids of each pair (`first`, `second`: indices into `responses`)"
+    ids = responses.id.to_numpy()
+    return {'response_id_1': ids[first], 'response_id_2': ids[second]}
+
 def _pairwise_items(responses:pd.DataFrame, # the non-empty responses, sorted by id
                     first:np.ndarray, # index of response 1 of each pair
                     second:np.ndarray, # index of response 2
@@ -470,12 +494,23 @@ def _pairwise_items(responses:pd.DataFrame, # the non-empty responses, sorted by
                     quality:np.ndarray, # shared quality per response
                    ) -> pd.DataFrame:
     "The simulated pairwise items: one per pair (`first`, `second`) of responses"
-    texts, ids = responses.text.to_numpy(), responses.id.to_numpy()
-    return pd.DataFrame({'item_id': [f'sim-pairwise-{i:04d}' for i in range(len(first))],
-                         'prompt': responses.prompt.to_numpy()[first], 'response_1': texts[first],
-                         'response_2': texts[second], 'labels': labels, 'simulated': True,
-                         'response_id_1': ids[first], 'response_id_2': ids[second], 'polarising': polarising,
+    ids = [f'sim-pairwise-{i:04d}' for i in range(len(first))]
+    return pd.DataFrame({'item_id': ids, **_pair_texts(responses, first, second), 'labels': labels, 'simulated': True,
+                         **_pair_ids(responses, first, second), 'polarising': polarising,
                          'quality': quality[first] - quality[second]})
+
+def _simulated_absolute(responses:pd.DataFrame, quality:np.ndarray, traits:np.ndarray, panel:Panel,
+                        rng:np.random.Generator) -> pd.DataFrame:
+    "The simulated absolute items: each response labelled by the panel"
+    labels, polarising = simulate_absolute(list(responses.text), quality, traits, panel, rng)
+    return _absolute_items(responses, labels, polarising, quality)
+
+def _simulated_pairwise(responses:pd.DataFrame, quality:np.ndarray, traits:np.ndarray, panel:Panel,
+                        rng:np.random.Generator) -> pd.DataFrame:
+    "The simulated pairwise items: pairs of responses to the same prompt, labelled by the panel"
+    first, second = prompt_pairs(responses.prompt.to_numpy(), rng)
+    labels, polarising = simulate_pairwise(first, second, quality, traits, panel, rng)
+    return _pairwise_items(responses, first, second, labels, polarising, quality)
 
 def simulated_items(responses:pd.DataFrame, # the run's responses (`id`, `prompt`, `text`)
                     seed:int, # seed of the panel
@@ -486,11 +521,8 @@ def simulated_items(responses:pd.DataFrame, # the run's responses (`id`, `prompt
     rng = np.random.default_rng(seed)
     traits = response_traits(list(responses.text))
     quality = _quality(traits, panel, rng)
-    labels, polarising = simulate_absolute(list(responses.text), quality, traits, panel, rng)
-    absolute = _absolute_items(responses, labels, polarising, quality)
-    first, second = prompt_pairs(responses.prompt.to_numpy(), rng)
-    labels, polarising = simulate_pairwise(first, second, quality, traits, panel, rng)
-    return absolute, _pairwise_items(responses, first, second, labels, polarising, quality)
+    absolute = _simulated_absolute(responses, quality, traits, panel, rng)
+    return absolute, _simulated_pairwise(responses, quality, traits, panel, rng)
 
 # %% ../nbs/human/a_human_data.ipynb #630823c2
 RATER_CODE = re.compile(r'[a-z0-9_-]{2,16}')
@@ -504,9 +536,7 @@ def rater_code_problem(code:str, # a rater code, lower case
     if re.search(r'[a-z]{4}', code): return 'it has four letters in a row, so it could be a name'
     return ''
 
-def _refusal(problem:str, # why the code was refused
-             where:str, # the file it came from ('' when none)
-            ) -> str:
+def _refusal(problem:str, where:str) -> str:
     "The message refusing a rater code, naming the file when there is one"
     return (f"{where + ': ' if where else ''}rater code refused: {problem}; "
             "use a code such as r07, never a name or an e-mail address")
@@ -525,12 +555,15 @@ RATING_FIELDS = {'absolute': ('item_id', 'prompt', 'response'),
                  'pairwise': ('item_id', 'prompt', 'response_1', 'response_2')}
 RATING_IDS = {'absolute': ('response_id',), 'pairwise': ('response_id_1', 'response_id_2')} # optional, carried along
 
-def _label_number(value, # the label as read
-                 ) -> float|None:
+def _label_number(value) -> float|None:
     "The label as a float; None for a bool or for text that is no number"
     if isinstance(value, bool): return None
     try: return float(str(value).strip())
     except ValueError: return None
+
+def _label_message(value, kind:str, where:str) -> str:
+    "The error for a label that is not one of `kind`'s, naming the field and the allowed labels"
+    return f"{where}: field 'label' is {value!r}; a {kind} rating is one of {list(HUMAN_SPECS[kind].labels)}"
 
 def rating_label(value, # the label as read: an int, a float or a string
                  kind:str, # `absolute` or `pairwise`
@@ -540,40 +573,41 @@ def rating_label(value, # the label as read: an int, a float or a string
     allowed = HUMAN_SPECS[kind].labels
     number = _label_number(value)
     if number is None or not number.is_integer() or int(number) not in allowed:
-        raise HumanDataError(f"{where}: field 'label' is {value!r}; a {kind} rating is one of {list(allowed)}")
+        raise HumanDataError(_label_message(value, kind, where))
     return int(number)
 
-def _check_rating_texts(record:dict, # one rating as read
-                        kind:str, # its kind
-                        where:str, # file and line (or row), shown in errors
-                       ):
+def _check_rating_texts(record:dict, kind:str, where:str):
     "Raise naming the first text field of `kind` that is missing or empty"
     for name in RATING_FIELDS[kind]:
         value = record.get(name)
         if not isinstance(value, str) or not value.strip():
             raise HumanDataError(f"{where}: field {name!r} is missing or empty")
 
+def _check_kind(kind, where:str):
+    "Raise when a rating's `kind` is not `absolute` or `pairwise`"
+    if kind not in HUMAN_SPECS: raise HumanDataError(f"{where}: field 'kind' is {kind!r}; use absolute or pairwise")
+
 def check_rating(record:dict, # one rating as read
                  where:str, # file and line (or row), shown in errors
                 ) -> dict:
     "The rating, its label an int, checked: kind, texts and label; an error names the field"
     kind = record.get('kind')
-    if kind not in HUMAN_SPECS: raise HumanDataError(f"{where}: field 'kind' is {kind!r}; use absolute or pairwise")
+    _check_kind(kind, where)
     _check_rating_texts(record, kind, where)
     return record | {'label': rating_label(record.get('label'), kind, where)}
 
 # %% ../nbs/human/a_human_data.ipynb #c042fbd9
-def _parsed_line(path:Path, # the file
-                 number:int, # the line's number
-                 line:bytes, # the line
-                ) -> list[tuple[int, dict]]:
+def _torn_line(path:Path, number:int, line:bytes, error:json.JSONDecodeError) -> list:
+    "[] with a warning for a line cut short (no closing brace); raises for a whole line that is bad JSON"
+    if line.rstrip().endswith(b'}'):
+        raise HumanDataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
+    warnings.warn(f"{path}: line {number}: skipped a torn line (interrupted write)")
+    return []
+
+def _parsed_line(path:Path, number:int, line:bytes) -> list[tuple[int, dict]]:
     "[(number, record)] of one line; [] with a warning for a torn line (an interrupted write); bad JSON raises"
     try: return [(number, json.loads(line))]
-    except json.JSONDecodeError as error:
-        if line.rstrip().endswith(b'}'):
-            raise HumanDataError(f"{path}: line {number}: not valid JSON ({error.msg})") from None
-        warnings.warn(f"{path}: line {number}: skipped a torn line (interrupted write)")
-        return []
+    except json.JSONDecodeError as error: return _torn_line(path, number, line, error)
 
 def _numbered_records(path:Path) -> list[tuple[int, dict]]:
     "(line number, record) of each line of a JSON-lines file; a torn line is skipped with a warning, bad JSON raises"
@@ -582,26 +616,31 @@ def _numbered_records(path:Path) -> list[tuple[int, dict]]:
         if line.strip(): found += _parsed_line(path, number, line)
     return found
 
-def _rater_record(record, # one line of the file, parsed
-                  code:str, # the file's rater code
-                  where:str, # file and line, shown in errors
-                 ) -> dict:
-    "The line's rating, checked (a JSON object, of the file's rater), with its `rater` and `where`"
-    if not isinstance(record, dict): raise HumanDataError(f"{where}: not a JSON object")
+def _check_rater_field(record:dict, code:str, where:str):
+    "Raise when the rating names a rater other than the file's code"
     if record.get('rater', code) != code:
         raise HumanDataError(f"{where}: field 'rater' is {record['rater']!r}, not the file's code {code!r}")
+
+def _rater_record(record, code:str, where:str) -> dict:
+    "The line's rating, checked (a JSON object, of the file's rater), with its `rater` and `where`"
+    if not isinstance(record, dict): raise HumanDataError(f"{where}: not a JSON object")
+    _check_rater_field(record, code, where)
     return check_rating(record, where) | {'rater': code, 'where': where}
+
+def _latest_ratings(ratings:list[dict]) -> list[dict]:
+    "The latest rating of each item, the items in the order first rated"
+    latest = {}
+    for rating in ratings:
+        latest[rating['item_id']] = rating
+    return list(latest.values())
 
 def rater_ratings(path:Path|str, # one rater's `<code>.jsonl`
                  ) -> list[dict]:
     "The checked ratings of one rater's file, the latest rating of each item kept, in the order first rated"
     path = Path(path)
     code = check_rater_code(path.stem, str(path))
-    latest = {}
-    for number, record in _numbered_records(path):
-        rating = _rater_record(record, code, f"{path}: line {number}")
-        latest[rating['item_id']] = rating
-    return list(latest.values())
+    ratings = [_rater_record(record, code, f"{path}: line {number}") for number, record in _numbered_records(path)]
+    return _latest_ratings(ratings)
 
 # %% ../nbs/human/a_human_data.ipynb #dbc83a5c
 def rating_records(folder:Path, # a folder of `<code>.jsonl` files
@@ -611,8 +650,7 @@ def rating_records(folder:Path, # a folder of `<code>.jsonl` files
     if not files: raise HumanDataError(f"{folder}: no rater files (<code>.jsonl); rate with hivemind.ratings first")
     return pd.DataFrame([rating for path in files for rating in rater_ratings(path)])
 
-def _clash_message(clash:pd.DataFrame, # ratings of one item that show different texts
-                  ) -> str:
+def _clash_message(clash:pd.DataFrame) -> str:
     "The message naming the item and two of the lines that disagree"
     first, second = clash['where'].iloc[:2]
     return (f"item {clash.item_id.iloc[0]!r} has different texts in {first} and {second}; "
@@ -625,11 +663,13 @@ def _check_same_texts(ratings:pd.DataFrame, kind:str):
     clash = variants[variants.item_id.duplicated(keep=False)]
     if len(clash): raise HumanDataError(_clash_message(clash))
 
-def _pooled_columns(ratings:pd.DataFrame, # checked ratings of one kind
-                    kind:str, # `absolute` or `pairwise`
-                   ) -> list[str]:
+def _pooled_columns(ratings:pd.DataFrame, kind:str) -> list[str]:
     "The columns taken once per item: the texts, then the response ids the ratings carry"
     return list(RATING_FIELDS[kind][1:]) + [c for c in RATING_IDS[kind] if c in ratings]
+
+def _pooled_labels(grouped) -> dict[str, list]:
+    "Per item (`grouped`: the ratings by item): its labels and their raters, in rating order"
+    return dict(human_labels=grouped.label.agg(list).tolist(), raters=grouped.rater.agg(list).tolist())
 
 def pooled_rows(ratings:pd.DataFrame, # checked ratings of one kind
                 kind:str, # `absolute` or `pairwise`
@@ -638,7 +678,7 @@ def pooled_rows(ratings:pd.DataFrame, # checked ratings of one kind
     _check_same_texts(ratings, kind)
     grouped = ratings.groupby('item_id', sort=False)
     rows = grouped[_pooled_columns(ratings, kind)].first().reset_index()
-    rows = rows.assign(human_labels=grouped.label.agg(list).tolist(), raters=grouped.rater.agg(list).tolist())
+    rows = rows.assign(**_pooled_labels(grouped))
     return rows.rename(columns={'prompt': 'user_query'})
 
 # %% ../nbs/human/a_human_data.ipynb #c2a78e2d
@@ -648,22 +688,19 @@ def ratings_folder(source:str, # `ratings:FOLDER`
     folder = Path(source.removeprefix('ratings:')).expanduser()
     return folder if folder.is_absolute() else project_root()/folder
 
-def _kind_ratings(records:pd.DataFrame, # every rater's checked ratings
-                  kind:str, # `absolute` or `pairwise`
-                  folder:Path, # their folder, shown in the error
-                 ) -> pd.DataFrame:
+def _kind_ratings(records:pd.DataFrame, kind:str, folder:Path) -> pd.DataFrame:
     "The ratings of `kind`; raises when the raters gave none"
     ratings = records[records.kind == kind]
     if ratings.empty: raise HumanDataError(f"{folder}: no {kind} ratings in {records.rater.nunique()} rater file(s)")
     return ratings
 
-def _with_raters(items:pd.DataFrame, # the pooled rows as items
-                 rows:pd.DataFrame, # the pooled rows (`pooled_rows`)
-                 kind:str, # `absolute` or `pairwise`
-                 raters:int, # distinct raters
-                ) -> pd.DataFrame:
+def _rater_columns(rows:pd.DataFrame, kind:str) -> dict[str, list]:
+    "The pooled rows' item ids, rater codes and response ids (those they have), as lists"
+    return {c: list(rows[c]) for c in ('item_id', 'raters', *RATING_IDS[kind]) if c in rows}
+
+def _with_raters(items:pd.DataFrame, rows:pd.DataFrame, kind:str, raters:int) -> pd.DataFrame:
     "The items with the rows' item ids, rater codes and response ids, the load report counting the raters"
-    extra = {c: list(rows[c]) for c in ('item_id', 'raters', *RATING_IDS[kind]) if c in rows}
+    extra = _rater_columns(rows, kind)
     report = items.attrs['load_report']._replace(raters=raters)
     items = items.assign(**extra)
     items.attrs['load_report'] = report
@@ -694,8 +731,7 @@ def human_data_note(items:pd.DataFrame, # items as `human_items` or `read_items`
     return f' ({raters} raters)' if raters else ''
 
 # %% ../nbs/human/a_human_data.ipynb #e814ea75
-def _check_panel_items(count:int, # how many responses to rate
-                      ):
+def _check_panel_items(count:int):
     "Raise when the count is negative"
     if count < 0: raise ValueError(f"panel_items = {count}: use 0 (all responses) or a positive count")
 
@@ -709,9 +745,7 @@ def rated_responses(responses:pd.DataFrame, # the run's responses
     return responses.sample(count, random_state=seed).sort_values('id', ignore_index=True)
 
 # %% ../nbs/human/a_human_data.ipynb #cd291bb6
-def _simulated_panel(responses:pd.DataFrame|None, # the run's responses
-                     seed:int, # the panel's seed
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _simulated_panel(responses:pd.DataFrame|None, seed:int) -> tuple[pd.DataFrame, pd.DataFrame]:
     "(absolute, pairwise) items of the simulated panel; raises without responses"
     if responses is None: raise ValueError("human_data = simulated needs the run's responses")
     return simulated_items(responses, seed)

@@ -24,10 +24,8 @@ class BootstrapError(ValueError):
     "Input that an interval cannot be computed from"
 
 # %% ../nbs/core/h_bootstrap.ipynb #9ca6d384
-def _check_sizes(units:int, # number of units
-                 resamples:int, # B
-                ):
-    "An error unless there is a unit and a resample"
+def _check_sizes(units:int, resamples:int):
+    "An error unless there is a unit and a resample (`resamples` is B)"
     if units < 1: raise BootstrapError(f"a bootstrap needs at least one unit, got {units}")
     if resamples < 1: raise BootstrapError(f"resamples must be at least 1, got {resamples}")
 
@@ -40,13 +38,16 @@ def bootstrap_indices(units:int, # number of units (prompts or items)
     return np.random.default_rng(seed).integers(0, units, size=(resamples, units))
 
 # %% ../nbs/core/h_bootstrap.ipynb #ea9e3fc0
+def _flat_positions(indices:np.ndarray, units:int) -> np.ndarray:
+    "The positions of all resamples in one array, each row's offset by `units` times its number, for one `bincount`"
+    return (indices + units * np.arange(len(indices))[:, None]).ravel()
+
 def index_counts(indices:np.ndarray, # positions, from `bootstrap_indices`
                  units:int, # number of units
                 ) -> np.ndarray:
     "How often each unit is drawn in each resample: (resamples x units)"
     rows = len(indices)
-    flat = (indices + units * np.arange(rows)[:, None]).ravel()
-    return np.bincount(flat, minlength=rows * units).reshape(rows, units)
+    return np.bincount(_flat_positions(indices, units), minlength=rows * units).reshape(rows, units)
 
 # %% ../nbs/core/h_bootstrap.ipynb #7d1f2111
 def bootstrap_counts(units:int, # number of units (prompts or items)
@@ -70,6 +71,10 @@ def _draw_numbers(drawn:list[np.ndarray], # the row positions of each draw
     "The number of the draw each row belongs to, row for row"
     return np.concatenate([np.full(len(group), k) for k, group in enumerate(drawn)])
 
+def _draw_ids(responses:pd.DataFrame, rows:np.ndarray, drawn:list[np.ndarray]) -> pd.Series:
+    "The prompt id of each resampled row with its draw's number (`a#0`, `a#1`), so that repeated prompts stay apart"
+    return responses.prompt_id.iloc[rows] + '#' + _draw_numbers(drawn).astype(str)
+
 def resampled_run(responses:pd.DataFrame, # one row per response, with `prompt_id`
                   vectors:np.ndarray, # the embeddings, row for row
                   positions:np.ndarray, # the drawn prompts, as positions in the sorted prompt ids
@@ -77,25 +82,30 @@ def resampled_run(responses:pd.DataFrame, # one row per response, with `prompt_i
     "The responses and vectors of the run one resample stands for: each drawn prompt's responses, once per draw"
     drawn = _drawn_rows(responses, positions)
     rows = np.concatenate(drawn)
-    renamed = responses.prompt_id.iloc[rows] + '#' + _draw_numbers(drawn).astype(str)
-    return responses.iloc[rows].assign(prompt_id=renamed), vectors[rows]
+    return responses.iloc[rows].assign(prompt_id=_draw_ids(responses, rows, drawn)), vectors[rows]
 
 # %% ../nbs/core/h_bootstrap.ipynb #9f7ac746
-def _nan_quantiles(draws:np.ndarray, # resampled statistics, resamples on axis 0
-                   quantiles:list, # the levels, e.g. [0.025, 0.975]
-                  ) -> np.ndarray:
-    "The quantiles over axis 0 with NaN left out; NaN, without a warning, where every resample is NaN"
+def _nan_quantiles(draws:np.ndarray, quantiles:list) -> np.ndarray:
+    "The quantiles over axis 0 (the resamples) with NaN left out; NaN, without a warning, where every resample is NaN"
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)
         return np.nanquantile(np.asarray(draws, dtype=float), quantiles, axis=0)
+
+def _check_confidence(confidence:float):
+    "An error unless `confidence` lies strictly between 0 and 1"
+    if not 0 < confidence < 1: raise BootstrapError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+
+def _tails(confidence:float) -> list[float]:
+    "The quantile levels (1 - c)/2 and (1 + c)/2 of a central interval of level c"
+    tail = (1 - confidence) / 2
+    return [tail, 1 - tail]
 
 def percentile_interval(draws:np.ndarray, # resampled statistics, resamples on axis 0
                         confidence:float=CONFIDENCE, # e.g. 0.95
                        ) -> tuple[np.ndarray, np.ndarray]:
     "The (1 - c)/2 and (1 + c)/2 quantiles of each statistic over its resamples, undefined (NaN) resamples left out"
-    if not 0 < confidence < 1: raise BootstrapError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-    tail = (1 - confidence) / 2
-    low, high = _nan_quantiles(draws, [tail, 1 - tail])
+    _check_confidence(confidence)
+    low, high = _nan_quantiles(draws, _tails(confidence))
     return low, high
 
 # %% ../nbs/core/h_bootstrap.ipynb #ec8ff885
@@ -103,13 +113,18 @@ def _is_undefined(values:np.ndarray) -> np.ndarray:
     "Where the values are NaN"
     return np.isnan(np.asarray(values, dtype=float))
 
-def _estimated_interval(estimate:np.ndarray, # the statistic on the data as drawn
-                        draws:np.ndarray, # its resamples
-                        confidence:float, # e.g. 0.95
-                       ) -> list[np.ndarray]:
-    "The percentile interval of `draws`, NaN where `estimate` is undefined"
+def _estimated_interval(estimate:np.ndarray, draws:np.ndarray, confidence:float) -> list[np.ndarray]:
+    "The percentile interval of the resamples `draws`, NaN where `estimate` (on the data as drawn) is undefined"
     undefined = _is_undefined(estimate)
     return [np.where(undefined, np.nan, bound) for bound in percentile_interval(draws, confidence)]
+
+def _defined_counts(draws:np.ndarray) -> np.ndarray:
+    "How many resamples of each statistic are defined (not NaN), resamples on axis 0"
+    return (~_is_undefined(draws)).sum(axis=0)
+
+def _flat_frame(columns:dict[str, np.ndarray]) -> pd.DataFrame:
+    "A table with each array of `columns` flattened to a column of that name"
+    return pd.DataFrame({name: np.ravel(values) for name, values in columns.items()})
 
 def interval_frame(estimate:np.ndarray, # the statistic on the data as drawn
                    draws:np.ndarray, # its resamples, resamples on axis 0, the rest shaped like `estimate`
@@ -117,15 +132,12 @@ def interval_frame(estimate:np.ndarray, # the statistic on the data as drawn
                   ) -> pd.DataFrame:
     "estimate, low, high, resamples where it is defined, one row per statistic (no interval without an estimate)"
     low, high = _estimated_interval(estimate, draws, confidence)
-    defined = (~_is_undefined(draws)).sum(axis=0)
-    return pd.DataFrame({'estimate': np.ravel(estimate), 'low': np.ravel(low), 'high': np.ravel(high),
-                         'defined': np.ravel(defined), 'resamples': len(draws)})
+    columns = dict(estimate=estimate, low=low, high=high, defined=_defined_counts(draws))
+    return _flat_frame(columns).assign(resamples=len(draws))
 
 # %% ../nbs/core/h_bootstrap.ipynb #c5d3f1d0
-def _counted_ratio(top:np.ndarray, # summed numerators
-                   bottom:np.ndarray, # summed denominators
-                  ) -> np.ndarray:
-    "top / bottom where bottom is positive, NaN elsewhere"
+def _counted_ratio(top:np.ndarray, bottom:np.ndarray) -> np.ndarray:
+    "top / bottom (summed numerators over summed denominators) where bottom is positive, NaN elsewhere"
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
 
@@ -163,10 +175,14 @@ def with_confidence(table:pd.DataFrame, # with `low` and `high`, e.g. from `inte
     return table.drop(columns='confidence', errors='ignore').assign(confidence=confidence)[order]
 
 # %% ../nbs/core/h_bootstrap.ipynb #8c38b542
+def _bounds_text(row:pd.Series, digits:int) -> str:
+    "`55.0 to 67.3`: the bounds of a row's interval, `digits` decimals shown"
+    return f"{row.low:.{digits}f} to {row.high:.{digits}f}"
+
 def interval_text(row:pd.Series, # a row with `estimate`, `low`, `high`
                   digits:int=1, # decimals shown
                   confidence:float=CONFIDENCE, # the intervals' level, named in the text
                  ) -> str:
     "`61.2 (95% interval 55.0 to 67.3)`, or `n/a` where the statistic is undefined"
     if not np.isfinite(row.estimate): return 'n/a'
-    return f"{row.estimate:.{digits}f} ({100 * confidence:g}% interval {row.low:.{digits}f} to {row.high:.{digits}f})"
+    return f"{row.estimate:.{digits}f} ({100 * confidence:g}% interval {_bounds_text(row, digits)})"

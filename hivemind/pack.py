@@ -32,13 +32,15 @@ class PackError(ValueError):
     "An archive that is not a hivemind pack, whose files do not match their checksums, or that cannot go where asked"
 
 # %% ../nbs/commands/c_pack.ipynb #efa32813
-def _declared_outputs(pipeline:Pipeline, # the pipeline of the run
-                      step:Step, # a step
-                     ) -> dict[str, str]:
-    "The sha256 of each file in the run folder that `step` declares it writes, by its name in a manifest"
+def _declared_names(pipeline:Pipeline, step:Step) -> list[str]:
+    "The files in the run folder that `step` declares it writes, sorted"
     writes = pipeline.declaration(step).writes
-    names = [n for n in list_files(pipeline.run_dir, pipeline.not_outputs) if any(covers(w, n) for w in writes)]
-    return {f'run/{Path(n).as_posix()}': sha256_file(pipeline.run_dir/n) for n in sorted(names)}
+    return sorted(n for n in list_files(pipeline.run_dir, pipeline.not_outputs) if any(covers(w, n) for w in writes))
+
+def _declared_outputs(pipeline:Pipeline, step:Step) -> dict[str, str]:
+    "The sha256 of each file in the run folder that `step` declares it writes, by its name in a manifest"
+    names = _declared_names(pipeline, step)
+    return {f'run/{Path(n).as_posix()}': sha256_file(pipeline.run_dir/n) for n in names}
 
 def record_existing(pipeline:Pipeline, # the pipeline of the run
                     step:Step, # the step whose outputs are already in the run folder
@@ -51,19 +53,21 @@ def record_existing(pipeline:Pipeline, # the pipeline of the run
 # %% ../nbs/commands/c_pack.ipynb #9f28cb13
 def _partial(name:str) -> bool: return '.partial' in Path(name).name
 
-def _packed_folders(pipeline:Pipeline, # the pipeline of the run to pack
-                   ) -> dict[str, tuple[Path, list[Path]]]:
-    "The folders a pack holds, by label, each with what is left out of it"
+def _packed_folders(pipeline:Pipeline) -> dict[str, tuple[Path, list[Path]]]:
+    "The folders a pack of the run holds, by label, each with what is left out of it"
     skip = [pipeline.run_dir/f for f in RUNNER_FILES + NOT_PACKED] + [pipeline.figures_dir]
     return {'run': (pipeline.run_dir, skip), 'figures': (pipeline.figures_dir, [])}
+
+def _labelled_files(label:str, folder:Path, skipped:list[Path]) -> list[tuple[str, Path]]:
+    "The files of one folder, partial ones and `skipped` left out, with their name in the archive (`label/...`)"
+    return [(f'{label}/{Path(n).as_posix()}', folder/n) for n in list_files(folder, skipped) if not _partial(n)]
 
 def pack_files(pipeline:Pipeline, # the pipeline of the run to pack
               ) -> dict[str, Path]:
     "The files a pack holds, by their name in the archive (`run/...`, `figures/...`)"
     folders = _packed_folders(pipeline)
-    files = {f'{label}/{Path(n).as_posix()}': folder/n for label, (folder, skipped) in folders.items()
-             for n in list_files(folder, skipped) if not _partial(n)}
-    return dict(sorted(files.items()))
+    pairs = [pair for label, (folder, skipped) in folders.items() for pair in _labelled_files(label, folder, skipped)]
+    return dict(sorted(pairs))
 
 # %% ../nbs/commands/c_pack.ipynb #27128f1a
 def _plain(value) -> object:
@@ -72,14 +76,12 @@ def _plain(value) -> object:
 
 def _now() -> str: return datetime.now().astimezone().isoformat(timespec='seconds')
 
-def _settings_here(pipeline:Pipeline, # a pipeline
-                  ) -> dict:
-    "The settings its profile uses, as plain JSON data"
+def _settings_here(pipeline:Pipeline) -> dict:
+    "The settings the pipeline's profile uses, as plain JSON data"
     return _plain(profile_settings(pipeline.settings, pipeline.settings_profile))
 
-def _folder_names(pipeline:Pipeline, # a pipeline
-                 ) -> dict[str, str]:
-    "Its project, run and figures folders, as the manifest of a pack names them"
+def _folder_names(pipeline:Pipeline) -> dict[str, str]:
+    "The pipeline's project, run and figures folders, as the manifest of a pack names them"
     return dict(root=str(pipeline.root), run_dir=str(pipeline.run_dir), figures_dir=str(pipeline.figures_dir))
 
 def _file_entries(files:dict[str, Path], # the files to pack, by name in the archive
@@ -87,77 +89,94 @@ def _file_entries(files:dict[str, Path], # the files to pack, by name in the arc
     "Each file's size and sha256, by its name in the archive"
     return {name: dict(size=path.stat().st_size, sha256=sha256_file(path)) for name, path in files.items()}
 
+def _pack_header(pipeline:Pipeline) -> dict:
+    "The first fields of a pack's manifest: its format, the profile, the hivemind and Python versions, when it was made"
+    return dict(format=PACK_FORMAT, profile=pipeline.profile, hivemind=hivemind.__version__,
+                python=platform.python_version(), created=_now())
+
+def _step_states(pipeline:Pipeline) -> dict[str, str]:
+    "Each step's state (`ok`, `stale`, ...), by step"
+    return {row['step']: row['state'] for row in pipeline.status_rows()}
+
 def pack_manifest(pipeline:Pipeline, # the pipeline of the run
                   files:dict[str, Path], # the files to pack, by name in the archive
                  ) -> dict:
     "The manifest of a pack: profile, settings used, versions, folders, step states, each file's size and sha256"
-    steps = {row['step']: row['state'] for row in pipeline.status_rows()}
-    return dict(format=PACK_FORMAT, profile=pipeline.profile, hivemind=hivemind.__version__,
-                python=platform.python_version(), created=_now(), **_folder_names(pipeline),
-                settings=_settings_here(pipeline), steps=steps, files=_file_entries(files))
+    return dict(**_pack_header(pipeline), **_folder_names(pipeline), settings=_settings_here(pipeline),
+                steps=_step_states(pipeline), files=_file_entries(files))
 
 # %% ../nbs/commands/c_pack.ipynb #20afd1a9
-def _packable_files(pipeline:Pipeline, # the pipeline of the run to pack
-                   ) -> dict[str, Path]:
+def _refuse_active(pipeline:Pipeline, advice:str):
+    "A `PackError` ending in `advice` while a hivemind run is using the run folder"
+    if pipeline.run_active(): raise PackError(f"a hivemind run is using {pipeline.run_dir}: {advice}")
+
+def _packable_files(pipeline:Pipeline) -> dict[str, Path]:
     "The files to pack; a `PackError` while a run is using the run folder, or when it holds no run"
-    if pipeline.run_active(): raise PackError(f"a hivemind run is using {pipeline.run_dir}: pack it when that run ends")
+    _refuse_active(pipeline, 'pack it when that run ends')
     files = pack_files(pipeline)
     if not files:
         raise PackError(f"{pipeline.run_dir}: no run to pack; run `hivemind run --profile {pipeline.profile}` first")
     return files
 
-def _write_zip(path:Path, # the zip file to write
-               manifest:dict, # the pack's manifest, its first entry
-               files:dict[str, Path], # the files to pack, by name in the archive
-              ):
-    "Write the manifest, then the files, into a new zip archive"
+def _manifest_text(manifest:dict) -> str:
+    "A pack's manifest as its entry holds it: JSON, indented, keys sorted, ending in a newline"
+    return json.dumps(manifest, indent=1, sort_keys=True) + '\n'
+
+def _write_zip(path:Path, manifest:dict, files:dict[str, Path]):
+    "Write the manifest, then the files (by their name in the archive), into a new zip archive at `path`"
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(PACK_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + '\n')
+        archive.writestr(PACK_MANIFEST, _manifest_text(manifest))
         for name, file in files.items(): archive.write(file, name)
+
+def _partial_beside(output:Path) -> Path:
+    "Where a pack is written before it becomes `output`: `output.partial`, its folder created"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return output.with_name(output.name + '.partial')
 
 def write_pack(pipeline:Pipeline, # the pipeline of the run to pack
                output:Path, # the zip file to write
               ) -> Path:
     "Write the pack of a run to `output`, whole or not at all"
     files = _packable_files(pipeline)
-    manifest = pack_manifest(pipeline, files)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + '.partial')
-    _write_zip(partial, manifest, files)
-    return partial.replace(output)
+    partial = _partial_beside(Path(output))
+    _write_zip(partial, pack_manifest(pipeline, files), files)
+    return partial.replace(Path(output))
 
 # %% ../nbs/commands/c_pack.ipynb #215bcfd6
-def _manifest_bytes(archive:Path, # a file that should be a pack
-                   ) -> bytes:
+def _unreadable_message(archive:Path, error:Exception) -> str:
+    "The error for a file that is no readable zip archive"
+    return f"{archive}: not a readable zip archive ({error}): damaged, or not a hivemind pack"
+
+def _manifest_bytes(archive:Path) -> bytes:
     "The manifest entry of a zip archive; a `PackError` when it is no readable zip or has no manifest"
     try:
         with zipfile.ZipFile(archive) as zipped: return zipped.read(PACK_MANIFEST)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise PackError(f"{archive}: not a readable zip archive ({error}): damaged, or not a hivemind pack") from None
+        raise PackError(_unreadable_message(archive, error)) from None
     except KeyError: raise PackError(f"{archive}: no {PACK_MANIFEST} inside: not a hivemind pack") from None
 
-def _manifest_json(archive:Path, # the pack, for the error
-                   text:bytes, # its manifest entry
-                  ) -> dict:
-    "The manifest parsed; a `PackError` when it is not JSON"
+def _manifest_json(archive:Path, text:bytes) -> dict:
+    "The manifest entry `text` of `archive` parsed; a `PackError` naming the archive when it is not JSON"
     try: return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise PackError(f"{archive}: {PACK_MANIFEST} is not JSON ({error})") from None
+
+def _check_format(archive:Path, manifest:dict):
+    "A `PackError` unless the manifest of `archive` is of the format this hivemind reads"
+    if manifest.get('format') != PACK_FORMAT:
+        raise PackError(f"{archive}: pack format {manifest.get('format')!r}; this hivemind reads format {PACK_FORMAT}")
 
 def read_pack_manifest(archive:Path, # a pack
                       ) -> dict:
     "The manifest of a pack; a `PackError` naming the file when it is not one"
     if not Path(archive).is_file(): raise FileNotFoundError(f"{archive}: no such file")
     manifest = _manifest_json(archive, _manifest_bytes(archive))
-    if manifest.get('format') != PACK_FORMAT:
-        raise PackError(f"{archive}: pack format {manifest.get('format')!r}; this hivemind reads format {PACK_FORMAT}")
+    _check_format(archive, manifest)
     return manifest
 
 # %% ../nbs/commands/c_pack.ipynb #30d86c6f
-def _safe_entry(name:str, # an entry of the archive
-               ) -> bool:
-    "Whether the entry is relative, inside `run/` or `figures/`, without `..` or a backslash"
+def _safe_entry(name:str) -> bool:
+    "Whether an entry of the archive is relative, inside `run/` or `figures/`, without `..` or a backslash"
     path = PurePosixPath(name)
     inside = len(path.parts) > 1 and path.parts[0] in ('run', 'figures')
     return inside and not path.is_absolute() and '..' not in path.parts and '\\' not in name
@@ -180,14 +199,20 @@ def entry_sha256(zipped:zipfile.ZipFile, # an open archive
         while block := file.read(8 << 20): found.update(block)
     return found.hexdigest()
 
-def _content_problem(zipped:zipfile.ZipFile, # an open archive
-                     name:str, # an entry the manifest lists
-                     sha256:str, # its sha256 in the manifest
-                    ) -> str|None:
-    "What is wrong with an entry's content (unreadable, another sha256); None when it matches"
+def _sha256_problem(name:str, found:str, sha256:str) -> str|None:
+    "That the entry's sha256 `found` is not the manifest's `sha256` (both cut to 16 digits); None when it is"
+    if found != sha256: return f"{name}: sha256 {found[:16]}..., the manifest says {sha256[:16]}..."
+    return None
+
+def _content_problem(zipped:zipfile.ZipFile, name:str, sha256:str) -> str|None:
+    "What is wrong with an entry's content (unreadable, another sha256 than the manifest's); None when it matches"
     try: found = entry_sha256(zipped, name)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error: return f"{name}: unreadable ({error})"
-    if found != sha256: return f"{name}: sha256 {found[:16]}..., the manifest says {sha256[:16]}..."
+    return _sha256_problem(name, found, sha256)
+
+def _size_problem(name:str, size:int, expected:int) -> str|None:
+    "That the entry's `size` is not the manifest's; None when it is"
+    if size != expected: return f"{name}: {size} bytes, the manifest says {expected}"
     return None
 
 def entry_problem(zipped:zipfile.ZipFile, # an open archive
@@ -197,32 +222,31 @@ def entry_problem(zipped:zipfile.ZipFile, # an open archive
     "What is wrong with one entry (missing, unreadable, another size or sha256); None when it matches"
     try: info = zipped.getinfo(name)
     except KeyError: return f"{name}: missing from the archive"
-    if info.file_size != expected['size']:
-        return f"{name}: {info.file_size} bytes, the manifest says {expected['size']}"
-    return _content_problem(zipped, name, expected['sha256'])
+    return _size_problem(name, info.file_size, expected['size']) or _content_problem(zipped, name, expected['sha256'])
 
 # %% ../nbs/commands/c_pack.ipynb #bbd9373f
-def _unlisted(zipped:zipfile.ZipFile, # an open pack
-              manifest:dict, # its manifest
-             ) -> list[str]:
-    "A problem for each file of the archive that its manifest does not list"
+def _unlisted(zipped:zipfile.ZipFile, manifest:dict) -> list[str]:
+    "A problem for each file of an open pack that its manifest does not list"
     listed = set(manifest['files']) | {PACK_MANIFEST}
     return [f"{info.filename}: not in the manifest" for info in zipped.infolist()
             if not info.is_dir() and info.filename not in listed]
 
-def _pack_problems(archive:Path, # a pack
-                   manifest:dict, # its manifest
-                  ) -> list[str]:
-    "Every problem of the archive: files the manifest does not list, then listed ones missing or damaged"
-    with zipfile.ZipFile(archive) as zipped:
-        listed = [p for n, e in manifest['files'].items() if (p := entry_problem(zipped, n, e))]
-        return _unlisted(zipped, manifest) + listed
+def _listed_problems(zipped:zipfile.ZipFile, manifest:dict) -> list[str]:
+    "A problem for each file the manifest lists that is missing from an open pack or damaged"
+    return [p for n, e in manifest['files'].items() if (p := entry_problem(zipped, n, e))]
 
-def _damage_message(archive:Path, # a pack
-                    problems:list[str], # what is wrong with it
-                   ) -> str:
+def _pack_problems(archive:Path, manifest:dict) -> list[str]:
+    "Every problem of the archive: files its manifest does not list, then listed ones missing or damaged"
+    with zipfile.ZipFile(archive) as zipped: return _unlisted(zipped, manifest) + _listed_problems(zipped, manifest)
+
+def _first_problems(problems:list[str]) -> str:
+    "The first ten problems, one a line, and how many more there are"
+    more = f"\n  and {len(problems) - 10} more" if len(problems) > 10 else ''
+    return '\n  '.join(problems[:10]) + more
+
+def _damage_message(archive:Path, problems:list[str]) -> str:
     "The error for a damaged pack: how many problems, the first ten shown"
-    shown = '\n  '.join(problems[:10]) + (f"\n  and {len(problems) - 10} more" if len(problems) > 10 else '')
+    shown = _first_problems(problems)
     return f"{archive}: {len(problems)} damaged or unexpected file(s); nothing was unpacked:\n  {shown}"
 
 def verify_pack(archive:Path, # a pack
@@ -235,19 +259,24 @@ def verify_pack(archive:Path, # a pack
     return manifest
 
 # %% ../nbs/commands/c_pack.ipynb #f77e7f0a
+def _folder_pairs(manifest:dict, pipeline:Pipeline) -> list[tuple[str, str]]:
+    "(packed, here) pairs of the run folder, the figures folder and the project, moved or not"
+    return [(manifest['run_dir'], str(pipeline.run_dir)), (manifest['figures_dir'], str(pipeline.figures_dir)),
+            (manifest['root'], str(pipeline.root))]
+
 def folder_moves(manifest:dict, # a pack's manifest
                  pipeline:Pipeline, # where the run goes
                 ) -> list[tuple[str, str]]:
     "(packed, here) pairs of the folders that moved: run folder, figures folder, project; most specific first"
-    pairs = [(manifest['run_dir'], str(pipeline.run_dir)), (manifest['figures_dir'], str(pipeline.figures_dir)),
-             (manifest['root'], str(pipeline.root))]
-    return sorted({p for p in pairs if p[0] != p[1]}, key=lambda p: -len(p[0]))
+    return sorted({p for p in _folder_pairs(manifest, pipeline) if p[0] != p[1]}, key=lambda p: -len(p[0]))
 
-def _moved(text:str, # a string of a manifest
-           moves:list[tuple[str, str]], # (packed, here) folder pairs
-          ) -> str:
-    "`text` rewritten to the folder here when it is a moved folder or a path inside one"
-    old, new = next(((o, n) for o, n in moves if text == o or text.startswith(o.rstrip('/') + '/')), (None, None))
+def _inside(text:str, folder:str) -> bool:
+    "Whether `text` is `folder` or a path inside it"
+    return text == folder or text.startswith(folder.rstrip('/') + '/')
+
+def _moved(text:str, moves:list[tuple[str, str]]) -> str:
+    "`text`, a string of a manifest, rewritten to the folder here when it is a moved folder or a path inside one"
+    old, new = next(((o, n) for o, n in moves if _inside(text, o)), (None, None))
     return text if old is None else new + text[len(old):]
 
 def relocated(value, # JSON data: a manifest or a part of one
@@ -266,12 +295,16 @@ def _names(packed:dict, # one set of settings
     "The keys of `kind` in either, sorted"
     return sorted(set(packed.get(kind, {})) | set(here.get(kind, {})))
 
+def _differs(packed:dict, here:dict, kind:str, name:str) -> bool:
+    "Whether the setting `name` of section `kind` differs between two sets of settings"
+    return packed.get(kind, {}).get(name) != here.get(kind, {}).get(name)
+
 def settings_differences(packed:dict, # the settings a pack recorded, moved here
                          here:dict, # the same profile's settings here
                         ) -> list[str]:
     "The settings that differ, as `section.key` (`profile.samples`, `models.smollm2`)"
     return [f"{kind}.{n}" for kind in ('profile', 'models', 'embedders', 'decodings')
-            for n in _names(packed, here, kind) if packed.get(kind, {}).get(n) != here.get(kind, {}).get(n)]
+            for n in _names(packed, here, kind) if _differs(packed, here, kind, n)]
 
 def settings_digests(manifest:dict, # a pack's manifest
                      pipeline:Pipeline, # where the run goes
@@ -283,50 +316,51 @@ def settings_digests(manifest:dict, # a pack's manifest
     return ({} if differences else {digest(manifest['settings']): digest(here)}), differences
 
 # %% ../nbs/commands/c_pack.ipynb #aa24d0a1
-def relocate_manifest(step_manifest:dict, # a step's manifest from a pack
-                      moves:list[tuple[str, str]], # (packed, here) folder pairs
-                      digests:dict[str, str], # {packed settings digest: the one here}
-                     ) -> dict:
-    "A step's manifest moved here: paths rewritten, the settings digest this machine computes, the key again"
-    moved = relocated(step_manifest, moves)
+def _rekeyed(moved:dict, digests:dict[str, str]) -> dict:
+    "A moved step manifest with the settings digest here (`digests`: packed to here) and its key computed again"
     parts = moved.get('key_parts') or {}
     if parts.get('settings') in digests: parts['settings'] = digests[parts['settings']]
     if parts: moved['key'] = digest(parts)
     return moved
 
+def relocate_manifest(step_manifest:dict, # a step's manifest from a pack
+                      moves:list[tuple[str, str]], # (packed, here) folder pairs
+                      digests:dict[str, str], # {packed settings digest: the one here}
+                     ) -> dict:
+    "A step's manifest moved here: paths rewritten, the settings digest this machine computes, the key again"
+    return _rekeyed(relocated(step_manifest, moves), digests)
+
 # %% ../nbs/commands/c_pack.ipynb #b02e9006
 def _holds_files(folder:Path) -> bool: return Path(folder).is_dir() and any(Path(folder).iterdir())
 
-def _taken_message(taken:list[Path], # the folders that already hold files
-                   profile:str, # the profile of the run to unpack
-                  ) -> str:
-    "The error for folders that already hold a run: how to unpack anyway"
+def _taken_message(taken:list[Path], profile:str) -> str:
+    "The error for folders that already hold a run of `profile`: how to unpack anyway"
     return (f"{', '.join(map(str, taken))} already hold(s) a run of {profile}: unpack with "
             "--replace (the run there is moved aside, not deleted), or give --runs and --figures elsewhere")
 
-def _moved_aside(folders:list[Path], # the folders to move aside
-                ) -> list[Path]:
+def _moved_aside(folders:list[Path]) -> list[Path]:
     "Rename each folder to `NAME.before-unpack-TIME`: where they went"
     stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
     kept = [folder.with_name(f'{folder.name}.before-unpack-{stamp}') for folder in folders]
     for folder, aside in zip(folders, kept): folder.rename(aside)
     return kept
 
+def _taken(pipeline:Pipeline) -> list[Path]:
+    "The run and figures folders that already hold files"
+    return [f for f in (pipeline.run_dir, pipeline.figures_dir) if _holds_files(f)]
+
 def make_room(pipeline:Pipeline, # where the run goes
               replace:bool=False, # move a run already there aside (else refuse)
              ) -> list[Path]:
     "Make the run and figures folders free for an unpacked run: the folders the runs already there were moved to"
-    taken = [f for f in (pipeline.run_dir, pipeline.figures_dir) if _holds_files(f)]
+    taken = _taken(pipeline)
     if taken and not replace: raise PackError(_taken_message(taken, pipeline.profile))
-    if pipeline.run_active(): raise PackError(f"a hivemind run is using {pipeline.run_dir}: unpack when it ends")
+    _refuse_active(pipeline, 'unpack when it ends')
     return _moved_aside(taken)
 
 # %% ../nbs/commands/c_pack.ipynb #2da219cd
-def _write_entry(zipped:zipfile.ZipFile, # an open archive
-                 name:str, # one of its entries
-                 target:Path, # the file to write
-                ):
-    "Copy one entry to `target`, its folder created"
+def _write_entry(zipped:zipfile.ZipFile, name:str, target:Path):
+    "Copy the entry `name` of an open archive to the file `target`, its folder created"
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipped.open(name) as source, open(target, 'wb') as out: shutil.copyfileobj(source, out, 8 << 20)
 
@@ -347,27 +381,23 @@ class Unpacked:
     kept:list[Path] = field(default_factory=list) # where runs that were already there were moved
     notes:list[str] = field(default_factory=list) # what may make steps run again (other versions, other settings)
 
-def _undone_steps(steps:dict[str, str], # step: its state when packed
-                 ) -> list[str]:
-    "The steps that were not up to date"
+def _undone_steps(steps:dict[str, str]) -> list[str]:
+    "The steps that were not up to date, of `steps` (step: its state when packed)"
     return [s for s, state in steps.items() if state != 'ok']
 
-def _version_note(version:str, # the hivemind that packed the run
-                 ) -> str:
-    "That another hivemind packed the run; '' when this one did"
+def _version_note(version:str) -> str:
+    "That another hivemind `version` packed the run; '' when this one did"
     if version == hivemind.__version__: return ''
     return f"packed with hivemind {version}, this is {hivemind.__version__}: steps whose code changed run again"
 
-def _settings_note(differences:list[str], # the settings that differ here
-                  ) -> str:
-    "That the settings differ, so every step runs again; '' when they do not"
+def _settings_note(differences:list[str]) -> str:
+    "That the settings differ here, so every step runs again; '' when they do not"
     if not differences: return ''
     return (f"the settings here differ from the packed ones ({', '.join(differences[:5])}): every step runs "
             "again, sampling included (that needs the local models)")
 
-def _undone_note(steps:dict[str, str], # step: its state when packed
-                ) -> str:
-    "Which steps were not up to date when packed (the first four); '' when all were"
+def _undone_note(steps:dict[str, str]) -> str:
+    "Which `steps` (step: its state when packed) were not up to date when packed (the first four); '' when all were"
     undone = _undone_steps(steps)
     more = f" and {len(undone) - 4} more" if len(undone) > 4 else ''
     return f"not up to date when packed, so they run again: {', '.join(undone[:4])}{more}" if undone else ''
@@ -385,27 +415,31 @@ def _move_in(staged:Path, target:Path):
     target.parent.mkdir(parents=True, exist_ok=True)
     if staged.exists(): shutil.move(str(staged), str(target))
 
+def _complete_manifests(run:Path) -> list[Path]:
+    "The manifests of the steps of a run folder, those of incomplete steps left out"
+    return [p for p in (run/'manifests').glob('*.json') if not p.name.endswith('.incomplete.json')]
+
 def _relocate_manifests(run:Path, # a staged run folder
                         moves:list[tuple[str, str]], # (packed, here) folder pairs
                         digests:dict[str, str], # {packed settings digest: the one here}
                        ):
     "Move the step manifests of a staged run here (those of incomplete steps left as they are)"
-    for path in (run/'manifests').glob('*.json'):
-        if not path.name.endswith('.incomplete.json'):
-            write_manifest(path, relocate_manifest(read_manifest(path), moves, digests))
+    for path in _complete_manifests(run): write_manifest(path, relocate_manifest(read_manifest(path), moves, digests))
 
-def _staging(pipeline:Pipeline, # where the run goes
-            ) -> Path:
+def _staging(pipeline:Pipeline) -> Path:
     "A new hidden folder beside the run folder to extract a pack into"
     pipeline.run_dir.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f'.{pipeline.profile}-unpacking-', dir=pipeline.run_dir.parent))
 
-def _move_staged(staging:Path, # where the pack was extracted
-                 pipeline:Pipeline, # where the run goes
-                ):
-    "Move the staged `run/` and `figures/` to the run and figures folders"
+def _move_staged(staging:Path, pipeline:Pipeline):
+    "Move `run/` and `figures/` from `staging`, where the pack was extracted, to the run and figures folders"
     _move_in(staging/'run', pipeline.run_dir)
     _move_in(staging/'figures', pipeline.figures_dir)
+
+def _stage(archive:Path, manifest:dict, pipeline:Pipeline, digests:dict[str, str], staging:Path):
+    "Extract a verified pack into `staging` and move its step manifests here"
+    extract_pack(archive, manifest, staging)
+    _relocate_manifests(staging/'run', folder_moves(manifest, pipeline), digests)
 
 def _laid_out(archive:Path, # a verified pack
               manifest:dict, # its manifest
@@ -416,8 +450,7 @@ def _laid_out(archive:Path, # a verified pack
     "Extract the pack beside the run folder, move its manifests here, then move it in: the folders moved aside"
     staging = _staging(pipeline)
     try:
-        extract_pack(archive, manifest, staging)
-        _relocate_manifests(staging/'run', folder_moves(manifest, pipeline), digests)
+        _stage(archive, manifest, pipeline, digests, staging)
         kept = make_room(pipeline, replace)
         _move_staged(staging, pipeline)
     finally: shutil.rmtree(staging, ignore_errors=True)
@@ -438,10 +471,14 @@ def unpack(archive:Path, # a pack
     return Unpacked(pipeline, manifest, kept, unpack_notes(manifest, differences))
 
 # %% ../nbs/commands/c_pack.ipynb #0f9088ea
-def _folders(parser:argparse.ArgumentParser):
-    "The options that say where runs, figures, settings and pipeline notebooks are"
+def _output_folders(parser:argparse.ArgumentParser):
+    "The options that say where runs and figures are"
     parser.add_argument('--runs', type=Path, help='root of run folders (default: runs); the run folder is RUNS/PROFILE')
     parser.add_argument('--figures', type=Path, help='root of figure folders (default: figures)')
+
+def _folders(parser:argparse.ArgumentParser):
+    "The options that say where runs, figures, settings and pipeline notebooks are"
+    _output_folders(parser)
     parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
     parser.add_argument('--pipeline', type=Path, help='folder of pipeline notebooks (default: nbs/pipeline)')
 
@@ -468,14 +505,15 @@ def _failed(error:PackError) -> int:
     print(f"hivemind: error: {error}", file=sys.stderr)
     return 2
 
-def _print_packed(profile:str, # the profile whose run was packed
-                  written:Path, # the pack
-                  manifest:dict, # its manifest
-                 ):
-    "Print what was packed, the steps that will run again, and how to unpack it"
-    print(f"packed the {profile} run: {written} ({_megabytes(written)}, {len(manifest['files'])} files)")
-    undone = _undone_steps(manifest['steps'])
+def _warn_undone(steps:dict[str, str]):
+    "Warn (on stderr) of the `steps` (step: its state) that were not up to date, so run again once unpacked"
+    undone = _undone_steps(steps)
     if undone: print(f"warning: not up to date, so they run again once unpacked: {', '.join(undone)}", file=sys.stderr)
+
+def _print_packed(profile:str, written:Path, manifest:dict):
+    "Print what was packed (the run of `profile`, the pack `written`), the steps that will run again, how to unpack it"
+    print(f"packed the {profile} run: {written} ({_megabytes(written)}, {len(manifest['files'])} files)")
+    _warn_undone(manifest['steps'])
     print(f"unpack it with: hivemind unpack {written.name}")
 
 def pack_command(args:argparse.Namespace) -> int:
@@ -486,27 +524,27 @@ def pack_command(args:argparse.Namespace) -> int:
     _print_packed(args.profile, written, read_pack_manifest(written))
     return 0
 
-def _unpacked_line(file:Path, # the pack
-                   manifest:dict, # its manifest
-                  ) -> str:
+def _unpacked_line(file:Path, manifest:dict) -> str:
     "`unpacked FILE: the PROFILE run packed WHEN with hivemind VERSION; N files match their sha256`"
     return (f"unpacked {file}: the {manifest['profile']} run packed {manifest['created']} with hivemind "
             f"{manifest['hivemind']}; {len(manifest['files'])} files match their sha256")
 
-def _print_unpacked(file:Path, # the pack
-                    done:Unpacked, # what `unpack` did
-                   ):
-    "Print what was unpacked, where it lies, where the runs that were there went, and the notes"
+def _print_unpacked(file:Path, done:Unpacked):
+    "Print what was unpacked from `file`, where it lies, where the runs that were there went, and the notes"
     print(_unpacked_line(file, done.manifest))
     print(f"run folder {done.pipeline.run_dir}, figures {done.pipeline.figures_dir}")
     for folder in done.kept: print(f"the run that was there is kept in {folder}")
     for note in done.notes: print(f"note: {note}")
+
+def _print_next(done:Unpacked):
+    "Print the unpacked run's step states and how to rerun the steps after sampling"
+    print(format_status(done.pipeline.status_rows()))
+    print(f"rerun the steps after sampling with: hivemind run --profile {done.manifest['profile']} --from 02 --force")
 
 def unpack_command(args:argparse.Namespace) -> int:
     "Check a pack and lay its run out here; the exit status"
     try: done = unpack(args.file, args.runs, args.figures, args.settings, args.pipeline, args.replace)
     except PackError as error: return _failed(error)
     _print_unpacked(args.file, done)
-    print(format_status(done.pipeline.status_rows()))
-    print(f"rerun the steps after sampling with: hivemind run --profile {done.manifest['profile']} --from 02 --force")
+    _print_next(done)
     return 0

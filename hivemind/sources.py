@@ -22,23 +22,27 @@ class SourceError(ValueError):
     "A data source that cannot be read: missing, of an unknown kind, or with a line that does not parse"
 
 # %% ../nbs/core/d_sources.ipynb #7b4f26a6
-def _line_record(where:str, # `file:line`, named in the error
-                 line:str, # the line's text
-                 error:type, # the exception raised for a bad line
-                ) -> dict:
-    "The JSON object on one line of a JSON-lines file; an error naming the line when it is not one"
-    try: record = json.loads(line)
+def _parsed_line(where:str, line:str, error:type):
+    "The JSON value on `line`; an error naming `where` (`file:line`) when it does not parse"
+    try: return json.loads(line)
     except json.JSONDecodeError as decoding: raise error(f"{where}: not valid JSON ({decoding.msg})") from None
+
+def _line_record(where:str, line:str, error:type) -> dict:
+    "The JSON object on one line of a JSON-lines file; an error naming the line when it is not one"
+    record = _parsed_line(where, line, error)
     if not isinstance(record, dict): raise error(f"{where}: expected a JSON object, found {type(record).__name__}")
     return record
+
+def _numbered_lines(path:Path, error:type) -> list[tuple[str, str]]:
+    "The `(file:line, text)` pairs of the lines of a file that are not blank"
+    numbered = enumerate(read_utf8(path, error).splitlines(), 1)
+    return [(f"{path}:{number}", line) for number, line in numbered if line.strip()]
 
 def jsonl_records(path:Path, # a JSON-lines file
                   error:type=SourceError, # the exception raised for a bad line
                  ) -> list[tuple[str, dict]]:
     "The `(file:line, record)` pairs of a JSON-lines file; a bad line is an error naming it"
-    numbered = enumerate(read_utf8(path, error).splitlines(), 1)
-    lines = [(f"{path}:{number}", line) for number, line in numbered if line.strip()]
-    return [(where, _line_record(where, line, error)) for where, line in lines]
+    return [(where, _line_record(where, line, error)) for where, line in _numbered_lines(path, error)]
 
 # %% ../nbs/core/d_sources.ipynb #c0f81407
 def csv_records(path:Path, # a CSV file with a header row
@@ -50,16 +54,18 @@ def csv_records(path:Path, # a CSV file with a header row
         return [(f"{path}:{reader.line_num}", row) for row in reader]
 
 # %% ../nbs/core/d_sources.ipynb #9205075e
+def _numbered_rows(source:str, records:list[dict]) -> list[tuple[str, dict]]:
+    "The `(source: row N, record)` pairs of `records`, rows counted from 1"
+    return [(f"{source}: row {number}", record) for number, record in enumerate(records, 1)]
+
 def frame_records(frame:pd.DataFrame, # a table (from parquet, a JSON array or a dataset)
                   source:str, # its name in errors
                  ) -> list[tuple[str, dict]]:
     "The `(source: row N, record)` pairs of a table, rows counted from 1"
-    return [(f"{source}: row {number}", record) for number, record in enumerate(frame.to_dict('records'), 1)]
+    return _numbered_rows(source, frame.to_dict('records'))
 
 # %% ../nbs/core/d_sources.ipynb #840244fb
-def _json_value(path:Path, # a JSON file
-                error:type, # the exception raised when it does not parse
-               ):
+def _json_value(path:Path, error:type):
     "The JSON value in a file; an error naming the file and line when it does not parse"
     try: return json.loads(read_utf8(path, error))
     except json.JSONDecodeError as decoding:
@@ -69,27 +75,35 @@ def _is_object_array(value) -> bool:
     "Whether a JSON value is an array of objects"
     return isinstance(value, list) and all(isinstance(v, dict) for v in value)
 
+def _object_array(path:Path, error:type) -> list[dict]:
+    "The array of objects in a JSON file; an error when the file holds anything else"
+    value = _json_value(path, error)
+    if not _is_object_array(value):
+        raise error(f"{path}: expected a JSON array of objects (or use JSON lines, one object per line)")
+    return value
+
 def json_records(path:Path, # a JSON file holding an array of objects
                  error:type=SourceError, # the exception raised when it is not one
                 ) -> list[tuple[str, dict]]:
     "The `(file: row N, record)` pairs of a JSON array of objects"
-    value = _json_value(path, error)
-    if not _is_object_array(value):
-        raise error(f"{path}: expected a JSON array of objects (or use JSON lines, one object per line)")
-    return [(f"{path}: row {number}", record) for number, record in enumerate(value, 1)]
+    return _numbered_rows(str(path), _object_array(path, error))
 
 # %% ../nbs/core/d_sources.ipynb #17702aa1
 READERS = {'.parquet': lambda path, error: frame_records(pd.read_parquet(path), str(path)),
            '.jsonl': jsonl_records, '.ndjson': jsonl_records, '.json': json_records, '.csv': csv_records}
+
+def _format_reader(path:Path, error:type) -> Callable:
+    "The reader of a data file's format, by its suffix; an error when the suffix is none of `READERS`"
+    suffix = path.suffix.lower()
+    if suffix not in READERS: raise error(f"{path}: unknown format; use {', '.join(READERS)} or a saved dataset folder")
+    return READERS[suffix]
 
 def file_records(path:Path, # a parquet, JSONL, JSON or CSV file
                  error:type=SourceError, # the exception raised for a bad file
                 ) -> list[tuple[str, dict]]:
     "The records of a data file, by its suffix"
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in READERS: raise error(f"{path}: unknown format; use {', '.join(READERS)} or a saved dataset folder")
-    return READERS[suffix](path, error)
+    return _format_reader(path, error)(path, error)
 
 # %% ../nbs/core/d_sources.ipynb #93f4d501
 _SAVED_DATASET_MARKERS = ('dataset_info.json', 'state.json', 'dataset_dict.json')
@@ -98,46 +112,53 @@ def is_saved_dataset(folder:Path) -> bool:
     "Whether `folder` holds a dataset saved with `datasets`' `save_to_disk`"
     return Path(folder).is_dir() and any((Path(folder)/marker).exists() for marker in _SAVED_DATASET_MARKERS)
 
-def _train_split(splits:dict, # a DatasetDict
-                 folder:Path, # where it was saved, named in the error
-                 error:type, # the exception raised when it has no `train` split
-                ):
-    "The `train` split of a DatasetDict; an error naming the splits found when it has none"
+def _train_split(splits:dict, folder:Path, error:type):
+    "The `train` split of a DatasetDict saved in `folder`; an error naming the splits found when it has none"
     if 'train' not in splits: raise error(f"{folder}: no 'train' split; splits found: {', '.join(splits)}")
     return splits['train']
+
+def _saved_train(folder:Path, error:type):
+    "The dataset saved in `folder`: its `train` split when it is a DatasetDict"
+    import datasets
+    dataset = datasets.load_from_disk(str(folder))
+    return _train_split(dataset, folder, error) if isinstance(dataset, datasets.DatasetDict) else dataset
 
 def saved_dataset_records(folder:Path, # a dataset saved with `save_to_disk`
                           error:type=SourceError, # the exception raised when it has no `train` split
                          ) -> list[tuple[str, dict]]:
     "The records of a saved dataset (the `train` split of a DatasetDict)"
-    import datasets
-    dataset = datasets.load_from_disk(str(folder))
-    if isinstance(dataset, datasets.DatasetDict): dataset = _train_split(dataset, folder, error)
-    return frame_records(dataset.to_pandas(), str(folder))
+    return frame_records(_saved_train(folder, error).to_pandas(), str(folder))
 
 # %% ../nbs/core/d_sources.ipynb #5aea8173
-def _visible(path:Path, folder:Path) -> bool: return not any(part.startswith('.') for part in path.relative_to(folder).parts)
+def _visible(path:Path, folder:Path) -> bool:
+    "Whether no part of `path` below `folder` is hidden (starts with a dot)"
+    return not any(part.startswith('.') for part in path.relative_to(folder).parts)
 
-def _data_files(folder:Path, # a folder of data files
-                suffix:str, # the format, e.g. `.csv`
-                name_contains:str, # keep only the files whose name contains this
-               ) -> list[Path]:
-    "The visible files of one format under `folder`, sorted, whose name contains `name_contains`"
+def _data_files(folder:Path, suffix:str, name_contains:str) -> list[Path]:
+    "The visible files under `folder` ending in `suffix` (e.g. `.csv`), sorted, whose name contains `name_contains`"
     return sorted(p for p in folder.rglob(f'*{suffix}') if _visible(p, folder) and name_contains in p.name)
+
+def _found_names(folder:Path) -> str:
+    "The names of what `folder` holds, sorted and joined; `nothing` when it is empty"
+    return ', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'
 
 def _no_data_message(folder:Path, # the folder searched
                      name_contains:str, # the word the file names had to contain
                     ) -> str:
     "The error message for a folder that holds no saved dataset and no data file"
     wanted = f" with {name_contains!r} in its name" if name_contains else ''
-    found = ', '.join(sorted(p.name for p in folder.iterdir())) or 'nothing'
-    return f"{folder}: no saved dataset and no {', '.join(READERS)} file{wanted} in this folder; found: {found}"
+    return (f"{folder}: no saved dataset and no {', '.join(READERS)} file{wanted} in this folder; "
+            f"found: {_found_names(folder)}")
 
-def _first_format_files(folder:Path, # a folder of data files
-                        name_contains:str, # a word the file names must contain
-                       ) -> list[Path]:
-    "The data files of the first format (in `READERS` order) found in `folder`; none when there is none"
+def _first_format_files(folder:Path, name_contains:str) -> list[Path]:
+    "The data files of the first format (in `READERS` order) in `folder` whose name contains `name_contains`; or none"
     return next((files for suffix in READERS if (files := _data_files(folder, suffix, name_contains))), [])
+
+def _data_file_records(folder:Path, error:type, name_contains:str) -> list[tuple[str, dict]]:
+    "The records of the data files in `folder` of the first format found; an error when there is none"
+    files = _first_format_files(folder, name_contains)
+    if not files: raise error(_no_data_message(folder, name_contains))
+    return [pair for file in files for pair in file_records(file, error)]
 
 def folder_records(folder:Path, # a saved dataset, or a folder of data files
                    error:type=SourceError, # the exception raised when nothing readable is there
@@ -146,19 +167,20 @@ def folder_records(folder:Path, # a saved dataset, or a folder of data files
     "The records of a saved dataset, or of the data files in `folder` of the first format found"
     folder = Path(folder)
     if is_saved_dataset(folder): return saved_dataset_records(folder, error)
-    files = _first_format_files(folder, name_contains)
-    if not files: raise error(_no_data_message(folder, name_contains))
-    return [pair for file in files for pair in file_records(file, error)]
+    return _data_file_records(folder, error, name_contains)
 
 # %% ../nbs/core/d_sources.ipynb #3c881442
+def _save_advice(name:str, setting:str) -> str:
+    "How to work without a network: save the dataset on a machine with one and point the profile key at the folder"
+    return (f"Without a network, save it on a machine with one (datasets.load_dataset({name!r}, "
+            f"split='train').save_to_disk(FOLDER)) and set `{setting} = FOLDER` in the profile")
+
 def _offline_advice(name:str, # the dataset's hub name
                     failure:Exception, # why it could not be loaded
                     setting:str, # the profile key that named it
                    ) -> str:
     "The error message for a hub dataset that could not be loaded: how to bring it along without a network"
-    return (f"hf:{name}: could not load the dataset ({type(failure).__name__}: {failure}). Without a network, save it "
-            f"on a machine with one (datasets.load_dataset({name!r}, split='train').save_to_disk(FOLDER)) and set "
-            f"`{setting} = FOLDER` in the profile")
+    return f"hf:{name}: could not load the dataset ({type(failure).__name__}: {failure}). {_save_advice(name, setting)}"
 
 def hub_frame(name:str, # the dataset's hub name, e.g. `liweijiang/infinite-chats-eval`
               error:type=SourceError, # the exception raised when it cannot be loaded
@@ -177,6 +199,13 @@ def _no_source_message(setting:str, # the profile key that named the source
     return (f"{setting} = {text!r}: no such file or folder; use hf:NAME, a saved dataset folder, "
             f"or a parquet/JSONL/JSON/CSV file or folder")
 
+def _local_records(text:str, error:type, setting:str, name_contains:str) -> list[tuple[str, dict]]:
+    "The records of the folder or file `text` names (`~` allowed); an error naming `setting` when it names neither"
+    path = Path(text).expanduser()
+    if path.is_dir(): return folder_records(path, error, name_contains)
+    if path.is_file(): return file_records(path, error)
+    raise error(_no_source_message(setting, text))
+
 def source_records(source:str|Path, # `hf:NAME`, a folder or a file
                    error:type=SourceError, # the exception raised for a bad source
                    setting:str='the profile key', # the profile key that named it, for messages
@@ -185,10 +214,7 @@ def source_records(source:str|Path, # `hf:NAME`, a folder or a file
     "The records of `hf:NAME`, a saved dataset, a folder of data files, or a data file"
     text = str(source)
     if text.startswith('hf:'): return frame_records(hub_frame(text[3:], error, setting), text)
-    path = Path(text).expanduser()
-    if path.is_dir(): return folder_records(path, error, name_contains)
-    if path.is_file(): return file_records(path, error)
-    raise error(_no_source_message(setting, text))
+    return _local_records(text, error, setting, name_contains)
 
 # %% ../nbs/core/d_sources.ipynb #8f59930a
 def records_frame(pairs:list[tuple[str, dict]], # `(where, record)` pairs

@@ -33,8 +33,7 @@ class SimilarityError(InputError):
     "Input that a similarity statistic cannot be computed from"
 
 # %% ../nbs/similarity/a_similarity.ipynb #63052378
-def _float_rows(vectors:np.ndarray, # one embedding per row
-               ) -> np.ndarray:
+def _float_rows(vectors:np.ndarray) -> np.ndarray:
     "`vectors` as a 2-D float array of at least 32 bits; any other shape is an error"
     vectors = np.asarray(vectors)
     if not np.issubdtype(vectors.dtype, np.floating) or vectors.itemsize < 4: vectors = vectors.astype(np.float64)
@@ -42,8 +41,7 @@ def _float_rows(vectors:np.ndarray, # one embedding per row
         raise SimilarityError(f"vectors must be 2-D (responses x dimensions), got shape {vectors.shape}")
     return vectors
 
-def _row_norms(vectors:np.ndarray, # finite float rows
-              ) -> np.ndarray:
+def _row_norms(vectors:np.ndarray) -> np.ndarray:
     "The length of each row; a zero row is an error naming its index"
     norms = np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
     if (norms == 0).any():
@@ -61,10 +59,7 @@ def unit_rows(vectors:np.ndarray, # one embedding per row
     return vectors / norms[:, None].astype(vectors.dtype)
 
 # %% ../nbs/similarity/a_similarity.ipynb #2320291f
-def _require_vector_each(responses:pd.DataFrame, # one row per response
-                         vectors:np.ndarray, # the embeddings, row for row
-                         what:str, # the statistic, as errors name it
-                        ):
+def _require_vector_each(responses:pd.DataFrame, vectors:np.ndarray, what:str):
     "An error unless there are as many vectors as responses"
     if len(responses) != len(vectors):
         raise SimilarityError(f"{what}: {len(responses)} responses but {len(vectors)} vectors")
@@ -80,9 +75,7 @@ def response_units(responses:pd.DataFrame, # one row per response, with `model` 
     return unit_rows(vectors)
 
 # %% ../nbs/similarity/a_similarity.ipynb #73c5de93
-def _group_indicator(codes:np.ndarray, # the group of each row, 0 .. groups - 1
-                     groups:int, # number of groups
-                    ) -> scipy.sparse.csc_matrix:
+def _group_indicator(codes:np.ndarray, groups:int) -> scipy.sparse.csc_matrix:
     "Sparse 0/1 matrix (groups x rows): 1 where the row belongs to the group"
     rows = np.arange(len(codes))
     return scipy.sparse.csc_matrix((np.ones(len(codes)), (codes, rows)), shape=(groups, len(codes)))
@@ -100,20 +93,26 @@ def sum_rows(units:np.ndarray, # the rows to add up
     return sums
 
 # %% ../nbs/similarity/a_similarity.ipynb #6b68a52e
-def _cell_codes(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
-               ) -> tuple[np.ndarray, tuple[int, int], list, list]:
+def _factorized(responses:pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray, pd.Index]:
+    "Each response's model code and the models, its prompt code and the prompts, both sorted"
+    return (*pd.factorize(responses['model'], sort=True), *pd.factorize(responses['prompt_id'], sort=True))
+
+def _cell_codes(responses:pd.DataFrame) -> tuple[np.ndarray, tuple[int, int], list, list]:
     "Each response's (model, prompt) cell as one code; the shape models x prompts; the models; the prompts"
-    model_codes, models = pd.factorize(responses['model'], sort=True)
-    prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
+    model_codes, models, prompt_codes, prompts = _factorized(responses)
     return model_codes * len(prompts) + prompt_codes, (len(models), len(prompts)), list(models), list(prompts)
 
-def _square_sums(units:np.ndarray, # the unit rows
-                 codes:np.ndarray, # the cell of each row, from `_cell_codes`
-                 shape:tuple[int, int], # models x prompts
-                ) -> np.ndarray:
+def _per_cell(codes:np.ndarray, shape:tuple[int, int], weights:np.ndarray|None=None) -> np.ndarray:
+    "The sum of `weights` (None: a count of 1 per row) over the rows of each cell: (models x prompts)"
+    return np.bincount(codes, weights=weights, minlength=shape[0] * shape[1]).reshape(shape)
+
+def _cell_sums(units:np.ndarray, codes:np.ndarray, shape:tuple[int, int]) -> np.ndarray:
+    "Float64 sum of the unit rows per cell: (models x prompts x dims)"
+    return sum_rows(units, codes, shape[0] * shape[1]).reshape(*shape, units.shape[1])
+
+def _square_sums(units:np.ndarray, codes:np.ndarray, shape:tuple[int, int]) -> np.ndarray:
     "Float64 sum of the rows' squared lengths per cell: (models x prompts)"
-    squares = np.einsum('ij,ij->i', units, units, dtype=np.float64)
-    return np.bincount(codes, weights=squares, minlength=shape[0] * shape[1]).reshape(shape)
+    return _per_cell(codes, shape, np.einsum('ij,ij->i', units, units, dtype=np.float64))
 
 def group_sums(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                vectors:np.ndarray, # the embeddings, row for row
@@ -122,15 +121,11 @@ def group_sums(responses:pd.DataFrame, # one row per response, with `model` and 
     "Per (model, prompt): sums of unit vectors (models x prompts x dims), counts and sums of squared lengths (models x prompts); the models; the prompts"
     units = response_units(responses, vectors, what)
     codes, shape, models, prompts = _cell_codes(responses)
-    sums = sum_rows(units, codes, shape[0] * shape[1]).reshape(*shape, units.shape[1])
-    counts = np.bincount(codes, minlength=shape[0] * shape[1]).reshape(shape)
-    return sums, counts, _square_sums(units, codes, shape), models, prompts
+    sums = _cell_sums(units, codes, shape)
+    return sums, _per_cell(codes, shape), _square_sums(units, codes, shape), models, prompts
 
 # %% ../nbs/similarity/a_similarity.ipynb #0333e464
-def _ratio(numerator:np.ndarray, # what is divided
-           denominator:np.ndarray, # what it is divided by
-           fill:float=np.nan, # the result where the denominator is not positive
-          ) -> np.ndarray:
+def _ratio(numerator:np.ndarray, denominator:np.ndarray, fill:float=np.nan) -> np.ndarray:
     "`numerator / denominator` where the denominator is positive, else `fill`, without warnings"
     positive = denominator > 0
     with np.errstate(invalid='ignore', divide='ignore'):
@@ -145,24 +140,31 @@ def pair_means(sums:np.ndarray, # group sums of unit rows, from `group_sums`
     return _ratio(np.einsum('...d,...d->...', sums, sums) - squares, pairs)
 
 # %% ../nbs/similarity/a_similarity.ipynb #eb0c74c4
-def _cell_table(models:list, # the models, as `group_sums` gives them
-                prompts:list, # the prompts
-                counts:np.ndarray, # responses per (model, prompt)
-                means:np.ndarray, # mean pairwise cosine per (model, prompt)
-               ) -> pd.DataFrame:
+def _names(values:list) -> np.ndarray:
+    "`values` as an array of Python objects, so that names taken from it stay `str`"
+    return np.asarray(values, dtype=object)
+
+def _cell_table(models:list, prompts:list, counts:np.ndarray, means:np.ndarray) -> pd.DataFrame:
     "One row per (model, prompt) with responses: model, prompt_id, responses, mean_similarity"
     model_index, prompt_index = np.nonzero(counts)
-    return pd.DataFrame({'model': np.asarray(models, dtype=object)[model_index],
-                         'prompt_id': np.asarray(prompts, dtype=object)[prompt_index],
+    return pd.DataFrame({'model': _names(models)[model_index],
+                         'prompt_id': _names(prompts)[prompt_index],
                          'responses': counts[model_index, prompt_index],
                          'mean_similarity': means[model_index, prompt_index]})
 
-def _single_message(single:pd.DataFrame, # the (model, prompt) rows with a single response
-                   ) -> str:
+def _single_message(single:pd.DataFrame) -> str:
     "The error for groups with a single response, naming the first"
     first = single.iloc[0]
     return (f"{len(single)} (model, prompt) groups have a single response, so no pair to compare "
             f"(first: model {first.model!r}, prompt {first.prompt_id!r}); pass drop_single=True to leave them out")
+
+def _without_single(table:pd.DataFrame, drop_single:bool) -> pd.DataFrame:
+    "The groups with at least 2 responses, how many were left out in `attrs`; a single one is an error unless dropped"
+    single = table[table.responses < 2]
+    if len(single) and not drop_single: raise SimilarityError(_single_message(single))
+    kept = table[table.responses >= 2].reset_index(drop=True)
+    kept.attrs['dropped_single'] = len(single)
+    return kept
 
 def intra_model_similarity(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                            vectors:np.ndarray, # the embeddings, row for row
@@ -171,11 +173,7 @@ def intra_model_similarity(responses:pd.DataFrame, # one row per response, with 
     "Mean pairwise cosine of each (model, prompt)'s distinct responses: columns model, prompt_id, responses, mean_similarity"
     sums, counts, squares, models, prompts = group_sums(responses, vectors, 'intra_model_similarity')
     table = _cell_table(models, prompts, counts, pair_means(sums, counts, squares))
-    single = table[table.responses < 2]
-    if len(single) and not drop_single: raise SimilarityError(_single_message(single))
-    table = table[table.responses >= 2].reset_index(drop=True)
-    table.attrs['dropped_single'] = len(single)
-    return table
+    return _without_single(table, drop_single)
 
 # %% ../nbs/similarity/a_similarity.ipynb #ae0bcbaf
 def bin_labels(bins:int=10) -> list[str]:
@@ -190,14 +188,19 @@ def _bin_index(values:np.ndarray, # similarities
     "The bin of each value, the lowest 0; a value outside [0, 1] goes to the nearest end bin"
     return np.clip(np.floor(values * bins).astype(int), 0, bins - 1)
 
-def _bin_shares(models:pd.Series, # the model of each value
-                index:np.ndarray, # the bin of each value, from `_bin_index`
-                bins:int, # number of bins
-               ) -> pd.DataFrame:
+def _bin_shares(models:pd.Series, index:np.ndarray, bins:int) -> pd.DataFrame:
     "Percent of each model's values per bin: a row per model, columns the bin labels, highest first"
     counts = pd.crosstab(models, index).reindex(columns=range(bins), fill_value=0)
     shares = 100 * counts.div(counts.sum(axis=1), axis=0)
     return shares[shares.columns[::-1]].set_axis(bin_labels(bins), axis=1).rename_axis(index='model', columns=None)
+
+def _outside_unit(values:np.ndarray) -> int:
+    "How many values lie outside [0, 1] (the histogram puts them in its end bins)"
+    return int(((values < 0) | (values > 1)).sum())
+
+def _with_average_row(shares:pd.DataFrame) -> pd.DataFrame:
+    "`shares` (a row per model) under a first row `Average`, their mean over the models"
+    return pd.concat([shares.mean().to_frame('Average').T, shares])
 
 def similarity_histogram(intra:pd.DataFrame, # from `intra_model_similarity`
                          bins:int=10, # number of equal bins on [0, 1]
@@ -206,8 +209,8 @@ def similarity_histogram(intra:pd.DataFrame, # from `intra_model_similarity`
     require_rows(intra, ['model', 'mean_similarity'], 'similarity_histogram: intra', SimilarityError)
     values = intra.mean_similarity.to_numpy()
     shares = _bin_shares(intra.model, _bin_index(values, bins), bins)
-    table = pd.concat([shares.mean().to_frame('Average').T, shares])
-    table.attrs['clipped'] = int(((values < 0) | (values > 1)).sum())
+    table = _with_average_row(shares)
+    table.attrs['clipped'] = _outside_unit(values)
     return table
 
 # %% ../nbs/similarity/a_similarity.ipynb #6efd7de1
@@ -230,15 +233,23 @@ def _drop_self_pairs(dots:np.ndarray, # per prompt: sums of cosines, prompts x m
     dots[:, diagonal, diagonal] -= squares.T
     sizes[:, diagonal, diagonal] -= counts.T
 
+def _prompt_dots(sums:np.ndarray) -> np.ndarray:
+    "Per prompt: the sum of the cosines of every model pair (prompts x models x models), from the group sums"
+    by_prompt = sums.transpose(1, 0, 2)
+    return by_prompt @ by_prompt.transpose(0, 2, 1)
+
+def _pair_counts(counts:np.ndarray) -> np.ndarray:
+    "Per prompt: the number of response pairs of every model pair, self-pairs included (prompts x models x models)"
+    return np.einsum('ap,bp->pab', counts, counts).astype(float)
+
 def _cross_sums(sums:np.ndarray, # group sums, models x prompts x dims
                 counts:np.ndarray, # group sizes, models x prompts
                 squares:np.ndarray, # sums of squared lengths, models x prompts
                 self_pairs:bool, # keep each response paired with itself on the diagonal
                ) -> tuple[np.ndarray, np.ndarray]:
     "Per prompt: the sum of cosines and the number of pairs of every model pair (prompts x models x models)"
-    by_prompt = sums.transpose(1, 0, 2)
-    dots = by_prompt @ by_prompt.transpose(0, 2, 1)
-    sizes = np.einsum('ap,bp->pab', counts, counts).astype(float)
+    dots = _prompt_dots(sums)
+    sizes = _pair_counts(counts)
     if not self_pairs: _drop_self_pairs(dots, sizes, counts, squares)
     return dots, sizes
 
@@ -250,6 +261,16 @@ def _require_covered(covered:np.ndarray, # prompts with pairs behind each cell, 
         a, b = np.argwhere(covered == 0)[0]
         raise SimilarityError(f"models {models[a]!r} and {models[b]!r} have no prompt with pairs to compare")
 
+def _model_frame(values:np.ndarray, models:list) -> pd.DataFrame:
+    "A models x models table of `values`, the models naming its rows and its columns"
+    return pd.DataFrame(values, index=models, columns=models)
+
+def _cross_matrix(dots:np.ndarray, sizes:np.ndarray, covered:np.ndarray, models:list) -> pd.DataFrame:
+    "Each cell's mean over its `covered` prompts with pairs, their numbers in `attrs['prompts']`"
+    matrix = _model_frame(_ratio(dots, sizes, 0).sum(axis=0) / covered, models)
+    matrix.attrs['prompts'] = _model_frame(covered, models)
+    return matrix
+
 def cross_model_similarity(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                            vectors:np.ndarray, # the embeddings, row for row
                            self_pairs:bool=False, # diagonal: include each response paired with itself (the authors' variant)
@@ -259,9 +280,7 @@ def cross_model_similarity(responses:pd.DataFrame, # one row per response, with 
     dots, sizes = _cross_sums(sums, counts, squares, self_pairs)
     covered = (sizes > 0).sum(axis=0)
     _require_covered(covered, models)
-    matrix = pd.DataFrame(_ratio(dots, sizes, 0).sum(axis=0) / covered, index=models, columns=models)
-    matrix.attrs['prompts'] = pd.DataFrame(covered, index=models, columns=models)
-    return matrix
+    return _cross_matrix(dots, sizes, covered, models)
 
 # %% ../nbs/similarity/a_similarity.ipynb #54332378
 def _stable_ranking(similarity:np.ndarray, # rows x candidates
@@ -270,6 +289,11 @@ def _stable_ranking(similarity:np.ndarray, # rows x candidates
     "Indices of the `depth` largest of each row, largest first, ties by lower index (a full stable sort)"
     return np.argsort(-similarity, axis=1, kind='stable')[:, :depth]
 
+def _sorted_kept(top:np.ndarray, values:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "The kept indices and values of each row, by value, largest first, then by index"
+    order = np.lexsort((top, -values), axis=-1)
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
+
 def _partial_ranking(similarity:np.ndarray, # rows x candidates
                      depth:int, # how many to keep per row, fewer than the candidates
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -277,8 +301,7 @@ def _partial_ranking(similarity:np.ndarray, # rows x candidates
     cut = similarity.shape[1] - depth
     top = np.argpartition(similarity, cut, axis=1)[:, cut:]  # the `depth` largest, in no order
     values = np.take_along_axis(similarity, top, axis=1)
-    order = np.lexsort((top, -values), axis=-1)  # by similarity, then by index
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(values, order, axis=1)
+    return _sorted_kept(top, values)
 
 def _tied_at_cut(similarity:np.ndarray, # rows x candidates
                  values:np.ndarray, # the values kept of each row, largest first
@@ -287,17 +310,26 @@ def _tied_at_cut(similarity:np.ndarray, # rows x candidates
     boundary = values[:, -1:]
     return (similarity == boundary).sum(axis=1) > (values == boundary).sum(axis=1)
 
+def _other_similarities(units:np.ndarray) -> np.ndarray:
+    "The cosine of every pair of rows, -inf on the diagonal: a row is not its own neighbour"
+    similarity = units @ units.T
+    np.fill_diagonal(similarity, -np.inf)
+    return similarity
+
+def _reranked_ties(top:np.ndarray, similarity:np.ndarray, values:np.ndarray, depth:int) -> np.ndarray:
+    "`top` with the rows tied at the cut (`_tied_at_cut`) ranked again in full"
+    ambiguous = _tied_at_cut(similarity, values)
+    if ambiguous.any(): top[ambiguous] = _stable_ranking(similarity[ambiguous], depth)
+    return top
+
 def ranked_neighbours(units:np.ndarray, # unit rows of one prompt's pool
                       depth:int, # how many neighbours to keep per row
                      ) -> np.ndarray:
     "Indices of each row's `depth` most similar other rows, most similar first (ties: lower index first)"
-    similarity = units @ units.T
-    np.fill_diagonal(similarity, -np.inf)
+    similarity = _other_similarities(units)
     if depth >= len(units) - 1: return _stable_ranking(similarity, depth)
     top, values = _partial_ranking(similarity, depth)
-    ambiguous = _tied_at_cut(similarity, values)
-    if ambiguous.any(): top[ambiguous] = _stable_ranking(similarity[ambiguous], depth)
-    return top
+    return _reranked_ties(top, similarity, values, depth)
 
 # %% ../nbs/similarity/a_similarity.ipynb #f50e7c8e
 def _first_marks(keys:np.ndarray, # one number per entry
@@ -308,13 +340,17 @@ def _first_marks(keys:np.ndarray, # one number per entry
     marks[first] = 1
     return marks
 
+def _row_model_keys(neighbour_models:np.ndarray, model_count:int) -> np.ndarray:
+    "Each (row, model) of the ranked neighbours as one number, row by row"
+    return (np.arange(len(neighbour_models))[:, None] * model_count + neighbour_models).ravel()
+
 def distinct_counts(neighbour_models:np.ndarray, # model code of each ranked neighbour: (responses x depth)
                     model_count:int, # number of distinct model codes
                    ) -> np.ndarray:
     "Number of distinct models among the first j neighbours, for j = 1..depth: (responses x depth)"
     rows, depth = neighbour_models.shape
-    keys = (np.arange(rows)[:, None] * model_count + neighbour_models).ravel()  # (row, model) as one number
-    return _first_marks(keys).reshape(rows, depth).cumsum(axis=1)  # where each model first appears in each row
+    marks = _first_marks(_row_model_keys(neighbour_models, model_count))  # where each model first appears in each row
+    return marks.reshape(rows, depth).cumsum(axis=1)
 
 # %% ../nbs/similarity/a_similarity.ipynb #b6662f99
 def neighbour_depths(pool_size:int, # responses in the smallest pool
@@ -326,8 +362,7 @@ def neighbour_depths(pool_size:int, # responses in the smallest pool
     return kept or list(range(1, pool_size))
 
 # %% ../nbs/similarity/a_similarity.ipynb #fa9429b4
-def _prompt_pools(responses:pd.DataFrame, # one row per response, with `prompt_id`
-                 ) -> dict:
+def _prompt_pools(responses:pd.DataFrame) -> dict:
     "Row positions of each prompt's responses, by prompt; an error when a prompt has a single response"
     prompts = responses['prompt_id'].to_numpy()
     pools = pd.Series(prompts).groupby(prompts).indices
@@ -335,26 +370,38 @@ def _prompt_pools(responses:pd.DataFrame, # one row per response, with `prompt_i
     if single: raise SimilarityError(f"prompt {single[0]!r} has a single response: no neighbour to count")
     return pools
 
+def _depth_message(depth:int, smallest:int) -> str:
+    "The error for a j that needs more responses than the smallest pool has"
+    return f"j = {depth} needs {depth + 1} responses per prompt; the smallest pool has {smallest}"
+
 def _checked_depths(depths:list[int]|None, # the j values asked for (None: `neighbour_depths`)
                     smallest:int, # responses in the smallest pool
                    ) -> list[int]:
     "The j values to count at; an error when there are none or the largest needs a larger pool"
     depths = neighbour_depths(smallest) if depths is None else list(depths)
     if not depths: raise SimilarityError("neighbour_models: depths is empty: no j to count at")
-    if max(depths) > smallest - 1:
-        raise SimilarityError(f"j = {max(depths)} needs {max(depths) + 1} responses per prompt; "
-                              f"the smallest pool has {smallest}")
+    if max(depths) > smallest - 1: raise SimilarityError(_depth_message(max(depths), smallest))
     return depths
 
-def _pool_counts(units:np.ndarray, # unit rows of one prompt's pool
-                 model_codes:np.ndarray, # the model code of each row
-                 depths:list[int], # the j values
-                 model_count:int, # number of distinct model codes
-                ) -> np.ndarray:
+def _pool_counts(units:np.ndarray, model_codes:np.ndarray, depths:list[int], model_count:int) -> np.ndarray:
     "Mean over the pool of the distinct models among each row's j nearest, per j"
     ranked = ranked_neighbours(units, max(depths))
     counts = distinct_counts(model_codes[ranked], model_count)
     return counts[:, np.asarray(depths) - 1].mean(axis=0)
+
+def _every_pool_counts(units:np.ndarray, model_codes:np.ndarray, pools:dict, depths:list[int], model_count:int
+                      ) -> dict:
+    "`_pool_counts` of each prompt's pool (`pools`: its rows by prompt), by prompt, the prompts in order"
+    return {prompt: _pool_counts(units[members], model_codes[members], depths, model_count)
+            for prompt, members in sorted(pools.items())}
+
+def _smallest_pool(pools:dict) -> int:
+    "The number of responses of the smallest pool"
+    return min(len(rows) for rows in pools.values())
+
+def _counts_table(rows:dict, depths:list[int]) -> pd.DataFrame:
+    "The mean counts as a table: a row per prompt (`prompt_id`), a column per j"
+    return pd.DataFrame.from_dict(rows, orient='index', columns=depths).rename_axis(index='prompt_id', columns='j')
 
 def neighbour_models(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                      vectors:np.ndarray, # the embeddings, row for row
@@ -364,17 +411,19 @@ def neighbour_models(responses:pd.DataFrame, # one row per response, with `model
     units = response_units(responses, vectors, 'neighbour_models')
     model_codes, models = pd.factorize(responses['model'], sort=True)
     pools = _prompt_pools(responses)
-    depths = _checked_depths(depths, min(len(rows) for rows in pools.values()))
-    rows = {prompt: _pool_counts(units[members], model_codes[members], depths, len(models))
-            for prompt, members in sorted(pools.items())}
-    return pd.DataFrame.from_dict(rows, orient='index', columns=depths).rename_axis(index='prompt_id', columns='j')
+    depths = _checked_depths(depths, _smallest_pool(pools))
+    return _counts_table(_every_pool_counts(units, model_codes, pools, depths, len(models)), depths)
 
 # %% ../nbs/similarity/a_similarity.ipynb #9678e21e
+def _largest_first(sizes:np.ndarray) -> np.ndarray:
+    "The positive sizes, largest first"
+    return np.sort(sizes[sizes > 0])[::-1]
+
 def count_bounds(sizes:np.ndarray, # candidates per model for one response (its own model's count less one)
                  depths:np.ndarray, # the j values
                 ) -> tuple[np.ndarray, np.ndarray]:
     "The fewest and the most distinct models that j neighbours drawn from groups of these sizes can come from, per j"
-    ordered = np.sort(sizes[sizes > 0])[::-1]
+    ordered = _largest_first(sizes)
     return np.searchsorted(np.cumsum(ordered), depths) + 1, np.minimum(depths, len(ordered))
 
 # %% ../nbs/similarity/a_similarity.ipynb #6151e8c5
@@ -384,18 +433,30 @@ def _pool_bounds(sizes:np.ndarray, # responses per model in one pool
     "`count_bounds` for a response of each model of the pool (its own model less itself)"
     return [count_bounds(sizes - own, depths) for own in np.eye(len(sizes), dtype=int)]
 
+def _pool_sizes(responses:pd.DataFrame) -> list[np.ndarray]:
+    "The responses per model of each prompt's pool, prompt by prompt"
+    return [sizes.to_numpy() for _, sizes in responses.groupby(['prompt_id', 'model']).size().groupby(level=0)]
+
+def _every_pool_bounds(responses:pd.DataFrame, depths:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "The floors and the ceilings (responses' (prompt, model) x j) of a response of each model of every pool"
+    bounds = []
+    for sizes in _pool_sizes(responses): bounds += _pool_bounds(sizes, depths)
+    return np.array(bounds).transpose(1, 0, 2)
+
+def _widest_bounds(floors:np.ndarray, ceilings:np.ndarray, depths:np.ndarray) -> pd.DataFrame:
+    "Per j (the index): the lowest of the floors and the highest of the ceilings"
+    return pd.DataFrame({'floor': floors.min(axis=0), 'ceiling': ceilings.max(axis=0)},
+                        index=pd.Index(depths, name='j'))
+
 def neighbour_bounds(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                      depths:list[int], # the j values
                     ) -> pd.DataFrame:
     "Per j: the lowest floor and highest ceiling of the distinct models among any response's j nearest, over all pools"
     require_rows(responses, ['model', 'prompt_id'], 'neighbour_bounds: responses', SimilarityError)
     if not len(depths): raise SimilarityError("neighbour_bounds: depths is empty: no j to bound")
-    depths, bounds = np.asarray(depths), []
-    for _, sizes in responses.groupby(['prompt_id', 'model']).size().groupby(level=0):
-        bounds += _pool_bounds(sizes.to_numpy(), depths)
-    floors, ceilings = np.array(bounds).transpose(1, 0, 2)
-    return pd.DataFrame({'floor': floors.min(axis=0), 'ceiling': ceilings.max(axis=0)},
-                        index=pd.Index(depths, name='j'))
+    depths = np.asarray(depths)
+    floors, ceilings = _every_pool_bounds(responses, depths)
+    return _widest_bounds(floors, ceilings, depths)
 
 # %% ../nbs/similarity/a_similarity.ipynb #66e776cf
 def _small_square(centred:np.ndarray, # centred rows
@@ -404,9 +465,7 @@ def _small_square(centred:np.ndarray, # centred rows
     rows, dims = centred.shape
     return centred.T @ centred if dims <= rows else centred @ centred.T
 
-def _top_eigen(square:np.ndarray, # a symmetric matrix
-               count:int, # eigenpairs wanted, at most its size
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _top_eigen(square:np.ndarray, count:int) -> tuple[np.ndarray, np.ndarray]:
     "The `count` largest eigenvalues, largest first, and their eigenvectors (columns); Lanczos on a large matrix"
     if len(square) > count + 1:
         values, vectors = scipy.sparse.linalg.eigsh(square, k=count, which='LA', v0=np.ones(len(square)))
@@ -414,22 +473,24 @@ def _top_eigen(square:np.ndarray, # a symmetric matrix
     order = np.argsort(values)[::-1][:count]
     return values[order], vectors[:, order]
 
-def _positive_largest(components:np.ndarray, # one vector per row
-                     ) -> np.ndarray:
+def _positive_largest(components:np.ndarray) -> np.ndarray:
     "`components` with signs flipped so that each row's largest entry (in size) is positive"
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
     return components * np.where(signs == 0, 1, signs)[:, None]
+
+def _right_vectors(centred:np.ndarray, vectors:np.ndarray, singular:np.ndarray) -> np.ndarray:
+    "The right singular vectors (rows) from the eigenvectors of `_small_square` (mapped back from a Gram matrix's)"
+    rows, dims = centred.shape
+    return vectors.T if dims <= rows else (centred.T @ vectors / np.where(singular > 0, singular, 1)).T
 
 def top_components(centred:np.ndarray, # centred rows
                    count:int=2, # components wanted
                   ) -> tuple[np.ndarray, np.ndarray]:
     "The leading singular values and right singular vectors (rows) of `centred`, signs fixed so each vector's largest entry is positive"
-    rows, dims = centred.shape
     small = _small_square(centred)
     values, vectors = _top_eigen(small, min(count, len(small)))
     singular = np.sqrt(np.maximum(values, 0))
-    components = vectors.T if dims <= rows else (centred.T @ vectors / np.where(singular > 0, singular, 1)).T
-    return singular, _positive_largest(components)
+    return singular, _positive_largest(_right_vectors(centred, vectors, singular))
 
 # %% ../nbs/similarity/a_similarity.ipynb #cd76eff7
 def _pca_rows(vectors:np.ndarray, # one prompt's embeddings
@@ -441,14 +502,18 @@ def _pca_rows(vectors:np.ndarray, # one prompt's embeddings
     require_finite(vectors, 'pca_2d: vectors', names, SimilarityError)
     return vectors
 
-def _explained_shares(centred:np.ndarray, # centred rows
-                      singular:np.ndarray, # the leading singular values, at most 2
-                     ) -> np.ndarray:
+def _explained_shares(centred:np.ndarray, singular:np.ndarray) -> np.ndarray:
     "The share of the total variance each of the two components explains (0 where there is none)"
     explained = np.zeros(2)
     total = np.einsum('ij,ij->', centred, centred)
     if total > 0: explained[:len(singular)] = singular ** 2 / total
     return explained
+
+def _projected(centred:np.ndarray, components:np.ndarray) -> np.ndarray:
+    "The rows' coordinates on the components: (rows x 2), zeros where there is no second component"
+    coordinates = np.zeros((len(centred), 2))
+    coordinates[:, :len(components)] = centred @ components.T
+    return coordinates
 
 def pca_2d(vectors:np.ndarray, # one prompt's embeddings
            names=None, # the name of each row in errors (e.g. response ids); None: its position
@@ -457,9 +522,7 @@ def pca_2d(vectors:np.ndarray, # one prompt's embeddings
     vectors = _pca_rows(vectors, names)
     centred = vectors - vectors.mean(axis=0)
     singular, components = top_components(centred)
-    coordinates = np.zeros((len(vectors), 2))
-    coordinates[:, :len(components)] = centred @ components.T
-    return coordinates, _explained_shares(centred, singular)
+    return _projected(centred, components), _explained_shares(centred, singular)
 
 # %% ../nbs/similarity/a_similarity.ipynb #6f0f7502
 def squared_distances(points:np.ndarray, # rows
@@ -469,22 +532,31 @@ def squared_distances(points:np.ndarray, # rows
     return ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1)
 
 # %% ../nbs/similarity/a_similarity.ipynb #75182a8a
+def _nearest_centroid(points:np.ndarray) -> int:
+    "The index of the point nearest the points' mean"
+    return int(squared_distances(points, points.mean(axis=0, keepdims=True))[:, 0].argmin())
+
+def _farthest_from(points:np.ndarray, chosen:list[int]) -> int:
+    "The index of the point farthest from its nearest chosen point"
+    return int(squared_distances(points, points[chosen]).min(axis=1).argmax())
+
 def farthest_first(points:np.ndarray, # rows
                    count:int, # how many to choose
                   ) -> list[int]:
     "Indices of `count` spread-out points: nearest the centroid, then each time the one farthest from the chosen"
-    chosen = [int(squared_distances(points, points.mean(axis=0, keepdims=True))[:, 0].argmin())]
-    while len(chosen) < count: chosen.append(int(squared_distances(points, points[chosen]).min(axis=1).argmax()))
+    chosen = [_nearest_centroid(points)]
+    while len(chosen) < count: chosen.append(_farthest_from(points, chosen))
     return chosen
 
 # %% ../nbs/similarity/a_similarity.ipynb #508cd10c
-def _moved_centres(points:np.ndarray, # rows
-                   labels:np.ndarray, # the cluster of each point
-                   centres:np.ndarray, # the current centres
-                  ) -> np.ndarray:
+def _moved_centres(points:np.ndarray, labels:np.ndarray, centres:np.ndarray) -> np.ndarray:
     "The mean of each cluster's points, or its current centre when it has none"
     return np.stack([points[labels == k].mean(axis=0) if (labels == k).any() else centre
                      for k, centre in enumerate(centres)])
+
+def _nearest_centres(points:np.ndarray, centres:np.ndarray) -> np.ndarray:
+    "The index of the centre nearest each point"
+    return squared_distances(points, centres).argmin(axis=1)
 
 def kmeans_labels(points:np.ndarray, # rows
                   centres:np.ndarray, # starting centres
@@ -492,35 +564,48 @@ def kmeans_labels(points:np.ndarray, # rows
                  ) -> tuple[np.ndarray, np.ndarray]:
     "The cluster of each point and the centres after `iterations` steps of k-means (Lloyd) from `centres`"
     for _ in range(iterations):
-        centres = _moved_centres(points, squared_distances(points, centres).argmin(axis=1), centres)
-    return squared_distances(points, centres).argmin(axis=1), centres
+        centres = _moved_centres(points, _nearest_centres(points, centres), centres)
+    return _nearest_centres(points, centres), centres
 
 # %% ../nbs/similarity/a_similarity.ipynb #de590e08
-def _biggest_first_nearest(points:np.ndarray, # rows
-                           labels:np.ndarray, # the cluster of each point
-                           centres:np.ndarray, # the clusters' centres
-                          ) -> list[int]:
+def _biggest_first(labels:np.ndarray, clusters:int) -> np.ndarray:
+    "The clusters, the one with the most points first (ties: the lower index first)"
+    return np.argsort(-np.bincount(labels, minlength=clusters), kind='stable')
+
+def _biggest_first_nearest(points:np.ndarray, labels:np.ndarray, centres:np.ndarray) -> list[int]:
     "The point nearest each centre, largest cluster first, each point once"
     nearest = squared_distances(points, centres).argmin(axis=0)
-    biggest_first = np.argsort(-np.bincount(labels, minlength=len(centres)), kind='stable')
-    return list(dict.fromkeys(int(k) for k in nearest[biggest_first]))
+    return list(dict.fromkeys(int(k) for k in nearest[_biggest_first(labels, len(centres))]))
+
+def _finite_points(points:np.ndarray) -> np.ndarray:
+    "`points` in float64, once all are finite"
+    points = np.asarray(points, dtype=np.float64)
+    require_finite(points, 'cluster_representatives: points', error=SimilarityError)
+    return points
 
 def cluster_representatives(points:np.ndarray, # one row per point, e.g. 2-D PCA coordinates
                             count:int=4, # clusters (fewer when there are fewer distinct points)
                            ) -> list[int]:
     "Indices of the points nearest the centres of a k-means clustering started `farthest_first`, largest cluster first"
-    points = np.asarray(points, dtype=np.float64)
-    require_finite(points, 'cluster_representatives: points', error=SimilarityError)
+    points = _finite_points(points)
     count = min(count, len(np.unique(points, axis=0)))
     labels, centres = kmeans_labels(points, points[farthest_first(points, count)])
     return _biggest_first_nearest(points, labels, centres)
 
 # %% ../nbs/similarity/a_similarity.ipynb #b8fb833c
-def _prompt_blocks(prompt_codes:np.ndarray, # prompt code of each response
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _prompt_blocks(prompt_codes:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     "The responses ordered by prompt, and each prompt's code, first position and count in that order"
     order = np.argsort(prompt_codes, kind='stable')
     return order, *np.unique(prompt_codes[order], return_index=True, return_counts=True)
+
+def _drawn_prompts(rng:np.random.Generator, groups:int, prompts:int, size:int) -> np.ndarray:
+    "`size` different prompts (0 .. prompts - 1) for each of `groups` groups, drawn at random: (groups x size)"
+    return rng.random((groups, prompts)).argsort(axis=1)[:, :size]
+
+def _one_response_each(order:np.ndarray, starts:np.ndarray, lengths:np.ndarray, rng:np.random.Generator
+                      ) -> np.ndarray:
+    "A random row of each chosen prompt, whose responses are the `lengths` rows of `order` from `starts`"
+    return order[starts + (rng.random(starts.shape) * lengths).astype(int)]
 
 def baseline_members(prompt_codes:np.ndarray, # prompt code of each of one model's responses
                      groups:int, # pseudo-groups to draw
@@ -530,16 +615,20 @@ def baseline_members(prompt_codes:np.ndarray, # prompt code of each of one model
     "Row indices (groups x size) of random responses, each member of a group answering a different prompt"
     order, prompts, starts, lengths = _prompt_blocks(prompt_codes)
     if len(prompts) < size: raise SimilarityError(f"groups of {size} need {size} prompts, have {len(prompts)}")
-    chosen = rng.random((groups, len(prompts))).argsort(axis=1)[:, :size]
-    return order[starts[chosen] + (rng.random(chosen.shape) * lengths[chosen]).astype(int)]
+    chosen = _drawn_prompts(rng, groups, len(prompts), size)
+    return _one_response_each(order, starts[chosen], lengths[chosen], rng)
 
 # %% ../nbs/similarity/a_similarity.ipynb #6771436d
+def _median_group(frame:pd.DataFrame) -> int:
+    "The median number of responses per (model, prompt)"
+    return int(frame.groupby(['model', 'prompt_id']).size().median())
+
 def _baseline_size(frame:pd.DataFrame, # responses with `model` and `prompt_id`
                    group_size:int|None, # members per group asked for (None: the median real group size)
                    prompt_count:int, # prompts answered
                   ) -> int:
     "Members per pseudo-group: at least 2, at most the number of prompts"
-    size = int(frame.groupby(['model', 'prompt_id']).size().median()) if group_size is None else group_size
+    size = _median_group(frame) if group_size is None else group_size
     return max(2, min(size, prompt_count))
 
 def _group_means(gathered:np.ndarray, # unit rows of each group: groups x size x dims
@@ -548,12 +637,13 @@ def _group_means(gathered:np.ndarray, # unit rows of each group: groups x size x
     squares = np.einsum('gsd,gsd->g', gathered, gathered, dtype=np.float64)
     return pair_means(gathered.sum(axis=1, dtype=np.float64), np.full(len(gathered), gathered.shape[1]), squares)
 
-def _baseline_frame(model:str, # the model
-                    means:np.ndarray, # the mean pairwise cosine of each of its pseudo-groups
-                    size:int, # members per group
-                   ) -> pd.DataFrame:
+def _baseline_frame(model:str, means:np.ndarray, size:int) -> pd.DataFrame:
     "The baseline's rows of one model: model, group, responses, mean_similarity"
     return pd.DataFrame({'model': model, 'group': np.arange(len(means)), 'responses': size, 'mean_similarity': means})
+
+def _model_members(prompts:pd.Series, own:np.ndarray, groups:int, size:int, rng:np.random.Generator) -> np.ndarray:
+    "The rows (groups x size) of one model's pseudo-groups, drawn among its rows `own` (answering `prompts`)"
+    return own[baseline_members(pd.factorize(prompts)[0], groups, size, rng)]
 
 def _baseline_groups(units:np.ndarray, # unit rows, row for row with `frame`
                      frame:pd.DataFrame, # responses with `model` and `prompt_id`, index 0..n-1
@@ -566,9 +656,20 @@ def _baseline_groups(units:np.ndarray, # unit rows, row for row with `frame`
     for model, own in frame.groupby('model').indices.items():
         prompts = frame.prompt_id.iloc[own]
         if prompts.nunique() < size: continue
-        members = own[baseline_members(pd.factorize(prompts)[0], groups, size, rng)]
+        members = _model_members(prompts, own, groups, size, rng)
         rows.append(_baseline_frame(model, _group_means(units[members]), size))
     return rows
+
+def _answered_prompts(frame:pd.DataFrame) -> int:
+    "The number of prompts the responses answer; an error when fewer than 2"
+    prompt_count = frame.prompt_id.nunique()
+    if prompt_count < 2: raise SimilarityError("the random-pair baseline needs responses to at least 2 prompts")
+    return prompt_count
+
+def _joined_baseline(rows:list[pd.DataFrame], size:int) -> pd.DataFrame:
+    "The rows of every model in one table; an error when no model answered `size` different prompts"
+    if not rows: raise SimilarityError(f"no model answered {size} different prompts")
+    return pd.concat(rows, ignore_index=True)
 
 def random_pair_baseline(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                          vectors:np.ndarray, # the embeddings, row for row
@@ -580,12 +681,9 @@ def random_pair_baseline(responses:pd.DataFrame, # one row per response, with `m
     units = response_units(responses, vectors, 'random_pair_baseline')
     rng = np.random.default_rng(seed)
     frame = responses[['model', 'prompt_id']].reset_index(drop=True)
-    prompt_count = frame.prompt_id.nunique()
-    if prompt_count < 2: raise SimilarityError("the random-pair baseline needs responses to at least 2 prompts")
-    size = _baseline_size(frame, group_size, prompt_count)
+    size = _baseline_size(frame, group_size, _answered_prompts(frame))
     rows = _baseline_groups(units, frame, groups_per_model, size, rng)
-    if not rows: raise SimilarityError(f"no model answered {size} different prompts")
-    return pd.concat(rows, ignore_index=True)
+    return _joined_baseline(rows, size)
 
 # %% ../nbs/similarity/a_similarity.ipynb #95c6eaa3
 PUNCTUATION = string.punctuation + '“”‘’«»…—–'
@@ -603,9 +701,7 @@ def passage_words(text:str) -> tuple[list[str], list[tuple[int, int]]]:
     return [w for w, _ in found if w], [s for w, s in found if w]
 
 # %% ../nbs/similarity/a_similarity.ipynb #4f7480a9
-def _word_codes(first:list[str], # the words of one text
-                second:list[str], # the words of another
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _word_codes(first:list[str], second:list[str]) -> tuple[np.ndarray, np.ndarray]:
     "Both texts' words as integer codes, the same word the same code"
     codes = {word: code for code, word in enumerate(dict.fromkeys(first + second))}
     return tuple(np.array([codes[w] for w in words], dtype=int) for words in (first, second))
@@ -620,50 +716,62 @@ def run_lengths(first:list[str], # the words of one text
     return runs[1:, 1:]
 
 # %% ../nbs/similarity/a_similarity.ipynb #331ce124
+def _new_before(words:list[str], known:set) -> np.ndarray:
+    "How many words not in `known` come before each position 0 .. len(words)"
+    return np.concatenate([[0], np.cumsum([w not in known for w in words], dtype=int)])
+
 def new_word_counts(words:list[str], # the words of the first text
                     runs:np.ndarray, # `run_lengths` of these words against another text's
                     known:set, # words that are not new (the prompt's and the function words)
                    ) -> np.ndarray:
     "Number of new words in the common run ending at each pair of positions (same shape as `runs`)"
-    new = np.concatenate([[0], np.cumsum([w not in known for w in words], dtype=int)])
+    new = _new_before(words, known)
     ends = np.arange(1, len(words) + 1)[:, None]
     return new[ends] - new[ends - runs]
 
 # %% ../nbs/similarity/a_similarity.ipynb #ebb8f6f9
+def _best_position(runs:np.ndarray, counts:np.ndarray) -> int:
+    "The flat position of the run with the most new words; ties: the longer run, then the earlier position"
+    best = np.flatnonzero(counts == counts.max())
+    return int(best[np.argmax(runs.ravel()[best])])
+
 def best_run(runs:np.ndarray, # `run_lengths` of two texts
              counts:np.ndarray, # `new_word_counts` of the same runs (0 where a run is too short)
             ) -> tuple[int, int]:
     "First and last word (of the first text) of the run with the most new words; ties: the longer, then the earlier"
-    best = np.flatnonzero(counts == counts.max())
-    best = int(best[np.argmax(runs.ravel()[best])])
+    best = _best_position(runs, counts)
     end = best // runs.shape[1]
     return end - int(runs.ravel()[best]) + 1, end
 
 # %% ../nbs/similarity/a_similarity.ipynb #6112a5ba
+def _spaced(words:list[str]) -> str:
+    "The words joined by spaces, a space at each end too, so that `in` finds whole words only"
+    return f" {' '.join(words)} "
+
 def echo_length(words:list[str], # a run of words
                 asked:list[str], # the prompt's words
                ) -> int:
     "Length of the longest start of `words` that the prompt contains word for word; 0 when shorter than 2 words"
-    prompt = f" {' '.join(asked)} "
-    return next((k for k in range(min(len(words), len(asked)), 1, -1) if f" {' '.join(words[:k])} " in prompt), 0)
+    prompt = _spaced(asked)
+    return next((k for k in range(min(len(words), len(asked)), 1, -1) if _spaced(words[:k]) in prompt), 0)
 
 # %% ../nbs/similarity/a_similarity.ipynb #1bdf9157
-def _passage_counts(words:list[str], # the words of the first text
-                    runs:np.ndarray, # `run_lengths` of these words against the second text's
-                    asked:list[str], # the prompt's words
-                    min_words:int, # the shortest run of words that counts as a passage
-                   ) -> np.ndarray:
+def _passage_counts(words:list[str], runs:np.ndarray, asked:list[str], min_words:int) -> np.ndarray:
     "The new words of each common run of at least `min_words` words (0 for a shorter run)"
     return np.where(runs >= min_words, new_word_counts(words, runs, FUNCTION_WORDS | set(asked)), 0)
 
-def _trimmed_run(words:list[str], # the words of the first text
-                 asked:list[str], # the prompt's words
-                 start:int, # the run's first word
-                 end:int, # the run's last word
-                ) -> tuple[int, int]:
+def _trimmed_run(words:list[str], asked:list[str], start:int, end:int) -> tuple[int, int]:
     "The first and last word of the run once an echo of the prompt is cut from either end"
     start += echo_length(words[start:end + 1], asked)
     return start, end - echo_length(words[start:end + 1][::-1], asked[::-1])
+
+def _passage_text(text:str, spans:list[tuple[int, int]], start:int, end:int) -> str:
+    "Words `start` to `end` of `text` as it writes them, on one line, edge punctuation stripped"
+    return ' '.join(text[spans[start][0]:spans[end][1]].split()).strip(PUNCTUATION)
+
+def _no_passage(runs:np.ndarray) -> dict:
+    "The answer before a passage is found: the longest common run, no passage, no new word"
+    return {'longest': int(runs.max(initial=0)), 'passage': '', 'new_words': 0}
 
 def shared_passage(first:str, # a text
                    second:str, # another text
@@ -675,11 +783,10 @@ def shared_passage(first:str, # a text
     asked = passage_words(prompt)[0]
     runs = run_lengths(words, passage_words(second)[0])
     counts = _passage_counts(words, runs, asked, min_words)
-    result = {'longest': int(runs.max(initial=0)), 'passage': '', 'new_words': 0}
+    result = _no_passage(runs)
     if counts.max(initial=0) == 0: return result
     start, end = _trimmed_run(words, asked, *best_run(runs, counts))
-    passage = ' '.join(first[spans[start][0]:spans[end][1]].split()).strip(PUNCTUATION)
-    return result | {'passage': passage, 'new_words': int(counts.max())}
+    return result | {'passage': _passage_text(first, spans, start, end), 'new_words': int(counts.max())}
 
 # %% ../nbs/similarity/a_similarity.ipynb #dccf5650
 def _cross_mask(codes:np.ndarray, # the model code of each member of one pool
@@ -694,6 +801,11 @@ def _top_flat(flat:np.ndarray, # values, -inf where not a candidate
     best = np.argpartition(flat, flat.size - kept)[flat.size - kept:]
     return best[np.lexsort((best, -flat[best]))]  # by similarity, then position
 
+def _pair_frame(members:np.ndarray, best:np.ndarray, flat:np.ndarray) -> pd.DataFrame:
+    "The pairs at the flat positions `best` of the pool's square: first, second (rows of the whole table), similarity"
+    first, second = np.unravel_index(best, (len(members), len(members)))
+    return pd.DataFrame({'first': members[first], 'second': members[second], 'similarity': flat[best]})
+
 def _pool_candidates(units:np.ndarray, # unit rows of one prompt's pool
                      members:np.ndarray, # the rows' positions in the whole table
                      codes:np.ndarray, # the model code of each row of the pool
@@ -704,49 +816,57 @@ def _pool_candidates(units:np.ndarray, # unit rows of one prompt's pool
     cross = _cross_mask(codes)
     flat, kept = np.where(cross, similarity, -np.inf).ravel(), min(top, int(cross.sum()))
     if not kept: return None
-    best = _top_flat(flat, kept)
-    first, second = np.unravel_index(best, similarity.shape)
-    return pd.DataFrame({'first': members[first], 'second': members[second], 'similarity': flat[best]})
+    return _pair_frame(members, _top_flat(flat, kept), flat)
+
+def _every_pool_candidates(units:np.ndarray, frame:pd.DataFrame, top:int) -> list[pd.DataFrame]:
+    "`_pool_candidates` of each prompt's pool that has responses of two models"
+    model_codes = pd.factorize(frame.model)[0]
+    pools = frame.groupby('prompt_id').indices.values()
+    found = [_pool_candidates(units[members], members, model_codes[members], top) for members in pools]
+    return [pairs for pairs in found if pairs is not None]
 
 def cross_model_candidates(units:np.ndarray, # unit rows, row for row with `frame`
                            frame:pd.DataFrame, # responses with `model` and `prompt_id`, index 0..n-1
                            top:int, # pairs wanted
                           ) -> pd.DataFrame:
     "Row pairs (first, second, similarity) of the `top` most similar responses of different models to one prompt"
-    model_codes = pd.factorize(frame.model)[0]
-    pools = frame.groupby('prompt_id').indices.values()
-    found = [_pool_candidates(units[members], members, model_codes[members], top) for members in pools]
-    candidates = [pairs for pairs in found if pairs is not None]
+    candidates = _every_pool_candidates(units, frame, top)
     if not candidates: raise SimilarityError("no prompt has responses from two different models")
     pairs = pd.concat(candidates).sort_values('similarity', ascending=False, kind='stable')
     return pairs.head(top).reset_index(drop=True)
 
 # %% ../nbs/similarity/a_similarity.ipynb #6fbec01d
-def _pair_sides(frame:pd.DataFrame, # responses, index 0..n-1
-                pairs:pd.DataFrame, # from `cross_model_candidates`
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _pair_sides(frame:pd.DataFrame, pairs:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The responses of the first and of the second member of each pair, row for row"
     return frame.loc[pairs['first']].reset_index(drop=True), frame.loc[pairs['second']].reset_index(drop=True)
+
+def _pair_prompts(a:pd.DataFrame) -> pd.Series|list[str]:
+    "The prompt of each pair; '' for each without prompts, where only the function words are not new"
+    return a.prompt if 'prompt' in a else [''] * len(a)
+
+def _prompt_only(shared:pd.DataFrame, min_words:int) -> pd.Series:
+    "Whether each pair shares a run of `min_words` words but no passage beyond the prompt"
+    return (shared.longest >= min_words) & (shared.passage == '')
 
 def _shared_passages(a:pd.DataFrame, # the first response of each pair, with `text` (and `prompt`)
                      b:pd.DataFrame, # the second, row for row
                      min_words:int, # the shortest run of words that counts as a passage
                     ) -> pd.DataFrame:
     "`shared_passage` of each pair (longest, passage, new_words), and whether it shares only the prompt"
-    prompts = a.prompt if 'prompt' in a else [''] * len(a)  # without prompts only the function words are not new
-    shared = pd.DataFrame([shared_passage(x, y, p, min_words) for x, y, p in zip(a.text, b.text, prompts)],
+    shared = pd.DataFrame([shared_passage(x, y, p, min_words) for x, y, p in zip(a.text, b.text, _pair_prompts(a))],
                           columns=['longest', 'passage', 'new_words'])
-    return shared.assign(prompt_only=(shared.longest >= min_words) & (shared.passage == ''))
+    return shared.assign(prompt_only=_prompt_only(shared, min_words))
 
-def _pairs_table(a:pd.DataFrame, # the first response of each pair
-                 b:pd.DataFrame, # the second, row for row
-                 similarity:pd.Series, # the pairs' cosines
-                 shared:pd.DataFrame, # from `_shared_passages`
-                ) -> pd.DataFrame:
+def _pairs_table(a:pd.DataFrame, b:pd.DataFrame, similarity:pd.Series, shared:pd.DataFrame) -> pd.DataFrame:
     "One row per pair: the prompt, the two models, their similarity, what they share, and the two texts"
     return pd.DataFrame({'prompt_id': a.prompt_id, 'model_a': a.model, 'model_b': b.model, 'similarity': similarity,
                          'shared_words': shared.longest, 'passage': shared.passage, 'new_words': shared.new_words,
                          'prompt_only': shared.prompt_only, 'text_a': a.text, 'text_b': b.text})
+
+def _require_texts(responses:pd.DataFrame):
+    "An error unless every response has a text (and a prompt, when the table has prompts)"
+    texts = ['text', 'prompt'] if 'prompt' in responses else ['text']
+    require_rows(responses, texts, 'closest_cross_model_pairs: responses', SimilarityError)
 
 def closest_cross_model_pairs(responses:pd.DataFrame, # one row per answer: `model`, `prompt_id`, `text` (and `prompt`)
                               vectors:np.ndarray, # the embeddings, row for row
@@ -754,9 +874,9 @@ def closest_cross_model_pairs(responses:pd.DataFrame, # one row per answer: `mod
                               min_words:int=3, # the shortest run of words that counts as a passage
                              ) -> pd.DataFrame:
     "The `top` most similar pairs of answers of different models to one prompt, with what they share beyond the prompt"
-    texts = ['text', 'prompt'] if 'prompt' in responses else ['text']
-    require_rows(responses, texts, 'closest_cross_model_pairs: responses', SimilarityError)
-    units, frame = response_units(responses, vectors, 'closest_cross_model_pairs'), responses.reset_index(drop=True)
+    _require_texts(responses)
+    units = response_units(responses, vectors, 'closest_cross_model_pairs')
+    frame = responses.reset_index(drop=True)
     pairs = cross_model_candidates(units, frame, top)
     a, b = _pair_sides(frame, pairs)
     table = _pairs_table(a, b, pairs.similarity, _shared_passages(a, b, min_words))
@@ -783,26 +903,31 @@ def _with_average(shares:np.ndarray, # percents per resample: (resamples x model
         warnings.simplefilter('ignore', RuntimeWarning)
         return np.concatenate([np.nanmean(shares, axis=1, keepdims=True), shares], axis=1)
 
+def _cases_above(means:np.ndarray, threshold:float) -> np.ndarray:
+    "True where a cell has a mean and it is at or above `threshold`"
+    return ~np.isnan(means) & (np.nan_to_num(means, nan=-np.inf) >= threshold)
+
 def share_draws(means:np.ndarray, # models x prompts cell means, or (resamples x models x prompts)
                 counts:np.ndarray, # (resamples x prompts) count matrix
                 threshold:float=0.8, # similarity threshold
                ) -> np.ndarray:
     "Percent of cases at or above `threshold`: (resamples x (1 + models)), the average over models first"
     present = ~np.isnan(means)
-    above = present & (np.nan_to_num(means, nan=-np.inf) >= threshold)
     resampled = means.ndim == 3
+    above = _cases_above(means, threshold)
     shares = _ratio(100 * _weighted_sums(counts, above, resampled), _weighted_sums(counts, present, resampled))
     return _with_average(shares)
 
 # %% ../nbs/similarity/a_similarity.ipynb #b288aaa7
-def _prompt_draws(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
-                  vectors:np.ndarray, # the embeddings, row for row
-                  resamples:int, # B
-                  seed:int, # seed of the draws
+def _prompt_draws(responses:pd.DataFrame, vectors:np.ndarray, resamples:int, seed:int
                  ) -> tuple[np.ndarray, list, np.ndarray]:
     "The cell means, the models, and the count matrix of `resamples` draws of the prompts"
     means, models, prompts = cell_means(responses, vectors)
     return means, models, bootstrap_counts(len(prompts), resamples, seed)
+
+def _labelled(table:pd.DataFrame, **labels) -> pd.DataFrame:
+    "`table` with the columns `labels` put first"
+    return table.assign(**labels)[[*labels, *table.columns]]
 
 def share_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                     vectors:np.ndarray, # the embeddings, row for row
@@ -814,7 +939,7 @@ def share_intervals(responses:pd.DataFrame, # one row per response, with `model`
     "Percent of (model, prompt) cases at or above `threshold` with its interval: rows `Average`, then the models"
     means, models, counts = _prompt_draws(responses, vectors, resamples, seed)
     table = statistic_intervals(lambda drawn: share_draws(means, drawn, threshold), counts, confidence)
-    return table.assign(model=['Average', *models], threshold=threshold)[['model', 'threshold', *table.columns]]
+    return _labelled(table, model=['Average', *models], threshold=threshold)
 
 # %% ../nbs/similarity/a_similarity.ipynb #9a445d46
 def weighted_pair_means(gram:np.ndarray, # one cell's cosine matrix (n x n)
@@ -828,20 +953,20 @@ def weighted_pair_means(gram:np.ndarray, # one cell's cosine matrix (n x n)
     return _ratio(total - own, pairs)
 
 # %% ../nbs/similarity/a_similarity.ipynb #01441b3d
-def _cell_rows(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
-              ) -> tuple[dict, int, int]:
+def _cell_rows(responses:pd.DataFrame) -> tuple[dict, int, int]:
     "The row positions of each (model code, prompt code) cell, in order; the numbers of models and of prompts"
-    model_codes, models = pd.factorize(responses['model'], sort=True)
-    prompt_codes, prompts = pd.factorize(responses['prompt_id'], sort=True)
+    model_codes, models, prompt_codes, prompts = _factorized(responses)
     cells = pd.Series(np.arange(len(responses))).groupby([model_codes, prompt_codes]).indices
     return dict(sorted(cells.items())), len(models), len(prompts)
 
-def _drawn_weights(rng:np.random.Generator, # the random generator
-                   size:int, # responses in the cell
-                   resamples:int, # B
-                  ) -> np.ndarray:
+def _drawn_weights(rng:np.random.Generator, size:int, resamples:int) -> np.ndarray:
     "How often each of `size` responses is drawn in each of `resamples` draws with replacement: (resamples x size)"
     return index_counts(rng.integers(0, size, size=(resamples, size)), size)
+
+def _resampled_cell(vectors:np.ndarray, rows:np.ndarray, rng:np.random.Generator, resamples:int) -> np.ndarray:
+    "The mean pairwise cosine of the responses at `rows` in each of `resamples` draws with replacement"
+    weights = _drawn_weights(rng, len(rows), resamples)
+    return weighted_pair_means(vectors[rows] @ vectors[rows].T, weights)
 
 def within_prompt_means(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                         vectors:np.ndarray, # the embeddings, row for row
@@ -853,19 +978,22 @@ def within_prompt_means(responses:pd.DataFrame, # one row per response, with `mo
     vectors, rng = np.asarray(vectors, dtype=np.float64), np.random.default_rng(seed)
     draws = np.full((resamples, model_count, prompt_count), np.nan)
     for (m, p), rows in cells.items():
-        weights = _drawn_weights(rng, len(rows), resamples)
-        draws[:, m, p] = weighted_pair_means(vectors[rows] @ vectors[rows].T, weights)
+        draws[:, m, p] = _resampled_cell(vectors, rows, rng, resamples)
     return draws
 
 # %% ../nbs/similarity/a_similarity.ipynb #92f06c04
+def _bin_hits(means:np.ndarray, present:np.ndarray, bins:int) -> np.ndarray:
+    "True where a cell's mean falls in the bin, highest bin first: (models x prompts x bins)"
+    index = _bin_index(np.nan_to_num(means), bins)
+    return (index[..., None] == np.arange(bins)[::-1]) & present[..., None]
+
 def bin_draws(means:np.ndarray, # models x prompts cell means
               counts:np.ndarray, # (resamples x prompts) count matrix
               bins:int=10, # equal bins on [0, 1]
              ) -> np.ndarray:
     "Percent of each model's cases per bin, highest bin first: (resamples x (1 + models) x bins), the average first"
     present = ~np.isnan(means)
-    index = _bin_index(np.nan_to_num(means), bins)
-    hot = (index[..., None] == np.arange(bins)[::-1]) & present[..., None]  # models x prompts x bins
+    hot = _bin_hits(means, present, bins)
     shares = _ratio(100 * _weighted_sums(counts, hot), _weighted_sums(counts, present)[..., None])
     return _with_average(shares)
 
@@ -880,8 +1008,7 @@ def bin_intervals(responses:pd.DataFrame, # one row per response, with `model` a
     "Table 6 with intervals, long: model (`Average` first), bin (highest first), estimate, low, high"
     means, models, counts = _prompt_draws(responses, vectors, resamples, seed)
     table = statistic_intervals(lambda drawn: bin_draws(means, drawn, bins), counts, confidence)
-    names = np.repeat(['Average', *models], bins)
-    return table.assign(model=names, bin=bin_labels(bins) * (len(models) + 1))[['model', 'bin', *table.columns]]
+    return _labelled(table, model=np.repeat(['Average', *models], bins), bin=bin_labels(bins) * (len(models) + 1))
 
 # %% ../nbs/similarity/a_similarity.ipynb #1155a072
 def cross_pieces(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
@@ -910,6 +1037,16 @@ def _lower_cells(draws:np.ndarray, # (draws x models x models)
     rows, columns = np.tril_indices(draws.shape[1])
     return draws[:, rows, columns]
 
+def _cell_estimate(per_prompt:np.ndarray, valid:np.ndarray) -> np.ndarray:
+    "The lower-triangle cells with every prompt counted once"
+    return _lower_cells(cell_draws(per_prompt, valid, as_estimate(len(per_prompt))))[0]
+
+def _cell_models(models:list) -> tuple[np.ndarray, np.ndarray]:
+    "The row's and the column's model of each lower-triangle cell, row by row"
+    rows, columns = np.tril_indices(len(models))
+    names = _names(models)
+    return names[rows], names[columns]
+
 def cell_intervals(responses:pd.DataFrame, # one row per response, with `model` and `prompt_id`
                    vectors:np.ndarray, # the embeddings, row for row
                    resamples:int=RESAMPLES, # B
@@ -920,11 +1057,10 @@ def cell_intervals(responses:pd.DataFrame, # one row per response, with `model` 
     "Fig 6's lower triangle with intervals: model_a, model_b (a >= b), estimate, low, high"
     per_prompt, valid, models = cross_pieces(responses, vectors, self_pairs)
     counts = bootstrap_counts(len(per_prompt), resamples, seed)
-    estimate = _lower_cells(cell_draws(per_prompt, valid, as_estimate(len(per_prompt))))[0]
-    table = interval_frame(estimate, _lower_cells(cell_draws(per_prompt, valid, counts)), confidence)
-    rows, columns = np.tril_indices(len(models))
-    names = np.asarray(models, dtype=object)
-    return table.assign(model_a=names[rows], model_b=names[columns])[['model_a', 'model_b', *table.columns]]
+    table = interval_frame(_cell_estimate(per_prompt, valid), _lower_cells(cell_draws(per_prompt, valid, counts)),
+                           confidence)
+    model_a, model_b = _cell_models(models)
+    return _labelled(table, model_a=model_a, model_b=model_b)
 
 # %% ../nbs/similarity/a_similarity.ipynb #349e76f9
 def neighbour_intervals(neighbours:pd.DataFrame, # from `similarity.neighbour_models`: prompts x j
@@ -936,4 +1072,4 @@ def neighbour_intervals(neighbours:pd.DataFrame, # from `similarity.neighbour_mo
     values = neighbours.to_numpy(dtype=float)
     counts, ones = bootstrap_counts(len(values), resamples, seed), np.ones_like(values)
     table = statistic_intervals(lambda drawn: ratio_draws(drawn, values, ones), counts, confidence)
-    return table.assign(j=list(neighbours.columns))[['j', *table.columns]]
+    return _labelled(table, j=list(neighbours.columns))

@@ -30,9 +30,7 @@ __all__ = ['MAIN_MODELS', 'PAPER', 'INTERVAL_COLUMNS', 'LABEL_OFFSETS', 'LABEL_A
            'matrix_table', 'neighbour_table', 'paper_shares', 'interval_plot']
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #6bde336b
-def _no_responses_message(run, # a `hivemind.runs.Run`
-                          decoding:str, # the decoding setting asked for
-                         ) -> str:
+def _no_responses_message(run, decoding:str) -> str:
     "The error for a decoding setting without successful responses, naming the profile's decodings"
     decodings = ', '.join(run.profile.decodings)
     return f"{run.store.path}: no successful responses with decoding {decoding!r} (profile decodings: {decodings})"
@@ -52,19 +50,22 @@ def _counted(count:int, # how many
     "`1 model`, `3 models`"
     return f"{count} {word}{'s' if count != 1 else ''}"
 
-def _size_range(sizes:pd.Series, # responses per group
-               ) -> str:
-    "`5` when every group has 5, else `3-5`"
+def _size_range(responses:pd.DataFrame) -> str:
+    "`5` when every (model, prompt) has 5 responses, else `3-5`"
+    sizes = responses.groupby(['model', 'prompt_id']).size()
     return f'{sizes.min()}' if sizes.min() == sizes.max() else f'{sizes.min()}-{sizes.max()}'
+
+def _pool_shape(responses:pd.DataFrame) -> str:
+    "`3 models x 2 prompts`"
+    counts = [(responses.model.nunique(), 'model'), (responses.prompt_id.nunique(), 'prompt')]
+    return ' x '.join(_counted(n, word) for n, word in counts)
 
 def describe_pool(responses:pd.DataFrame, # responses with `model`, `prompt_id`
                   embedder:str='', # the embedder's name
                  ) -> str:
     "A one-line description for figure titles: models x prompts x responses per (model, prompt), embedder"
-    sizes = responses.groupby(['model', 'prompt_id']).size()
-    counts = [(responses.model.nunique(), 'model'), (responses.prompt_id.nunique(), 'prompt')]
-    text = ' x '.join(_counted(n, word) for n, word in counts)
-    return f"{text} x {_size_range(sizes)} responses" + (f", embedder {embedder}" if embedder else '')
+    shape = f"{_pool_shape(responses)} x {_size_range(responses)} responses"
+    return shape + (f", embedder {embedder}" if embedder else '')
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #57b384a5
 def paper_table6() -> pd.DataFrame:
@@ -105,13 +106,17 @@ def paper_prose() -> dict[str, tuple]:
 PAPER = paper_prose() | {'models_fig8': (len(MAIN_MODELS), 'Fig 8: the 25 main models pooled per prompt')}
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #1e735bf9
+def _short_name(model:str) -> str:
+    "A model's name without its organisation prefix"
+    return model.split('/')[-1]
+
 def table6_name(model:str, # a model name of a run (a profile's `model:` section)
                 table:pd.DataFrame|None=None, # the paper's Table 6 (default: `paper_table6()`)
                ) -> str|None:
     "The Table 6 row of `model`: the same name, or the same name after an organisation prefix; None when absent"
     table = paper_table6() if table is None else table
-    by_short_name = {name.split('/')[-1]: name for name in table.index}
-    return model if model in table.index else by_short_name.get(model.split('/')[-1])
+    by_short_name = {_short_name(name): name for name in table.index}
+    return model if model in table.index else by_short_name.get(_short_name(model))
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #4b6d78e5
 def _bins_at_or_above(labels:list[str], # bin labels such as `0.8-0.9`
@@ -167,9 +172,7 @@ def _table6_row(intra:pd.DataFrame, # from `intra_model_similarity`
     paper, run = paper_share_above(threshold, models), share_above(intra, threshold)
     return comparison_row(f'% cases >= {threshold}, {label}', paper, run, f'Table 6, {label}', 1)
 
-def _share_rows(intra:pd.DataFrame, # from `intra_model_similarity`
-                minp:bool, # is `intra` the min-p run?
-               ) -> list[dict]:
+def _share_rows(intra:pd.DataFrame, minp:bool) -> list[dict]:
     "The rows of the shares above 0.8 and 0.7: from the paper's text for min-p, else from its Table 6"
     if minp: return [_minp_row(intra, 0.8), _minp_row(intra, 0.7)]
     main, every = f'{len(MAIN_MODELS)} main models', f'{len(paper_table6()) - 1} models'
@@ -178,14 +181,18 @@ def _share_rows(intra:pd.DataFrame, # from `intra_model_similarity`
     rows[0]['note'] += f" (text: {PAPER['share_above_0.8'][0]:g}%)"
     return rows
 
+def _inside_row(similarities:pd.Series, low:float, high:float) -> dict:
+    "Paper vs run: the percent of the baseline's group means in the paper's range [`low`, `high`)"
+    inside = 100 * similarities.between(low, high, inclusive='left').mean()
+    return comparison_row(f'random-pair baseline: % of groups in {low}-{high}', 100.0, inside,
+                          PAPER['baseline_low'][1], 1)
+
 def _baseline_rows(baseline:pd.DataFrame, # from `random_pair_baseline`
                   ) -> list[dict]:
     "Paper vs run for the random-pair baseline: the share of group means in the paper's range, the lowest, the highest"
     low, high = PAPER['baseline_low'][0], PAPER['baseline_high'][0]
-    inside = 100 * baseline.mean_similarity.between(low, high, inclusive='left').mean()
     note, similarities = f'paper: all in [{low}, {high})', baseline.mean_similarity
-    return [comparison_row(f'random-pair baseline: % of groups in {low}-{high}', 100.0, inside,
-                           PAPER['baseline_low'][1], 1),
+    return [_inside_row(similarities, low, high),
             comparison_row('random-pair baseline: lowest group mean', low, similarities.min(), note),
             comparison_row('random-pair baseline: highest group mean', high, similarities.max(), note)]
 
@@ -203,19 +210,25 @@ def _paper_row_shares(names:list[str|None], # Table 6 rows (`Average`: all model
     "The paper's percent of prompts at or above `threshold` of each row (NaN where it lacks one)"
     return [paper_share_above(threshold, None if n == 'Average' else [n]) if n else np.nan for n in names]
 
+def _run_shares(histogram:pd.DataFrame, threshold:float) -> np.ndarray:
+    "Each row's percent of prompts in the bins at or above `threshold`"
+    return histogram[_bins_at_or_above(histogram.columns, threshold)].sum(axis=1).to_numpy()
+
+def _with_share_ends(table:pd.DataFrame, shares:pd.DataFrame, models:pd.Index) -> pd.DataFrame:
+    "`table` with the low and high ends of each model's share (NaN where `shares` lacks the model)"
+    ends = shares.set_index('model').reindex(models)
+    return table.assign(**{'this run low': ends.low.to_numpy(), 'this run high': ends.high.to_numpy()})
+
 def per_model_comparison(histogram:pd.DataFrame, # this run's Table 6 form, from `similarity_histogram`
                          threshold:float=0.8, # a bin edge
                          shares:pd.DataFrame|None=None, # from `similarity.share_intervals` at `threshold`: adds its ends
                         ) -> pd.DataFrame:
     "Per model of the run: percent of prompts at or above `threshold`, here and in the paper's Table 6 (empty where the paper lacks the model)"
     names = [table6_name(m) for m in histogram.index]
-    run = histogram[_bins_at_or_above(histogram.columns, threshold)].sum(axis=1).to_numpy()
     table = pd.DataFrame({'model': histogram.index, 'paper row': [n or '' for n in names],
                           f'paper % >= {threshold}': _paper_row_shares(names, threshold),
-                          f'this run % >= {threshold}': run})
-    if shares is None: return table
-    ends = shares.set_index('model').reindex(histogram.index)
-    return table.assign(**{'this run low': ends.low.to_numpy(), 'this run high': ends.high.to_numpy()})
+                          f'this run % >= {threshold}': _run_shares(histogram, threshold)})
+    return table if shares is None else _with_share_ends(table, shares, histogram.index)
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #1d20fdc5
 def off_diagonal(matrix:pd.DataFrame) -> pd.Series:
@@ -233,14 +246,18 @@ def _extreme_rows(cells:pd.Series, # from `off_diagonal`
     return [comparison_row('lowest cell, different models', low, cells.min(), f'{low_note}; this run: {lowest}'),
             comparison_row('highest cell, different models', high, cells.max(), f'{high_note}; this run: {highest}')]
 
+def _diagonal_row(matrix:pd.DataFrame) -> dict:
+    "Run only: the mean similarity of a model with itself (distinct pairs)"
+    return comparison_row('mean of the diagonal (same model)', '', float(np.diag(matrix).mean()),
+                          'distinct pairs only (the paper includes self-pairs)')
+
 def cross_comparison(matrix:pd.DataFrame, # from `cross_model_similarity`
                     ) -> pd.DataFrame:
     "Paper vs run for inter-model homogeneity: the range of similarities between different models"
     cells = off_diagonal(matrix)
     if cells.empty: raise ValueError("the matrix has a single model: no pair of different models to compare")
     return comparison_table(_extreme_rows(cells) + [
-        comparison_row('mean of the diagonal (same model)', '', float(np.diag(matrix).mean()),
-                       'distinct pairs only (the paper includes self-pairs)'),
+        _diagonal_row(matrix),
         comparison_row('models', len(MAIN_MODELS), len(matrix), '')])
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #a40518ea
@@ -250,9 +267,7 @@ def _paper_pool_sizes() -> np.ndarray:
     sizes[0] -= 1
     return sizes
 
-def _count_rows(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
-                model_count:int, # models pooled per prompt in this run
-               ) -> list[dict]:
+def _count_rows(neighbours:pd.DataFrame, model_count:int) -> list[dict]:
     "Paper vs run at the largest j: the distinct models as a count and as a share of the models pooled"
     mean = float(neighbours[max(neighbours.columns)].mean())
     models, (count, count_note) = PAPER['models_fig8'][0], PAPER['distinct_models_j50']
@@ -260,16 +275,23 @@ def _count_rows(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
             comparison_row('... as a share of the models pooled', count / models, mean / model_count,
                            f'paper: {count:g} of {models}; this run: of {model_count}')]
 
-def _bound_rows(bounds:pd.DataFrame, # from `neighbour_bounds`: floor and ceiling per j
-                j:int, # the largest j of this run
-               ) -> list[dict]:
+def _paper_bounds(sizes:np.ndarray) -> tuple[int, int]:
+    "The fewest and the most distinct models among the paper's largest j nearest, in a pool of these `sizes`"
+    return tuple(int(v[0]) for v in count_bounds(sizes, np.array([PAPER['largest_j_fig8'][0]])))
+
+def _bound_rows(bounds:pd.DataFrame, j:int) -> list[dict]:
     "Paper vs run at the largest j: the largest and the smallest possible count"
     sizes = _paper_pool_sizes()
-    floor, ceiling = (int(v[0]) for v in count_bounds(sizes, np.array([PAPER['largest_j_fig8'][0]])))
+    floor, ceiling = _paper_bounds(sizes)
     return [comparison_row('largest possible count, min(j, models)', ceiling, int(bounds.ceiling[j]),
                            'set by the pool'),
             comparison_row('smallest possible count', floor, int(bounds.floor[j]),
                            f'paper: {sizes[1]} answers per model')]
+
+def _highest_prompt_row(neighbours:pd.DataFrame, j:int) -> dict:
+    "Paper vs run at the largest j: the mean of the prompt with the most distinct models"
+    top, top_note = PAPER['highest_prompt_j50']
+    return comparison_row('highest prompt', top, float(neighbours[j].max()), top_note, 2)
 
 def neighbour_comparison(neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
                          model_count:int, # models pooled per prompt in this run
@@ -277,11 +299,10 @@ def neighbour_comparison(neighbours:pd.DataFrame, # from `neighbour_models`: pro
                         ) -> pd.DataFrame:
     "Paper vs run for Fig 8 at the largest j: distinct models as a count, as a share of the models pooled, the bounds"
     j = max(neighbours.columns)
-    (top, top_note) = PAPER['highest_prompt_j50']
     return comparison_table([
         comparison_row('largest j', PAPER['largest_j_fig8'][0], j, 'capped by the smallest pool of this run'),
         *_count_rows(neighbours, model_count), *_bound_rows(bounds, j),
-        comparison_row('highest prompt', top, float(neighbours[j].max()), top_note, 2)])
+        _highest_prompt_row(neighbours, j)])
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #28e70564
 def short_decimal(value:float) -> str:
@@ -331,6 +352,10 @@ def _span_text(low:float, # the interval's low end
     "The interval `low–high` on a second line, or nothing when an end is missing"
     return f"\n{_number(low, digits)}–{_number(high, digits)}" if np.isfinite([low, high]).all() else ''
 
+def _ends_at(lows:pd.DataFrame|None, highs:pd.DataFrame|None, r:int, c:int) -> tuple[float, float]:
+    "The low and high end of the cell in row `r`, column `c` (NaN, NaN without intervals)"
+    return (np.nan, np.nan) if lows is None else (lows.iat[r, c], highs.iat[r, c])
+
 def cell_texts(data:pd.DataFrame, # the numbers drawn
                lows:pd.DataFrame|None=None, # each cell's low end, labelled as `data` (NaN: no interval)
                highs:pd.DataFrame|None=None, # each cell's high end
@@ -340,8 +365,7 @@ def cell_texts(data:pd.DataFrame, # the numbers drawn
     "Each cell's text: its value, and on a second line its interval `low–high` where it has one"
     values, texts = data.to_numpy(dtype=float), np.empty(data.shape, dtype=object)
     for (r, c), value in np.ndenumerate(values):
-        low, high = (np.nan, np.nan) if lows is None else (lows.iat[r, c], highs.iat[r, c])
-        texts[r, c] = _number(value, digits) + _span_text(low, high, span_digits)
+        texts[r, c] = _number(value, digits) + _span_text(*_ends_at(lows, highs, r, c), span_digits)
     return texts
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #fa67bf92
@@ -356,16 +380,21 @@ def _error_lengths(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
     "How far each interval reaches below and above its estimate (2 x rows; 0 where an end is missing)"
     return np.nan_to_num(np.vstack([table.estimate - table.low, table.high - table.estimate]))
 
+def _bar_colour(look:str):
+    "The colour of the look's bars, boxes and dots"
+    return palette(look, 1, 'bars')[0]
+
+def _hollow_diamonds(ax:plt.Axes, x, y, **options):
+    "The paper's values at (`x`, `y`) as hollow black diamonds above the other marks"
+    ax.scatter(x, y, marker='D', facecolors='none', edgecolors='black', s=30, zorder=3, **options)
+
 def _paper_share(paper:pd.Series, # the paper's average per bin
                  threshold:float, # a bin edge
                 ) -> float:
     "The paper's percent of prompts at or above `threshold`"
     return paper[_bins_at_or_above(paper.index, threshold)].sum()
 
-def _share_axes(ax:plt.Axes, # the panel of shares
-                columns:list[str], # the heatmap's columns, one dot under each
-                threshold:float, # a bin edge
-               ):
+def _share_axes(ax:plt.Axes, columns:list[str], threshold:float):
     "The panel's limits, ticks (each column's name), label and grid"
     ax.set_xlim(0, len(columns))
     ax.set_ylim(-5, 105)
@@ -375,68 +404,69 @@ def _share_axes(ax:plt.Axes, # the panel of shares
     ax.set_ylabel(f'% >= {threshold:g}', fontsize=8)
     ax.grid(axis='y', color='#dddddd', linewidth=0.5)
 
-def _share_title(ax:plt.Axes, # the panel of shares
-                 shares:pd.DataFrame, # from `similarity.share_intervals`
-                 paper:bool, # is the paper's share drawn?
-                 threshold:float, # a bin edge
-                ):
+def _share_title(ax:plt.Axes, shares:pd.DataFrame, paper:bool, threshold:float):
     "The panel's title: what the dots are, their interval, and the paper's diamond"
     paper_note = "; hollow diamond: the paper's" if paper else ''
     ax.set_title(f'% of prompts at or above {threshold:g}, with its {level_text(shares)}{paper_note}', fontsize=7,
                  loc='left')
 
+def _share_dots(ax:plt.Axes, x:np.ndarray, shares:pd.DataFrame, columns:list[str], colour):
+    "Each column's share as a dot at `x`, its interval as a vertical bar"
+    rows = shares.set_index('model').reindex(columns)
+    ax.errorbar(x, rows.estimate, yerr=_error_lengths(rows), fmt='o', color=colour, capsize=3, markersize=4)
+
 def _share_panel(ax:plt.Axes, shares:pd.DataFrame, columns:list[str], paper:pd.Series|None, colour):
     "Under Fig 4: each column's share of prompts at or above the threshold with its interval, the paper's hollow"
     threshold = float(shares.threshold.iloc[0])
     x = np.arange(len(columns)) + 0.5
-    rows = shares.set_index('model').reindex(columns)
-    ax.errorbar(x, rows.estimate, yerr=_error_lengths(rows), fmt='o', color=colour, capsize=3, markersize=4)
-    if paper is not None:
-        ax.scatter([x[1]], [_paper_share(paper, threshold)], marker='D', facecolors='none', edgecolors='black', s=30,
-                   zorder=3)
+    _share_dots(ax, x, shares, columns, colour)
+    if paper is not None: _hollow_diamonds(ax, [x[1]], [_paper_share(paper, threshold)])
     _share_axes(ax, columns, threshold)
     _share_title(ax, shares, paper is not None, threshold)
 
-def _heatmap_data(histogram:pd.DataFrame, # Table 6 form
-                  paper:pd.Series|None, # the paper's average per bin, or None
-                 ) -> pd.DataFrame:
+def _heatmap_data(histogram:pd.DataFrame, paper:pd.Series|None) -> pd.DataFrame:
     "The numbers of the map: bins as rows; `Average` (then the paper's) and the models as columns"
     data = histogram.T.copy()
     if paper is not None: data.insert(1, 'paper Average', paper.reindex(data.index).to_numpy())
     return data
+
+def _heatmap_size(columns:int, intervals:bool) -> tuple[float, float]:
+    "The map's width and height in inches: wider and taller cells when they carry intervals"
+    return 1.8 + (0.75 if intervals else 0.6) * columns, 4.8 if intervals else 4.2
 
 def _heatmap_figure(columns:int, # columns of the map
                     intervals:bool, # does each cell carry an interval (wider, taller cells)?
                     shares:bool, # is there a panel of shares under the map?
                    ) -> tuple:
     "The figure, the map's axes, the colour bar's, and the grid whose second row holds the share panel"
-    width, tall = 1.8 + (0.75 if intervals else 0.6) * columns, 4.8 if intervals else 4.2
+    width, tall = _heatmap_size(columns, intervals)
     fig = plt.figure(figsize=(width, tall + (1.9 if shares else 0)), layout='constrained')
     grid = fig.add_gridspec(2 if shares else 1, 2, width_ratios=[1, 0.04], height_ratios=[tall, 1.9] if shares else [1])
     return fig, fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), grid
 
-def _percent_map(ax:plt.Axes, # the map's axes
-                 bar:plt.Axes, # the colour bar's
-                 data:pd.DataFrame, # the percents
-                 labels:np.ndarray, # each cell's text
-                 look:str, # the profile's look
-                ):
+def _percent_map(ax:plt.Axes, bar:plt.Axes, data:pd.DataFrame, labels:np.ndarray, look:str):
     "The map of percents, each cell with its text, coloured from 0 to `heatmap_scale`"
     top = heatmap_scale(data.to_numpy())
     sns.heatmap(data, ax=ax, cbar_ax=bar, cmap=look_of(look, 'heatmap'), vmin=0, vmax=top, annot=labels, fmt='',
                 annot_kws={'fontsize': 7}, cbar_kws={'label': f'% of prompts (colour scale 0 to {top:g})'},
                 linewidths=0.5, linecolor='white')
 
-def _heatmap_axes(ax:plt.Axes, # the map
-                  paper:bool, # is the paper's column drawn?
-                  intervals:pd.DataFrame|None, # the cells' intervals, or None
-                 ):
+def _heatmap_axes(ax:plt.Axes, paper:bool, intervals:pd.DataFrame|None):
     "The line after the averages, the labels, and the column names under the map"
     ax.axvline(2 if paper else 1, color='black', linewidth=1.2)
     ax.set_xlabel(f'under each share: its {level_text(intervals)}' if intervals is not None else '')
     ax.xaxis.label.set_fontsize(7)
     ax.set_ylabel('mean pairwise similarity')
     ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
+
+def _bin_texts(data:pd.DataFrame, intervals:pd.DataFrame|None) -> np.ndarray:
+    "Each cell's percent with one decimal, and under it its interval in whole percents where it has one"
+    return cell_texts(data, *interval_ends(intervals, data, 'bin', 'model'), digits=1, span_digits=0)
+
+def _shares_under(fig:plt.Figure, ax:plt.Axes, grid, shares:pd.DataFrame, data:pd.DataFrame, paper, look:str):
+    "The panel of shares in the grid's second row, the map's column names left to it"
+    ax.tick_params(axis='x', labelbottom=False)
+    _share_panel(fig.add_subplot(grid[1, 0]), shares, list(data.columns), paper, _bar_colour(look))
 
 def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and models, columns bins highest first
                       look:str='colorblind', # the profile's look
@@ -448,12 +478,9 @@ def histogram_heatmap(histogram:pd.DataFrame, # Table 6 form: rows `Average` and
     "Fig 4/5: bins as rows (0.9-1.0 on top), models as columns after `Average` (and the paper's), one decimal"
     data = _heatmap_data(histogram, paper)
     fig, ax, bar, grid = _heatmap_figure(data.shape[1], intervals is not None, shares is not None)
-    labels = cell_texts(data, *interval_ends(intervals, data, 'bin', 'model'), digits=1, span_digits=0)
-    _percent_map(ax, bar, data, labels, look)
+    _percent_map(ax, bar, data, _bin_texts(data, intervals), look)
     _heatmap_axes(ax, paper is not None, intervals)
-    if shares is not None:
-        ax.tick_params(axis='x', labelbottom=False)
-        _share_panel(fig.add_subplot(grid[1, 0]), shares, list(data.columns), paper, palette(look, 1, 'bars')[0])
+    if shares is not None: _shares_under(fig, ax, grid, shares, data, paper, look)
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -464,9 +491,7 @@ def _scale_bottom(matrix:pd.DataFrame, # model x model
     "The colour scale's bottom: `vmin`, lowered to the tenth under the smallest cell"
     return min(vmin, np.floor(10 * np.nanmin(matrix.to_numpy()) + 1e-9) / 10)
 
-def _matrix_figure(size:int, # models
-                   intervals:bool, # does each cell carry an interval (larger cells)?
-                  ) -> tuple[plt.Figure, plt.Axes]:
+def _matrix_figure(size:int, intervals:bool) -> tuple[plt.Figure, plt.Axes]:
     "A figure whose cells fit `size` models"
     step = 0.45 if not intervals else 0.6
     figsize = (max(5.6, 2.4 + step * size), max(4.0, 1.8 + (step - 0.05) * size))
@@ -478,6 +503,13 @@ def _model_ticks(ax:plt.Axes, # a model x model map
     ax.set_xticklabels(ax.get_xticklabels(), rotation=60, ha='right', fontsize=8)
     ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
 
+def _triangle_map(ax:plt.Axes, matrix:pd.DataFrame, labels:np.ndarray, look:str, low:float):
+    "The lower triangle of `matrix` in square cells, each with its text, coloured from `low` to 1"
+    upper = np.triu(np.ones(matrix.shape, dtype=bool), 1)
+    sns.heatmap(matrix, mask=upper, ax=ax, cmap=look_of(look, 'heatmap'), vmin=low, vmax=1, annot=labels, fmt='',
+                annot_kws={'fontsize': 7}, square=True,
+                cbar_kws={'label': f'mean cosine (colour scale {low:g} to 1)'})
+
 def similarity_matrix_plot(matrix:pd.DataFrame, # model x model, from `cross_model_similarity`
                            look:str='colorblind', # the profile's look
                            title:str='', # figure title
@@ -485,49 +517,44 @@ def similarity_matrix_plot(matrix:pd.DataFrame, # model x model, from `cross_mod
                            intervals:pd.DataFrame|None=None, # from `similarity.cell_intervals`: each cell's under it
                           ) -> plt.Figure:
     "Fig 6: the lower triangle (diagonal included) of the model x model similarity matrix"
-    size, low = len(matrix), _scale_bottom(matrix, vmin)
-    upper = np.triu(np.ones((size, size), dtype=bool), 1)
     labels = cell_texts(matrix, *interval_ends(intervals, matrix, 'model_a', 'model_b'), None, None)
-    fig, ax = _matrix_figure(size, intervals is not None)
-    sns.heatmap(matrix, mask=upper, ax=ax, cmap=look_of(look, 'heatmap'), vmin=low, vmax=1, annot=labels, fmt='',
-                annot_kws={'fontsize': 7}, square=True,
-                cbar_kws={'label': f'mean cosine (colour scale {low:g} to 1)'})
+    fig, ax = _matrix_figure(len(matrix), intervals is not None)
+    _triangle_map(ax, matrix, labels, look, _scale_bottom(matrix, vmin))
     _model_ticks(ax)
     if intervals is not None: ax.set_xlabel(f'under each cell: its {level_text(intervals)}', fontsize=7)
     ax.set_title(title, fontsize=10)
     return fig
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #b32d429a
+def _rows_figure(width:float, base:float, per_row:float, rows:int) -> tuple[plt.Figure, plt.Axes]:
+    "A figure `width` inches wide and `base` inches tall, plus `per_row` inches for each of its `rows`"
+    return plt.subplots(figsize=(width, base + per_row * rows), layout='constrained')
+
 def _under_axes(ax:plt.Axes, # the axes
                 inches:float, # how far under their bottom
                ):
     "The transform of the axes' coordinates moved `inches` down, to hang a legend from"
     return ax.transAxes + ScaledTranslation(0, -inches, ax.figure.dpi_scale_trans)
 
-def _count_boxes(ax:plt.Axes, # the axes
-                 neighbours:pd.DataFrame, # from `neighbour_models`: prompts x j
-                 look:str, # the profile's look
-                ):
+def _legend_under(ax:plt.Axes, inches:float, **options):
+    "A small legend without a frame, centred `inches` under the axes"
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=_under_axes(ax, inches), fontsize=7,
+              frameon=False, **options)
+
+def _count_boxes(ax:plt.Axes, neighbours:pd.DataFrame, look:str):
     "One horizontal box per j of the counts over prompts, in the look's bar colour"
     boxes = ax.boxplot([neighbours[j].to_numpy() for j in neighbours.columns], orientation='horizontal',
                        patch_artist=True, widths=0.6, medianprops={'color': 'black'})
-    for patch in boxes['boxes']: patch.set_facecolor(palette(look, 1, 'bars')[0])
+    for patch in boxes['boxes']: patch.set_facecolor(_bar_colour(look))
 
-def _bound_marks(ax:plt.Axes, # the axes
-                 bounds:pd.DataFrame, # floor and ceiling per j, in the order of the boxes
-                 rows:np.ndarray, # each box's position
-                ):
+def _bound_marks(ax:plt.Axes, bounds:pd.DataFrame, rows:np.ndarray):
     "The pool's floor (grey) and ceiling (red) of each j as a bar across its box"
     mark = dict(marker='|', s=260, linewidths=2.2, zorder=3)
     floor_label = 'smallest possible count (own model: only s - 1 others)'
     ax.scatter(bounds.floor, rows, color='#777777', label=floor_label, **mark)
     ax.scatter(bounds.ceiling, rows, color='#b2182b', label='largest possible count: min(j, models)', **mark)
 
-def _mean_marks(ax:plt.Axes, # the axes
-                intervals:pd.DataFrame, # from `similarity.neighbour_intervals`
-                depths:list[int], # the j of each box
-                rows:np.ndarray, # each box's position
-               ):
+def _mean_marks(ax:plt.Axes, intervals:pd.DataFrame, depths:list[int], rows:np.ndarray):
     "The mean over prompts of each j as a diamond with its interval"
     means = intervals.set_index('j').reindex(depths)
     ax.errorbar(means.estimate, rows, xerr=_error_lengths(means), fmt='D', color='black', markersize=4, capsize=3,
@@ -539,11 +566,7 @@ def _forced_title(bounds:pd.DataFrame, # floor and ceiling per j
     forced = [str(j) for j, row in bounds.iterrows() if row.floor == row.ceiling]
     return f"forced (the bounds meet) at j = {', '.join(forced)}" if forced else None
 
-def _depth_axes(ax:plt.Axes, # the axes
-                depths:list[int], # the j of each box
-                ceiling:float, # the largest ceiling
-                model_count:int, # models pooled per prompt
-               ):
+def _depth_axes(ax:plt.Axes, depths:list[int], ceiling:float, model_count:int):
     "A `j = ..` label per box, top down, and whole counts on the x axis up to the largest ceiling"
     ax.set_yticks(np.arange(1, len(depths) + 1), [f'j = {j}' for j in depths])
     ax.set_xlim(0.5, ceiling + 0.5)
@@ -562,12 +585,11 @@ def neighbour_boxplot(neighbours:pd.DataFrame, # from `neighbour_models`: prompt
     depths = list(neighbours.columns)
     rows = np.arange(1, len(depths) + 1)
     bounds = bounds.loc[depths]
-    fig, ax = plt.subplots(figsize=(5.5, 1.9 + 0.35 * len(depths)), layout='constrained')
+    fig, ax = _rows_figure(5.5, 1.9, 0.35, len(depths))
     _count_boxes(ax, neighbours, look)
     _bound_marks(ax, bounds, rows)
     if intervals is not None: _mean_marks(ax, intervals, depths, rows)
-    ax.legend(loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=_under_axes(ax, 0.5), fontsize=7,
-              frameon=False, markerscale=0.5, title=_forced_title(bounds), title_fontsize=7)
+    _legend_under(ax, 0.5, markerscale=0.5, title=_forced_title(bounds), title_fontsize=7)
     _depth_axes(ax, depths, bounds.ceiling.max(), model_count)
     ax.set_title(title, fontsize=10)
     return fig
@@ -584,6 +606,13 @@ def snippet(text:str, # an answer
     parts = text.split()
     return '“' + ' '.join(parts[:words]) + ('…' if len(parts) > words else '') + '”'
 
+def _padded_extent(ax:plt.Axes, label) -> Bbox:
+    "Place `label` (left out of the layout) and return the window extent of its text, padded, not of its arrow"
+    renderer = ax.figure.canvas.get_renderer()
+    label.set_in_layout(False)
+    label.update_positions(renderer)
+    return Text.get_window_extent(label, renderer).expanded(1.06, 1.4)
+
 def label_box(ax:plt.Axes, # the axes
               point:np.ndarray, # the point labelled, in data coordinates
               text:str, # the label
@@ -593,15 +622,9 @@ def label_box(ax:plt.Axes, # the axes
     "A boxed annotation of `point` (left out of the layout) and the window extent of its text, padded"
     label = ax.annotate(text, point, xytext=offset, textcoords='offset points', fontsize=fontsize, va='center',
                         ha='left' if offset[0] > 0 else 'right', arrowprops=LABEL_ARROW, bbox=LABEL_BOX)
-    renderer = ax.figure.canvas.get_renderer()
-    label.set_in_layout(False)
-    label.update_positions(renderer)
-    return label, Text.get_window_extent(label, renderer).expanded(1.06, 1.4)  # the text's box, not its arrow
+    return label, _padded_extent(ax, label)
 
-def _fits(box:Bbox, # a label's box, in display coordinates
-          frame:Bbox, # the axes' box
-          blocking:list[Bbox], # boxes it must not overlap
-         ) -> bool:
+def _fits(box:Bbox, frame:Bbox, blocking:list[Bbox]) -> bool:
     "Is `box` inside `frame` and clear of every box of `blocking`?"
     inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
     return inside and not any(box.overlaps(other) for other in blocking)
@@ -616,6 +639,26 @@ def _candidate_labels(ax:plt.Axes, # the axes
     for side, dy in LABEL_OFFSETS * 2:  # second round, for a crowded plot: avoid labels only
         yield label_box(ax, point, text, (10 * side * inward, dy), fontsize)
 
+def _dot_boxes(ax:plt.Axes, points:np.ndarray) -> list[Bbox]:
+    "A 6-pixel box around each point (data coordinates), in display coordinates"
+    return [Bbox.from_bounds(x - 3, y - 3, 6, 6) for x, y in ax.transData.transform(points)]
+
+def _placed_box(ax:plt.Axes, # the axes
+                point:np.ndarray, # the point labelled
+                text:str, # the label
+                inward:int, # 1: labels go right first, -1: left first
+                fontsize:float, # label size (points)
+                frame:Bbox, # the axes' box
+                taken:list[Bbox], # the boxes of the dots, then of the labels placed
+                dots:int, # how many of `taken` are dots (the second round may cover them)
+               ) -> Bbox:
+    "Leave the label at the first offset that fits (else the last tried) and return its box"
+    for n, (label, box) in enumerate(_candidate_labels(ax, point, text, inward, fontsize)):
+        blocking = taken if n < len(LABEL_OFFSETS) else taken[dots:]
+        if n == 2 * len(LABEL_OFFSETS) - 1 or _fits(box, frame, blocking): break
+        label.remove()
+    return box
+
 def label_points(ax:plt.Axes, # a scatter whose limits are final
                  points:np.ndarray, # the points labelled (data coordinates)
                  texts:list[str], # the label of each
@@ -625,29 +668,25 @@ def label_points(ax:plt.Axes, # a scatter whose limits are final
     "Label each point at the first offset (towards the middle first) inside the axes covering no label or point"
     ax.figure.canvas.draw()
     frame, middle = ax.get_window_extent(), np.mean(ax.get_xlim())
-    dots = ax.transData.transform(points if avoid is None else avoid)
-    taken = [Bbox.from_bounds(x - 3, y - 3, 6, 6) for x, y in dots]
+    taken = _dot_boxes(ax, points if avoid is None else avoid)
+    dots = len(taken)
     for point, text in zip(points, texts):
         inward = -1 if point[0] > middle else 1
-        for n, (label, box) in enumerate(_candidate_labels(ax, point, text, inward, fontsize)):
-            blocking = taken if n < len(LABEL_OFFSETS) else taken[len(dots):]
-            if n == 2 * len(LABEL_OFFSETS) - 1 or _fits(box, frame, blocking): break
-            label.remove()
-        taken.append(box)
+        taken.append(_placed_box(ax, point, text, inward, fontsize, frame, taken, dots))
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #91eaddbd
-def _model_scatter(ax:plt.Axes, # the axes
-                   coordinates:np.ndarray, # 2-D coordinates, one row per response
-                   models:list[str], # the model of each response
-                   look:str, # the profile's look
-                  ):
-    "The responses as dots, a colour and a legend entry per model"
+def _model_colours(models:list[str], look:str) -> dict:
+    "A colour of the look for each model, by name, the names sorted"
     names = sorted(set(models))
-    colours = dict(zip(names, palette(look, len(names))))
+    return dict(zip(names, palette(look, len(names))))
+
+def _model_scatter(ax:plt.Axes, coordinates:np.ndarray, models:list[str], look:str):
+    "The responses as dots, a colour and a legend entry per model"
+    colours = _model_colours(models, look)
     models = np.asarray(models)
-    for name in names:
+    for name, colour in colours.items():
         points = coordinates[models == name]
-        ax.scatter(points[:, 0], points[:, 1], s=18, color=colours[name], label=name, alpha=0.8, edgecolors='none')
+        ax.scatter(points[:, 0], points[:, 1], s=18, color=colour, label=name, alpha=0.8, edgecolors='none')
 
 def _component_label(k:int, # the component, 0 or 1
                      explained:np.ndarray|None, # variance share of the two components
@@ -655,14 +694,17 @@ def _component_label(k:int, # the component, 0 or 1
     "`PC1 (38% of variance)`, or `PC1` without the shares"
     return f'PC{k + 1}' + (f' ({100 * explained[k]:.0f}% of variance)' if explained is not None else '')
 
-def _quote_representatives(ax:plt.Axes, # the scatter, its limits final
-                           coordinates:np.ndarray, # every point
-                           texts:list[str], # the answer of each point
-                           labels:int, # answers quoted
-                          ):
+def _quote_representatives(ax:plt.Axes, coordinates:np.ndarray, texts:list[str], labels:int):
     "Quote the start of the answers nearest the k-means centres beside their points"
     chosen = cluster_representatives(coordinates, labels)
     label_points(ax, coordinates[chosen], [snippet(texts[k]) for k in chosen], avoid=coordinates)
+
+def _pca_axes(ax:plt.Axes, explained:np.ndarray|None):
+    "The components' labels (with their shares of variance when known), equal scales and room around the points"
+    ax.set_xlabel(_component_label(0, explained))
+    ax.set_ylabel(_component_label(1, explained))
+    ax.set_aspect('equal', adjustable='datalim')
+    ax.margins(0.15)
 
 def pca_plot(coordinates:np.ndarray, # 2-D coordinates, one row per response, from `pca_2d`
              models:list[str], # the model of each response
@@ -675,10 +717,7 @@ def pca_plot(coordinates:np.ndarray, # 2-D coordinates, one row per response, fr
     "Figs 1, 15-18: one prompt's answers in their first two principal components (equal scales), a colour per model"
     fig, ax = plt.subplots(figsize=(7.2, 5.0), layout='constrained')
     _model_scatter(ax, coordinates, models, look)
-    ax.set_xlabel(_component_label(0, explained))
-    ax.set_ylabel(_component_label(1, explained))
-    ax.set_aspect('equal', adjustable='datalim')
-    ax.margins(0.15)
+    _pca_axes(ax, explained)
     fig.legend(loc='outside right center', fontsize=7, frameon=False)
     ax.set_title(title, fontsize=10)
     if texts is not None: _quote_representatives(ax, coordinates, texts, labels)
@@ -697,11 +736,15 @@ def pca_figure_label(prompt_id:str) -> str:
     return f"Fig {int(PCA_FIGURES[prompt_id][3:])}" if prompt_id in PCA_FIGURES else "PCA"
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #234e4487
+def _run_prompts(responses:pd.DataFrame) -> pd.DataFrame:
+    "Each prompt of the run once: prompt_id, prompt"
+    return responses[['prompt_id', 'prompt']].drop_duplicates('prompt_id').reset_index(drop=True)
+
 def present_prompts(responses:pd.DataFrame, # responses with `prompt_id` and `prompt`
                     wanted:list[str], # prompt ids or texts (a profile's `pca_prompts`)
                    ) -> tuple[list[str], list[str]]:
     "The prompt ids of `wanted` that the run has (matched by id or text with `select_prompts`), and the items it lacks"
-    prompts = responses[['prompt_id', 'prompt']].drop_duplicates('prompt_id').reset_index(drop=True)
+    prompts = _run_prompts(responses)
     found, missing = [], []
     for item in wanted:
         try: found.append(select_prompts(prompts, [item]).prompt_id[0])
@@ -709,6 +752,15 @@ def present_prompts(responses:pd.DataFrame, # responses with `prompt_id` and `pr
     return found, missing
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #c3612ebb
+def _with_texts(table:pd.DataFrame, responses:pd.DataFrame, rows:np.ndarray) -> pd.DataFrame:
+    "`table` with the answers of `rows` as its `text` column, when the responses have texts"
+    return table.assign(text=responses.text.to_numpy()[rows]) if 'text' in responses else table
+
+def _pca_columns(responses:pd.DataFrame, rows:np.ndarray, coordinates:np.ndarray) -> pd.DataFrame:
+    "The prompt_id, model and sample_index of the responses at `rows`, and their coordinates pc1, pc2"
+    table = responses.iloc[rows][['prompt_id', 'model', 'sample_index']].reset_index(drop=True)
+    return table.assign(pc1=coordinates[:, 0], pc2=coordinates[:, 1])
+
 def pca_table(responses:pd.DataFrame, # `prompt_id`, `model`, `sample_index` (and `text`), row for row with `vectors`
               vectors:np.ndarray, # the embeddings
               prompt_id:str, # the prompt whose responses are projected
@@ -716,9 +768,8 @@ def pca_table(responses:pd.DataFrame, # `prompt_id`, `model`, `sample_index` (an
     "2-D PCA of one prompt's answers as a table (prompt_id, model, sample_index, pc1, pc2, text); the variance shares"
     rows = np.flatnonzero(responses.prompt_id.to_numpy() == prompt_id)
     coordinates, explained = pca_2d(vectors[rows])
-    table = responses.iloc[rows][['prompt_id', 'model', 'sample_index']].reset_index(drop=True)
-    table = table.assign(pc1=coordinates[:, 0], pc2=coordinates[:, 1])
-    return (table.assign(text=responses.text.to_numpy()[rows]) if 'text' in responses else table), explained
+    table = _pca_columns(responses, rows, coordinates)
+    return _with_texts(table, responses, rows), explained
 
 # %% ../nbs/similarity/b_similarity_figures.ipynb #c1a71b31
 def pca_title(responses:pd.DataFrame, # responses with `prompt_id`, `prompt`, `model`
@@ -784,19 +835,19 @@ def _paper_marks(ax:plt.Axes, # the axes
                 ):
     "The paper's values as hollow diamonds, when there is at least one"
     if paper is not None and np.isfinite(np.asarray(paper, dtype=float)).any():
-        ax.scatter(np.asarray(paper, dtype=float), rows, marker='D', facecolors='none', edgecolors='black', s=30,
-                   label='paper (Jiang et al. 2025)', zorder=3)
+        _hollow_diamonds(ax, np.asarray(paper, dtype=float), rows, label='paper (Jiang et al. 2025)')
 
-def _statistic_axes(ax:plt.Axes, # the axes
-                    rows:np.ndarray, # each row's position
-                    labels:list[str], # one label per row, top down
-                    xlabel:str, # what the numbers are
-                   ):
+def _statistic_axes(ax:plt.Axes, rows:np.ndarray, labels:list[str], xlabel:str):
     "A label per row, top down, and the x axis's label, small"
     ax.set_yticks(rows, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(axis='x', labelsize=8)
+
+def _estimate_dots(ax:plt.Axes, table:pd.DataFrame, rows:np.ndarray, look:str):
+    "Each row's estimate as a dot, its interval as a horizontal bar, in the look's bar colour"
+    ax.errorbar(table.estimate, rows, xerr=_error_lengths(table), fmt='o', color=_bar_colour(look),
+                capsize=3, label='this run, with its interval')
 
 def interval_plot(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
                   labels:list[str], # one label per row, drawn on the y axis top down
@@ -808,13 +859,11 @@ def interval_plot(table:pd.DataFrame, # rows with `estimate`, `low`, `high`
                  ) -> plt.Figure:
     "Estimates as dots with their intervals as horizontal bars, one row per statistic, the paper's beside them"
     rows = np.arange(len(table))
-    fig, ax = plt.subplots(figsize=(6.4, 1.4 + 0.32 * len(table)), layout='constrained')
-    ax.errorbar(table.estimate, rows, xerr=_error_lengths(table), fmt='o', color=palette(look, 1, 'bars')[0],
-                capsize=3, label='this run, with its interval')
+    fig, ax = _rows_figure(6.4, 1.4, 0.32, len(table))
+    _estimate_dots(ax, table, rows, look)
     _paper_marks(ax, paper, rows)
     if reference is not None: ax.axvline(reference, color='#777777', linewidth=0.8)
     _statistic_axes(ax, rows, labels, xlabel)
-    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, 0), bbox_transform=_under_axes(ax, 0.42), ncol=2,
-              frameon=False)
+    _legend_under(ax, 0.42, ncol=2)
     ax.set_title(title, fontsize=10)
     return fig

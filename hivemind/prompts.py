@@ -89,35 +89,53 @@ def builtin_prompts() -> pd.DataFrame:
 # %% ../nbs/sample/a_prompts.ipynb #078371f6
 def _is_missing(value) -> bool: return value is None or (isinstance(value, float) and np.isnan(value))
 
+def _record_columns(pairs:list[tuple[str, dict]]) -> list[str]:
+    "The column names any of the records has, sorted"
+    return sorted({key for _, record in pairs for key in record})
+
+def _no_text_column(source:str, found:list[str]) -> str:
+    "The error message for records without a `prompt` or `query` column"
+    return f"{source}: no 'prompt' or 'query' column; columns found: {', '.join(found) or 'none'}"
+
 def text_column(pairs:list[tuple[str, dict]], # `(where, record)` pairs
                 source:str, # the source's name in errors
                ) -> str:
     "`prompt` or `query`, whichever the records have; an error naming the columns found otherwise"
-    found = sorted({key for _, record in pairs for key in record})
+    found = _record_columns(pairs)
     for column in ('prompt', 'query'):
         if column in found: return column
-    raise PromptError(f"{source}: no 'prompt' or 'query' column; columns found: {', '.join(found) or 'none'}")
+    raise PromptError(_no_text_column(source, found))
 
 # %% ../nbs/sample/a_prompts.ipynb #2493c7ec
+def _is_blank(value) -> bool: return _is_missing(value) or (isinstance(value, str) and not value.strip())
+
 def prompt_text(value, # the raw value
                 where:str, # the file and line or row, for errors
                ) -> str:
     "The stripped prompt text; an error naming `where` when it is missing, empty or not text"
-    if _is_missing(value) or (isinstance(value, str) and not value.strip()): raise PromptError(f"{where}: empty prompt")
+    if _is_blank(value): raise PromptError(f"{where}: empty prompt")
     if not isinstance(value, str): raise PromptError(f"{where}: the prompt is not text: {value!r}")
     return value.strip()
 
 # %% ../nbs/sample/a_prompts.ipynb #52cd1738
+def _listed_categories(text:str, where:str) -> list:
+    "A categories string as a list: split at `;`, or read as JSON when it starts with `[`"
+    if not text.strip().startswith('['): return [c.strip() for c in text.split(';') if c.strip()]
+    try: return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PromptError(f"{where}: categories is not a JSON list ({error.msg})") from None
+
+def _is_string_list(value) -> bool:
+    "Whether `value` is a list, tuple or array of strings"
+    return isinstance(value, (list, tuple, np.ndarray)) and all(isinstance(c, str) for c in value)
+
 def parse_categories(value, # a list, an array, a `;`-separated or JSON-list string, or missing
                      where:str, # the file and line or row, for errors
                     ) -> list[str]:
     "The category labels of one prompt"
     if _is_missing(value): return []
-    if isinstance(value, str):
-        if not value.strip().startswith('['): return [c.strip() for c in value.split(';') if c.strip()]
-        try: value = json.loads(value)
-        except json.JSONDecodeError as error: raise PromptError(f"{where}: categories is not a JSON list ({error.msg})") from None
-    if not isinstance(value, (list, tuple, np.ndarray)) or not all(isinstance(c, str) for c in value):
+    if isinstance(value, str): value = _listed_categories(value, where)
+    if not _is_string_list(value):
         raise PromptError(f"{where}: categories must be a list of strings, found {value!r}")
     return [c.strip() for c in value]
 
@@ -128,34 +146,50 @@ def default_ids(count:int) -> list[str]:
     return [f"q{number:0{width}d}" for number in range(count)]
 
 # %% ../nbs/sample/a_prompts.ipynb #5238e449
+def _checked_id(value, where:str, first_seen:dict) -> str:
+    "The stripped id `value`; an error when it is missing or already in `first_seen` (id -> where it was first)"
+    if _is_missing(value) or not str(value).strip(): raise PromptError(f"{where}: missing prompt_id")
+    value = str(value).strip()
+    if value in first_seen:
+        raise PromptError(f"{where}: duplicate prompt_id {value!r} (first at {first_seen[value]})")
+    return value
+
 def prompt_ids(pairs:list[tuple[str, dict]], # `(where, record)` pairs
               ) -> list[str]:
     "The `prompt_id` of every record, or default ids when no record has one; an error names a missing or duplicate id"
     if not any('prompt_id' in record for _, record in pairs): return default_ids(len(pairs))
-    ids, first_seen = [], {}
+    first_seen = {}
     for where, record in pairs:
-        value = record.get('prompt_id')
-        if _is_missing(value) or not str(value).strip(): raise PromptError(f"{where}: missing prompt_id")
-        value = str(value).strip()
-        if value in first_seen: raise PromptError(f"{where}: duplicate prompt_id {value!r} (first at {first_seen[value]})")
-        first_seen[value] = where
-        ids.append(value)
-    return ids
+        id_ = _checked_id(record.get('prompt_id'), where, first_seen)
+        first_seen[id_] = where
+    return list(first_seen)
 
 # %% ../nbs/sample/a_prompts.ipynb #10f6dfe5
+def _prompt_texts(pairs:list[tuple[str, dict]], column:str) -> list[str]:
+    "The prompt text of every record, read from `column`"
+    return [prompt_text(record.get(column), where) for where, record in pairs]
+
+def _prompt_categories(pairs:list[tuple[str, dict]]) -> list[list[str]]:
+    "The category labels of every record"
+    return [parse_categories(record.get('categories'), where) for where, record in pairs]
+
 def records_to_prompts(pairs:list[tuple[str, dict]], # `(where, record)` pairs
                        source:str, # the source's name in errors
                       ) -> pd.DataFrame:
     "The prompt table of validated records"
     if not pairs: raise PromptError(f"{source}: no prompts")
-    column = text_column(pairs, source)
-    texts = [prompt_text(record.get(column), where) for where, record in pairs]
-    categories = [parse_categories(record.get('categories'), where) for where, record in pairs]
-    return pd.DataFrame({'prompt_id': prompt_ids(pairs), 'prompt': texts, 'categories': categories}, columns=PROMPT_COLUMNS)
+    texts = _prompt_texts(pairs, text_column(pairs, source))
+    categories = _prompt_categories(pairs)
+    columns = {'prompt_id': prompt_ids(pairs), 'prompt': texts, 'categories': categories}
+    return pd.DataFrame(columns, columns=PROMPT_COLUMNS)
 
 # %% ../nbs/sample/a_prompts.ipynb #81afe45c
 EVAL_SET = 'liweijiang/infinite-chats-eval'
 HUB_SCHEMAS = {EVAL_SET: ('query', 100)}  # dataset: (text column, rows)
+
+def _missing_column(name:str, column:str, frame:pd.DataFrame) -> str:
+    "The error message for a hub dataset without its text column"
+    return f"hf:{name}: expected column {column!r}; columns found: {', '.join(map(str, frame.columns))}"
 
 def check_hub_schema(frame:pd.DataFrame, # the dataset's train split
                      name:str, # the dataset's hub name
@@ -163,7 +197,7 @@ def check_hub_schema(frame:pd.DataFrame, # the dataset's train split
     "Raise when a dataset of known schema lacks its column or has the wrong number of rows"
     if name not in HUB_SCHEMAS: return
     column, rows = HUB_SCHEMAS[name]
-    if column not in frame.columns: raise PromptError(f"hf:{name}: expected column {column!r}; columns found: {', '.join(map(str, frame.columns))}")
+    if column not in frame.columns: raise PromptError(_missing_column(name, column, frame))
     if len(frame) != rows: raise PromptError(f"hf:{name}: expected {rows} rows, found {len(frame)}")
 
 # %% ../nbs/sample/a_prompts.ipynb #92a46742
@@ -176,12 +210,17 @@ def prompt_records(source:str, # `hf:NAME`, a folder (saved dataset or data file
     return frame_records(frame, source)
 
 # %% ../nbs/sample/a_prompts.ipynb #5b012cff
+def _all_prompts(source:str) -> pd.DataFrame:
+    "Every prompt of `source`: the built-in set, or the records of a file, folder or hub dataset"
+    if source == 'builtin': return builtin_prompts()
+    return records_to_prompts(prompt_records(source), source)
+
 def load_prompts(source:str, # `builtin`, `hf:DATASET`, a folder (saved dataset or data files), or a parquet/JSONL/CSV file
                  limit:int=0, # keep the first N prompts (0: all)
                 ) -> pd.DataFrame:
     "The prompts of `source` as a table with columns `prompt_id`, `prompt`, `categories`"
     if limit < 0: raise PromptError(f"prompt limit must be 0 (all) or positive, got {limit}")
-    prompts = builtin_prompts() if source == 'builtin' else records_to_prompts(prompt_records(source), source)
+    prompts = _all_prompts(source)
     return prompts.head(limit).reset_index(drop=True) if limit else prompts
 
 # %% ../nbs/sample/a_prompts.ipynb #70ab72ec
@@ -189,15 +228,17 @@ def normalise_prompt(text:str) -> str:
     "`text` lower-cased, with surrounding spaces and trailing punctuation removed, for matching"
     return text.strip().rstrip(string.punctuation + ' ').lower()
 
+def _unknown_prompt(item:str, prompts:pd.DataFrame) -> str:
+    "The error message for an item that names no prompt of `prompts`"
+    shown = ', '.join(list(prompts.prompt_id)[:8])
+    return f"prompt {item!r} is neither a prompt_id nor a prompt of this set (ids: {shown}, ...)"
+
 def select_prompts(prompts:pd.DataFrame, # a prompt table
                    wanted:list[str], # prompt ids or prompt texts
                   ) -> pd.DataFrame:
     "The rows of `prompts` that `wanted` names, in its order; an error names an item that matches nothing"
     by_id = {id_: i for i, id_ in enumerate(prompts.prompt_id)}
     by_text = {normalise_prompt(text): i for i, text in enumerate(prompts.prompt)}
-    rows = []
-    for item in wanted:
-        row = by_id.get(item, by_text.get(normalise_prompt(item)))
-        if row is None: raise PromptError(f"prompt {item!r} is neither a prompt_id nor a prompt of this set (ids: {', '.join(list(prompts.prompt_id)[:8])}, ...)")
-        rows.append(row)
+    rows = [by_id.get(item, by_text.get(normalise_prompt(item))) for item in wanted]
+    if None in rows: raise PromptError(_unknown_prompt(wanted[rows.index(None)], prompts))
     return prompts.iloc[rows].reset_index(drop=True)

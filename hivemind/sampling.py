@@ -128,6 +128,15 @@ def prompt_samples(model:str, # the model section's name
     return requests
 
 # %% ../nbs/sample/c_sampling.ipynb #b21f3490
+def _prompt_requests(chosen:pd.DataFrame, model:str, decoding:Decoding, profile:Profile, section:Model|None,
+                    ) -> list[Request]:
+    "The requests of every prompt of `chosen` for one model and decoding, as the model is asked"
+    requests = []
+    for prompt_id, prompt in zip(chosen.prompt_id, chosen.prompt):
+        samples = prompt_samples(model, decoding, prompt_id, prompt, profile)
+        requests += [in_mode(r, section) for r in samples]
+    return requests
+
 def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
                       profile:Profile, # models, decodings, samples, max_tokens, seed
                       decodings:dict[str, Decoding], # the decoding sections by name
@@ -139,17 +148,20 @@ def sampling_requests(prompts:pd.DataFrame, # prompt_id, prompt
         section = (models or {}).get(model)
         for name in model_decodings(profile, section):
             chosen = prompts.head(limits.get(name, len(prompts)))
-            for prompt_id, prompt in zip(chosen.prompt_id, chosen.prompt):
-                samples = prompt_samples(model, decodings[name], prompt_id, prompt, profile)
-                requests += [in_mode(r, section) for r in samples]
+            requests += _prompt_requests(chosen, model, decodings[name], profile, section)
     return requests
 
 # %% ../nbs/sample/c_sampling.ipynb #6ba6b40e
+def _always_retryable() -> tuple:
+    "The error types that waiting may help: rate limits, server errors, timeouts, lost connections, bad bodies"
+    import openai
+    return (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
+            openai.APIResponseValidationError, json.JSONDecodeError)
+
 def is_retryable(error:Exception) -> bool:
     "Whether waiting and retrying may help"
     import openai
-    if isinstance(error, (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
-                          openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError)): return True
+    if isinstance(error, _always_retryable()): return True
     if isinstance(error, openai.APIStatusError): return error.status_code in (408, 409, 429) or error.status_code >= 500
     return isinstance(error, (TimeoutError, ConnectionError, MalformedResponse))
 
@@ -182,24 +194,53 @@ def backoff_seconds(attempt:int, # 0 for the first retry
     return max(delay, retry_after or 0.0)
 
 # %% ../nbs/sample/c_sampling.ipynb #878e2700
+def _finite_seconds(seconds:float) -> float|None:
+    "`seconds`, at least 0, or None when it is not a finite number"
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+def _seconds_until(when:datetime) -> float:
+    "The seconds from now until `when`, at least 0"
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
 def retry_after_seconds(value:str|None, # a header value: seconds, or an HTTP date
                        ) -> float|None:
     "The seconds a `Retry-After` value asks to wait, if it can be read"
     if not value: return None
-    with contextlib.suppress(ValueError): return max(0.0, float(value)) if math.isfinite(float(value)) else None
-    with contextlib.suppress(TypeError, ValueError):
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    with contextlib.suppress(ValueError): return _finite_seconds(float(value))
+    with contextlib.suppress(TypeError, ValueError): return _seconds_until(parsedate_to_datetime(value))
     return None
 
 # %% ../nbs/sample/c_sampling.ipynb #3fcd7e55
+def _headers_of(error:Exception):
+    "The headers of an error's HTTP response ({} when it has none)"
+    response = getattr(error, 'response', None)
+    return response.headers if response is not None else {}
+
 def retry_after_of(error:Exception) -> float|None:
     "The seconds an HTTP error asks to wait (`retry-after-ms` or `Retry-After`), if it says"
-    response = getattr(error, 'response', None)
-    headers = response.headers if response is not None else {}
+    headers = _headers_of(error)
     if (milliseconds := retry_after_seconds(headers.get('retry-after-ms'))) is not None: return milliseconds / 1000
     return retry_after_seconds(headers.get('retry-after'))
 
 # %% ../nbs/sample/c_sampling.ipynb #940e0020
+def _call_params(endpoint:Endpoint, request:Request, n:int, timeout:float|None) -> dict:
+    "The keyword arguments of one SDK call"
+    params = request.sent_params()
+    extra = params.pop('extra_body', None)
+    if n > 1: params['n'] = n
+    if timeout: params['timeout'] = timeout
+    return params | dict(model=endpoint.served_name, extra_body=extra)
+
+async def _create(client, request:Request, params:dict):
+    "Send `request` as a text completion (when it has a `prompt`) or as a chat completion"
+    if request.prompt: return await client.completions.create(prompt=request.prompt, **params)
+    return await client.chat.completions.create(messages=request.messages, **params)
+
+def _choices_of(reply, endpoint:Endpoint) -> list[dict]:
+    "The choices of a reply as plain dicts; `MalformedResponse` when it has none"
+    if not getattr(reply, 'choices', None): raise MalformedResponse(f"no choices in the reply of {endpoint.base_url}")
+    return [dict(text=choice_text(c, endpoint), finish_reason=c.finish_reason) for c in reply.choices]
+
 async def call_endpoint(client, # an `openai.AsyncOpenAI`
                         endpoint:Endpoint, # where it goes
                         request:Request, # what to ask
@@ -207,15 +248,8 @@ async def call_endpoint(client, # an `openai.AsyncOpenAI`
                         timeout:float|None=None, # seconds for this call (default: the client's)
                        ) -> tuple[list[dict], dict]:
     "Send one chat completion (a text completion if the request has a `prompt`); return its choices and usage"
-    params = request.sent_params()
-    extra = params.pop('extra_body', None)
-    if n > 1: params['n'] = n
-    if timeout: params['timeout'] = timeout
-    params |= dict(model=endpoint.served_name, extra_body=extra)
-    if request.prompt: reply = await client.completions.create(prompt=request.prompt, **params)
-    else: reply = await client.chat.completions.create(messages=request.messages, **params)
-    if not getattr(reply, 'choices', None): raise MalformedResponse(f"no choices in the reply of {endpoint.base_url}")
-    choices = [dict(text=choice_text(c, endpoint), finish_reason=c.finish_reason) for c in reply.choices]
+    reply = await _create(client, request, _call_params(endpoint, request, n, timeout))
+    choices = _choices_of(reply, endpoint)
     usage = reply.usage.model_dump() if reply.usage else {}
     return choices, usage
 
@@ -241,6 +275,11 @@ def group_key(request:Request) -> str:
     return json.dumps([request.model, request.messages, request.prompt, params], sort_keys=True)
 
 # %% ../nbs/sample/c_sampling.ipynb #76d44a85
+def _token_counts(usage:dict|None) -> dict:
+    "The prompt and completion tokens of a call's usage (None where it does not say)"
+    usage = usage or {}
+    return dict(prompt_tokens=usage.get('prompt_tokens'), completion_tokens=usage.get('completion_tokens'))
+
 def record_of(request:Request, # the request
               status:str, # `ok` or `failed`
               text:str|None, # the answer (also kept when it failed validation)
@@ -249,10 +288,8 @@ def record_of(request:Request, # the request
               finish_reason:str|None=None, usage:dict|None=None, error:str='', parsed:Any=None,
              ) -> dict:
     "The stored record of a finished request"
-    usage = usage or {}
     record = dict(id=request.id, model=request.model, **request.meta, text=text, finish_reason=finish_reason,
-                  prompt_tokens=usage.get('prompt_tokens'), completion_tokens=usage.get('completion_tokens'),
-                  status=status, error=error, attempts=attempts, seconds=round(seconds, 3))
+                  **_token_counts(usage), status=status, error=error, attempts=attempts, seconds=round(seconds, 3))
     if parsed is not None: record['parsed'] = parsed
     return record
 
@@ -294,24 +331,38 @@ class Requester:
                  probe_timeout:float=20.0, # seconds for the one-token request that finds out whether `n` works
                 ):
         self.endpoints, self.store, self.validate, self.max_reasks = endpoints, store, validate, max_reasks
-        self.backoff_base, self.group_size, self.progress, self.clients = backoff_base, group_size, progress, dict(clients or {})
+        self.backoff_base, self.group_size, self.progress = backoff_base, group_size, progress
+        self.clients = dict(clients or {})
         self.max_connection_errors, self.probe_timeout = max_connection_errors, probe_timeout
-        self.supports_n = {name: known_n_support(e.model) for name, e in endpoints.items()}
+        self._start_state()
+
+    def _start_state(self):
+        "What the runner learns while it runs: `n` support, bounds, clients, failures, pauses and what it said"
+        self.supports_n = {name: known_n_support(e.model) for name, e in self.endpoints.items()}
         self.semaphores, self.probe_locks, self.pools, self.bar = {}, {}, {}, None
+        self._start_failures()
+        self.secrets = configured_secrets([e.model for e in self.endpoints.values()])
+
+    def _start_failures(self):
+        "What the runner counts of failures and says: errors in a row, pauses, requests pending, endpoints given up"
         self.connection_errors, self.resume_at, self.pending = defaultdict(int), defaultdict(float), defaultdict(int)
         self.down, self.unfit, self.notes, self.writer = {}, {}, [], None
-        self.secrets = configured_secrets([e.model for e in endpoints.values()])
 
     def client(self, model:str):
         "The client of a model's endpoint for the calling worker: one per `POOL_WORKERS` workers, made when first asked"
         if model in self.clients: return self.clients[model]
+        return self._pool_client(model, POOL.get())
+
+    def _pool_client(self, model:str, index:int):
+        "The client of a model's pool number `index`, made when first asked"
         pools = self.pools.setdefault(model, {})
-        if (index := POOL.get()) not in pools: pools[index] = self.endpoints[model].client(connections=POOL_WORKERS)
+        if index not in pools: pools[index] = self.endpoints[model].client(connections=POOL_WORKERS)
         return pools[index]
 
     def semaphore(self, model:str) -> asyncio.Semaphore:
         "The bound on requests in flight to a model's endpoint"
-        if model not in self.semaphores: self.semaphores[model] = asyncio.Semaphore(self.endpoints[model].model.concurrency)
+        if model not in self.semaphores:
+            self.semaphores[model] = asyncio.Semaphore(self.endpoints[model].model.concurrency)
         return self.semaphores[model]
 
 # %% ../nbs/sample/c_sampling.ipynb #7d59db91
@@ -325,17 +376,21 @@ def validated(self:Requester, text:str):
 # %% ../nbs/sample/c_sampling.ipynb #8e26de4b
 _FENCE = re.compile(r'```(?:json)?\s*(.*?)\s*```', re.DOTALL | re.IGNORECASE)
 
+def _unfenced(text:str|None) -> str:
+    "The inside of the first code fence of `text`, or all of it, stripped"
+    text = (text or '').strip()
+    return fenced.group(1) if (fenced := _FENCE.search(text)) else text
+
 def json_object(text:str, # a model's answer
                ) -> dict:
     "The JSON object in a model's answer (inside a code fence, or from its first `{` to its last `}`), or ValueError"
-    text = (text or '').strip()
-    text = fenced.group(1) if (fenced := _FENCE.search(text)) else text
+    text = _unfenced(text)
     first, last = text.find('{'), text.rfind('}')
     if first < 0: raise ValueError(f"no JSON object in the answer: {text[:80]!r}")
     if last < first: raise ValueError(f"malformed JSON (the object never ends): {text[first:first + 80]!r}")
-    try: value = json.loads(text[first:last + 1])
-    except json.JSONDecodeError as error: raise ValueError(f"malformed JSON ({error.msg}): {text[first:first + 80]!r}") from None
-    return value
+    try: return json.loads(text[first:last + 1])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"malformed JSON ({error.msg}): {text[first:first + 80]!r}") from None
 
 # %% ../nbs/sample/c_sampling.ipynb #eb84a96a
 def prompt_key(request:Request) -> str:
@@ -355,13 +410,16 @@ def say(self:Requester, line:str):
     tqdm.write(line)
 
 # %% ../nbs/sample/c_sampling.ipynb #261cdb05
+def _unreachable(url:str, count:int) -> str:
+    "How the notes and records name an endpoint given up"
+    return f"{url} unreachable after {count} consecutive connection errors or timeouts"
+
 @patch
 def give_up(self:Requester, model:str, last_error:str):
     "Send nothing more to a model's endpoint: its remaining requests fail at once; say so in one line"
-    url, count = self.endpoints[model].base_url, self.max_connection_errors
-    self.down[model] = (f"EndpointUnreachable: {url} unreachable after {count} consecutive connection errors or "
-                        f"timeouts (last: {last_error})")
-    self.say(f"{model}: endpoint {url} unreachable after {count} consecutive connection errors or timeouts; "
+    unreachable = _unreachable(self.endpoints[model].base_url, self.max_connection_errors)
+    self.down[model] = f"EndpointUnreachable: {unreachable} (last: {last_error})"
+    self.say(f"{model}: endpoint {unreachable}; "
              f"its {self.pending[model]} remaining requests are recorded as failed (a rerun asks again)")
 
 @patch
@@ -374,15 +432,30 @@ def mark_unfit(self:Requester, request:Request, why:str):
 
 # %% ../nbs/sample/c_sampling.ipynb #8d7d738a
 @patch
-def note_failure(self:Requester, request:Request, error:Exception, said:str):
-    "Learn from a failed call: count it toward giving the endpoint up, pause for Retry-After, mark a prompt too long"
-    model = request.model
+def _count_unreachable(self:Requester, model:str, error:Exception, said:str):
+    "Count connection errors and timeouts in a row (an answer resets it); give the endpoint up after too many"
     self.connection_errors[model] = self.connection_errors[model] + 1 if is_unreachable(error) else 0
-    if self.connection_errors[model] >= self.max_connection_errors and model not in self.down: self.give_up(model, said)
+    if self.connection_errors[model] >= self.max_connection_errors and model not in self.down:
+        self.give_up(model, said)
+
+@patch
+def _pause_for(self:Requester, model:str, error:Exception):
+    "Pause a model's requests for as long as the error's Retry-After asks (nothing when it does not say)"
     if (wait := retry_after_of(error)) is not None:
         self.resume_at[model] = max(self.resume_at[model], time.monotonic() + wait)
+
+@patch
+def _unfit_if_too_long(self:Requester, request:Request, error:Exception, said:str):
+    "Mark the request's prompt too long when the error says it does not fit (once per conversation)"
     if is_context_exceeded(error) and prompt_key(request) not in self.unfit:
         self.mark_unfit(request, f"with max_tokens {request.params.get('max_tokens')} the endpoint said {said}")
+
+@patch
+def note_failure(self:Requester, request:Request, error:Exception, said:str):
+    "Learn from a failed call: count it toward giving the endpoint up, pause for Retry-After, mark a prompt too long"
+    self._count_unreachable(request.model, error, said)
+    self._pause_for(request.model, error)
+    self._unfit_if_too_long(request, error, said)
 
 @patch
 async def wait_turn(self:Requester, model:str):
@@ -391,43 +464,80 @@ async def wait_turn(self:Requester, model:str):
 
 # %% ../nbs/sample/c_sampling.ipynb #9be341d7
 @patch
+async def _timed_call(self:Requester, request:Request, n:int, timeout:float|None, tally:dict) -> tuple:
+    "One call to the request's endpoint, its attempt and seconds counted in `tally`; (choices, usage)"
+    tally['attempts'] += 1
+    started = time.monotonic()
+    try: return await call_endpoint(self.client(request.model), self.endpoints[request.model], request, n, timeout)
+    finally: tally['seconds'] += time.monotonic() - started
+
+@patch
+async def _call_in_turn(self:Requester, request:Request, n:int, timeout:float|None, tally:dict) -> tuple:
+    "One call within the model's bound and pause: (choices, usage, ''), or (None, None, why) when it is refused"
+    async with self.semaphore(request.model):
+        await self.wait_turn(request.model)
+        if refused := self.refusal(request): return None, None, refused
+        choices, usage = await self._timed_call(request, n, timeout, tally)
+    return choices, usage, ''
+
+@patch
+def _said_of(self:Requester, error:Exception) -> str:
+    "An error as a record and a note say it: its type and message, scrubbed of keys, at most 300 characters"
+    return scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)[:300]
+
+@patch
+def _stops_retrying(self:Requester, request:Request, error:Exception, attempts:int) -> bool:
+    "Whether a failed call ends the request: refused, not retryable, or out of retries"
+    retries = self.endpoints[request.model].model.max_retries
+    return bool(self.refusal(request)) or not is_retryable(error) or attempts > retries
+
+@patch
+async def _after_failure(self:Requester, request:Request, error:Exception, tally:dict) -> str|None:
+    "Learn from a failed call; why the request failed when it ends here, else None after the wait before a retry"
+    said = self._said_of(error)
+    self.note_failure(request, error, said)
+    if self._stops_retrying(request, error, tally['attempts']): return self.refusal(request) or said
+    await asyncio.sleep(backoff_seconds(tally['attempts'] - 1, self.backoff_base, retry_after=retry_after_of(error)))
+    return None
+
+@patch
 async def call_with_retries(self:Requester, request:Request, n:int=1, timeout:float|None=None):
     "Call until success, a non-retryable error or a refusal; return (choices, usage, attempts, error, seconds in calls)"
-    endpoint, attempts, seconds = self.endpoints[request.model], 0, 0.0
+    tally = dict(attempts=0, seconds=0.0)
     while True:
-        try:
-            async with self.semaphore(request.model):
-                await self.wait_turn(request.model)
-                if refused := self.refusal(request): return None, None, attempts, refused, seconds
-                attempts += 1
-                started = time.monotonic()
-                try: choices, usage = await call_endpoint(self.client(request.model), endpoint, request, n, timeout)
-                finally: seconds += time.monotonic() - started
-            self.connection_errors[request.model] = 0
-            return choices, usage, attempts, '', seconds
+        try: choices, usage, refused = await self._call_in_turn(request, n, timeout, tally)
         except Exception as error:
-            said = scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)[:300]
-            self.note_failure(request, error, said)
-            if self.refusal(request) or not is_retryable(error) or attempts > endpoint.model.max_retries:
-                return None, None, attempts, self.refusal(request) or said, seconds
-            await asyncio.sleep(backoff_seconds(attempts - 1, self.backoff_base, retry_after=retry_after_of(error)))
+            if (ended := await self._after_failure(request, error, tally)) is None: continue
+            return None, None, tally['attempts'], ended, tally['seconds']
+        if not refused: self.connection_errors[request.model] = 0
+        return choices, usage, tally['attempts'], refused, tally['seconds']
 
 # %% ../nbs/sample/c_sampling.ipynb #d532fd65
 @patch
+async def _tallied_call(self:Requester, request:Request, tally:dict) -> tuple:
+    "`call_with_retries` of `request`, its attempts and seconds added to `tally`; (choices, usage, error)"
+    choices, usage, attempts, error, seconds = await self.call_with_retries(request)
+    tally['attempts'] += attempts
+    tally['seconds'] += seconds
+    return choices, usage, error
+
+def _ok_record(request:Request, choice:dict, usage:dict, parsed:Any, tally:dict) -> dict:
+    "The record of a valid answer, with the attempts and seconds of all the calls it took (`tally`)"
+    return record_of(request, 'ok', choice['text'], tally['attempts'], tally['seconds'], choice['finish_reason'], usage,
+                     parsed=parsed)
+
+@patch
 async def ask_one(self:Requester, request:Request) -> dict:
     "Run a single request, re-asking after an invalid answer (telling the model what was wrong), and store its record"
-    total_seconds, total_attempts, last_text, asked = 0.0, 0, None, request
+    tally, last_text, asked = dict(attempts=0, seconds=0.0), None, request
     for _ in range(self.max_reasks + 1):
-        choices, usage, attempts, error, seconds = await self.call_with_retries(asked)
-        total_attempts += attempts
-        total_seconds += seconds
+        choices, usage, error = await self._tallied_call(asked, tally)
         if choices is None: break
         last_text = choices[0]['text']
         ok, parsed, error = self.validated(last_text)
-        if ok: return self.finish(record_of(request, 'ok', last_text, total_attempts, total_seconds,
-                                            choices[0]['finish_reason'], usage, parsed=parsed))
+        if ok: return self.finish(_ok_record(request, choices[0], usage, parsed, tally))
         asked = reask(request, last_text, error)
-    return self.finish(record_of(request, 'failed', last_text, total_attempts, total_seconds, error=error))
+    return self.finish(record_of(request, 'failed', last_text, tally['attempts'], tally['seconds'], error=error))
 
 # %% ../nbs/sample/c_sampling.ipynb #7f11f284
 REASK = "That answer could not be used ({error}). Reply again with only what was asked for, in the requested format."
@@ -437,17 +547,21 @@ def reask(request:Request, # the original request
           error:str, # why it failed
          ) -> Request:
     "The request again, with the bad answer and what was wrong with it appended to the conversation"
-    messages = [*request.messages, {'role': 'assistant', 'content': answer}, {'role': 'user', 'content': REASK.format(error=error)}]
+    told = {'role': 'user', 'content': REASK.format(error=error)}
+    messages = [*request.messages, {'role': 'assistant', 'content': answer}, told]
     return replace(request, messages=messages)
 
 # %% ../nbs/sample/c_sampling.ipynb #1f09196e
 @patch
+def _one_by_one(self:Requester, group:list[Request]) -> bool:
+    "Whether a group is asked one request at a time: a single request, an endpoint without `n`, or a validator"
+    return len(group) == 1 or not self.supports_n[group[0].model] or self.validate is not None
+
+@patch
 async def ask_group(self:Requester, group:list[Request]) -> list[dict]:
     "Run requests that differ only by seed: one `n` request where the endpoint honours `n`, else one by one"
-    model = group[0].model
     if len(group) > 1 and self.validate is None: await self.settle_n(group[0])
-    if len(group) == 1 or not self.supports_n[model] or self.validate is not None:
-        return [await self.ask_one(r) for r in group]
+    if self._one_by_one(group): return [await self.ask_one(r) for r in group]
     return await self.ask_n(group)
 
 # %% ../nbs/sample/c_sampling.ipynb #6c8a7a80
@@ -462,74 +576,119 @@ async def settle_n(self:Requester, request:Request):
     async with self.probe_lock(request.model):
         if self.supports_n[request.model] is None: self.supports_n[request.model] = await self.probe_n(request)
 
+def _one_token(request:Request) -> Request:
+    "`request` asking for one token only"
+    return replace(request, params={**request.params, 'max_tokens': 1})
+
+@patch
+def _probe_timeout(self:Requester, model:str) -> float:
+    "Seconds for the probe of a model: its own timeout, at most `probe_timeout`"
+    return min(self.endpoints[model].model.timeout, self.probe_timeout)
+
 @patch
 async def probe_n(self:Requester, request:Request) -> bool|None:
     "Whether 2 one-token choices come back when 2 are asked (not stored); False if that fails, None if too long"
-    probe = replace(request, params={**request.params, 'max_tokens': 1})
-    timeout = min(self.endpoints[request.model].model.timeout, self.probe_timeout)
-    choices, *_ = await self.call_with_retries(probe, n=2, timeout=timeout)
+    choices, *_ = await self.call_with_retries(_one_token(request), n=2, timeout=self._probe_timeout(request.model))
     if choices is None and prompt_key(request) in self.unfit: return None
     return choices is not None and len(choices) == 2
 
 # %% ../nbs/sample/c_sampling.ipynb #0bae951a
+def _usage_share(usage:dict|None, count:int) -> dict:
+    "Each of `count` choices' share of a call's token counts"
+    return {k: (v or 0) // count for k, v in (usage or {}).items() if isinstance(v, int)}
+
+@patch
+def _fail_all(self:Requester, group:list[Request], attempts:int, seconds:float, error:str) -> list[dict]:
+    "Store every request of `group` as failed, each with its share of the seconds"
+    return [self.finish(record_of(r, 'failed', None, attempts, seconds / len(group), error=error)) for r in group]
+
 @patch
 async def ask_n(self:Requester, group:list[Request]) -> list[dict]:
     "Ask for `len(group)` choices at once; ask one by one for those the endpoint did not return"
     choices, usage, attempts, error, seconds = await self.call_with_retries(group[0], n=len(group))
-    if choices is None: return [self.finish(record_of(r, 'failed', None, attempts, seconds / len(group), error=error)) for r in group]
-    share = {k: (v or 0) // len(choices) for k, v in (usage or {}).items() if isinstance(v, int)}
+    if choices is None: return self._fail_all(group, attempts, seconds, error)
+    share = _usage_share(usage, len(choices))
     done = [self.finish(record_of(r, 'ok', c['text'], attempts, seconds / len(choices), c['finish_reason'], share))
             for r, c in zip(group, choices)]
     return done + [await self.ask_one(r) for r in group[len(choices):]]
 
 # %% ../nbs/sample/c_sampling.ipynb #82e522e7
 @patch
+def _advance_bar(self:Requester, record:dict):
+    "Count a finished record on the progress bar (nothing without one)"
+    if self.bar is None: return
+    self.tokens += record.get('completion_tokens') or 0
+    self.failed += record['status'] != 'ok'
+    self.bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
+    self.bar.update(1)
+
+@patch
+def _write(self:Requester, record:dict):
+    "Store a record: through the writer thread while `ask_all` runs, else at once"
+    if self.writer is not None: self.writer.put(record)
+    else: self.store.add([record])
+
+@patch
 def finish(self:Requester, record:dict) -> dict:
     "Store a finished record at once (its error scrubbed of keys; through the writer thread while `ask_all` runs)"
     record['error'] = scrub_secrets(record['error'], self.secrets)
-    if self.writer is not None: self.writer.put(record)
-    else: self.store.add([record])
+    self._write(record)
     self.pending[record['model']] -= 1
-    if self.bar is not None:
-        self.tokens += record.get('completion_tokens') or 0
-        self.failed += record['status'] != 'ok'
-        self.bar.set_postfix(tokens=self.tokens, failed=self.failed, refresh=False)
-        self.bar.update(1)
+    self._advance_bar(record)
     return record
 
 # %% ../nbs/sample/c_sampling.ipynb #d4373389
+def _alike(requests:list[Request]) -> list[list[Request]]:
+    "The requests that differ only by seed, together, in the order of their first request"
+    by_key = defaultdict(list)
+    for request in requests: by_key[group_key(request)].append(request)
+    return list(by_key.values())
+
 def make_groups(requests:list[Request], # requests to run
                 size:int, # at most this many per group
                ) -> list[list[Request]]:
     "Group requests that differ only by seed, `size` at most per group, keeping the order"
-    by_key = defaultdict(list)
-    for request in requests: by_key[group_key(request)].append(request)
-    return [same[i:i + size] for same in by_key.values() for i in range(0, len(same), size)]
+    return [same[i:i + size] for same in _alike(requests) for i in range(0, len(same), size)]
 
 # %% ../nbs/sample/c_sampling.ipynb #f9d83ed9
+def _sent_text(request:Request) -> str:
+    "The text a request sends: its text prompt, or the contents of its messages"
+    return request.prompt or '\n'.join(str(m.get('content') or '') for m in request.messages)
+
+def _added_tokens(request:Request) -> int:
+    "The tokens the server adds around the text: a chat template, or for a text prompt a BOS at most"
+    return 8 if request.prompt else template_tokens(request.messages)
+
+def _overflow(tokens:int, wanted:int, context:int) -> str:
+    "Why a prompt of `tokens` (template included) and `wanted` new tokens does not fit a context of `context`"
+    return (f"about {tokens} prompt tokens + max_tokens {wanted} > n_ctx {context}; "
+            f"not sent (shorten the prompt, lower max_tokens or raise n_ctx)")
+
 def prompt_overflow(endpoint:Endpoint, # a local model's endpoint (`n_ctx` known)
                     request:Request, # the request
                     client:httpx.Client|None=None, # an HTTP client for the count
                    ) -> str:
     "Why `request` cannot fit its model's context with its max_tokens, or '' (it fits, or its size is not known)"
-    text = request.prompt or '\n'.join(str(m.get('content') or '') for m in request.messages)
-    added = 8 if request.prompt else template_tokens(request.messages)  # a text prompt gets no template, a BOS at most
+    text, added = _sent_text(request), _added_tokens(request)
     wanted, context = request.params.get('max_tokens') or 0, endpoint.model.n_ctx
     room = context - wanted - added
     if len(text.encode()) <= room: return ''  # a token is at least one byte
     if (tokens := count_tokens(endpoint, text, client)) is None or tokens <= room: return ''
-    return (f"about {tokens + added} prompt tokens + max_tokens {wanted} > n_ctx {context}; "
-            f"not sent (shorten the prompt, lower max_tokens or raise n_ctx)")
+    return _overflow(tokens + added, wanted, context)
 
 # %% ../nbs/sample/c_sampling.ipynb #e327f3ee
 @patch
-async def check_fit(self:Requester, todo:list[Request]):
-    "Before any request: mark each conversation to a local model that cannot fit its context, one line each"
+def _local_conversations(self:Requester, todo:list[Request]) -> list[Request]:
+    "The first request of each conversation (`prompt_key`) to a llama.cpp model"
     firsts = {}
     for request in todo: firsts.setdefault(prompt_key(request), request)
-    local = [r for r in firsts.values() if self.endpoints[r.model].model.engine == 'llama-cpp']
+    return [r for r in firsts.values() if self.endpoints[r.model].model.engine == 'llama-cpp']
+
+@patch
+async def check_fit(self:Requester, todo:list[Request]):
+    "Before any request: mark each conversation to a local model that cannot fit its context, one line each"
     with httpx.Client() as http:
-        for request in local:
+        for request in self._local_conversations(todo):
             why = await asyncio.to_thread(prompt_overflow, self.endpoints[request.model], request, http)
             if why: self.mark_unfit(request, why)
 
@@ -548,15 +707,23 @@ def still_to_ask(requests:list[Request], # the requests
     return [r for r in requests if r.id not in answered or not asked_alike(answered[r.id], r)]
 
 # %% ../nbs/sample/c_sampling.ipynb #f724d0fd
+def _groups_by_model(groups:list[list[Request]]) -> dict[str, list[list[Request]]]:
+    "The groups of each model, in their order"
+    by_model = defaultdict(list)
+    for group in groups: by_model[group[0].model].append(group)
+    return by_model
+
+@patch
+def _workers_of(self:Requester, model:str, queued:list[list[Request]]) -> list:
+    "The workers of one model, twice its concurrency at most, taking its groups in turn from one shared iterator"
+    shared, count = iter(queued), min(len(queued), 2 * self.endpoints[model].model.concurrency)
+    return [self.work_through(shared, index // POOL_WORKERS) for index in range(count)]
+
 @patch
 async def ask_groups(self:Requester, groups:list[list[Request]]) -> int:
     "Run groups in order with a bounded number of tasks: per model, twice its concurrency of workers"
-    by_model = defaultdict(list)
-    for group in groups: by_model[group[0].model].append(group)
     workers = []
-    for model, queued in by_model.items():
-        shared, count = iter(queued), min(len(queued), 2 * self.endpoints[model].model.concurrency)
-        workers += [self.work_through(shared, index // POOL_WORKERS) for index in range(count)]
+    for model, queued in _groups_by_model(groups).items(): workers += self._workers_of(model, queued)
     return sum(await asyncio.gather(*workers))
 
 @patch
@@ -571,14 +738,25 @@ async def work_through(self:Requester, groups, # an iterator of groups shared wi
 
 # %% ../nbs/sample/c_sampling.ipynb #21a277cc
 @patch
+def _count_pending(self:Requester, todo:list[Request]):
+    "Make each model's client (a missing key fails here, before any request) and count its pending requests"
+    for model in {r.model for r in todo}: self.client(model)
+    for request in todo: self.pending[request.model] += 1
+
+@patch
+def _progress_bar(self:Requester, todo:list[Request], description:str):
+    "A progress bar over `todo`, labelled `description` (None when there is nothing to do)"
+    if not todo: return None
+    return tqdm(total=len(todo), desc=description, unit='resp', disable=not self.progress or bars_disabled())
+
+@patch
 async def ask_all(self:Requester, requests:list[Request], description:str='requests') -> int:
     "Run every request not already stored as ok (asked the same way); return how many records were stored"
     todo = still_to_ask(requests, self.store)
-    for model in {r.model for r in todo}: self.client(model)  # a missing key fails here, before any request
-    for request in todo: self.pending[request.model] += 1
+    self._count_pending(todo)
     await self.check_fit(todo)
     self.tokens, self.failed = 0, 0
-    self.bar = tqdm(total=len(todo), desc=description, unit='resp', disable=not self.progress or bars_disabled()) if todo else None
+    self.bar = self._progress_bar(todo, description)
     try:
         with StoreWriter(self.store) as writer:
             self.writer = writer
@@ -588,22 +766,26 @@ async def ask_all(self:Requester, requests:list[Request], description:str='reque
         if self.bar is not None: self.bar.close()
 
 # %% ../nbs/sample/c_sampling.ipynb #bdf98d47
+async def _tracked(coroutine, state:dict, started:threading.Event):
+    "Await `coroutine`, first sharing its loop and task in `state` and setting `started`"
+    state['loop'], state['task'] = asyncio.get_running_loop(), asyncio.current_task()
+    started.set()
+    return await coroutine
+
+def _run_on_thread(coroutine, state:dict, started:threading.Event, finished:threading.Event):
+    "Run `coroutine` in a fresh event loop, its value or error into `state`; set both events when it ends"
+    try: state['value'] = asyncio.run(_tracked(coroutine, state, started))
+    except BaseException as error: state['error'] = error
+    finally:
+        started.set()
+        finished.set()
+
 def until_done(coroutine):
     "Run `coroutine` to completion from synchronous code, inside a running event loop or not; Ctrl-C cancels it first"
     try: asyncio.get_running_loop()
     except RuntimeError: return asyncio.run(coroutine)
     state, started, finished = {}, threading.Event(), threading.Event()
-    async def tracked():
-        state['loop'], state['task'] = asyncio.get_running_loop(), asyncio.current_task()
-        started.set()
-        return await coroutine
-    def target():
-        try: state['value'] = asyncio.run(tracked())
-        except BaseException as error: state['error'] = error
-        finally:
-            started.set()
-            finished.set()
-    threading.Thread(target=target).start()
+    threading.Thread(target=_run_on_thread, args=(coroutine, state, started, finished)).start()
     try: finished.wait()  # not `join`: in Python 3.11 an interrupted join marks a running thread as stopped
     except BaseException:
         cancel_thread_run(state, started)
@@ -620,6 +802,10 @@ def cancel_thread_run(state:dict, # what `until_done`'s thread shares: its loop 
     with contextlib.suppress(KeyError, RuntimeError): state['loop'].call_soon_threadsafe(state['task'].cancel)
 
 # %% ../nbs/sample/c_sampling.ipynb #e1163890
+def _error_counts(failed:list[dict]) -> dict:
+    "How many failed records there are of each error type (the text before an error's first `:`)"
+    return dict(pd.Series([r['error'].split(':')[0] for r in failed], dtype=object).value_counts())
+
 def summarize(store:ResponseStore, # the store
               ids:list[str], # the ids of interest
               notes:list[str]|None=None, # lines said while running (endpoints given up, prompts too long)
@@ -628,9 +814,9 @@ def summarize(store:ResponseStore, # the store
     latest = store.latest(['status', 'error', 'completion_tokens'])
     records = [latest[i] for i in ids if i in latest]
     failed = [r for r in records if r['status'] != 'ok']
+    tokens = sum(r.get('completion_tokens') or 0 for r in records)
     return dict(requested=len(ids), ok=len(records) - len(failed), failed=len(failed), missing=len(ids) - len(records),
-                errors=dict(pd.Series([r['error'].split(':')[0] for r in failed], dtype=object).value_counts()),
-                completion_tokens=sum(r.get('completion_tokens') or 0 for r in records), notes=list(notes or []))
+                errors=_error_counts(failed), completion_tokens=tokens, notes=list(notes or []))
 
 # %% ../nbs/sample/c_sampling.ipynb #0f3388b9
 def ask_requests(requests:list[Request], # what to ask
@@ -653,12 +839,16 @@ def profile_prompts(run:Run) -> pd.DataFrame:
     return load_prompts(run.profile.prompts, run.profile.prompt_limit)
 
 # %% ../nbs/sample/c_sampling.ipynb #3b2b0b45
+def _missing_models(run:Run, requests:list[Request]) -> list[Model]:
+    "The model sections of the profile that have requests still to ask, in the profile's order"
+    missing = {r.model for r in still_to_ask(requests, run.store)}
+    return [run.settings.models[m] for m in run.profile.models if m in missing]
+
 def model_batches(run:Run, # the run
                   requests:list[Request], # its requests
                  ) -> list[list[str]]:
     "Models to sample together: all hosted models in one batch, then each local model alone; only models with missing requests"
-    missing = {r.model for r in still_to_ask(requests, run.store)}
-    models = [run.settings.models[m] for m in run.profile.models if m in missing]
+    models = _missing_models(run, requests)
     hosted = [m.id for m in models if not serves_locally(m)]
     return ([hosted] if hosted else []) + [[m.id] for m in models if serves_locally(m)]
 
@@ -673,17 +863,20 @@ def profile_requests(run:Run, # the run
     return requests
 
 # %% ../nbs/sample/c_sampling.ipynb #cf8b4ae5
+def _sample_batch(run:Run, models:list[str], requests:list[Request], **kwargs) -> list[str]:
+    "Ask the requests of `models` while their endpoints are open; the lines it said"
+    with open_endpoints([run.settings.models[m] for m in models], run.dir/'logs') as endpoints:
+        chosen = [r for r in requests if r.model in models]
+        label = f"sampling {', '.join(models)}"
+        return ask_requests(chosen, run.store, endpoints, description=label, **kwargs)['notes']
+
 def live_sample(run:Run, # the run
                 requests:list[Request], # the requests to ask (those already stored are skipped)
                 **kwargs, # passed to `ask_requests`
                ) -> list[str]:
     "Ask `requests` model batch by model batch (hosted models together, local ones one at a time); the lines it said"
     notes = []
-    for models in model_batches(run, requests):
-        with open_endpoints([run.settings.models[m] for m in models], run.dir/'logs') as endpoints:
-            chosen = [r for r in requests if r.model in models]
-            label = f"sampling {', '.join(models)}"
-            notes += ask_requests(chosen, run.store, endpoints, description=label, **kwargs)['notes']
+    for models in model_batches(run, requests): notes += _sample_batch(run, models, requests, **kwargs)
     return notes
 
 # %% ../nbs/sample/c_sampling.ipynb #b3af73a5

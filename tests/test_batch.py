@@ -238,7 +238,8 @@ def test_together_batches_use_its_purpose_its_job_wrapper_and_its_capital_states
         run = fake_run(tmp_path, server.url, extra=TOGETHER)
         summary = sample_with_batches(run, batch=True, **FAST)
     assert (summary['ok'], summary['failed'], summary['missing'], len(server.creates)) == (8, 0, 0, 2)
-    assert {f['purpose'] for f in server.files.values() if f['filename'].endswith('.jsonl')} <= {'batch-api', 'batch_output'}
+    purposes = {f['purpose'] for f in server.files.values() if f['filename'].endswith('.jsonl')}
+    assert purposes <= {'batch-api', 'batch_output'} and 'batch-api' in purposes
     assert all('metadata' not in create for create in server.creates)  # not in Together's batch reference
     assert any(f"batch {list(server.batches)[0]} completed: 7 answers, 1 failed" in line for line in summary['notes'])
 

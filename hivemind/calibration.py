@@ -7,6 +7,7 @@ Docs: https://hivemind-companion.github.io/artificial-hivemind/calibration/a_cal
 # %% ../nbs/calibration/a_calibration.ipynb #120b460a
 from __future__ import annotations
 from pathlib import Path
+from typing import Callable
 import warnings
 import numpy as np
 import pandas as pd
@@ -428,11 +429,17 @@ def _interval_keep(order:np.ndarray, low:int, high:int, size:int) -> np.ndarray:
     keep[order[low:high + 1]] = True
     return keep
 
-def _sorted_values(values:np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "The values as floats, their stable sort order, and the values in that order"
+def _window_keep(values:np.ndarray, # mean rating per item of one group
+                 count:int, # items to keep
+                 window:Callable, # (sorted values, count, median) -> (low, high): the rule's window
+                ) -> np.ndarray:
+    "The mask of the items in the window of sorted positions a rule picks (none when `count` is 0)"
     values = np.asarray(values, dtype=float)
     order = np.argsort(values, kind='stable')
-    return values, order, values[order]
+    count = min(count, len(values))
+    if count <= 0: return np.zeros(len(values), dtype=bool)
+    low, high = window(values[order], count, np.median(values))
+    return _interval_keep(order, low, high, len(values))
 
 def _narrowest_start(ordered:np.ndarray, # the sorted values
                      count:int, # window length, 1..len(ordered)
@@ -444,15 +451,16 @@ def _narrowest_start(ordered:np.ndarray, # the sorted values
     centres = (ordered[starts] + ordered[starts + count - 1]) / 2
     return starts[np.argmin(np.abs(centres - median))]
 
+def _narrowest_window(ordered:np.ndarray, count:int, median:float) -> tuple[int, int]:
+    "Ends (low, high) of the narrowest window of `count` sorted values"
+    start = _narrowest_start(ordered, count, median)
+    return start, start + count - 1
+
 def sliding_keep(values:np.ndarray, # mean rating per item of one group
                  count:int, # items to keep
                 ) -> np.ndarray:
     "The window of `count` consecutive sorted values with the smallest range, centred nearest the median on ties"
-    values, order, ordered = _sorted_values(values)
-    count = min(count, len(values))
-    if count <= 0: return np.zeros(len(values), dtype=bool)
-    start = _narrowest_start(ordered, count, np.median(values))
-    return _interval_keep(order, start, start + count - 1, len(values))
+    return _window_keep(values, count, _narrowest_window)
 
 # %% ../nbs/calibration/a_calibration.ipynb #0c3386d1
 def _outer_gaps(ordered:np.ndarray, low:int, high:int) -> tuple[float, float]:
@@ -466,7 +474,7 @@ def _grows_low(ordered:np.ndarray, low:int, high:int) -> bool:
     below, above = _outer_gaps(ordered, low, high)
     return below < above or (below == above and (high - low) % 2 == 0)
 
-def _grown_window(ordered:np.ndarray, count:int) -> tuple[int, int]:
+def _grown_window(ordered:np.ndarray, count:int, median:float=None) -> tuple[int, int]:
     "Ends (low, high) of the window grown from the (lower) median to `count` values"
     low = high = (len(ordered) - 1) // 2
     while high - low + 1 < count:
@@ -477,11 +485,7 @@ def median_expansion_keep(values:np.ndarray, # mean rating per item of one group
                           count:int, # items to keep
                          ) -> np.ndarray:
     "Grow from the (lower) median to the side whose next value is nearer, until `count` values are in"
-    values, order, ordered = _sorted_values(values)
-    count = min(count, len(values))
-    if count <= 0: return np.zeros(len(values), dtype=bool)
-    low, high = _grown_window(ordered, count)
-    return _interval_keep(order, low, high, len(values))
+    return _window_keep(values, count, _grown_window)
 
 def _inner_gaps(ordered:np.ndarray, low:int, high:int) -> tuple[float, float]:
     "Gaps from the window's lowest and highest values to their neighbours inside it"
@@ -503,11 +507,7 @@ def gap_keep(values:np.ndarray, # mean rating per item of one group
              count:int, # items to keep
             ) -> np.ndarray:
     "Shrink from the extremes, dropping the end whose gap to its neighbour is larger, until `count` values are left"
-    values, order, ordered = _sorted_values(values)
-    count = min(count, len(values))
-    if count <= 0: return np.zeros(len(values), dtype=bool)
-    low, high = _shrunk_window(ordered, count, np.median(values))
-    return _interval_keep(order, low, high, len(values))
+    return _window_keep(values, count, _shrunk_window)
 
 # %% ../nbs/calibration/a_calibration.ipynb #cb9bd71e
 SIMILAR_RULES = {'Optimized Sliding': sliding_keep, 'Centroid-Based': centroid_keep, 'Distance-Based': distance_keep,

@@ -28,14 +28,17 @@ __all__ = ['BATCH_LINES', 'BATCH_BYTES', 'CLOSED', 'BATCH_PURPOSES', 'BATCH_COLU
            'add_batch_arguments']
 
 # %% ../nbs/sample/e_batch.ipynb #9b749286
+def _asked(request:Request) -> dict:
+    "What a request asks: its `prompt` for a text completion, else its chat `messages`"
+    return dict(prompt=request.prompt) if request.prompt else dict(messages=request.messages)
+
 def request_body(request:Request, # a request of the live sampler
                  served_name:str, # the model name the endpoint knows
                 ) -> dict:
     "The JSON body the live sampler sends for `request`: its params, `extra_body` merged in as the openai client does"
     params = request.sent_params()
     extra = params.pop('extra_body', None) or {}
-    asked = dict(prompt=request.prompt) if request.prompt else dict(messages=request.messages)
-    return dict(model=served_name, **asked, **params, **extra)
+    return dict(model=served_name, **_asked(request), **params, **extra)
 
 # %% ../nbs/sample/e_batch.ipynb #7dac6a79
 def batch_url(request:Request) -> str:
@@ -55,6 +58,13 @@ def encoded(line:dict) -> bytes:
     "A JSONL line: compact UTF-8 JSON and a newline"
     return json.dumps(line, ensure_ascii=False, separators=(',', ':')).encode() + b'\n'
 
+def _line_bytes(line:dict, max_bytes:int) -> bytes:
+    "The encoded `line`; a ValueError naming its request when it is over `max_bytes` bytes"
+    data = encoded(line)
+    if len(data) > max_bytes:
+        raise ValueError(f"request {line['custom_id']}: {len(data)} bytes, over the {max_bytes} of a batch file")
+    return data
+
 def split_lines(lines:list[dict], # batch lines, in order
                 max_lines:int=BATCH_LINES, # the most lines of one file
                 max_bytes:int=BATCH_BYTES, # the most bytes of one file
@@ -62,9 +72,7 @@ def split_lines(lines:list[dict], # batch lines, in order
     "The contents of the input files that hold `lines` in order, none over `max_lines` lines or `max_bytes` bytes"
     files, count = [], max_lines
     for line in lines:
-        data = encoded(line)
-        if len(data) > max_bytes:
-            raise ValueError(f"request {line['custom_id']}: {len(data)} bytes, over the {max_bytes} of a batch file")
+        data = _line_bytes(line, max_bytes)
         if count == max_lines or len(files[-1]) + len(data) > max_bytes:
             files.append(bytearray())
             count = 0
@@ -97,52 +105,84 @@ def write(self:BatchBook, name:str, content:bytes) -> Path:
     partial.write_bytes(content)
     return partial.replace(path)
 
+def _custom_ids(content:bytes) -> list[str]:
+    "The `custom_id` of each line of a JSONL input file"
+    return [json.loads(line)['custom_id'] for line in content.splitlines() if line.strip()]
+
 @patch
 def ids(self:BatchBook, entry:dict) -> list[str]:
     "The response ids an entry's input file asks for"
     path = self.folder/entry['input']
     if not path.exists(): raise FileNotFoundError(f"{path}: the input file of batch {entry.get('batch')} is missing")
-    return [json.loads(line)['custom_id'] for line in path.read_bytes().splitlines() if line.strip()]
+    return _custom_ids(path.read_bytes())
 
 @patch
 def in_flight(self:BatchBook) -> set[str]:
     "The response ids of the batches not yet collected"
     return {i for entry in self.open() for i in self.ids(entry)}
 
+@patch
+def open_names(self:BatchBook) -> list[str]:
+    "The batch id of each batch not yet collected, or its input file while it has none"
+    return [e.get('batch') or e['input'] for e in self.open()]
+
 # %% ../nbs/sample/e_batch.ipynb #320c43ed
+def _failed_record(request:Request, said:str) -> dict:
+    "The failed record of a request a batch did not answer, what was said of it cut to 300 characters"
+    return record_of(request, 'failed', None, 1, 0.0, error=said[:300])
+
+def _completion(request:Request, body:dict, endpoint:Endpoint):
+    "The completion a response body holds, read as the openai client reads one; a MalformedResponse without choices"
+    from openai.types import Completion
+    from openai.types.chat import ChatCompletion
+    reply = (Completion if request.prompt else ChatCompletion).model_validate(body)
+    if not reply.choices: raise MalformedResponse(f"no choices in the batch answer of {endpoint.base_url}")
+    return reply
+
+def _ok_record(request:Request, reply, text:str) -> dict:
+    "The `ok` record of a completion's first choice, `text`, with its finish reason and usage"
+    usage = reply.usage.model_dump() if reply.usage else {}
+    return record_of(request, 'ok', text, 1, 0.0, reply.choices[0].finish_reason, usage)
+
 def answered(request:Request, # the request the line answers
              body:dict, # the response body of an HTTP 200 line
              endpoint:Endpoint, # where it came from (named in errors)
             ) -> tuple[dict, bool]:
     "The record of an answer, read as the live sampler reads one; a body that is no completion fails, asked again"
-    from openai.types import Completion
-    from openai.types.chat import ChatCompletion
     try:
-        reply = (Completion if request.prompt else ChatCompletion).model_validate(body)
-        if not reply.choices: raise MalformedResponse(f"no choices in the batch answer of {endpoint.base_url}")
+        reply = _completion(request, body, endpoint)
         text = choice_text(reply.choices[0], endpoint)
     except ValueError as error:
-        return record_of(request, 'failed', None, 1, 0.0, error=f"MalformedResponse: {error}"[:300]), True
-    usage = reply.usage.model_dump() if reply.usage else {}
-    return record_of(request, 'ok', text, 1, 0.0, reply.choices[0].finish_reason, usage), False
+        return _failed_record(request, f"MalformedResponse: {error}"), True
+    return _ok_record(request, reply, text), False
 
 # %% ../nbs/sample/e_batch.ipynb #e16e5d1d
+def _said_error(response:dict) -> dict:
+    "The `error` object of a response's body ({} when the body holds none)"
+    body = response.get('body') if isinstance(response.get('body'), dict) else {}
+    return body.get('error') if isinstance(body.get('error'), dict) else {}
+
 def error_message(line:dict) -> tuple[int|None, str, str]:
     "The HTTP status, error code and message of an error line"
     response, error = line.get('response') or {}, line.get('error') or {}
-    body = response.get('body') if isinstance(response.get('body'), dict) else {}
-    said = body.get('error') if isinstance(body.get('error'), dict) else {}
+    said = _said_error(response)
     code, message = error.get('code') or said.get('code') or '', error.get('message') or said.get('message') or ''
     return response.get('status_code'), code, message
+
+def _error_text(status:int|None, code:str, message:str) -> str:
+    "What a failed record says of an error line: its HTTP status, code and message"
+    return f"HTTP {status}: {code} {message}" if status else f"{code or 'BatchError'}: {message}"
+
+def _worth_asking_again(status:int|None, code:str) -> bool:
+    "Whether an error line is worth asking again: 429, 408, 409, 5xx, or an expired batch"
+    return code == 'batch_expired' or status in (408, 409, 429) or (status or 0) >= 500
 
 def failed_line(request:Request, # the request the line answers
                 line:dict, # an error line (or an output line with a status other than 200)
                ) -> tuple[dict, bool]:
     "The failed record of an error line, and whether it is worth asking again (429, 408, 409, 5xx, expiry)"
     status, code, message = error_message(line)
-    said = f"HTTP {status}: {code} {message}" if status else f"{code or 'BatchError'}: {message}"
-    retry = code == 'batch_expired' or status in (408, 409, 429) or (status or 0) >= 500
-    return record_of(request, 'failed', None, 1, 0.0, error=said[:300]), retry
+    return _failed_record(request, _error_text(status, code, message)), _worth_asking_again(status, code)
 
 # %% ../nbs/sample/e_batch.ipynb #0bde3528
 @dataclass(frozen=True)
@@ -170,13 +210,20 @@ def batch_state(data:dict, # the JSON of a batch, as created, retrieved or liste
     return BatchState(job['id'], str(job.get('status') or '').lower(), *files, _reasons(job))
 
 # %% ../nbs/sample/e_batch.ipynb #993e56fd
+def _not_answered_text(batch:BatchState) -> str:
+    "What the record of a request a closed batch left without a line says: the batch, its end and its reasons"
+    reasons = '; '.join(batch.reasons)
+    return f"NotAnswered: batch {batch.id} ended {batch.status} without an answer" + (f" ({reasons})" * bool(reasons))
+
 def unanswered(request:Request, # a request of the batch
                batch:BatchState, # the closed batch
               ) -> tuple[dict, bool]:
     "The failed record of a request a closed batch left without a line; asked again unless the batch was cancelled"
-    reasons = '; '.join(batch.reasons)
-    said = f"NotAnswered: batch {batch.id} ended {batch.status} without an answer" + (f" ({reasons})" * bool(reasons))
-    return record_of(request, 'failed', None, 1, 0.0, error=said[:300]), batch.status != 'cancelled'
+    return _failed_record(request, _not_answered_text(batch)), batch.status != 'cancelled'
+
+def _is_error_line(line:dict) -> bool:
+    "Whether a result line tells of an error: an `error`, or a response with a status other than 200"
+    return (line.get('response') or {}).get('status_code') != 200 or bool(line.get('error'))
 
 def line_record(request:Request, # the request
                 line:dict|None, # its result line (None: the batch gave none)
@@ -185,9 +232,8 @@ def line_record(request:Request, # the request
                ) -> tuple[dict, bool]:
     "The record of a request from the results of its closed batch, and whether to ask it again"
     if line is None: return unanswered(request, batch)
-    response = line.get('response') or {}
-    if response.get('status_code') != 200 or line.get('error'): return failed_line(request, line)
-    return answered(request, response['body'], endpoint)
+    if _is_error_line(line): return failed_line(request, line)
+    return answered(request, line['response']['body'], endpoint)
 
 # %% ../nbs/sample/e_batch.ipynb #61379609
 CLOSED = ('completed', 'failed', 'expired', 'cancelled') # the states of a batch after which nothing more comes
@@ -198,23 +244,31 @@ def batch_format(model:Model) -> str:
     "The batch format of a model's provider (`providers.tsv`): `openai`, `together`, or one hivemind does not speak"
     return provider_row(model).get('batch') or 'none'
 
+def _no_batch_api(model:Model) -> str:
+    "The settings error of a model whose engine or base_url has no batch API"
+    return f"[model:{model.id}] batches need engine = openai and a base_url with a batch API (/v1/batches)"
+
+def _foreign_format(model:Model) -> str:
+    "The settings error of a model whose provider takes batches in a format hivemind does not speak"
+    return (f"[model:{model.id}] its provider takes batches in the {batch_format(model)!r} format; "
+            f"hivemind sends {' or '.join(BATCH_PURPOSES)} batches: set batch = false")
+
 def batch_endpoint(model:Model) -> Endpoint:
     "The endpoint whose `/v1/files` and `/v1/batches` take a model's batches; a settings error where there is none"
-    if model.engine != 'openai' or not model.base_url:
-        raise SettingsError(f"[model:{model.id}] batches need engine = openai and a base_url with a batch API "
-                            "(/v1/batches)")
-    if batch_format(model) not in BATCH_PURPOSES:
-        raise SettingsError(f"[model:{model.id}] its provider takes batches in the {batch_format(model)!r} format; "
-                            f"hivemind sends {' or '.join(BATCH_PURPOSES)} batches: set batch = false")
+    if model.engine != 'openai' or not model.base_url: raise SettingsError(_no_batch_api(model))
+    if batch_format(model) not in BATCH_PURPOSES: raise SettingsError(_foreign_format(model))
     return Endpoint(model, model.base_url.rstrip('/'), model.name)
+
+def _listed_batches(client) -> list[BatchState]:
+    "The account's latest 100 batches (a list, or OpenAI's `data` of one)"
+    listed = json.loads(client.batches.with_raw_response.list(limit=100).text)
+    return [batch_state(b) for b in (listed.get('data', []) if isinstance(listed, dict) else listed)]
 
 def made_from(client, # an `openai.OpenAI`
               file_id:str, # an uploaded input file
              ):
     "The batch already made from an uploaded file, among the account's latest 100 batches, or None"
-    listed = json.loads(client.batches.with_raw_response.list(limit=100).text)
-    batches = [batch_state(b) for b in (listed.get('data', []) if isinstance(listed, dict) else listed)]
-    return next((b for b in batches if b.input_file_id == file_id), None)
+    return next((b for b in _listed_batches(client) if b.input_file_id == file_id), None)
 
 def file_lines(client, # an `openai.OpenAI`
                file_id:str|None, # an output or error file (None: there is none)
@@ -240,13 +294,18 @@ class BatchSampler:
 
 # %% ../nbs/sample/e_batch.ipynb #53437a2c
 @patch
-def client(self:BatchSampler, model:str):
-    "The synchronous OpenAI client of a model's batch endpoint (a missing key fails here, naming its variable)"
+def settings_of(self:BatchSampler, model:str) -> Model:
+    "The section of a model batches were sent for; a settings error when the settings do not define it"
     if model not in self.run.settings.models:
         raise SettingsError(f"{self.book.path}: batches were sent for model {model!r}, not defined in the settings")
+    return self.run.settings.models[model]
+
+@patch
+def client(self:BatchSampler, model:str):
+    "The synchronous OpenAI client of a model's batch endpoint (a missing key fails here, naming its variable)"
+    section = self.settings_of(model)
     if model not in self.clients:
-        endpoint = batch_endpoint(self.run.settings.models[model])
-        self.clients[model] = endpoint.client(asynchronous=False).with_options(max_retries=3)
+        self.clients[model] = batch_endpoint(section).client(asynchronous=False).with_options(max_retries=3)
     return self.clients[model]
 
 @patch
@@ -257,59 +316,91 @@ def say(self:BatchSampler, line:str):
     print(line, flush=True)
 
 # %% ../nbs/sample/e_batch.ipynb #a33c436a
+def _stamp() -> str:
+    "Now, in UTC to the microsecond: what the names of one submission's input files share"
+    return datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')
+
+@patch
+def input_files(self:BatchSampler, model:str, requests:list[Request]) -> list[bytes]:
+    "The contents of the input files of one model's `requests`, split at the limits"
+    served = batch_endpoint(self.settings_of(model)).served_name
+    return split_lines([batch_line(r, served) for r in requests], self.max_lines, self.max_bytes)
+
 @patch
 def submit(self:BatchSampler, requests:list[Request]):
     "Put `requests` in new batches: one model per input file, split at the limits"
     for model in dict.fromkeys(r.model for r in requests):
         chosen = [r for r in requests if r.model == model]
-        served = batch_endpoint(self.run.settings.models[model]).served_name
-        files = split_lines([batch_line(r, served) for r in chosen], self.max_lines, self.max_bytes)
-        stamp = datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')
+        files, stamp = self.input_files(model, chosen), _stamp()
         for index, content in enumerate(files):
             self.submit_file(model, batch_url(chosen[0]), content, f'{stamp}-{index:03d}')
         self.sent.update(r.id for r in chosen)
 
+def _file_name(model:str, suffix:str) -> str:
+    "The name of an input file: the model's name, made safe for a file name, and `suffix`"
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', model)}-{suffix}.jsonl"
+
+@patch
+def upload(self:BatchSampler, model:str, name:str, content:bytes) -> str:
+    "Upload an input file with the purpose of the model's batch format; its file id"
+    purpose = BATCH_PURPOSES[batch_format(self.settings_of(model))]
+    return self.client(model).files.create(file=(name, content), purpose=purpose).id
+
 @patch
 def submit_file(self:BatchSampler, model:str, url:str, content:bytes, suffix:str) -> dict:
     "Write, upload and submit one input file, recording each step in the book"
-    name = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', model)}-{suffix}.jsonl"
+    name = _file_name(model, suffix)
     self.book.write(name, content)
-    purpose = BATCH_PURPOSES[batch_format(self.run.settings.models[model])]
-    uploaded = self.client(model).files.create(file=(name, content), purpose=purpose)
+    file_id = self.upload(model, name, content)
     entry = dict(input=name, model=model, url=url, count=content.count(b'\n'))
-    return self.create(self.book.note(entry, state='uploaded', file_id=uploaded.id))
+    return self.create(self.book.note(entry, state='uploaded', file_id=file_id))
 
 # %% ../nbs/sample/e_batch.ipynb #cea7d097
+@patch
+def batch_metadata(self:BatchSampler, entry:dict) -> dict:
+    "The `metadata` naming an entry's input file, in OpenAI's format; nothing in Together's, which takes none"
+    if batch_format(self.settings_of(entry['model'])) != 'openai': return {}
+    return dict(metadata={'hivemind_input': entry['input']})
+
 @patch
 def create_batch(self:BatchSampler, client, # the model's `openai.OpenAI`, without retries
                  entry:dict, # an `uploaded` entry
                 ) -> BatchState:
     "Ask the API to make the batch of an uploaded file (OpenAI's format also names the input file in its metadata)"
-    openai_format = batch_format(self.run.settings.models[entry['model']]) == 'openai'
-    named = dict(metadata={'hivemind_input': entry['input']}) if openai_format else {}
     created = client.batches.with_raw_response.create(input_file_id=entry['file_id'], endpoint=entry['url'],
-                                                      completion_window='24h', **named)
+                                                      completion_window='24h', **self.batch_metadata(entry))
     return batch_state(json.loads(created.text))
 
 # %% ../nbs/sample/e_batch.ipynb #4151c260
+@patch
+def not_created(self:BatchSampler, entry:dict, # an `uploaded` entry
+                error:Exception, # the `openai.APIError` its creation met
+               ) -> dict:
+    "The entry, still `uploaded`, after an error worth waiting; a RuntimeError naming model and file after another"
+    said = scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)[:300]
+    if not is_retryable(error):
+        where = self.book.folder/entry['input']
+        raise RuntimeError(f"{entry['model']}: the batch of {where} was refused: {said}") from None
+    self.say(f"{entry['model']}: batch of {entry['input']} not created yet ({said}); tried again at the next poll")
+    return entry
+
+@patch
+def submitted(self:BatchSampler, entry:dict, batch:BatchState) -> dict:
+    "Say that an entry's batch was made, and note it `submitted` with the batch's id and status"
+    self.say(f"{entry['model']}: {entry['count']} requests submitted as batch {batch.id} ({entry['input']})")
+    return self.book.note(entry, state='submitted', batch=batch.id, status=batch.status)
+
 @patch
 def create(self:BatchSampler, entry:dict, # an `uploaded` entry
            look_first:bool=False, # look for a batch made from its file before (after an earlier try)
           ) -> dict:
     "Create the batch of an uploaded file; the entry, `submitted`, or still `uploaded` after an error worth waiting"
     import openai
-    client, once = self.client(entry['model']), self.client(entry['model']).with_options(max_retries=0)
-    try:
-        batch = (look_first and made_from(client, entry['file_id'])) or self.create_batch(once, entry)
-    except openai.APIError as error:
-        said = scrub_secrets(f"{type(error).__name__}: {error}", self.secrets)[:300]
-        if not is_retryable(error):
-            where = self.book.folder/entry['input']
-            raise RuntimeError(f"{entry['model']}: the batch of {where} was refused: {said}") from None
-        self.say(f"{entry['model']}: batch of {entry['input']} not created yet ({said}); tried again at the next poll")
-        return entry
-    self.say(f"{entry['model']}: {entry['count']} requests submitted as batch {batch.id} ({entry['input']})")
-    return self.book.note(entry, state='submitted', batch=batch.id, status=batch.status)
+    client = self.client(entry['model'])
+    once = client.with_options(max_retries=0)
+    try: batch = (look_first and made_from(client, entry['file_id'])) or self.create_batch(once, entry)
+    except openai.APIError as error: return self.not_created(entry, error)
+    return self.submitted(entry, batch)
 
 # %% ../nbs/sample/e_batch.ipynb #c82703d4
 @patch
@@ -321,14 +412,21 @@ def retrieve(self:BatchSampler, entry:dict, # a `submitted` entry
 
 # %% ../nbs/sample/e_batch.ipynb #1196735f
 @patch
-def check(self:BatchSampler, entry:dict) -> dict:
-    "Look at one open batch: create it if it was only uploaded, note its state, collect it once closed"
+def looked_up(self:BatchSampler, entry:dict, # a `submitted` entry
+             ) -> BatchState|None:
+    "The state of a submitted batch, or None after an API error worth waiting"
     import openai
-    if entry['state'] == 'uploaded': return self.create(entry, look_first=True)
-    try: batch = self.retrieve(entry)
+    try: return self.retrieve(entry)
     except openai.APIError as error:
         if not is_retryable(error): raise
-        return entry
+        return None
+
+@patch
+def check(self:BatchSampler, entry:dict) -> dict:
+    "Look at one open batch: create it if it was only uploaded, note its state, collect it once closed"
+    if entry['state'] == 'uploaded': return self.create(entry, look_first=True)
+    batch = self.looked_up(entry)
+    if batch is None: return entry
     if batch.status in CLOSED: return self.collect(entry, batch)
     return entry if batch.status == entry.get('status') else self.book.note(entry, status=batch.status)
 
@@ -340,19 +438,32 @@ def results(self:BatchSampler, entry:dict, batch) -> dict[str, dict]:
     return {line.get('custom_id'): line for line in found}
 
 @patch
+def outcomes(self:BatchSampler, entry:dict, # a `submitted` entry
+             batch:BatchState, # its batch, closed
+             asked:list[Request], # the requests of its input file the profile still asks for
+            ) -> list[tuple[dict, bool]]:
+    "The record of each request of a closed batch (its error scrubbed of keys), and whether to ask it again"
+    endpoint, lines = batch_endpoint(self.settings_of(entry['model'])), self.results(entry, batch)
+    found = [line_record(request, lines.get(request.id), batch, endpoint) for request in asked]
+    return [({**record, 'error': scrub_secrets(record['error'], self.secrets)}, again) for record, again in found]
+
+def _collected_text(model:str, batch:BatchState, records:list[dict], again:int, left_out:int) -> str:
+    "What `collect` says of a closed batch: its answers, failures, those worth asking again, and those left out"
+    ok = sum(r['status'] == 'ok' for r in records)
+    dropped = f"; {left_out} answers to requests the profile no longer asks for left out" * bool(left_out)
+    return (f"{model}: batch {batch.id} {batch.status}: {ok} answers, {len(records) - ok} failed "
+            f"({again} worth asking again){dropped}")
+
+@patch
 def collect(self:BatchSampler, entry:dict, batch) -> dict:
     "Store the records of a closed batch's requests, queue those worth asking again, and mark the batch collected"
-    endpoint, lines = batch_endpoint(self.run.settings.models[entry['model']]), self.results(entry, batch)
     asked = [self.requests[i] for i in self.book.ids(entry) if i in self.requests]
-    outcomes = [line_record(request, lines.get(request.id), batch, endpoint) for request in asked]
-    records = [{**record, 'error': scrub_secrets(record['error'], self.secrets)} for record, _ in outcomes]
+    outcomes = self.outcomes(entry, batch, asked)
+    records = [record for record, _ in outcomes]
     self.run.store.add(records)
     self.again += [request for request, (_, again) in zip(asked, outcomes) if again]
-    ok, again = sum(r['status'] == 'ok' for r in records), sum(again for _, again in outcomes)
-    left_out = entry['count'] - len(asked)
-    dropped = f"; {left_out} answers to requests the profile no longer asks for left out" * bool(left_out)
-    self.say(f"{entry['model']}: batch {batch.id} {batch.status}: {ok} answers, {len(records) - ok} failed "
-             f"({again} worth asking again){dropped}")
+    again = sum(again for _, again in outcomes)
+    self.say(_collected_text(entry['model'], batch, records, again, entry['count'] - len(asked)))
     return self.book.note(entry, state='collected', status=batch.status)
 
 # %% ../nbs/sample/e_batch.ipynb #8c1ec8be
@@ -379,10 +490,29 @@ def summary(self:BatchSampler, ids:list[str], # the ids of interest
             notes:list[str], # lines said by the live sampler
            ) -> dict:
     "The store's summary of `ids`, with how many of them are still in batches, and those batches"
-    waiting, batches = self.book.in_flight() & set(ids), [e.get('batch') or e['input'] for e in self.book.open()]
-    return summarize(self.run.store, ids, [*notes, *self.notes]) | dict(in_batches=len(waiting), batches=batches)
+    waiting = self.book.in_flight() & set(ids)
+    in_batches = dict(in_batches=len(waiting), batches=self.book.open_names())
+    return summarize(self.run.store, ids, [*notes, *self.notes]) | in_batches
 
 # %% ../nbs/sample/e_batch.ipynb #a992d25f
+def _batched(run:Run, requests:list[Request], batch:bool) -> set[str]:
+    "The ids of the requests that go in batches: those of `batch = true` models, when `batch`"
+    return {r.id for r in requests if batch and run.settings.models[r.model].batch}
+
+def _poll_seconds(run:Run, wait:float|None) -> float:
+    "How long to poll for batches: `wait`, or 90% of the profile's cell_timeout when it is None"
+    return 0.9 * run.profile.cell_timeout if wait is None else wait
+
+@patch
+def sample(self:BatchSampler, requests:list[Request], # the requests of the run
+           batched:set[str], # the ids of those that go in batches
+           **kwargs, # passed to `ask_requests`
+          ) -> list[str]:
+    "Submit the missing batched requests not in flight already, sample the others live; the live sampler's notes"
+    waiting = self.book.in_flight()
+    self.submit([r for r in still_to_ask(requests, self.run.store) if r.id in batched and r.id not in waiting])
+    return live_sample(self.run, [r for r in requests if r.id not in batched and r.id not in waiting], **kwargs)
+
 def sample_with_batches(run:Run, # the run to fill
                         prompts=None, # prompt_id, prompt (default: the profile's prompts)
                         batch:bool=False, # send the missing requests of `batch = true` models as batches
@@ -398,21 +528,21 @@ def sample_with_batches(run:Run, # the run to fill
     sampler = BatchSampler(run, requests, rounds, max_lines, max_bytes)
     ids = [r.id for r in requests]
     if not batch and not sampler.book.open(): return summarize(run.store, ids, live_sample(run, requests, **kwargs))
-    waiting = sampler.book.in_flight()
-    batched = {r.id for r in requests if batch and run.settings.models[r.model].batch}
-    sampler.submit([r for r in still_to_ask(requests, run.store) if r.id in batched and r.id not in waiting])
-    notes = live_sample(run, [r for r in requests if r.id not in batched and r.id not in waiting], **kwargs)
-    sampler.wait(0.9 * run.profile.cell_timeout if wait is None else wait, poll)
+    notes = sampler.sample(requests, _batched(run, requests, batch), **kwargs)
+    sampler.wait(_poll_seconds(run, wait), poll)
     return sampler.summary(ids, notes)
 
 # %% ../nbs/sample/e_batch.ipynb #94ef2930
+def _in_batches_text(summary:dict) -> str:
+    "How many answers of a summary are still in batches, and which batches"
+    batches = ', '.join(summary['batches'])
+    return f"{summary['in_batches']} still in batches {batches} (the next run collects them)"
+
 def unfinished(summary:dict, # a summary of `sample_with_batches` or `sample_run`
               ) -> str:
     "What a sampling summary leaves to do, in one line ('' when nothing): failures, and answers still in batches"
     parts = [f"{summary['failed']} of {summary['requested']} failed"] if summary['failed'] else []
-    if summary.get('in_batches'):
-        batches = ', '.join(summary['batches'])
-        parts.append(f"{summary['in_batches']} still in batches {batches} (the next run collects them)")
+    if summary.get('in_batches'): parts.append(_in_batches_text(summary))
     return '; '.join(parts)
 
 # %% ../nbs/sample/e_batch.ipynb #1af8c33b
@@ -440,6 +570,11 @@ def _collected(run:Run, request:Request, line:dict, state:BatchState) -> tuple[d
     endpoint = Endpoint(model, (model.base_url or 'vllm run-batch').rstrip('/'), model.name)
     return line_record(request, line, state, endpoint)
 
+def _output_counts(lines:list[dict], known:list[dict], records:list[dict]) -> dict:
+    "How many lines a result file has, how many were answers and failures, how many answer no request"
+    ok = sum(record['status'] == 'ok' for record in records)
+    return dict(lines=len(lines), ok=ok, failed=len(known) - ok, unknown=len(lines) - len(known))
+
 def collect_output(run:Run, # the run whose requests the lines answer
                    path:Path, # a result file: `vllm run-batch -o`, or a batch API's output or error file
                   ) -> dict:
@@ -447,10 +582,9 @@ def collect_output(run:Run, # the run whose requests the lines answer
     requests, lines = {r.id: r for r in profile_requests(run)}, read_jsonl(path)
     known = [line for line in lines if line.get('custom_id') in requests]
     state = BatchState(Path(path).name, 'completed')
-    outcomes = [_collected(run, requests[line['custom_id']], line, state) for line in known]
-    run.store.add([record for record, _ in outcomes])
-    ok = sum(record['status'] == 'ok' for record, _ in outcomes)
-    return dict(lines=len(lines), ok=ok, failed=len(known) - ok, unknown=len(lines) - len(known))
+    records = [_collected(run, requests[line['custom_id']], line, state)[0] for line in known]
+    run.store.add(records)
+    return _output_counts(lines, known, records)
 
 # %% ../nbs/sample/e_batch.ipynb #538f6d5d
 def add_batch_arguments(parser:argparse.ArgumentParser, # the parser of `hivemind run` (with `-p` into `parameter`)

@@ -25,13 +25,17 @@ __all__ = ['EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INCOMPLETE', 'EXIT_LOCKED', 'COMMA
            'main']
 
 # %% ../nbs/commands/a_cli.ipynb #529962d6
+def _literal(value:str) -> object:
+    "`value` read as a Python literal when it is one, else the text itself"
+    try: return ast.literal_eval(value)
+    except (ValueError, SyntaxError): return value
+
 def parse_parameter(text:str, # `NAME=VALUE`
                    ) -> tuple[str, object]:
     "A notebook parameter from the command line, its value typed when it is a Python literal"
     name, equals, value = text.partition('=')
     if not equals or not name.isidentifier(): raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
-    try: return name, ast.literal_eval(value)
-    except (ValueError, SyntaxError): return name, value
+    return name, _literal(value)
 
 # %% ../nbs/commands/a_cli.ipynb #ff705707
 def _folders(parser:argparse.ArgumentParser):
@@ -59,13 +63,17 @@ def _run_switches(parser:argparse.ArgumentParser):
                         help="run even when the profile's plan fails (hivemind plan)")
     parser.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' output")
 
+def _parameters(parser:argparse.ArgumentParser):
+    "`-p NAME=VALUE`, a notebook parameter, as often as needed"
+    parser.add_argument('-p', '--parameter', action='append', type=parse_parameter, default=[], metavar='NAME=VALUE',
+                        help='a notebook parameter (repeatable)')
+
 def add_run_arguments(parser:argparse.ArgumentParser):
     "The options of `hivemind run`"
     _common(parser)
     _step_selection(parser)
     parser.add_argument('--force', action='store_true', help='run the selected steps even when unchanged')
-    parser.add_argument('-p', '--parameter', action='append', type=parse_parameter, default=[], metavar='NAME=VALUE',
-                        help='a notebook parameter (repeatable)')
+    _parameters(parser)
     add_batch_arguments(parser)
     _run_switches(parser)
 
@@ -93,12 +101,16 @@ def _corpus_resampling(parser:argparse.ArgumentParser):
     parser.add_argument('--resamples', type=int, default=1000, help='bootstrap resamples (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the resamples (default: %(default)s)')
 
-def add_corpus_arguments(parser:argparse.ArgumentParser):
-    "The options of `hivemind corpus`"
-    _corpus_columns(parser)
+def _corpus_embedder(parser:argparse.ArgumentParser):
+    "The embedder of `hivemind corpus` and the settings file that defines it"
     parser.add_argument('--embedder', default='minilm',
                         help='an [embedder:NAME] section of the settings (default: %(default)s)')
     parser.add_argument('--settings', type=Path, help='settings file (default: settings.ini of the project)')
+
+def add_corpus_arguments(parser:argparse.ArgumentParser):
+    "The options of `hivemind corpus`"
+    _corpus_columns(parser)
+    _corpus_embedder(parser)
     parser.add_argument('--out', type=Path, help='output folder (default: corpus-FILESTEM beside the file)')
     _corpus_resampling(parser)
 
@@ -106,6 +118,7 @@ def add_corpus_arguments(parser:argparse.ArgumentParser):
 EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_LOCKED = 1, 2, 3, 4
 
 def _pipeline(args):
+    "The pipeline of the profile and folders the options name, with their notebook parameters"
     parameters = dict(getattr(args, 'parameter', []))
     return open_pipeline(args.profile, args.pipeline, args.runs, args.figures, args.settings, parameters)
 
@@ -134,6 +147,13 @@ def _selected_results(pipeline, # from `open_pipeline`
     return pipeline.run(args.only, args.start, args.force, progress=sys.stderr.isatty(), log_output=args.verbose,
                         log=lambda line: print(line, flush=True))
 
+def _failed_text(pipeline, # from `open_pipeline`
+                 failure:StepFailed, # the step that failed
+                ) -> str:
+    "The report of a failed step: its error, and the artifacts written before it, which are kept"
+    kept = f"artifacts written before the failure are kept:\n{pipeline.summary()}"
+    return f"\nFAILED: {failure}\n{kept}"
+
 def _stopped(pipeline, # from `open_pipeline`
              stop:Exception, # `RunLocked` or `StepFailed`
             ) -> int:
@@ -141,8 +161,7 @@ def _stopped(pipeline, # from `open_pipeline`
     if isinstance(stop, RunLocked):
         print(f"hivemind: {stop}; nothing was run", file=sys.stderr)
         return EXIT_LOCKED
-    kept = f"artifacts written before the failure are kept:\n{pipeline.summary()}"
-    print(f"\nFAILED: {stop}\n{kept}", file=sys.stderr)
+    print(_failed_text(pipeline, stop), file=sys.stderr)
     return EXIT_FAILED
 
 def _ran_text(results:list, # the `StepResult`s of a run
@@ -187,21 +206,29 @@ def status_command(args:argparse.Namespace) -> int:
     return 0
 
 # %% ../nbs/commands/a_cli.ipynb #44aae534
+def _built_line(site, # from `build_site`
+               ) -> str:
+    "How long the site took to build, how many Sphinx warnings it gave, and whether it shows maths with MathJax"
+    maths = '' if site.mathjax else '; no MathJax (npm missing): maths shown as TeX'
+    return f"built in {site.seconds:.1f} s, {len(site.warnings)} Sphinx warnings{maths}"
+
 def _print_site(site, # from `build_site`
                 profile:str, # whose run it shows
                ):
     "Print where the site is, how long it took to build and its first Sphinx warnings"
-    maths = '' if site.mathjax else '; no MathJax (npm missing): maths shown as TeX'
     print(f"site of the {profile} run: {site.index}")
-    print(f"built in {site.seconds:.1f} s, {len(site.warnings)} Sphinx warnings{maths}")
+    print(_built_line(site))
     for warning in site.warnings[:5]: print(' ', warning)
+
+def _missing_chromium() -> int:
+    "Print that `--check` needs Chromium, and how to install it: the exit status, 2"
+    print('hivemind: error: --check needs Chromium: apt-get install -y chromium', file=sys.stderr)
+    return 2
 
 def _checked_site(site, # from `build_site`
                  ) -> int:
     "Open every page of the site in headless Chromium and print what it counted: the exit status"
-    if chromium_path() is None:
-        print('hivemind: error: --check needs Chromium: apt-get install -y chromium', file=sys.stderr)
-        return 2
+    if chromium_path() is None: return _missing_chromium()
     check = check_site(site.out, site.out.parent/'site-screenshots')
     print(check.report())
     return 0 if check.ok else 1
@@ -222,11 +249,16 @@ def _measured_corpus(args:argparse.Namespace, # the options of `hivemind corpus`
     embedder = corpus_embedder(args.embedder, args.settings)
     return measure_corpus(corpus, embedder, cache_folder()/'embeddings.sqlite', args.resamples, args.seed)
 
+def _corpus_out(args:argparse.Namespace, # the options of `hivemind corpus`
+               ) -> Path:
+    "The folder `hivemind corpus` writes into: `--out`, or `corpus-FILESTEM` beside the file"
+    return args.out or args.file.parent/f'corpus-{args.file.stem}'
+
 def corpus_command(args:argparse.Namespace) -> int:
     "Measure a corpus, write its tables, figures and report; the exit status"
     from hivemind.corpus import corpus_report, write_corpus
     result = _measured_corpus(args)
-    out = args.out or args.file.parent/f'corpus-{args.file.stem}'
+    out = _corpus_out(args)
     written = write_corpus(result, out)
     print(corpus_report(result))
     print(f"{len(written)} files in {out}")
@@ -248,17 +280,33 @@ def _collected_line(path:Path, # the result file
     return (f"{path}: {counts['ok']} answers stored, {counts['failed']} failed, {counts['unknown']} lines answer no "
             f"request of profile {profile}")
 
-def batches_command(args:argparse.Namespace) -> int:
-    "List a run's batches, after cancelling those still running (`--cancel`) or storing a result file (`--collect`)"
-    from hivemind.batch import batch_table, cancel_batches, collect_output
+def _cancelled_line(cancelled:list[str], # the ids of the batches `cancel_batches` cancelled
+                   ) -> str:
+    "What `--cancel` did"
+    return f"cancelled {len(cancelled)} batches; the next hivemind run collects them"
+
+def _batches_run(args:argparse.Namespace, # the options of `hivemind batches`
+                ):
+    "The run of the profile the options name; FileNotFoundError when it has no run folder"
     from hivemind.runs import open_run
     pipeline = _pipeline(args)
     if not pipeline.run_dir.exists(): raise FileNotFoundError(f"{pipeline.run_dir}: no run folder")
-    run = open_run(args.profile, pipeline.run_dir, pipeline.figures_dir, args.settings)
-    if args.cancel: print(f"cancelled {len(cancel_batches(run))} batches; the next hivemind run collects them")
-    if args.collect: print(_collected_line(args.collect, collect_output(run, args.collect), args.profile))
+    return open_run(args.profile, pipeline.run_dir, pipeline.figures_dir, args.settings)
+
+def _batches_listing(run, # a `Run`
+                    ) -> str:
+    "A run's batches as a table, or a line saying it has none"
+    from hivemind.batch import batch_table
     table = batch_table(run)
-    print(table.to_string(index=False) if len(table) else f"no batches in {run.dir/'batches'}")
+    return table.to_string(index=False) if len(table) else f"no batches in {run.dir/'batches'}"
+
+def batches_command(args:argparse.Namespace) -> int:
+    "List a run's batches, after cancelling those still running (`--cancel`) or storing a result file (`--collect`)"
+    from hivemind.batch import cancel_batches, collect_output
+    run = _batches_run(args)
+    if args.cancel: print(_cancelled_line(cancel_batches(run)))
+    if args.collect: print(_collected_line(args.collect, collect_output(run, args.collect), args.profile))
+    print(_batches_listing(run))
     return 0
 
 # %% ../nbs/commands/a_cli.ipynb #482e2c5c
@@ -289,42 +337,59 @@ def _sentence(purpose:str, # what a command does, e.g. `build the site`
     "The purpose as a sentence: capitalised, with a full stop"
     return purpose[0].upper() + purpose[1:] + '.'
 
+def _command_names() -> str:
+    "The names of the commands, as the usage line shows them: `{run,status,...}`"
+    return '{' + ','.join(COMMANDS) + '}'
+
 def build_parser() -> argparse.ArgumentParser:
     "The `hivemind` command line: one subcommand per entry of `COMMANDS`"
     parser = argparse.ArgumentParser(prog='hivemind', description='Rerun and extend the Artificial Hivemind paper.')
-    commands = parser.add_subparsers(dest='command', required=True, metavar='{' + ','.join(COMMANDS) + '}')
+    commands = parser.add_subparsers(dest='command', required=True, metavar=_command_names())
     for name, (purpose, add_arguments, _) in COMMANDS.items():
         add_arguments(commands.add_parser(name, help=purpose, description=_sentence(purpose)))
     return parser
 
+def _interrupted_text(interruption:KeyboardInterrupt, # Ctrl-C, SIGINT or SIGTERM, or a step they stopped
+                     ) -> str:
+    "What was interrupted: the step, whose artifacts written so far are kept, or just the command"
+    if isinstance(interruption, StepInterrupted):
+        return f"\ninterrupted: {interruption}; artifacts written so far are kept"
+    return "\ninterrupted"
+
 def _interrupted(interruption:KeyboardInterrupt, # Ctrl-C, SIGINT or SIGTERM, or a step they stopped
                 ) -> int:
     "Print that the command was interrupted: the exit status, 130"
-    if isinstance(interruption, StepInterrupted):
-        print(f"\ninterrupted: {interruption}; artifacts written so far are kept", file=sys.stderr)
-    else: print("\ninterrupted", file=sys.stderr)
+    print(_interrupted_text(interruption), file=sys.stderr)
     return 130
+
+def _error_text(error:Exception, # a usage error, or a file that could not be written
+               ) -> str:
+    "The line of the error that stopped the command; a file that could not be written lost nothing stored"
+    if isinstance(error, PermissionError): return f"hivemind: error: {error}; nothing already stored was lost"
+    return f"hivemind: error: {error}"
 
 def _failed(error:Exception, # a usage error, or a file that could not be written
            ) -> int:
     "Print the error that stopped the command: the exit status"
-    if isinstance(error, PermissionError):
-        print(f"hivemind: error: {error}; nothing already stored was lost", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"hivemind: error: {error}", file=sys.stderr)
-    return 2
+    print(_error_text(error), file=sys.stderr)
+    return EXIT_FAILED if isinstance(error, PermissionError) else 2
 
 def _restore_signals(previous:dict, # signal number: the handler `stop_signals` replaced
                     ):
     "Put back the signal handlers that were in place before `stop_signals`"
     for number, handler in previous.items(): signal.signal(number, handler)
 
+def _exit_status(args:argparse.Namespace, # the parsed command line
+                ) -> int:
+    "Run the command `args` names: its exit status, or that of the interruption or error that stopped it"
+    try: return COMMANDS[args.command][2](args)
+    except KeyboardInterrupt as interruption: return _interrupted(interruption)
+    except (PermissionError, SettingsError, ValueError, FileNotFoundError) as error: return _failed(error)
+
 def main(argv:list[str]|None=None, # the arguments (default: the command line's)
         ) -> int:
     "The `hivemind` command: its exit status. SIGINT and SIGTERM stop a run like Ctrl-C, however it was started"
     args = build_parser().parse_args(argv)
     previous = stop_signals()
-    try: return COMMANDS[args.command][2](args)
-    except KeyboardInterrupt as interruption: return _interrupted(interruption)
-    except (PermissionError, SettingsError, ValueError, FileNotFoundError) as error: return _failed(error)
+    try: return _exit_status(args)
     finally: _restore_signals(previous)

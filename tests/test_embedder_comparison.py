@@ -127,5 +127,6 @@ def test_aligned_vectors_drop_responses_that_some_embedder_maps_to_zero(smoke_ru
 def test_aligned_vectors_name_a_file_that_misses_responses(smoke_run):
     first = smoke_run.responses().iloc[0]
     append_jsonl(smoke_run.store.path, [dict(first.to_dict(), id='smollm2/top_p/time-metaphor/9', sample_index=9)])
+    smoke_run.record_requested([*smoke_run.requested(), 'smollm2/top_p/time-metaphor/9'])  # the profile asks for it
     with pytest.raises(ValueError, match=r'minilm\.npz: 1 responses have no vector'): aligned_vectors(smoke_run, ['minilm'])
     with pytest.raises(FileNotFoundError, match=r'tfidf-chars\.npz: no embeddings'): aligned_vectors(smoke_run, ['tfidf-chars'])

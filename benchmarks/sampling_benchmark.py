@@ -15,7 +15,7 @@ reload <= 3 s.
     .venv/bin/python benchmarks/sampling_benchmark.py --requests 5000 --reload-records 50000   # a quick look
 """
 from __future__ import annotations
-import argparse, asyncio, json, os, random, resource, subprocess, sys, tempfile, threading, time
+import argparse, asyncio, json, os, random, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 TARGETS = dict(requests_per_second=150, cpu_ms_per_request=3.0, reload_seconds=3.0, reload_mb=300)
@@ -89,8 +89,10 @@ def resident_mb() -> float:
 
 
 def peak_mb() -> float:
-    "This process's peak resident memory, in MB"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory, in MB: VmHWM, which starts afresh with each program (`ru_maxrss` would carry
+    the peak of the parent that started it across fork and exec)"""
+    with open('/proc/self/status') as file:
+        return next(int(line.split()[1]) for line in file if line.startswith('VmHWM:')) / 1024
 
 
 def bench_requests(count:int, prompt_chars:int=200) -> list:

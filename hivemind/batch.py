@@ -18,7 +18,8 @@ from .endpoints import Endpoint
 from .plan import provider_row
 from .runs import Run, append_jsonl, read_jsonl
 from .sampling import (MalformedResponse, Request, choice_text, configured_secrets, is_retryable, live_sample,
-                               record_of, profile_requests, scrub_secrets, still_to_ask, summarize)
+                               record_of, profile_prompts, profile_requests, sampling_requests, scrub_secrets,
+                               still_to_ask, summarize)
 
 # %% auto #0
 __all__ = ['BATCH_LINES', 'BATCH_BYTES', 'CLOSED', 'BATCH_PURPOSES', 'BATCH_COLUMNS', 'request_body', 'batch_url', 'batch_line',
@@ -579,7 +580,8 @@ def collect_output(run:Run, # the run whose requests the lines answer
                    path:Path, # a result file: `vllm run-batch -o`, or a batch API's output or error file
                   ) -> dict:
     "Store the answers of a result file made elsewhere, matched to the profile's requests by `custom_id`; counts"
-    requests, lines = {r.id: r for r in profile_requests(run)}, read_jsonl(path)
+    asked = sampling_requests(profile_prompts(run), run.profile, run.settings.decodings, run.settings.models)
+    requests, lines = {r.id: r for r in asked}, read_jsonl(path)  # not recorded: that is step 01's to do
     known = [line for line in lines if line.get('custom_id') in requests]
     state = BatchState(Path(path).name, 'completed')
     records = [_collected(run, requests[line['custom_id']], line, state)[0] for line in known]
